@@ -1,0 +1,15 @@
+//! xplat builds one multi-stage Dockerfile for many target platforms at once
+//! and publishes one multi-platform image.
+//!
+//! The pipeline, one way, every arrow a plain value:
+//!
+//! ```text
+//! Dockerfile text ─ dockerfile::parse ─▶ Dockerfile (AST)
+//! Dockerfile + options ─ plan::plan ───▶ BuildPlan (pure)
+//! BuildPlan + Engine ─ exec::run ──────▶ one image per target platform
+//! images ─ output ─────────────────────▶ registry index, OCI layout, engine
+//! ```
+#![warn(missing_docs)]
+
+pub mod cli;
+pub mod platform;

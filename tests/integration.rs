@@ -1,0 +1,1 @@
+//! One integration-test binary: every effectful or conformance test lives in a module here.
