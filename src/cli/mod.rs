@@ -1,17 +1,62 @@
-//! The command line: clap arguments, turned into options, handed to one library call.
-//! Thin by design: every command is a library function the tests call too.
+//! The command line: clap arguments (`args`), turned into options, handed to one
+//! library call each. Thin by design: every command is a library function the
+//! tests call too. Errors become one readable message and an exit code:
+//! 0 ok, 1 build or check failure, 2 usage error, 130 interrupted.
+
+pub mod args;
 
 use std::process::ExitCode;
 
 use clap::Parser;
 
-/// xplat: build one Dockerfile for many platforms at once, natively.
-#[derive(Debug, Parser)]
-#[command(name = "xplat", version, about)]
-pub struct Cli {}
+pub use args::Cli;
+
+/// How a command ended, when it did not simply succeed.
+#[derive(Debug, thiserror::Error)]
+pub enum Exit {
+    /// The user asked for something that cannot be done as asked (exit 2).
+    #[error("{0}")]
+    Usage(String),
+    /// The build or check failed; the reason was already printed (exit 1).
+    #[error("failed")]
+    Failed,
+    /// Interrupted by SIGINT or SIGTERM (exit 130).
+    #[error("interrupted")]
+    Interrupted,
+}
 
 /// Parses the process arguments, runs the command and maps the outcome to an exit code.
 pub fn main() -> ExitCode {
-    let _cli = Cli::parse();
-    ExitCode::SUCCESS
+    let cli = Cli::parse();
+    let verbose = cli.verbose > 0;
+    match run(cli) {
+        Ok(code) => code,
+        Err(err) => report(&err, verbose),
+    }
+}
+
+/// Runs one parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        other => Err(Exit::Usage(format!("{other:?} is not available yet")).into()),
+    }
+}
+
+/// Prints an error for people and picks the exit code.
+fn report(err: &anyhow::Error, verbose: bool) -> ExitCode {
+    let code = match err.downcast_ref::<Exit>() {
+        Some(Exit::Failed) => return ExitCode::from(1),
+        Some(Exit::Interrupted) => {
+            eprintln!("xplat: interrupted");
+            return ExitCode::from(130);
+        }
+        Some(Exit::Usage(_)) => 2,
+        None => 1,
+    };
+    if verbose {
+        eprintln!("error: {err:?}");
+    } else {
+        eprintln!("error: {err:#}");
+    }
+    ExitCode::from(code)
 }

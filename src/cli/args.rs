@@ -1,0 +1,203 @@
+//! Raw command-line arguments: only what the user typed, no validation and no
+//! defaults from `xplat.toml` (those are merged in `options.rs`).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Build one Dockerfile for many platforms at once, natively, and publish one
+/// multi-platform image.
+#[derive(Debug, Parser)]
+#[command(
+    name = "xplat",
+    version,
+    about,
+    after_help = "Example:\n  xplat build --platform linux/amd64,linux/arm64 -t registry.example/app:1.0 --push ."
+)]
+pub struct Cli {
+    /// Say more: every step, and error chains in full.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Say less: only errors and the final result.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Extra folder of platform definitions (`*.toml`) that add to or override the catalog.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub platforms_dir: Vec<PathBuf>,
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// xplat's commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Build the Dockerfile for every target platform and write, push or load the result.
+    #[command(after_help = "Examples:\n  \
+        xplat build --platform linux/amd64,linux/arm64 -t registry.example/app:1.0 --push .\n  \
+        xplat build --platform linux/amd64,linux/arm64 --target build -t app .")]
+    Build(BuildArgs),
+    /// Print which work runs where, before anything runs (no engine needed).
+    #[command(
+        after_help = "Example:\n  xplat plan --platform linux/amd64,linux/arm64,linux/arm/v7 ."
+    )]
+    Plan(PlanArgs),
+    /// Check a Dockerfile: syntax errors, and what would be emulated and how to avoid it.
+    #[command(
+        after_help = "Example:\n  xplat check --platform linux/amd64,linux/arm64 -f Dockerfile ."
+    )]
+    Check(CheckArgs),
+    /// List the platforms xplat knows and what a cross build for each needs.
+    #[command(after_help = "Example:\n  xplat platforms --format json")]
+    Platforms(PlatformsArgs),
+}
+
+/// Output format of a listing command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum Format {
+    /// For people.
+    #[default]
+    Text,
+    /// One JSON document, for programs.
+    Json,
+}
+
+/// What every command that reads a Dockerfile takes.
+#[derive(Debug, Clone, Args)]
+pub struct SourceArgs {
+    /// The build context folder.
+    #[arg(default_value = ".", value_name = "CONTEXT")]
+    pub context: PathBuf,
+    /// The Dockerfile (default: CONTEXT/Dockerfile).
+    #[arg(short = 'f', long = "file", value_name = "PATH")]
+    pub dockerfile: Option<PathBuf>,
+}
+
+/// What the planner needs besides the Dockerfile.
+#[derive(Debug, Clone, Args)]
+pub struct PlanInputArgs {
+    /// Target platforms, comma-separated (e.g. linux/amd64,linux/arm64).
+    #[arg(long, value_delimiter = ',', value_name = "PLATFORMS")]
+    pub platform: Vec<String>,
+    /// Build only up to this stage.
+    #[arg(long, value_name = "STAGE")]
+    pub target: Option<String>,
+    /// A build argument, NAME=VALUE (repeatable).
+    #[arg(long = "build-arg", value_name = "NAME=VALUE")]
+    pub build_args: Vec<String>,
+    /// The platform build stages run on (default: the engine's, or the host's when planning).
+    #[arg(long, value_name = "PLATFORM")]
+    pub build_platform: Option<String>,
+}
+
+/// `xplat build`.
+#[derive(Debug, Clone, Args)]
+pub struct BuildArgs {
+    /// Where the Dockerfile and context are.
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// Targets, stage and build arguments.
+    #[command(flatten)]
+    pub plan: PlanInputArgs,
+    /// Image name and tag (repeatable).
+    #[arg(short = 't', long = "tag", value_name = "NAME:TAG")]
+    pub tags: Vec<String>,
+    /// Do not use the step cache.
+    #[arg(long)]
+    pub no_cache: bool,
+    /// How many jobs run at once (default: the number of cores).
+    #[arg(long, value_name = "N")]
+    pub jobs: Option<usize>,
+    /// How progress is shown (default: tty on a terminal, plain otherwise).
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub progress: Option<ProgressMode>,
+}
+
+/// How build progress is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProgressMode {
+    /// Live bars, one line per running job.
+    Tty,
+    /// One line per step, RUN output prefixed by job.
+    Plain,
+    /// One JSON event per line.
+    Json,
+}
+
+/// `xplat plan`.
+#[derive(Debug, Clone, Args)]
+pub struct PlanArgs {
+    /// Where the Dockerfile and context are.
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// Targets, stage and build arguments.
+    #[command(flatten)]
+    pub plan: PlanInputArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+/// `xplat check`.
+#[derive(Debug, Clone, Args)]
+pub struct CheckArgs {
+    /// Where the Dockerfile and context are.
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// Targets, stage and build arguments.
+    #[command(flatten)]
+    pub plan: PlanInputArgs,
+    /// Treat warnings as errors.
+    #[arg(long)]
+    pub strict: bool,
+}
+
+/// `xplat platforms`.
+#[derive(Debug, Clone, Args)]
+pub struct PlatformsArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn platform_lists_split_on_commas() {
+        let cli = Cli::try_parse_from([
+            "xplat",
+            "plan",
+            "--platform",
+            "linux/amd64,linux/arm64",
+            "--build-arg",
+            "A=1",
+            "ctx",
+        ])
+        .unwrap();
+        let Command::Plan(plan) = cli.command else {
+            panic!("expected plan")
+        };
+        assert_eq!(plan.plan.platform, ["linux/amd64", "linux/arm64"]);
+        assert_eq!(plan.plan.build_args, ["A=1"]);
+        assert_eq!(plan.source.context, PathBuf::from("ctx"));
+    }
+
+    #[test]
+    fn build_takes_repeated_tags() {
+        let cli = Cli::try_parse_from(["xplat", "build", "-t", "a:1", "-t", "b:2", "--no-cache"])
+            .unwrap();
+        let Command::Build(build) = cli.command else {
+            panic!("expected build")
+        };
+        assert_eq!(build.tags, ["a:1", "b:2"]);
+        assert!(build.no_cache);
+    }
+}
