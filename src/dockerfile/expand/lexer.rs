@@ -306,6 +306,9 @@ impl<'a> Lexer<'a> {
                 self.process_modifier(&name, ch, false, modifier, column)
             }
             Some('/') => self.process_replace(&name, column),
+            // Upstream says "unsupported modifier (\u{FFFD})" for `${abc`; both are errors,
+            // this one names the real problem.
+            None => Err(ExpandError::MissingBrace { column }),
             _ => Err(ExpandError::UnsupportedModifier { modifier, column }),
         }
     }

@@ -231,8 +231,9 @@ mod tests {
     fn replace_all_follows_go_empty_match_rules() {
         // Go: regexp.MustCompile("").ReplaceAllString("abc", "-") == "-a-b-c-"
         assert_eq!(replace("abc", "", "-", true).unwrap(), "-a-b-c-");
-        // Go: regexp.MustCompile("x*").ReplaceAllString("abxxc", "-") == "-a-b-c-"
-        assert_eq!(replace("abxxc", "x*", "-", true).unwrap(), "-a-b-c-");
+        // Glob "*" is ".*": one match of all, then the empty match at the end is skipped.
+        assert_eq!(replace("abc", "*", "-", true).unwrap(), "-");
+        assert_eq!(replace("abxxc", "x*", "-", true).unwrap(), "ab-");
         assert_eq!(replace("ababa", "ab", "X", true).unwrap(), "XXa");
         assert_eq!(replace("ababa", "ab", "X", false).unwrap(), "Xaba");
         assert_eq!(replace("", "", "w", false).unwrap(), "w");
