@@ -12,5 +12,6 @@
 #![warn(missing_docs)]
 
 pub mod cli;
+pub mod dockerfile;
 pub mod platform;
 pub mod progress;
