@@ -255,6 +255,22 @@ fn unknown_platform_suggests_the_closest_names() {
         .unwrap_err();
     assert!(err.to_string().contains("linux/amd64"), "{err}");
     let err = catalog
+        .resolve_with_host("linux/amd64/v3", &linux_amd64())
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .ends_with("; did you mean linux/amd64 or linux/arm64?"),
+        "{err}"
+    );
+    let err = catalog
+        .resolve_with_host("linux/arm/v5", &linux_amd64())
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .ends_with("; did you mean linux/arm/v6 or linux/arm/v7?"),
+        "{err}"
+    );
+    let err = catalog
         .resolve_with_host("zzzzzzzz", &linux_amd64())
         .unwrap_err();
     assert_eq!(err.to_string(), "unknown platform \"zzzzzzzz\"");
@@ -359,6 +375,31 @@ fn user_file_adds_a_platform() {
         Catalog::embedded().specs().count() + 1
     );
     assert!(xplat::platform::render::table(&catalog).contains("linux/mips64le from "));
+}
+
+#[test]
+fn user_file_adds_a_variant_of_a_known_architecture() {
+    let text = include_str!("../platforms/linux-amd64.toml")
+        .replace(
+            "architecture = \"amd64\"",
+            "architecture = \"amd64\"\nvariant = \"v3\"",
+        )
+        .replace("aliases = [", "aliases = [\"x86-64-v3\"]\nold_aliases = [");
+    let text = text
+        .lines()
+        .filter(|l| !l.starts_with("old_aliases"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let dir = user_dir(&[("linux-amd64-v3.toml", &text)]);
+    let catalog = Catalog::load(&[dir.path().to_path_buf()]).unwrap();
+    for input in ["linux/amd64/v3", "x86-64-v3", "linux/x86_64/v3"] {
+        let p = catalog.resolve_with_host(input, &linux_amd64()).unwrap();
+        assert_eq!(p.format(), "linux/amd64/v3", "{input}");
+    }
+    let p = catalog
+        .resolve_with_host("linux/amd64", &linux_amd64())
+        .unwrap();
+    assert_eq!(p.format(), "linux/amd64");
 }
 
 #[test]

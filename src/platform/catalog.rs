@@ -417,10 +417,15 @@ impl Catalog {
                 return Ok(out);
             }
         }
-        let mut suggestions = self.suggest(trimmed);
-        if suggestions.is_empty() {
-            if let Ok(p) = &parsed {
-                suggestions = self.same_architecture(p);
+        // A valid platform the catalog lacks is best answered by its own
+        // architecture's entries; a typo by the names closest in spelling.
+        let mut suggestions = match &parsed {
+            Ok(p) => self.same_architecture(p),
+            Err(_) => Vec::new(),
+        };
+        for name in self.suggest(trimmed) {
+            if suggestions.len() < 3 && !suggestions.contains(&name) {
+                suggestions.push(name);
             }
         }
         Err(PlatformError::Unknown {
