@@ -552,3 +552,77 @@ fn host_can_run_catalog_targets_as_containerd_says() {
         .collect();
     assert_eq!(runs, ["linux/386", "linux/amd64"]);
 }
+
+/// Random specifiers from a small alphabet and known words: parsing never
+/// panics, and what parses (without `%` escapes, which may decode to anything)
+/// formats to a specifier that parses back to the same text.
+#[test]
+fn random_specifiers_never_panic_and_round_trip() {
+    const PIECES: &[&str] = &[
+        "linux",
+        "windows",
+        "Linux",
+        "arm",
+        "arm64",
+        "amd64",
+        "x86_64",
+        "aarch64",
+        "armhf",
+        "armel",
+        "i386",
+        "v7",
+        "v8",
+        "7",
+        "8",
+        "v9.3",
+        "v1",
+        "/",
+        "/",
+        "(",
+        ")",
+        "+",
+        "%",
+        "%2B",
+        "*",
+        ".",
+        "-",
+        "_",
+        "a",
+        "Z",
+        "9",
+        " ",
+        "&",
+        "é",
+        "",
+        "10.0.17763",
+    ];
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let host = linux_amd64();
+    let (mut ok, mut total) = (0, 0);
+    for _ in 0..20_000 {
+        let len = (next() % 7) as usize;
+        let s: String = (0..len)
+            .map(|_| PIECES[(next() % PIECES.len() as u64) as usize])
+            .collect();
+        total += 1;
+        let Ok(p) = Platform::parse_with_host(&s, &host) else {
+            continue;
+        };
+        ok += 1;
+        if s.contains('%') {
+            continue;
+        }
+        let text = p.format_all();
+        let again = Platform::parse_with_host(&text, &host)
+            .unwrap_or_else(|e| panic!("{s:?} → {text:?} does not parse: {e}"));
+        assert_eq!(again.format_all(), text, "{s:?}");
+    }
+    println!("random platform specifiers: {ok}/{total} parsed");
+    assert!(ok > 100, "the generator should hit valid specifiers");
+}

@@ -14,7 +14,10 @@ const WINDOWS_LTSC_BUILDS: &[u32] = &[20348, 26100];
 impl Platform {
     /// containerd's `NewMatcher(self).Match(candidate)`: both normalized, equal
     /// os/arch/variant, the candidate's OS features a subset of ours (Windows:
-    /// `win32k` ignored on the candidate, OS versions compatible).
+    /// `win32k` ignored on the candidate, OS versions compatible). Because both
+    /// sides are normalized this is also `OnlyStrict(self)`: `linux/arm` matches
+    /// `linux/arm/v7`, `linux/arm64/v8` matches `linux/arm64`. Use it, not `==`,
+    /// to ask "same platform?".
     pub fn matches(&self, candidate: &Platform) -> bool {
         let host = Platform::host();
         let m = self.normalized_with_host(&host);
@@ -219,6 +222,14 @@ mod tests {
         }
         assert!(p("windows(99.99.99.99)/amd64").matches(&p("windows/amd64")));
         assert!(!p("windows(10.0.17763)/amd64").matches(&p("windows(6.3.17763)/amd64")));
+    }
+
+    #[test]
+    fn host_is_normalized_and_runs_itself() {
+        let host = Platform::host();
+        assert_eq!(host.normalized(), host);
+        assert!(host.can_run(&host));
+        assert!(host.matches(&host));
     }
 
     #[test]
