@@ -5,11 +5,16 @@
 
 pub mod args;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::Parser;
 
 pub use args::Cli;
+use args::{Command, Format};
+
+use crate::platform::{catalog, render, Catalog};
 
 /// How a command ended, when it did not simply succeed.
 #[derive(Debug, thiserror::Error)]
@@ -37,9 +42,29 @@ pub fn main() -> ExitCode {
 
 /// Runs one parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let catalog = load_catalog(&cli.platforms_dir)?;
     match cli.command {
+        Command::Platforms(args) => {
+            let text = match args.format {
+                Format::Text => render::table(&catalog),
+                Format::Json => render::json(&catalog),
+            };
+            print!("{text}");
+            Ok(ExitCode::SUCCESS)
+        }
         other => Err(Exit::Usage(format!("{other:?} is not available yet")).into()),
     }
+}
+
+/// The embedded catalog, plus the user's folder and `--platforms-dir` folders (later wins).
+fn load_catalog(extra: &[PathBuf]) -> anyhow::Result<Catalog> {
+    let xdg = std::env::var_os("XDG_CONFIG_HOME").map(PathBuf::from);
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    let mut dirs: Vec<PathBuf> = catalog::user_config_dir(xdg.as_deref(), home.as_deref())
+        .into_iter()
+        .collect();
+    dirs.extend(extra.iter().cloned());
+    Catalog::load(&dirs).context("loading the platform catalog")
 }
 
 /// Prints an error for people and picks the exit code.
