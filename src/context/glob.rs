@@ -186,11 +186,6 @@ impl Glob {
         }
     }
 
-    /// Whether the pattern has any wildcard token (else it names exactly one path).
-    pub(crate) fn has_wildcards(&self) -> bool {
-        self.toks.iter().any(|t| !matches!(t, Tok::Lit(_)))
-    }
-
     /// Parses `[`-class syntax for callers building their own token lists.
     pub(crate) fn class_at(pattern: &str, chars: &[char], k: usize) -> Result<(Tok, usize)> {
         parse_class(pattern, chars, k)
