@@ -46,21 +46,32 @@ pub fn detect(head: &[u8]) -> Option<ArchiveFormat> {
 
 /// Extracts the members of `data` (named `archive` in errors) if it is an archive.
 pub fn unpack(archive: &str, data: &[u8]) -> Result<Option<Vec<ArchiveMember>>> {
-    let bad = |source| ContextError::BadArchive { archive: archive.to_string(), source };
+    let bad = |source| ContextError::BadArchive {
+        archive: archive.to_string(),
+        source,
+    };
     match detect(&data[..data.len().min(512)]) {
         None => Ok(None),
         Some(ArchiveFormat::Tar) => read_members(archive, data).map(Some),
         Some(ArchiveFormat::Gzip) => {
             let mut plain = Vec::new();
-            flate2::read::MultiGzDecoder::new(data).read_to_end(&mut plain).map_err(bad)?;
+            flate2::read::MultiGzDecoder::new(data)
+                .read_to_end(&mut plain)
+                .map_err(bad)?;
             // A gzip of something that is not a tar is copied as-is, like Docker does.
             if detect(&plain[..plain.len().min(512)]) != Some(ArchiveFormat::Tar) {
                 return Ok(None);
             }
             read_members(archive, &plain).map(Some)
         }
-        Some(ArchiveFormat::Bzip2) => Err(ContextError::UnsupportedCompression { archive: archive.into(), format: "bzip2" }),
-        Some(ArchiveFormat::Xz) => Err(ContextError::UnsupportedCompression { archive: archive.into(), format: "xz" }),
+        Some(ArchiveFormat::Bzip2) => Err(ContextError::UnsupportedCompression {
+            archive: archive.into(),
+            format: "bzip2",
+        }),
+        Some(ArchiveFormat::Xz) => Err(ContextError::UnsupportedCompression {
+            archive: archive.into(),
+            format: "xz",
+        }),
     }
 }
 
@@ -78,15 +89,23 @@ pub fn guard_member_path(raw: &str) -> Option<String> {
 }
 
 fn read_members(archive: &str, tar_bytes: &[u8]) -> Result<Vec<ArchiveMember>> {
-    let bad = |source| ContextError::BadArchive { archive: archive.to_string(), source };
-    let unsafe_path = |member: &str| ContextError::UnsafeArchivePath { archive: archive.into(), member: member.into() };
+    let bad = |source| ContextError::BadArchive {
+        archive: archive.to_string(),
+        source,
+    };
+    let unsafe_path = |member: &str| ContextError::UnsafeArchivePath {
+        archive: archive.into(),
+        member: member.into(),
+    };
     let mut members: BTreeMap<String, ArchiveMember> = BTreeMap::new();
     let mut order: Vec<String> = Vec::new();
     let mut ar = tar::Archive::new(tar_bytes);
     for entry in ar.entries().map_err(bad)? {
         let mut entry = entry.map_err(bad)?;
         let raw = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
-        let Some(path) = guard_member_path(&raw) else { return Err(unsafe_path(&raw)) };
+        let Some(path) = guard_member_path(&raw) else {
+            return Err(unsafe_path(&raw));
+        };
         if path.is_empty() {
             continue; // "./" itself
         }
@@ -94,7 +113,10 @@ fn read_members(archive: &str, tar_bytes: &[u8]) -> Result<Vec<ArchiveMember>> {
         let mut end = 0;
         while let Some(i) = path[end..].find('/') {
             end += i;
-            if matches!(members.get(&path[..end]).map(|m| &m.kind), Some(EntryKind::Symlink { .. })) {
+            if matches!(
+                members.get(&path[..end]).map(|m| &m.kind),
+                Some(EntryKind::Symlink { .. })
+            ) {
                 return Err(unsafe_path(&raw));
             }
             end += 1;
@@ -105,12 +127,21 @@ fn read_members(archive: &str, tar_bytes: &[u8]) -> Result<Vec<ArchiveMember>> {
         let gid = header.gid().map_err(bad)? as u32;
         let mtime = header.mtime().map_err(bad)? as i64;
         let etype = header.entry_type();
-        let link = || entry.link_name_bytes().map(|l| String::from_utf8_lossy(&l).into_owned());
+        let link = || {
+            entry
+                .link_name_bytes()
+                .map(|l| String::from_utf8_lossy(&l).into_owned())
+        };
         let (kind, data) = match etype {
             tar::EntryType::Regular | tar::EntryType::Continuous => {
                 let mut data = Vec::new();
                 entry.read_to_end(&mut data).map_err(bad)?;
-                (EntryKind::File { size: data.len() as u64 }, data)
+                (
+                    EntryKind::File {
+                        size: data.len() as u64,
+                    },
+                    data,
+                )
             }
             tar::EntryType::Directory => (EntryKind::Dir, Vec::new()),
             tar::EntryType::Symlink => {
@@ -119,9 +150,13 @@ fn read_members(archive: &str, tar_bytes: &[u8]) -> Result<Vec<ArchiveMember>> {
             }
             tar::EntryType::Link => {
                 let target = link().unwrap_or_default();
-                let Some(t) = guard_member_path(&target) else { return Err(unsafe_path(&raw)) };
+                let Some(t) = guard_member_path(&target) else {
+                    return Err(unsafe_path(&raw));
+                };
                 match members.get(&t) {
-                    Some(m) if matches!(m.kind, EntryKind::File { .. }) => (m.kind.clone(), m.data.clone()),
+                    Some(m) if matches!(m.kind, EntryKind::File { .. }) => {
+                        (m.kind.clone(), m.data.clone())
+                    }
                     _ => return Err(unsafe_path(&raw)),
                 }
             }
@@ -136,7 +171,21 @@ fn read_members(archive: &str, tar_bytes: &[u8]) -> Result<Vec<ArchiveMember>> {
         if !members.contains_key(&path) {
             order.push(path.clone());
         }
-        members.insert(path.clone(), ArchiveMember { path, kind, mode, uid, gid, mtime, data });
+        members.insert(
+            path.clone(),
+            ArchiveMember {
+                path,
+                kind,
+                mode,
+                uid,
+                gid,
+                mtime,
+                data,
+            },
+        );
     }
-    Ok(order.into_iter().filter_map(|p| members.remove(&p)).collect())
+    Ok(order
+        .into_iter()
+        .filter_map(|p| members.remove(&p))
+        .collect())
 }

@@ -16,6 +16,9 @@
 //! - owner is 0:0 unless `--chown`; `--chmod` is octal; missing parent directories are
 //!   created 0755 and owned by the `--chown` user (drop those that exist with
 //!   [`without_existing`]).
+//! - `--exclude` uses `.dockerignore` pattern rules; a path is dropped when a pattern
+//!   matches it relative to the source pattern's directory, or (inside a copied directory)
+//!   relative to that directory. BuildKit's exact anchoring was not verified.
 
 use std::collections::BTreeMap;
 
@@ -90,7 +93,10 @@ impl PasswdNames {
                 })
                 .collect()
         };
-        PasswdNames { users: table(passwd), groups: table(group) }
+        PasswdNames {
+            users: table(passwd),
+            groups: table(group),
+        }
     }
 }
 
@@ -187,7 +193,9 @@ pub struct CopyEntry {
 /// Parses `--chown=user[:group]`. Names go through `image`; a lone user gives the same
 /// numeric id as group (the Dockerfile reference's rule).
 pub fn parse_chown(value: &str, image: &dyn DestImage) -> Result<(u32, u32)> {
-    let invalid = || ContextError::InvalidChown { value: value.to_string() };
+    let invalid = || ContextError::InvalidChown {
+        value: value.to_string(),
+    };
     let (user, group) = match value.split_once(':') {
         Some((u, g)) => (u, Some(g)),
         None => (value, None),
@@ -197,13 +205,17 @@ pub fn parse_chown(value: &str, image: &dyn DestImage) -> Result<(u32, u32)> {
     }
     let uid = match user.parse::<u32>() {
         Ok(id) => id,
-        Err(_) => image.uid(user).ok_or_else(|| ContextError::UnknownUser { name: user.to_string() })?,
+        Err(_) => image.uid(user).ok_or_else(|| ContextError::UnknownUser {
+            name: user.to_string(),
+        })?,
     };
     let gid = match group {
         None => uid,
         Some(g) => match g.parse::<u32>() {
             Ok(id) => id,
-            Err(_) => image.gid(g).ok_or_else(|| ContextError::UnknownGroup { name: g.to_string() })?,
+            Err(_) => image.gid(g).ok_or_else(|| ContextError::UnknownGroup {
+                name: g.to_string(),
+            })?,
         },
     };
     Ok((uid, gid))
@@ -211,7 +223,9 @@ pub fn parse_chown(value: &str, image: &dyn DestImage) -> Result<(u32, u32)> {
 
 /// Parses `--chmod` (octal only, up to `7777`).
 pub fn parse_chmod(value: &str) -> Result<u32> {
-    let invalid = || ContextError::InvalidChmod { value: value.to_string() };
+    let invalid = || ContextError::InvalidChmod {
+        value: value.to_string(),
+    };
     if value.is_empty() || value.len() > 4 || !value.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
         return Err(invalid());
     }
@@ -263,12 +277,18 @@ pub fn resolve(
     let dest_abs = if dest_written.starts_with('/') {
         clean_path(dest_written)
     } else {
-        let wd = if spec.workdir.is_empty() { "/" } else { spec.workdir.as_str() };
+        let wd = if spec.workdir.is_empty() {
+            "/"
+        } else {
+            spec.workdir.as_str()
+        };
         clean_path(&format!("/{wd}/{dest_written}"))
     };
     let dest_is_dir = dir_syntax || spec.parents || image.is_dir(&dest_abs);
     if matched.len() > 1 && !dest_is_dir {
-        return Err(ContextError::DestNotDirectory { dest: dest_written.clone() });
+        return Err(ContextError::DestNotDirectory {
+            dest: dest_written.clone(),
+        });
     }
 
     let mut out = Entries::default();
@@ -278,16 +298,26 @@ pub fn resolve(
             if m.base.is_empty() {
                 p.to_string()
             } else {
-                p.strip_prefix(&format!("{}/", m.base)).unwrap_or(p).to_string()
+                p.strip_prefix(&format!("{}/", m.base))
+                    .unwrap_or(p)
+                    .to_string()
             }
         };
         if excludes.is_excluded(&rel_to_base(&m.written)) {
             continue;
         }
-        let entry = if m.resolved.is_empty() { None } else { listing.get(&m.resolved) };
+        let entry = if m.resolved.is_empty() {
+            None
+        } else {
+            listing.get(&m.resolved)
+        };
         let is_dir = entry.map_or(true, |e| e.kind == SourceKind::Dir);
         if is_dir {
-            let target = if spec.parents { join(&dest_abs, &rel_to_base(&m.written)) } else { dest_abs.clone() };
+            let target = if spec.parents {
+                join(&dest_abs, &rel_to_base(&m.written))
+            } else {
+                dest_abs.clone()
+            };
             out.put(created(&target, uid, gid, spec.created_mtime), false);
             for e in listing.under(&m.resolved) {
                 let inner = match m.resolved.as_str() {
@@ -301,7 +331,12 @@ pub fn resolve(
                 let (kind, mode) = match &e.kind {
                     SourceKind::File { size } => (EntryKind::File { size: *size }, mode_of(e.mode)),
                     SourceKind::Dir => (EntryKind::Dir, mode_of(e.mode)),
-                    SourceKind::Symlink { target } => (EntryKind::Symlink { target: target.clone() }, 0o777),
+                    SourceKind::Symlink { target } => (
+                        EntryKind::Symlink {
+                            target: target.clone(),
+                        },
+                        0o777,
+                    ),
                 };
                 out.put(
                     CopyEntry {
@@ -332,8 +367,16 @@ pub fn resolve(
                 if let Some(members) = reader.read_archive(&m.resolved)? {
                     out.put(created(&dest_abs, uid, gid, spec.created_mtime), false);
                     for mem in members {
-                        let owner = if spec.chown.is_some() { (uid, gid) } else { (mem.uid, mem.gid) };
-                        let mode = if matches!(mem.kind, EntryKind::Symlink { .. }) { 0o777 } else { mode_of(mem.mode) };
+                        let owner = if spec.chown.is_some() {
+                            (uid, gid)
+                        } else {
+                            (mem.uid, mem.gid)
+                        };
+                        let mode = if matches!(mem.kind, EntryKind::Symlink { .. }) {
+                            0o777
+                        } else {
+                            mode_of(mem.mode)
+                        };
                         out.put(
                             CopyEntry {
                                 path: join(&dest_abs, &mem.path),
@@ -342,7 +385,11 @@ pub fn resolve(
                                 uid: owner.0,
                                 gid: owner.1,
                                 mtime: mem.mtime,
-                                origin: Origin::Archive { archive: m.resolved.clone(), member: mem.path, data: mem.data },
+                                origin: Origin::Archive {
+                                    archive: m.resolved.clone(),
+                                    member: mem.path,
+                                    data: mem.data,
+                                },
                             },
                             true,
                         );
@@ -353,7 +400,9 @@ pub fn resolve(
         }
         let SourceKind::File { size } = e.kind else {
             // resolve() followed the top-level link; a dangling one is not found.
-            return Err(ContextError::NoSourceMatch { pattern: m.written.clone() });
+            return Err(ContextError::NoSourceMatch {
+                pattern: m.written.clone(),
+            });
         };
         out.put(
             CopyEntry {
@@ -374,7 +423,9 @@ pub fn resolve(
 /// Expands one written source into matches (wildcards) or one resolved path.
 fn expand_source(src: &str, parents: bool, listing: &Listing) -> Result<Vec<Matched>> {
     if is_url(src) {
-        return Err(ContextError::UrlSource { src: src.to_string() });
+        return Err(ContextError::UrlSource {
+            src: src.to_string(),
+        });
     }
     let trimmed = src.trim_start_matches('/');
     let trimmed = trimmed.strip_prefix("./").unwrap_or(trimmed);
@@ -386,17 +437,34 @@ fn expand_source(src: &str, parents: bool, listing: &Listing) -> Result<Vec<Matc
     let base = if base == "." { String::new() } else { base };
     let cleaned = clean_path(rest.trim_end_matches('/'));
     if cleaned == ".." || cleaned.starts_with("../") {
-        return Err(ContextError::EscapesContext { path: src.to_string(), via: None });
+        return Err(ContextError::EscapesContext {
+            path: src.to_string(),
+            via: None,
+        });
     }
-    let cleaned = if cleaned == "." { String::new() } else { cleaned };
+    let cleaned = if cleaned == "." {
+        String::new()
+    } else {
+        cleaned
+    };
     if !is_pattern(&cleaned) {
         let resolved = listing.resolve(&cleaned, true)?;
         if !resolved.is_empty() && listing.get(&resolved).is_none() {
-            return Err(ContextError::NoSourceMatch { pattern: src.to_string() });
+            return Err(ContextError::NoSourceMatch {
+                pattern: src.to_string(),
+            });
         }
-        return Ok(vec![Matched { written: cleaned, resolved, base }]);
+        return Ok(vec![Matched {
+            written: cleaned,
+            resolved,
+            base,
+        }]);
     }
-    let glob = if parents { Glob::go_doublestar(&cleaned)? } else { Glob::go(&cleaned)? };
+    let glob = if parents {
+        Glob::go_doublestar(&cleaned)?
+    } else {
+        Glob::go(&cleaned)?
+    };
     let mut out = Vec::new();
     for e in listing.iter() {
         if glob.matches(&e.path) {
@@ -404,11 +472,17 @@ fn expand_source(src: &str, parents: bool, listing: &Listing) -> Result<Vec<Matc
             if listing.get(&resolved).is_none() && !resolved.is_empty() {
                 continue; // a dangling link matched by a wildcard is skipped
             }
-            out.push(Matched { written: e.path.clone(), resolved, base: base.clone() });
+            out.push(Matched {
+                written: e.path.clone(),
+                resolved,
+                base: base.clone(),
+            });
         }
     }
     if out.is_empty() {
-        return Err(ContextError::NoSourceMatch { pattern: src.to_string() });
+        return Err(ContextError::NoSourceMatch {
+            pattern: src.to_string(),
+        });
     }
     Ok(out)
 }
@@ -429,12 +503,23 @@ fn join_rel(dir: &str, rel: &str) -> String {
 }
 
 fn created(path: &str, uid: u32, gid: u32, mtime: i64) -> CopyEntry {
-    CopyEntry { path: path.to_string(), kind: EntryKind::Dir, mode: 0o755, uid, gid, mtime, origin: Origin::Created }
+    CopyEntry {
+        path: path.to_string(),
+        kind: EntryKind::Dir,
+        mode: 0o755,
+        uid,
+        gid,
+        mtime,
+        origin: Origin::Created,
+    }
 }
 
 /// The sort key: path components, so a directory sorts right before its children.
 fn key(path: &str) -> Vec<String> {
-    path.split('/').filter(|c| !c.is_empty()).map(str::to_string).collect()
+    path.split('/')
+        .filter(|c| !c.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 /// Entries keyed by components; later real entries win, created ones never replace.
@@ -467,5 +552,8 @@ impl Entries {
 /// Drops the directories a copy would create that already exist in the destination, so
 /// their mode and owner are left alone (Docker chowns only newly created parents).
 pub fn without_existing(entries: Vec<CopyEntry>, exists: impl Fn(&str) -> bool) -> Vec<CopyEntry> {
-    entries.into_iter().filter(|e| !(e.origin == Origin::Created && exists(&e.path))).collect()
+    entries
+        .into_iter()
+        .filter(|e| !(e.origin == Origin::Created && exists(&e.path)))
+        .collect()
 }

@@ -43,7 +43,9 @@ pub enum ContextError {
         path: String,
     },
     /// A source matched nothing in the (filtered) context.
-    #[error("COPY/ADD source {pattern:?} not found in the build context (or excluded by .dockerignore)")]
+    #[error(
+        "COPY/ADD source {pattern:?} not found in the build context (or excluded by .dockerignore)"
+    )]
     NoSourceMatch {
         /// The source path or pattern as written.
         pattern: String,

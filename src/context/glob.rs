@@ -23,7 +23,10 @@ pub(crate) enum Tok {
     /// `?`: one character except `/`.
     Quest,
     /// `[...]`: one character in (or, negated, not in) the ranges.
-    Class { negated: bool, ranges: Vec<(char, char)> },
+    Class {
+        negated: bool,
+        ranges: Vec<(char, char)>,
+    },
     /// `**/` (or `**` before more pattern): `(.*/)?`, zero or more whole components.
     AnyDirs,
     /// `**` at the end: anything at all.
@@ -39,7 +42,10 @@ pub(crate) struct Glob {
 }
 
 fn bad(pattern: &str, reason: &'static str) -> ContextError {
-    ContextError::InvalidPattern { pattern: pattern.to_string(), reason }
+    ContextError::InvalidPattern {
+        pattern: pattern.to_string(),
+        reason,
+    }
 }
 
 /// Parses a class body starting right after `[`; returns the token and the index after `]`.
@@ -108,7 +114,10 @@ impl Glob {
                 c => toks.push(Tok::Lit(c)),
             }
         }
-        Ok(Glob { toks, class_matches_slash: false })
+        Ok(Glob {
+            toks,
+            class_matches_slash: false,
+        })
     }
 
     /// Compiles with Go rules plus `**` as zero or more whole path components
@@ -127,11 +136,17 @@ impl Glob {
                 toks.push(Tok::Lit('/'));
             }
         }
-        Ok(Glob { toks, class_matches_slash: false })
+        Ok(Glob {
+            toks,
+            class_matches_slash: false,
+        })
     }
 
     pub(crate) fn from_tokens(toks: Vec<Tok>, class_matches_slash: bool) -> Glob {
-        Glob { toks, class_matches_slash }
+        Glob {
+            toks,
+            class_matches_slash,
+        }
     }
 
     /// Whether the whole of `path` matches.
@@ -272,7 +287,9 @@ mod tests {
 
     #[test]
     fn go_bad_patterns() {
-        for pat in ["[]a]", "[-]", "[x-]", "[-x]", "\\", "[a-b-c]", "[", "[^", "[^bc", "a["] {
+        for pat in [
+            "[]a]", "[-]", "[x-]", "[-x]", "\\", "[a-b-c]", "[", "[^", "[^bc", "a[",
+        ] {
             assert!(Glob::go(pat).is_err(), "{pat:?} should be a bad pattern");
         }
     }

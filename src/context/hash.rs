@@ -29,7 +29,10 @@ pub fn hash_sources(entries: &[CopyEntry], src: &dyn ContentSource) -> Result<St
             EntryKind::Symlink { target } => ("symlink", target.clone()),
         };
         // NUL cannot occur in paths or link targets, so the record is unambiguous.
-        let record = format!("{}\0{tag}\0{:o}\0{}\0{}\0{extra}\n", e.path, e.mode, e.uid, e.gid);
+        let record = format!(
+            "{}\0{tag}\0{:o}\0{}\0{}\0{extra}\n",
+            e.path, e.mode, e.uid, e.gid
+        );
         h.update(record.as_bytes());
     }
     Ok(format!("sha256:{}", hex::encode(h.finalize())))
@@ -40,7 +43,10 @@ fn file_digest(e: &CopyEntry, src: &dyn ContentSource) -> Result<[u8; 32]> {
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 64 * 1024];
     loop {
-        let n = r.read(&mut buf).map_err(|source| ContextError::Io { path: e.path.clone().into(), source })?;
+        let n = r.read(&mut buf).map_err(|source| ContextError::Io {
+            path: e.path.clone().into(),
+            source,
+        })?;
         if n == 0 {
             break;
         }

@@ -55,7 +55,11 @@ impl Pattern {
         // moby validates every pattern with filepath.Match before compiling its own regexp.
         Glob::go(&text)?;
         let kind = compile(&text)?;
-        Ok(Pattern { text, exception, kind })
+        Ok(Pattern {
+            text,
+            exception,
+            kind,
+        })
     }
 
     /// The cleaned pattern text, without a leading `!`.
@@ -121,7 +125,11 @@ fn compile(text: &str) -> Result<Kind> {
                     k += 1;
                 }
                 if k == chars.len() {
-                    ty = if ty == Ty::Exact { Ty::Prefix } else { Ty::Glob };
+                    ty = if ty == Ty::Exact {
+                        Ty::Prefix
+                    } else {
+                        Ty::Glob
+                    };
                     toks.push(Tok::AnyRest);
                 } else {
                     ty = Ty::Glob;
@@ -187,7 +195,11 @@ impl Ignore {
         let mut lines = Vec::new();
         for (n, raw) in text.split('\n').enumerate() {
             let raw = raw.strip_suffix('\r').unwrap_or(raw);
-            let raw = if n == 0 { raw.strip_prefix('\u{feff}').unwrap_or(raw) } else { raw };
+            let raw = if n == 0 {
+                raw.strip_prefix('\u{feff}').unwrap_or(raw)
+            } else {
+                raw
+            };
             if raw.starts_with('#') {
                 continue;
             }
@@ -199,7 +211,11 @@ impl Ignore {
                 Some(rest) => (true, rest.trim()),
                 None => (false, line),
             };
-            let mut body = if body.is_empty() { String::new() } else { clean_path(body) };
+            let mut body = if body.is_empty() {
+                String::new()
+            } else {
+                clean_path(body)
+            };
             if body.len() > 1 && body.starts_with('/') {
                 body.remove(0);
             }

@@ -45,7 +45,11 @@ const CASES: &[(&[&str], &str, bool)] = &[
     (&["abc?def"], "abcdef", false),
     (&["a(b)c/def"], "a(b)c/def", true),
     (&["a.|)$(}+{bc"], "a.|)$(}+{bc", true),
-    (&["dist/*.whl"], "dist/proxy.py-2.4.0rc3.dev36+g08acad9-py3-none-any.whl", true),
+    (
+        &["dist/*.whl"],
+        "dist/proxy.py-2.4.0rc3.dev36+g08acad9-py3-none-any.whl",
+        true,
+    ),
     (&["a\\*b"], "a*b", true),
     (&["a\\*b"], "ab", false),
     // `*` does not cross '/', but a matched directory excludes its children.
@@ -66,12 +70,32 @@ const CASES: &[(&[&str], &str, bool)] = &[
     (&["docs/", "!docs/README.md"], "docs/README.md", false),
     (&["docs/*", "!docs/README.md"], "docs/README.md", false),
     (&["docs", "!docs/README.md"], "docs/other.md", true),
-    (&["*.md", "!README*.md", "README-secret.md"], "README-secret.md", true),
-    (&["*.md", "!README*.md", "README-secret.md"], "README-public.md", false),
-    (&["*.md", "README-secret.md", "!README*.md"], "README-secret.md", false),
+    (
+        &["*.md", "!README*.md", "README-secret.md"],
+        "README-secret.md",
+        true,
+    ),
+    (
+        &["*.md", "!README*.md", "README-secret.md"],
+        "README-public.md",
+        false,
+    ),
+    (
+        &["*.md", "README-secret.md", "!README*.md"],
+        "README-secret.md",
+        false,
+    ),
     (&["**", "!util/docker/web"], "util/docker/web/foo", false),
-    (&["**", "!util/docker/web", "util/docker/web/foo"], "util/docker/web/foo", true),
-    (&["**", "!dist/*.whl"], "dist/proxy.py-2.4.0rc3.dev36+g08acad9-py3-none-any.whl", false),
+    (
+        &["**", "!util/docker/web", "util/docker/web/foo"],
+        "util/docker/web/foo",
+        true,
+    ),
+    (
+        &["**", "!dist/*.whl"],
+        "dist/proxy.py-2.4.0rc3.dev36+g08acad9-py3-none-any.whl",
+        false,
+    ),
     // Cleaning: leading '/', './', trailing '/', inner '..' are normalised.
     (&["/foo/bar"], "foo/bar", true),
     (&["./foo"], "foo", true),
@@ -97,20 +121,32 @@ fn ignore_table() {
         }
         for (how, got) in checks {
             if got != *want {
-                failures.push(format!("{how} {patterns:?} {path:?}: got {got}, want {want}"));
+                failures.push(format!(
+                    "{how} {patterns:?} {path:?}: got {got}, want {want}"
+                ));
             }
         }
     }
     assert!(CASES.len() >= 40, "keep the table at least 40 cases");
-    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
 fn read_all_rules() {
     // ignorefile TestReadAll: comments dropped, '/' stripped, '!' kept, blank lines skipped.
-    let text = "test1\n/test2\n/a/file/here\n\nlastfile\n# this is a comment\n! /inverted/abs/path\n";
+    let text =
+        "test1\n/test2\n/a/file/here\n\nlastfile\n# this is a comment\n! /inverted/abs/path\n";
     let ig = Ignore::parse(text).unwrap();
-    let got: Vec<(bool, &str)> = ig.patterns().iter().map(|p| (p.is_exception(), p.text())).collect();
+    let got: Vec<(bool, &str)> = ig
+        .patterns()
+        .iter()
+        .map(|p| (p.is_exception(), p.text()))
+        .collect();
     assert_eq!(
         got,
         vec![
@@ -132,7 +168,10 @@ fn lone_exclamation_is_an_error() {
 #[test]
 fn malformed_patterns_are_errors() {
     for bad in ["[", "a[", "\\", "[]a]", "[x-]", "[Local-Only]/"] {
-        assert!(Ignore::from_patterns(&[bad]).is_err(), "{bad:?} should be rejected");
+        assert!(
+            Ignore::from_patterns(&[bad]).is_err(),
+            "{bad:?} should be rejected"
+        );
     }
 }
 

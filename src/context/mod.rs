@@ -46,14 +46,20 @@ impl copy::ArchiveReader for BuildContext {
         self.open_file(rel)?
             .take(512)
             .read_to_end(&mut head)
-            .map_err(|source| ContextError::Io { path: self.root().join(rel), source })?;
+            .map_err(|source| ContextError::Io {
+                path: self.root().join(rel),
+                source,
+            })?;
         if archive::detect(&head).is_none() {
             return Ok(None);
         }
         let mut data = Vec::new();
         self.open_file(rel)?
             .read_to_end(&mut data)
-            .map_err(|source| ContextError::Io { path: self.root().join(rel), source })?;
+            .map_err(|source| ContextError::Io {
+                path: self.root().join(rel),
+                source,
+            })?;
         archive::unpack(rel, &data)
     }
 }
@@ -61,7 +67,8 @@ impl copy::ArchiveReader for BuildContext {
 impl BuildContext {
     /// Resolves a COPY (or, with `spec.unpack`, an ADD) against this context.
     pub fn resolve_copy(&self, spec: &CopySpec, image: &dyn DestImage) -> Result<Vec<CopyEntry>> {
-        let archives: Option<&dyn copy::ArchiveReader> = if spec.unpack { Some(self) } else { None };
+        let archives: Option<&dyn copy::ArchiveReader> =
+            if spec.unpack { Some(self) } else { None };
         copy::resolve(spec, self.listing()?, image, archives)
     }
 }

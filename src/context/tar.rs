@@ -16,7 +16,10 @@ use super::hash::ContentSource;
 
 /// Checks one entry path against the tar guards; returns the archive name (no leading `/`).
 pub fn guard_path(path: &str, links: &BTreeSet<String>) -> Result<String> {
-    let refuse = |reason| ContextError::UnsafeTarPath { path: path.to_string(), reason };
+    let refuse = |reason| ContextError::UnsafeTarPath {
+        path: path.to_string(),
+        reason,
+    };
     if !path.starts_with('/') {
         return Err(refuse("not an absolute image path"));
     }
@@ -53,19 +56,25 @@ pub fn write_tar<W: Write>(out: W, entries: &[CopyEntry], src: &dyn ContentSourc
             EntryKind::Dir => {
                 h.set_entry_type(tar::EntryType::Directory);
                 h.set_size(0);
-                b.append_data(&mut h, format!("{name}/"), std::io::empty()).map_err(ContextError::Write)?;
+                b.append_data(&mut h, format!("{name}/"), std::io::empty())
+                    .map_err(ContextError::Write)?;
             }
             EntryKind::Symlink { target } => {
                 h.set_entry_type(tar::EntryType::Symlink);
                 h.set_size(0);
-                b.append_link(&mut h, &name, target).map_err(ContextError::Write)?;
+                b.append_link(&mut h, &name, target)
+                    .map_err(ContextError::Write)?;
                 links.insert(name);
             }
             EntryKind::File { size } => {
                 h.set_entry_type(tar::EntryType::Regular);
                 h.set_size(*size);
                 let reader = src.open(e)?;
-                let mut counted = Exact { inner: reader.take(*size + 1), left: *size, over: false };
+                let mut counted = Exact {
+                    inner: reader.take(*size + 1),
+                    left: *size,
+                    over: false,
+                };
                 let res = b.append_data(&mut h, &name, &mut counted);
                 if counted.over || counted.left != 0 {
                     let path = match &e.origin {
@@ -100,7 +109,10 @@ impl<R: Read> Read for Exact<R> {
         let cap = buf.len().min(self.left as usize);
         let n = self.inner.read(&mut buf[..cap])?;
         if n == 0 {
-            return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "file shrank"));
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "file shrank",
+            ));
         }
         self.left -= n as u64;
         Ok(n)

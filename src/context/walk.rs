@@ -66,7 +66,10 @@ impl Listing {
     /// A listing from entries (for tests and for sources other than a local directory).
     pub fn from_entries(root: impl Into<PathBuf>, entries: Vec<SourceEntry>) -> Listing {
         let entries = entries.into_iter().map(|e| (e.path.clone(), e)).collect();
-        Listing { root: root.into(), entries }
+        Listing {
+            root: root.into(),
+            entries,
+        }
     }
 
     /// The entry at a relative path, without following symlinks.
@@ -81,7 +84,11 @@ impl Listing {
 
     /// Entries strictly below directory `dir` (`""` for the root), sorted.
     pub fn under<'a>(&'a self, dir: &'a str) -> impl Iterator<Item = &'a SourceEntry> + 'a {
-        let prefix = if dir.is_empty() { String::new() } else { format!("{dir}/") };
+        let prefix = if dir.is_empty() {
+            String::new()
+        } else {
+            format!("{dir}/")
+        };
         self.entries
             .range(prefix.clone()..)
             .take_while(move |(k, _)| k.starts_with(&prefix))
@@ -113,14 +120,20 @@ impl Listing {
             }
             done.push(part);
             let here = done.join("/");
-            let Some(entry) = self.entries.get(&here) else { continue };
-            let SourceKind::Symlink { target } = &entry.kind else { continue };
+            let Some(entry) = self.entries.get(&here) else {
+                continue;
+            };
+            let SourceKind::Symlink { target } = &entry.kind else {
+                continue;
+            };
             if todo.is_empty() && !follow_last {
                 break;
             }
             links += 1;
             if links > MAX_LINKS {
-                return Err(ContextError::SymlinkLoop { path: written.to_string() });
+                return Err(ContextError::SymlinkLoop {
+                    path: written.to_string(),
+                });
             }
             done.pop();
             let rel_target = if let Some(abs) = target.strip_prefix('/') {
@@ -143,7 +156,11 @@ impl Listing {
             };
             // Check lexical escape of the target itself before continuing.
             let base = done.join("/");
-            let joined = if base.is_empty() { clean_path(&rel_target) } else { clean_path(&format!("{base}/{rel_target}")) };
+            let joined = if base.is_empty() {
+                clean_path(&rel_target)
+            } else {
+                clean_path(&format!("{base}/{rel_target}"))
+            };
             if joined == ".." || joined.starts_with("../") || joined.starts_with('/') {
                 return Err(escape(Some(&here)));
             }
@@ -156,7 +173,10 @@ impl Listing {
 }
 
 fn components(p: &str) -> Vec<String> {
-    p.split('/').filter(|c| !c.is_empty() && *c != ".").map(str::to_string).collect()
+    p.split('/')
+        .filter(|c| !c.is_empty() && *c != ".")
+        .map(str::to_string)
+        .collect()
 }
 
 /// A build context directory: the one root outside which xplat reads nothing.
@@ -175,17 +195,26 @@ impl BuildContext {
     pub fn open(dir: &Path, dockerfile: &Path) -> Result<BuildContext> {
         let root = fs::canonicalize(dir).map_err(io_err(dir))?;
         if !fs::metadata(&root).map_err(io_err(&root))?.is_dir() {
-            return Err(ContextError::NotADirectory { path: dir.to_path_buf() });
+            return Err(ContextError::NotADirectory {
+                path: dir.to_path_buf(),
+            });
         }
         let mut specific = dockerfile.as_os_str().to_owned();
         specific.push(".dockerignore");
         let specific = PathBuf::from(specific);
-        let ignore_path = [specific, root.join(".dockerignore")].into_iter().find(|p| p.is_file());
+        let ignore_path = [specific, root.join(".dockerignore")]
+            .into_iter()
+            .find(|p| p.is_file());
         let ignore = match ignore_path {
             Some(p) => Ignore::parse(&fs::read_to_string(&p).map_err(io_err(&p))?)?,
             None => Ignore::default(),
         };
-        Ok(BuildContext { root, dockerfile: dockerfile.to_path_buf(), ignore, listing: OnceLock::new() })
+        Ok(BuildContext {
+            root,
+            dockerfile: dockerfile.to_path_buf(),
+            ignore,
+            listing: OnceLock::new(),
+        })
     }
 
     /// The canonical context root.
@@ -216,7 +245,9 @@ impl BuildContext {
     /// symlink or the file is not the one that was listed (device and inode compared).
     pub fn open_file(&self, rel: &str) -> Result<impl Read> {
         let listing = self.listing()?;
-        let changed = || ContextError::ChangedDuringBuild { path: rel.to_string() };
+        let changed = || ContextError::ChangedDuringBuild {
+            path: rel.to_string(),
+        };
         let entry = listing.get(rel).ok_or_else(changed)?;
         if !matches!(entry.kind, SourceKind::File { .. }) {
             return Err(changed());
@@ -254,10 +285,17 @@ fn walk(root: &Path, ignore: &Ignore) -> Result<Listing> {
             let Some(name_str) = name.to_str() else {
                 return Err(ContextError::Io {
                     path: dir.join(&name),
-                    source: std::io::Error::new(std::io::ErrorKind::InvalidData, "file name is not UTF-8"),
+                    source: std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        "file name is not UTF-8",
+                    ),
                 });
             };
-            let child_rel = if rel.is_empty() { name_str.to_string() } else { format!("{rel}/{name_str}") };
+            let child_rel = if rel.is_empty() {
+                name_str.to_string()
+            } else {
+                format!("{rel}/{name_str}")
+            };
             let path = dir.join(&name);
             let md = fs::symlink_metadata(&path).map_err(io_err(&path))?;
             let excluded = ignore.is_excluded(&child_rel);
@@ -278,7 +316,9 @@ fn walk(root: &Path, ignore: &Ignore) -> Result<Listing> {
             }
             let kind = if ft.is_symlink() {
                 let t = fs::read_link(&path).map_err(io_err(&path))?;
-                SourceKind::Symlink { target: t.to_string_lossy().into_owned() }
+                SourceKind::Symlink {
+                    target: t.to_string_lossy().into_owned(),
+                }
             } else if ft.is_file() {
                 SourceKind::File { size: md.len() }
             } else {
@@ -289,7 +329,10 @@ fn walk(root: &Path, ignore: &Ignore) -> Result<Listing> {
             entries.insert(child_rel.clone(), entry(&child_rel, kind, &md));
         }
     }
-    Ok(Listing { root: root.to_path_buf(), entries })
+    Ok(Listing {
+        root: root.to_path_buf(),
+        entries,
+    })
 }
 
 /// Lists the parent directories of a re-included path that were themselves excluded.
