@@ -13,5 +13,6 @@
 
 pub mod cli;
 pub mod dockerfile;
+pub mod context;
 pub mod platform;
 pub mod progress;
