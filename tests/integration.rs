@@ -1,1 +1,2 @@
 //! One integration-test binary: every effectful or conformance test lives in a module here.
+mod dockerfile_conformance;
