@@ -2,3 +2,6 @@
 mod expand_conformance;
 mod platform_cases;
 mod context_tests;
+mod dockerfile_conformance;
+mod dockerfile_fuzz;
+mod dockerfile_typed;
