@@ -14,6 +14,7 @@ use clap::Parser;
 pub use args::Cli;
 use args::{Command, Format};
 
+use crate::dockerfile::{self, Dockerfile};
 use crate::platform::{catalog, render, Catalog};
 
 /// How a command ended, when it did not simply succeed.
@@ -52,6 +53,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print!("{text}");
             Ok(ExitCode::SUCCESS)
         }
+        Command::Check(args) => check(&args),
         other => Err(Exit::Usage(format!("{other:?} is not available yet")).into()),
     }
 }
@@ -84,4 +86,59 @@ fn report(err: &anyhow::Error, verbose: bool) -> ExitCode {
         eprintln!("error: {err:#}");
     }
     ExitCode::from(code)
+}
+
+/// The Dockerfile named by `-f`, else `CONTEXT/Dockerfile`.
+fn dockerfile_path(source: &args::SourceArgs) -> PathBuf {
+    source
+        .dockerfile
+        .clone()
+        .unwrap_or_else(|| source.context.join("Dockerfile"))
+}
+
+/// Reads and parses the Dockerfile; a syntax error is printed with its location and ends the command.
+fn load_dockerfile(source: &args::SourceArgs) -> anyhow::Result<(PathBuf, String, Dockerfile)> {
+    let path = dockerfile_path(source);
+    let bytes = std::fs::read(&path).with_context(|| {
+        format!(
+            "reading {}: pass the Dockerfile with -f, or the context folder that holds it",
+            path.display()
+        )
+    })?;
+    let shown = path.display().to_string();
+    match dockerfile::parse_bytes(&bytes) {
+        Ok(df) => Ok((path, String::from_utf8_lossy(&bytes).into_owned(), df)),
+        Err(err) => {
+            eprint!(
+                "{}",
+                dockerfile::render_diagnostic(&shown, &String::from_utf8_lossy(&bytes), &err)
+            );
+            Err(Exit::Failed.into())
+        }
+    }
+}
+
+/// `xplat check`: syntax errors with a caret, then BuildKit's warnings.
+fn check(args: &args::CheckArgs) -> anyhow::Result<ExitCode> {
+    let (path, _text, df) = load_dockerfile(&args.source)?;
+    for warning in &df.warnings {
+        eprintln!(
+            "{}:{}: warning: {}",
+            path.display(),
+            warning.location.line,
+            warning.short
+        );
+    }
+    let instructions: usize = df.stages.iter().map(|s| s.instructions.len()).sum();
+    eprintln!(
+        "{}: ok: {} stages, {} instructions, {} warnings",
+        path.display(),
+        df.stages.len(),
+        instructions,
+        df.warnings.len()
+    );
+    if args.strict && !df.warnings.is_empty() {
+        return Err(Exit::Failed.into());
+    }
+    Ok(ExitCode::SUCCESS)
 }
