@@ -12,4 +12,5 @@
 #![warn(missing_docs)]
 
 pub mod cli;
+pub mod oci;
 pub mod platform;
