@@ -141,8 +141,11 @@ pub fn read_docker_save<R: Read>(input: R, dest: &Path) -> Result<Vec<SavedImage
             tar::EntryType::Symlink => {
                 let link = e.link_name().map_err(OciError::io("reading a symlink"))?.unwrap_or_default();
                 let dir = name.rsplit_once('/').map_or("", |(d, _)| d);
-                let joined = format!("{dir}/{}", link.to_string_lossy());
-                symlinks.insert(name, normalize_path(&joined)?);
+                let target = resolve_link(dir, &link.to_string_lossy()).ok_or_else(|| OciError::UnsafePath {
+                    path: format!("{name} -> {}", link.display()),
+                    reason: "symlink leaves the archive",
+                })?;
+                symlinks.insert(name, target);
             }
             _ => {}
         }
@@ -174,6 +177,25 @@ pub fn read_docker_save<R: Read>(input: R, dest: &Path) -> Result<Vec<SavedImage
         out.push(SavedImage { repo_tags: entry.repo_tags, config_bytes, config, layers });
     }
     Ok(out)
+}
+
+/// Resolves a relative symlink target against its directory, lexically, inside the archive;
+/// `None` when it is absolute or climbs above the archive root.
+fn resolve_link(dir: &str, link: &str) -> Option<String> {
+    if link.starts_with('/') || link.contains('\0') {
+        return None;
+    }
+    let mut parts: Vec<&str> = dir.split('/').filter(|c| !c.is_empty()).collect();
+    for c in link.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                parts.pop()?;
+            }
+            c => parts.push(c),
+        }
+    }
+    (!parts.is_empty()).then(|| parts.join("/"))
 }
 
 /// The 64-hex name of `blobs/sha256/<hex>` or `<hex>.json`, when the path has one.
