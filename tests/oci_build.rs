@@ -10,25 +10,37 @@ use xplat::oci::docker_archive::{read_docker_save, write_docker_archive};
 use xplat::oci::layout::{read_layout, write_layout, write_layout_tar, LayoutRef};
 use xplat::oci::validate::{validate, validate_image, validate_index, DocumentKind};
 use xplat::oci::{
-    Digest, History, ImageConfig, ImageIndex, IndexFormat, LayerBlob, LayerEntry, LayerOptions, OciError, OciImage,
+    Digest, History, ImageConfig, ImageIndex, IndexFormat, LayerBlob, LayerEntry, LayerOptions,
+    OciError, OciImage,
 };
 use xplat::platform::Platform;
 
 const EPOCH: i64 = 1_700_000_000;
 
 fn platform(os: &str, arch: &str, variant: &str) -> Platform {
-    Platform { os: os.into(), architecture: arch.into(), variant: variant.into() }
+    Platform {
+        os: os.into(),
+        architecture: arch.into(),
+        variant: variant.into(),
+    }
 }
 
 fn opts() -> LayerOptions {
-    LayerOptions { source_date_epoch: Some(EPOCH), ..LayerOptions::default() }
+    LayerOptions {
+        source_date_epoch: Some(EPOCH),
+        ..LayerOptions::default()
+    }
 }
 
 /// A scratch-based image for `p`: one layer with the "binary", one with config files.
 fn image_for(p: &Platform, format: IndexFormat) -> OciImage {
     let app = LayerBlob::build(
-        &[LayerEntry::file("/app", format!("binary for {}", p.architecture).into_bytes(), 0o755)
-            .modified_at(2_000_000_000)],
+        &[LayerEntry::file(
+            "/app",
+            format!("binary for {}", p.architecture).into_bytes(),
+            0o755,
+        )
+        .modified_at(2_000_000_000)],
         &opts(),
     )
     .unwrap();
@@ -45,11 +57,16 @@ fn image_for(p: &Platform, format: IndexFormat) -> OciImage {
     let mut ports = BTreeMap::new();
     ports.insert("8080/tcp".to_string(), Empty {});
     let mut labels = BTreeMap::new();
-    labels.insert("org.opencontainers.image.source".to_string(), "https://example.invalid/app".to_string());
+    labels.insert(
+        "org.opencontainers.image.source".to_string(),
+        "https://example.invalid/app".to_string(),
+    );
     cfg.config = Some(ContainerConfig {
         user: Some("1000".into()),
         exposed_ports: Some(ports),
-        env: Some(vec!["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into()]),
+        env: Some(vec![
+            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
+        ]),
         entrypoint: Some(vec!["/app".into()]),
         cmd: Some(vec!["--serve".into()]),
         working_dir: Some("/".into()),
@@ -72,8 +89,19 @@ fn image_for(p: &Platform, format: IndexFormat) -> OciImage {
 }
 
 fn index(format: IndexFormat) -> ImageIndex {
-    let targets = [platform("linux", "amd64", ""), platform("linux", "arm64", ""), platform("linux", "arm", "v7")];
-    ImageIndex::new(targets.iter().map(|p| (p.clone(), image_for(p, format))).collect(), format).unwrap()
+    let targets = [
+        platform("linux", "amd64", ""),
+        platform("linux", "arm64", ""),
+        platform("linux", "arm", "v7"),
+    ];
+    ImageIndex::new(
+        targets
+            .iter()
+            .map(|p| (p.clone(), image_for(p, format)))
+            .collect(),
+        format,
+    )
+    .unwrap()
 }
 
 fn dir_bytes(dir: &Path) -> BTreeMap<String, Vec<u8>> {
@@ -85,7 +113,10 @@ fn dir_bytes(dir: &Path) -> BTreeMap<String, Vec<u8>> {
             if p.is_dir() {
                 stack.push(p);
             } else {
-                out.insert(p.strip_prefix(dir).unwrap().to_string_lossy().into_owned(), std::fs::read(&p).unwrap());
+                out.insert(
+                    p.strip_prefix(dir).unwrap().to_string_lossy().into_owned(),
+                    std::fs::read(&p).unwrap(),
+                );
             }
         }
     }
@@ -109,7 +140,10 @@ fn same_inputs_give_the_same_bytes_and_digests_twice() {
         let tmp = tempfile::tempdir().unwrap();
         write_layout(&tmp.path().join("a"), &a, &refs).unwrap();
         write_layout(&tmp.path().join("b"), &b, &refs).unwrap();
-        assert_eq!(dir_bytes(&tmp.path().join("a")), dir_bytes(&tmp.path().join("b")));
+        assert_eq!(
+            dir_bytes(&tmp.path().join("a")),
+            dir_bytes(&tmp.path().join("b"))
+        );
         println!("{format:?} index digest (stable): {}", a.digest());
     }
 }
@@ -118,10 +152,20 @@ fn same_inputs_give_the_same_bytes_and_digests_twice() {
 fn gzip_output_is_pinned() {
     // Pins the deflate backend and level: a change of flate2 backend (feature unification),
     // miniz_oxide version or level changes these bytes and every layer digest we publish.
-    let entries = [LayerEntry::file("hello.txt", "hello, world\n".repeat(100).into_bytes(), 0o644)];
+    let entries = [LayerEntry::file(
+        "hello.txt",
+        "hello, world\n".repeat(100).into_bytes(),
+        0o644,
+    )];
     let blob = LayerBlob::build(&entries, &LayerOptions::default()).unwrap();
-    assert_eq!(blob.diff_id().to_string(), "sha256:b4bbbe1a3915ab7fa46a323a5c0e441a5dad9a9d25b0446fa2dc11c0f2db7ed6");
-    assert_eq!(blob.digest().to_string(), "sha256:8381b06a4bd7ed31e3c7a35a1b1f294b4c11de621cb3a948432571c96ca3b51f");
+    assert_eq!(
+        blob.diff_id().to_string(),
+        "sha256:b4bbbe1a3915ab7fa46a323a5c0e441a5dad9a9d25b0446fa2dc11c0f2db7ed6"
+    );
+    assert_eq!(
+        blob.digest().to_string(),
+        "sha256:8381b06a4bd7ed31e3c7a35a1b1f294b4c11de621cb3a948432571c96ca3b51f"
+    );
 }
 
 #[test]
@@ -149,8 +193,12 @@ fn documents_have_the_expected_shape() {
     let idx = index(IndexFormat::Oci);
     let v: serde_json::Value = serde_json::from_slice(idx.blob().bytes()).unwrap();
     assert_eq!(v["mediaType"], "application/vnd.oci.image.index.v1+json");
-    let plats: Vec<String> =
-        v["manifests"].as_array().unwrap().iter().map(|m| m["platform"].to_string()).collect();
+    let plats: Vec<String> = v["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["platform"].to_string())
+        .collect();
     assert_eq!(
         plats,
         [
@@ -162,22 +210,43 @@ fn documents_have_the_expected_shape() {
     );
     let (_, arm) = &idx.images()[2];
     let cfg: serde_json::Value = serde_json::from_slice(arm.config_blob().bytes()).unwrap();
-    assert_eq!((cfg["architecture"].as_str(), cfg["variant"].as_str()), (Some("arm"), Some("v7")));
+    assert_eq!(
+        (cfg["architecture"].as_str(), cfg["variant"].as_str()),
+        (Some("arm"), Some("v7"))
+    );
     assert_eq!(cfg["created"], "2023-11-14T22:13:20Z");
     assert_eq!(cfg["history"][1]["empty_layer"], true);
     assert_eq!(cfg["rootfs"]["diff_ids"].as_array().unwrap().len(), 2);
     let m: serde_json::Value = serde_json::from_slice(arm.manifest_blob().bytes()).unwrap();
-    assert_eq!(m["layers"][0]["mediaType"], "application/vnd.oci.image.layer.v1.tar+gzip");
+    assert_eq!(
+        m["layers"][0]["mediaType"],
+        "application/vnd.oci.image.layer.v1.tar+gzip"
+    );
 
     let docker = index(IndexFormat::Docker);
     let (_, img) = &docker.images()[0];
     let m: serde_json::Value = serde_json::from_slice(img.manifest_blob().bytes()).unwrap();
-    assert_eq!(m["mediaType"], "application/vnd.docker.distribution.manifest.v2+json");
-    assert_eq!(m["config"]["mediaType"], "application/vnd.docker.container.image.v1+json");
-    assert_eq!(m["layers"][0]["mediaType"], "application/vnd.docker.image.rootfs.diff.tar.gzip");
-    assert_eq!(docker.document().media_type.as_deref(), Some("application/vnd.docker.distribution.manifest.list.v2+json"));
+    assert_eq!(
+        m["mediaType"],
+        "application/vnd.docker.distribution.manifest.v2+json"
+    );
+    assert_eq!(
+        m["config"]["mediaType"],
+        "application/vnd.docker.container.image.v1+json"
+    );
+    assert_eq!(
+        m["layers"][0]["mediaType"],
+        "application/vnd.docker.image.rootfs.diff.tar.gzip"
+    );
+    assert_eq!(
+        docker.document().media_type.as_deref(),
+        Some("application/vnd.docker.distribution.manifest.list.v2+json")
+    );
     // Layer blobs are the same bytes in both families; only the documents differ.
-    assert_eq!(img.layers()[0].digest(), idx.images()[0].1.layers()[0].digest());
+    assert_eq!(
+        img.layers()[0].digest(),
+        idx.images()[0].1.layers()[0].digest()
+    );
     assert_ne!(img.digest(), idx.images()[0].1.digest());
 }
 
@@ -188,12 +257,19 @@ fn families_are_never_mixed_and_platforms_must_match() {
     let r = ImageIndex::new(vec![(amd.clone(), docker_img)], IndexFormat::Oci);
     assert!(matches!(r, Err(OciError::MixedFamilies { .. })), "{r:?}");
     let arm = platform("linux", "arm64", "");
-    let r = ImageIndex::new(vec![(arm, image_for(&amd, IndexFormat::Oci))], IndexFormat::Oci);
+    let r = ImageIndex::new(
+        vec![(arm, image_for(&amd, IndexFormat::Oci))],
+        IndexFormat::Oci,
+    );
     assert!(matches!(r, Err(OciError::PlatformMismatch { .. })), "{r:?}");
     // arm64 with v8 in the index matches a config without a variant.
     let arm64 = platform("linux", "arm64", "");
     let img = image_for(&arm64, IndexFormat::Oci);
-    assert!(ImageIndex::new(vec![(platform("linux", "arm64", "v8"), img)], IndexFormat::Oci).is_ok());
+    assert!(ImageIndex::new(
+        vec![(platform("linux", "arm64", "v8"), img)],
+        IndexFormat::Oci
+    )
+    .is_ok());
 }
 
 #[test]
@@ -205,16 +281,27 @@ fn with_config_and_with_layer_return_new_values() {
     let changed = img.with_config(cfg).unwrap();
     assert_ne!(changed.digest(), img.digest());
     assert_eq!(changed.layers(), img.layers());
-    assert_eq!(img.config().config.as_ref().unwrap().cmd.as_deref(), Some(&["--serve".to_string()][..]));
+    assert_eq!(
+        img.config().config.as_ref().unwrap().cmd.as_deref(),
+        Some(&["--serve".to_string()][..])
+    );
     let layer = LayerBlob::build(&[LayerEntry::file("extra", &b"x"[..], 0o644)], &opts()).unwrap();
-    let more = img.with_layer(layer.clone(), History::instruction("COPY extra /", Some(EPOCH), false)).unwrap();
+    let more = img
+        .with_layer(
+            layer.clone(),
+            History::instruction("COPY extra /", Some(EPOCH), false),
+        )
+        .unwrap();
     assert_eq!(more.layers().len(), 3);
     assert_eq!(more.config().rootfs.diff_ids.last(), Some(&layer.diff_id()));
     validate_image(&more).unwrap();
     // A layer without its history entry is refused: Docker rejects such configs.
     let mut bad = img.config().clone();
     bad.history.push(History::instruction("RUN x", None, false));
-    assert!(matches!(img.with_config(bad), Err(OciError::HistoryLayerCount { .. })));
+    assert!(matches!(
+        img.with_config(bad),
+        Err(OciError::HistoryLayerCount { .. })
+    ));
 }
 
 #[test]
@@ -239,8 +326,14 @@ fn a_layout_folder_and_tar_read_back_to_the_same_documents() {
     validate(DocumentKind::Layout, &files["oci-layout"]).unwrap();
     validate(DocumentKind::Index, &files["index.json"]).unwrap();
     let ij: serde_json::Value = serde_json::from_slice(&files["index.json"]).unwrap();
-    assert_eq!(ij["manifests"][0]["annotations"]["io.containerd.image.name"], "docker.io/library/app:1.0");
-    assert_eq!(ij["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"], "1.0");
+    assert_eq!(
+        ij["manifests"][0]["annotations"]["io.containerd.image.name"],
+        "docker.io/library/app:1.0"
+    );
+    assert_eq!(
+        ij["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"],
+        "1.0"
+    );
 
     let from_dir = read_layout(&dir).unwrap();
     assert_eq!(from_dir.indexes.len(), 1);
@@ -256,7 +349,10 @@ fn a_layout_folder_and_tar_read_back_to_the_same_documents() {
     // A corrupted blob is caught on read.
     let victim = dir.join(idx.images()[0].1.config_blob().digest().blob_path());
     std::fs::write(&victim, b"{}").unwrap();
-    assert!(matches!(read_layout(&dir), Err(OciError::DigestMismatch { .. })));
+    assert!(matches!(
+        read_layout(&dir),
+        Err(OciError::DigestMismatch { .. })
+    ));
 }
 
 #[test]
@@ -264,7 +360,12 @@ fn registry_only_layers_are_not_written_silently() {
     let p = platform("linux", "amd64", "");
     let img = image_for(&p, IndexFormat::Oci);
     let base = img.layers()[0].clone();
-    let remote = LayerBlob::from_registry(base.descriptor().clone(), base.diff_id(), "reg.example/base").unwrap();
+    let remote = LayerBlob::from_registry(
+        base.descriptor().clone(),
+        base.diff_id(),
+        "reg.example/base",
+    )
+    .unwrap();
     let mut cfg = img.config().clone();
     cfg.history.truncate(0);
     let img2 = OciImage::new(cfg, vec![remote], IndexFormat::Docker).unwrap();
@@ -292,7 +393,10 @@ fn a_docker_archive_reads_back_into_the_same_image() {
         names.push(n);
     }
     for must in ["manifest.json", "oci-layout", "index.json"] {
-        assert!(names.iter().any(|n| n == must), "{must} missing from {names:?}");
+        assert!(
+            names.iter().any(|n| n == must),
+            "{must} missing from {names:?}"
+        );
     }
     let m: serde_json::Value = serde_json::from_slice(&manifest_json).unwrap();
     assert_eq!(m[0]["RepoTags"][0], "app:1.0");
@@ -301,8 +405,14 @@ fn a_docker_archive_reads_back_into_the_same_image() {
     let tmp = tempfile::tempdir().unwrap();
     let saved = read_docker_save(&archive[..], &tmp.path().join("x")).unwrap();
     assert_eq!(saved.len(), 1);
-    let back = saved[0].to_oci_image(IndexFormat::Oci, &opts(), tmp.path()).unwrap();
-    assert_eq!(back.digest(), img.digest(), "gzip layers are reused as they are");
+    let back = saved[0]
+        .to_oci_image(IndexFormat::Oci, &opts(), tmp.path())
+        .unwrap();
+    assert_eq!(
+        back.digest(),
+        img.digest(),
+        "gzip layers are reused as they are"
+    );
     // The OCI-layout half reads back as a layout too.
     let layout = xplat::oci::layout::read_layout_tar(&archive[..]).unwrap();
     assert!(layout.manifests.contains_key(&img.digest()));
@@ -333,10 +443,15 @@ fn legacy_save(config: &[u8], layers: &[Vec<u8>], escape: bool) -> Vec<u8> {
     h.set_size(0);
     h.set_mode(0o777);
     let link_dir = format!("{:064x}", 99);
-    let target = if escape { "../../../etc/passwd".to_string() } else { format!("../{}", layer_names[0]) };
+    let target = if escape {
+        "../../../etc/passwd".to_string()
+    } else {
+        format!("../{}", layer_names[0])
+    };
     h.set_link_name(&target).unwrap();
     h.set_cksum();
-    b.append_data(&mut h, format!("{link_dir}/layer.tar"), &[][..]).unwrap();
+    b.append_data(&mut h, format!("{link_dir}/layer.tar"), &[][..])
+        .unwrap();
     layer_names.push(format!("{link_dir}/layer.tar"));
     let manifest = serde_json::json!([{ "Config": cfg_name, "RepoTags": ["old:latest"], "Layers": layer_names }]);
     add(&mut b, "manifest.json", manifest.to_string().as_bytes());
@@ -347,7 +462,9 @@ fn legacy_save(config: &[u8], layers: &[Vec<u8>], escape: bool) -> Vec<u8> {
 fn plain_tar(entries: &[LayerEntry]) -> Vec<u8> {
     let blob = LayerBlob::build(entries, &LayerOptions::default()).unwrap();
     let mut out = Vec::new();
-    flate2::read::GzDecoder::new(blob.open().unwrap()).read_to_end(&mut out).unwrap();
+    flate2::read::GzDecoder::new(blob.open().unwrap())
+        .read_to_end(&mut out)
+        .unwrap();
     out
 }
 
@@ -368,9 +485,15 @@ fn a_legacy_docker_save_becomes_an_oci_image() {
     let saved = read_docker_save(&archive[..], &tmp.path().join("x")).unwrap();
     assert_eq!(saved[0].repo_tags, ["old:latest"]);
     assert_eq!(saved[0].layers.len(), 3);
-    let img = saved[0].to_oci_image(IndexFormat::Docker, &opts(), tmp.path()).unwrap();
+    let img = saved[0]
+        .to_oci_image(IndexFormat::Docker, &opts(), tmp.path())
+        .unwrap();
     assert_eq!(img.config().rootfs.diff_ids[2], diff(&l1));
-    assert_eq!(img.config().extra["docker_version"], "20.10.24", "unknown fields kept");
+    assert_eq!(
+        img.config().extra["docker_version"],
+        "20.10.24",
+        "unknown fields kept"
+    );
     validate_image(&img).unwrap();
 
     let bad = legacy_save(config.as_bytes(), &[l1], true);

@@ -11,7 +11,9 @@ use xplat::oci::validate::{validate, DocumentKind};
 use xplat::oci::{ImageConfig, OciError};
 
 fn peer(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/peer/oci").join(rel)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/peer/oci")
+        .join(rel)
 }
 
 fn read(rel: &str) -> Vec<u8> {
@@ -25,7 +27,13 @@ fn tsv(rel: &str) -> Vec<std::collections::BTreeMap<String, String>> {
     let header: Vec<&str> = lines.next().unwrap().split('\t').collect();
     lines
         .filter(|l| !l.trim().is_empty())
-        .map(|l| header.iter().map(|h| h.to_string()).zip(l.split('\t').map(str::to_string)).collect())
+        .map(|l| {
+            header
+                .iter()
+                .map(|h| h.to_string())
+                .zip(l.split('\t').map(str::to_string))
+                .collect()
+        })
         .collect()
 }
 
@@ -42,10 +50,22 @@ fn kind_of_field(field: &str) -> DocumentKind {
 
 /// What upstream's backwards-compatibility test does before validating a Docker document.
 fn docker_to_oci(text: &str) -> String {
-    text.replace("application/vnd.docker.distribution.manifest.list.v2+json", "application/vnd.oci.image.index.v1+json")
-        .replace("application/vnd.docker.distribution.manifest.v2+json", "application/vnd.oci.image.manifest.v1+json")
-        .replace("application/vnd.docker.image.rootfs.diff.tar.gzip", "application/vnd.oci.image.layer.v1.tar+gzip")
-        .replace("application/vnd.docker.container.image.v1+json", "application/vnd.oci.image.config.v1+json")
+    text.replace(
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+        "application/vnd.oci.image.index.v1+json",
+    )
+    .replace(
+        "application/vnd.docker.distribution.manifest.v2+json",
+        "application/vnd.oci.image.manifest.v1+json",
+    )
+    .replace(
+        "application/vnd.docker.image.rootfs.diff.tar.gzip",
+        "application/vnd.oci.image.layer.v1.tar+gzip",
+    )
+    .replace(
+        "application/vnd.docker.container.image.v1+json",
+        "application/vnd.oci.image.config.v1+json",
+    )
 }
 
 #[test]
@@ -57,19 +77,32 @@ fn every_schema_fixture_gives_its_expected_result() {
     for row in &rows {
         let file = &row["file"];
         let bytes = read(&format!("image-spec-schema-fixtures/{file}"));
-        let expected_digest = row.get("expected_sha256_of_exact_bytes").filter(|s| !s.is_empty());
+        let expected_digest = row
+            .get("expected_sha256_of_exact_bytes")
+            .filter(|s| !s.is_empty());
         if let Some(want) = expected_digest {
-            assert_eq!(Digest::of(&bytes).to_string(), *want, "{file}: digest of exact bytes");
+            assert_eq!(
+                Digest::of(&bytes).to_string(),
+                *want,
+                "{file}: digest of exact bytes"
+            );
             digests_checked += 1;
         }
         let text = String::from_utf8_lossy(&bytes).into_owned();
-        let input = if file.starts_with("backwards_compatibility") { docker_to_oci(&text) } else { text };
+        let input = if file.starts_with("backwards_compatibility") {
+            docker_to_oci(&text)
+        } else {
+            text
+        };
         let result = validate(kind_of_field(&row["field"]), input.as_bytes());
         let want_pass = row["expected_schema_validation"] == "pass";
         if result.is_ok() == want_pass {
             agree += 1;
         } else {
-            wrong.push(format!("{file}: expected {} got {result:?}", row["expected_schema_validation"]));
+            wrong.push(format!(
+                "{file}: expected {} got {result:?}",
+                row["expected_schema_validation"]
+            ));
         }
         if let Err(e) = &result {
             assert!(matches!(e, OciError::Invalid { .. }), "{file}: {e}");
@@ -77,7 +110,11 @@ fn every_schema_fixture_gives_its_expected_result() {
     }
     println!("oci schema fixtures: {agree}/{}", rows.len());
     assert_eq!(rows.len(), 71, "fixture count");
-    assert!(wrong.is_empty(), "fixtures disagreeing:\n{}", wrong.join("\n"));
+    assert!(
+        wrong.is_empty(),
+        "fixtures disagreeing:\n{}",
+        wrong.join("\n")
+    );
     assert_eq!(digests_checked, 4);
 }
 
@@ -106,11 +143,17 @@ fn every_image_spec_example_validates() {
 fn the_spec_example_config_parses_and_keeps_its_content() {
     let bytes = read("image-spec-examples/config--01-image-json.json");
     let cfg = ImageConfig::parse(&bytes).unwrap();
-    assert_eq!((cfg.architecture.as_str(), cfg.os.as_str()), ("amd64", "linux"));
+    assert_eq!(
+        (cfg.architecture.as_str(), cfg.os.as_str()),
+        ("amd64", "linux")
+    );
     assert_eq!(cfg.rootfs.diff_ids.len(), 2);
     let original: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
     let again: serde_json::Value = serde_json::from_slice(&cfg.to_bytes().unwrap()).unwrap();
-    assert_eq!(original, again, "every field survives a parse and re-serialize");
+    assert_eq!(
+        original, again,
+        "every field survives a parse and re-serialize"
+    );
     validate(DocumentKind::Config, &cfg.to_bytes().unwrap()).unwrap();
 }
 
@@ -120,7 +163,10 @@ fn docker_schema2_documents_hash_to_their_names_and_parse() {
     for entry in std::fs::read_dir(peer("docker-schema2")).unwrap() {
         let path = entry.unwrap().path();
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        let Some(prefix) = name.strip_suffix(".json").and_then(|n| n.rsplit_once("--sha256-")).map(|(_, p)| p.to_string())
+        let Some(prefix) = name
+            .strip_suffix(".json")
+            .and_then(|n| n.rsplit_once("--sha256-"))
+            .map(|(_, p)| p.to_string())
         else {
             continue;
         };
@@ -130,12 +176,22 @@ fn docker_schema2_documents_hash_to_their_names_and_parse() {
         if name.contains("manifest-list") {
             let doc: IndexDocument = serde_json::from_slice(&bytes).unwrap();
             assert_eq!(doc.manifests.len(), 5);
-            let arm = doc.manifests.iter().find(|m| m.platform.as_ref().unwrap().architecture == "arm").unwrap();
-            assert_eq!(arm.platform.as_ref().unwrap().variant.as_deref(), Some("v7"));
+            let arm = doc
+                .manifests
+                .iter()
+                .find(|m| m.platform.as_ref().unwrap().architecture == "arm")
+                .unwrap();
+            assert_eq!(
+                arm.platform.as_ref().unwrap().variant.as_deref(),
+                Some("v7")
+            );
             validate(DocumentKind::Index, &bytes).unwrap();
         } else if name.contains("image-manifest") {
             let m: ImageManifest = serde_json::from_slice(&bytes).unwrap();
-            assert_eq!(m.media_type.as_deref(), Some("application/vnd.docker.distribution.manifest.v2+json"));
+            assert_eq!(
+                m.media_type.as_deref(),
+                Some("application/vnd.docker.distribution.manifest.v2+json")
+            );
             assert!(!m.layers.is_empty());
             validate(DocumentKind::Manifest, &bytes).unwrap();
         } else {
@@ -148,14 +204,24 @@ fn docker_schema2_documents_hash_to_their_names_and_parse() {
     let list = read("docker-schema2/manifest-list-example.json");
     validate(DocumentKind::Index, &list).unwrap();
     let doc: IndexDocument = serde_json::from_slice(&list).unwrap();
-    assert!(doc.manifests.iter().any(|m| m.platform.as_ref().unwrap().features.is_some()));
-    validate(DocumentKind::Manifest, &read("docker-schema2/image-manifest-example.json")).unwrap();
+    assert!(doc
+        .manifests
+        .iter()
+        .any(|m| m.platform.as_ref().unwrap().features.is_some()));
+    validate(
+        DocumentKind::Manifest,
+        &read("docker-schema2/image-manifest-example.json"),
+    )
+    .unwrap();
 }
 
 /// Go's `json.MarshalIndent(v, "", "   ")`.
 fn go_indent<T: Serialize>(v: &T) -> Vec<u8> {
     let mut out = Vec::new();
-    let mut ser = serde_json::Serializer::with_formatter(&mut out, serde_json::ser::PrettyFormatter::with_indent(b"   "));
+    let mut ser = serde_json::Serializer::with_formatter(
+        &mut out,
+        serde_json::ser::PrettyFormatter::with_indent(b"   "),
+    );
     v.serialize(&mut ser).unwrap();
     out
 }
@@ -167,7 +233,10 @@ fn distribution_serializations_round_trip_byte_for_byte() {
         let file = &row["file"];
         let bytes = read(&format!("distribution-serializations/{file}"));
         assert_eq!(bytes.len().to_string(), row["bytes"], "{file}");
-        assert_eq!(Digest::of(&bytes).to_string(), row["sha256_computed_by_collector(no trailing newline)"]);
+        assert_eq!(
+            Digest::of(&bytes).to_string(),
+            row["sha256_computed_by_collector(no trailing newline)"]
+        );
         let again = if file.contains("manifest-list") || file.contains("index") {
             let doc: IndexDocument = serde_json::from_slice(&bytes).unwrap();
             validate(DocumentKind::Index, &bytes).unwrap();
@@ -177,7 +246,11 @@ fn distribution_serializations_round_trip_byte_for_byte() {
             validate(DocumentKind::Manifest, &bytes).unwrap();
             go_indent(&doc)
         };
-        assert_eq!(String::from_utf8(again).unwrap(), String::from_utf8(bytes).unwrap(), "{file}");
+        assert_eq!(
+            String::from_utf8(again).unwrap(),
+            String::from_utf8(bytes).unwrap(),
+            "{file}"
+        );
     }
     assert_eq!(rows.len(), 4);
 }

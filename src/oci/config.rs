@@ -34,10 +34,18 @@ pub struct ImageConfig {
     /// Operating system.
     pub os: String,
     /// OS version.
-    #[serde(rename = "os.version", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "os.version",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub os_version: Option<String>,
     /// OS features.
-    #[serde(rename = "os.features", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "os.features",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub os_features: Option<Vec<String>>,
     /// CPU variant.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -139,7 +147,10 @@ pub struct RootFs {
 
 impl Default for RootFs {
     fn default() -> Self {
-        RootFs { kind: "layers".to_string(), diff_ids: Vec::new() }
+        RootFs {
+            kind: "layers".to_string(),
+            diff_ids: Vec::new(),
+        }
     }
 }
 
@@ -165,7 +176,11 @@ pub struct History {
 
 impl History {
     /// An entry for `instruction` at `created` (Unix seconds); `empty_layer` when it made no layer.
-    pub fn instruction(instruction: impl Into<String>, created: Option<i64>, empty_layer: bool) -> History {
+    pub fn instruction(
+        instruction: impl Into<String>,
+        created: Option<i64>,
+        empty_layer: bool,
+    ) -> History {
         History {
             created: created.map(rfc3339),
             created_by: Some(instruction.into()),
@@ -221,14 +236,21 @@ mod tests {
         let text = br#"{"architecture":"amd64","os":"linux","config":{"Env":["A=1"],"Hostname":"x"},"rootfs":{"type":"layers","diff_ids":[]},"container":"abc"}"#;
         let cfg = ImageConfig::parse(text).unwrap();
         assert_eq!(cfg.extra["container"], Value::String("abc".into()));
-        assert_eq!(cfg.config.as_ref().unwrap().extra["Hostname"], Value::String("x".into()));
+        assert_eq!(
+            cfg.config.as_ref().unwrap().extra["Hostname"],
+            Value::String("x".into())
+        );
         let again = ImageConfig::parse(&cfg.to_bytes().unwrap()).unwrap();
         assert_eq!(again, cfg);
     }
 
     #[test]
     fn platform_and_created_come_from_inputs() {
-        let p = Platform { os: "linux".into(), architecture: "arm".into(), variant: "v7".into() };
+        let p = Platform {
+            os: "linux".into(),
+            architecture: "arm".into(),
+            variant: "v7".into(),
+        };
         let cfg = ImageConfig::for_platform(&p, Some(0));
         let json = String::from_utf8(cfg.to_bytes().unwrap()).unwrap();
         assert_eq!(

@@ -22,12 +22,20 @@ impl Digest {
 
     /// Parses `sha256:<hex>`; rejects other algorithms and uppercase hex.
     pub fn parse(s: &str) -> Result<Digest> {
-        let bad = |reason| OciError::InvalidDigest { value: s.to_string(), reason };
-        let hex_part = s.strip_prefix("sha256:").ok_or_else(|| bad("algorithm must be sha256"))?;
+        let bad = |reason| OciError::InvalidDigest {
+            value: s.to_string(),
+            reason,
+        };
+        let hex_part = s
+            .strip_prefix("sha256:")
+            .ok_or_else(|| bad("algorithm must be sha256"))?;
         if hex_part.len() != 64 {
             return Err(bad("expected 64 hex digits"));
         }
-        if !hex_part.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        if !hex_part
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
             return Err(bad("expected lowercase hex digits"));
         }
         let mut raw = [0u8; 32];
@@ -102,12 +110,20 @@ pub struct HashingWriter<W> {
 impl<W: Write> HashingWriter<W> {
     /// Wraps `inner`.
     pub fn new(inner: W) -> Self {
-        HashingWriter { inner, hasher: Sha256::new(), count: 0 }
+        HashingWriter {
+            inner,
+            hasher: Sha256::new(),
+            count: 0,
+        }
     }
 
     /// The inner writer, the digest and the byte count of everything written.
     pub fn finish(self) -> (W, Digest, u64) {
-        (self.inner, Digest(self.hasher.finalize().into()), self.count)
+        (
+            self.inner,
+            Digest(self.hasher.finalize().into()),
+            self.count,
+        )
     }
 
     /// The inner writer, mutably (for flushing a file at the end).
@@ -138,7 +154,11 @@ pub struct HashingReader<R> {
 impl<R: Read> HashingReader<R> {
     /// Wraps `inner`.
     pub fn new(inner: R) -> Self {
-        HashingReader { inner, hasher: Sha256::new(), count: 0 }
+        HashingReader {
+            inner,
+            hasher: Sha256::new(),
+            count: 0,
+        }
     }
 
     /// The digest and byte count of everything read so far.
@@ -196,6 +216,9 @@ mod tests {
         assert_eq!(n, 11);
         assert_eq!(d, Digest::of(data));
         assert!(d.verify(data, "x").is_ok());
-        assert!(matches!(d.verify(b"other", "x"), Err(OciError::DigestMismatch { .. })));
+        assert!(matches!(
+            d.verify(b"other", "x"),
+            Err(OciError::DigestMismatch { .. })
+        ));
     }
 }

@@ -41,7 +41,9 @@ pub struct ArchiveEntry {
     pub layers: Vec<String>,
 }
 
-fn null_as_empty<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Vec<String>, D::Error> {
+fn null_as_empty<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Vec<String>, D::Error> {
     Ok(Option::<Vec<String>>::deserialize(d)?.unwrap_or_default())
 }
 
@@ -55,7 +57,11 @@ pub fn write_docker_archive<W: Write>(out: W, images: &[(&OciImage, Vec<String>)
         entries.push(ArchiveEntry {
             config: image.config_blob().digest().blob_path(),
             repo_tags: tags.clone(),
-            layers: image.layers().iter().map(|l| l.digest().blob_path()).collect(),
+            layers: image
+                .layers()
+                .iter()
+                .map(|l| l.digest().blob_path())
+                .collect(),
         });
         let mut d = image.descriptor();
         d.platform = Some(PlatformSpec::from(&image.platform()));
@@ -73,8 +79,14 @@ pub fn write_docker_archive<W: Write>(out: W, images: &[(&OciImage, Vec<String>)
             }
         }
     }
-    let manifest_json = serde_json::to_vec(&entries).map_err(OciError::json("serializing manifest.json"))?;
-    write_tar(out, &layout_index_json(index_entries)?, &blobs, Some(&manifest_json))
+    let manifest_json =
+        serde_json::to_vec(&entries).map_err(OciError::json("serializing manifest.json"))?;
+    write_tar(
+        out,
+        &layout_index_json(index_entries)?,
+        &blobs,
+        Some(&manifest_json),
+    )
 }
 
 /// One image read from a `docker save` archive.
@@ -93,17 +105,27 @@ pub struct SavedImage {
 impl SavedImage {
     /// Makes an `OciImage` of it: every layer becomes a gzip blob (kept as is when already gzip,
     /// compressed into `work_dir` when plain) whose diff_id must equal the config's.
-    pub fn to_oci_image(&self, format: IndexFormat, opts: &LayerOptions, work_dir: &Path) -> Result<OciImage> {
+    pub fn to_oci_image(
+        &self,
+        format: IndexFormat,
+        opts: &LayerOptions,
+        work_dir: &Path,
+    ) -> Result<OciImage> {
         let expected = &self.config.rootfs.diff_ids;
         if expected.len() != self.layers.len() {
             return Err(OciError::MalformedArchive {
                 what: "docker save archive",
-                reason: format!("{} layers but {} diff_ids in the config", self.layers.len(), expected.len()),
+                reason: format!(
+                    "{} layers but {} diff_ids in the config",
+                    self.layers.len(),
+                    expected.len()
+                ),
             });
         }
         let mut blobs = Vec::with_capacity(self.layers.len());
         for (i, (path, want)) in self.layers.iter().zip(expected).enumerate() {
-            let blob = LayerBlob::import_file(path, &work_dir.join(format!("layer-{i}.tar.gz")), opts)?;
+            let blob =
+                LayerBlob::import_file(path, &work_dir.join(format!("layer-{i}.tar.gz")), opts)?;
             if blob.diff_id() != *want {
                 return Err(OciError::DigestMismatch {
                     what: format!("layer {}", path.display()),
@@ -120,11 +142,17 @@ impl SavedImage {
 /// Extracts a `docker save` tar into `dest` (an empty folder the caller owns) and reads its
 /// `manifest.json`.
 pub fn read_docker_save<R: Read>(input: R, dest: &Path) -> Result<Vec<SavedImage>> {
-    let malformed = |reason: String| OciError::MalformedArchive { what: "docker save archive", reason };
+    let malformed = |reason: String| OciError::MalformedArchive {
+        what: "docker save archive",
+        reason,
+    };
     let mut symlinks: BTreeMap<String, String> = BTreeMap::new();
     let mut files: BTreeMap<String, PathBuf> = BTreeMap::new();
     let mut ar = tar::Archive::new(input);
-    for entry in ar.entries().map_err(OciError::io("reading docker save archive"))? {
+    for entry in ar
+        .entries()
+        .map_err(OciError::io("reading docker save archive"))?
+    {
         let mut e = entry.map_err(OciError::io("reading docker save archive"))?;
         let raw = String::from_utf8_lossy(&e.path_bytes()).into_owned();
         let name = normalize_path(&raw)?;
@@ -132,18 +160,25 @@ pub fn read_docker_save<R: Read>(input: R, dest: &Path) -> Result<Vec<SavedImage
             tar::EntryType::Regular => {
                 let target = dest.join(&name);
                 if let Some(parent) = target.parent() {
-                    fs::create_dir_all(parent).map_err(OciError::io(format!("creating {}", parent.display())))?;
+                    fs::create_dir_all(parent)
+                        .map_err(OciError::io(format!("creating {}", parent.display())))?;
                 }
-                let mut f = File::create(&target).map_err(OciError::io(format!("creating {}", target.display())))?;
+                let mut f = File::create(&target)
+                    .map_err(OciError::io(format!("creating {}", target.display())))?;
                 io::copy(&mut e, &mut f).map_err(OciError::io(format!("extracting {name}")))?;
                 files.insert(name, target);
             }
             tar::EntryType::Symlink => {
-                let link = e.link_name().map_err(OciError::io("reading a symlink"))?.unwrap_or_default();
+                let link = e
+                    .link_name()
+                    .map_err(OciError::io("reading a symlink"))?
+                    .unwrap_or_default();
                 let dir = name.rsplit_once('/').map_or("", |(d, _)| d);
-                let target = resolve_link(dir, &link.to_string_lossy()).ok_or_else(|| OciError::UnsafePath {
-                    path: format!("{name} -> {}", link.display()),
-                    reason: "symlink leaves the archive",
+                let target = resolve_link(dir, &link.to_string_lossy()).ok_or_else(|| {
+                    OciError::UnsafePath {
+                        path: format!("{name} -> {}", link.display()),
+                        reason: "symlink leaves the archive",
+                    }
                 })?;
                 symlinks.insert(name, target);
             }
@@ -163,18 +198,31 @@ pub fn read_docker_save<R: Read>(input: R, dest: &Path) -> Result<Vec<SavedImage
         }
         Err(malformed(format!("{name} is not a file in the archive")))
     };
-    let manifest = fs::read(lookup("manifest.json")?).map_err(OciError::io("reading manifest.json"))?;
-    let entries: Vec<ArchiveEntry> = serde_json::from_slice(&manifest).map_err(OciError::json("parsing manifest.json"))?;
+    let manifest =
+        fs::read(lookup("manifest.json")?).map_err(OciError::io("reading manifest.json"))?;
+    let entries: Vec<ArchiveEntry> =
+        serde_json::from_slice(&manifest).map_err(OciError::json("parsing manifest.json"))?;
     let mut out = Vec::with_capacity(entries.len());
     for entry in entries {
         let config_path = lookup(&entry.config)?;
-        let config_bytes: Bytes = fs::read(&config_path).map_err(OciError::io(format!("reading {}", entry.config)))?.into();
+        let config_bytes: Bytes = fs::read(&config_path)
+            .map_err(OciError::io(format!("reading {}", entry.config)))?
+            .into();
         if let Some(hex) = digest_in_name(&entry.config) {
             Digest::parse(&format!("sha256:{hex}"))?.verify(&config_bytes, &entry.config)?;
         }
         let config = ImageConfig::parse(&config_bytes)?;
-        let layers = entry.layers.iter().map(|l| lookup(l)).collect::<Result<Vec<_>>>()?;
-        out.push(SavedImage { repo_tags: entry.repo_tags, config_bytes, config, layers });
+        let layers = entry
+            .layers
+            .iter()
+            .map(|l| lookup(l))
+            .collect::<Result<Vec<_>>>()?;
+        out.push(SavedImage {
+            repo_tags: entry.repo_tags,
+            config_bytes,
+            config,
+            layers,
+        });
     }
     Ok(out)
 }
@@ -202,5 +250,9 @@ fn resolve_link(dir: &str, link: &str) -> Option<String> {
 fn digest_in_name(path: &str) -> Option<&str> {
     let base = path.rsplit('/').next()?;
     let hex = base.strip_suffix(".json").unwrap_or(base);
-    (hex.len() == 64 && hex.bytes().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))).then_some(hex)
+    (hex.len() == 64
+        && hex
+            .bytes()
+            .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)))
+    .then_some(hex)
 }

@@ -59,7 +59,11 @@ impl OciImage {
     /// Assembles an image. `config.rootfs.diff_ids` is set from `layers`; the history must not
     /// have more non-empty entries than there are layers (Docker rejects that), and when it has
     /// any it must have exactly as many.
-    pub fn new(config: ImageConfig, layers: Vec<LayerBlob>, format: IndexFormat) -> Result<OciImage> {
+    pub fn new(
+        config: ImageConfig,
+        layers: Vec<LayerBlob>,
+        format: IndexFormat,
+    ) -> Result<OciImage> {
         OciImage::with_annotations(config, layers, format, BTreeMap::new())
     }
 
@@ -71,27 +75,47 @@ impl OciImage {
         annotations: BTreeMap<String, String>,
     ) -> Result<OciImage> {
         if format == IndexFormat::Docker && !annotations.is_empty() {
-            return Err(OciError::MixedFamilies { detail: "Docker v2s2 manifests have no annotations".into() });
+            return Err(OciError::MixedFamilies {
+                detail: "Docker v2s2 manifests have no annotations".into(),
+            });
         }
         config.rootfs.diff_ids = layers.iter().map(LayerBlob::diff_id).collect();
         let non_empty = config.non_empty_history();
         if !config.history.is_empty() && non_empty != layers.len() {
-            return Err(OciError::HistoryLayerCount { non_empty, layers: layers.len() });
+            return Err(OciError::HistoryLayerCount {
+                non_empty,
+                layers: layers.len(),
+            });
         }
         let config_blob = Blob::new(config.to_bytes()?);
-        let layer_descriptors = layers.iter().map(|l| l.descriptor_for(format)).collect::<Result<Vec<_>>>()?;
+        let layer_descriptors = layers
+            .iter()
+            .map(|l| l.descriptor_for(format))
+            .collect::<Result<Vec<_>>>()?;
         let manifest = ImageManifest {
             schema_version: 2,
             media_type: Some(format.manifest_type().to_string()),
             artifact_type: None,
-            config: Descriptor::new(format.config_type(), config_blob.digest(), config_blob.size()),
+            config: Descriptor::new(
+                format.config_type(),
+                config_blob.digest(),
+                config_blob.size(),
+            ),
             layers: layer_descriptors,
             subject: None,
             annotations: (!annotations.is_empty()).then_some(annotations),
         };
-        let manifest_blob =
-            Blob::new(serde_json::to_vec(&manifest).map_err(OciError::json("serializing image manifest"))?);
-        Ok(OciImage { format, config, config_blob, layers, manifest, manifest_blob })
+        let manifest_blob = Blob::new(
+            serde_json::to_vec(&manifest).map_err(OciError::json("serializing image manifest"))?,
+        );
+        Ok(OciImage {
+            format,
+            config,
+            config_blob,
+            layers,
+            manifest,
+            manifest_blob,
+        })
     }
 
     /// The same layers with another config.
@@ -101,7 +125,11 @@ impl OciImage {
     }
 
     /// The same image with one more layer on top and its history entry appended.
-    pub fn with_layer(&self, layer: LayerBlob, history: super::config::History) -> Result<OciImage> {
+    pub fn with_layer(
+        &self,
+        layer: LayerBlob,
+        history: super::config::History,
+    ) -> Result<OciImage> {
         let mut config = self.config.clone();
         config.history.push(history);
         let mut layers = self.layers.clone();
@@ -117,7 +145,12 @@ impl OciImage {
         } else {
             self.manifest.annotations.clone().unwrap_or_default()
         };
-        OciImage::with_annotations(self.config.clone(), self.layers.clone(), format, annotations)
+        OciImage::with_annotations(
+            self.config.clone(),
+            self.layers.clone(),
+            format,
+            annotations,
+        )
     }
 
     /// Which family the documents belong to.
@@ -157,7 +190,11 @@ impl OciImage {
 
     /// A descriptor of the manifest, without platform.
     pub fn descriptor(&self) -> Descriptor {
-        Descriptor::new(self.format.manifest_type(), self.digest(), self.manifest_blob.size())
+        Descriptor::new(
+            self.format.manifest_type(),
+            self.digest(),
+            self.manifest_blob.size(),
+        )
     }
 
     /// The platform the config names.

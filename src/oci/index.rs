@@ -33,7 +33,9 @@ impl ImageIndex {
         annotations: BTreeMap<String, String>,
     ) -> Result<ImageIndex> {
         if format == IndexFormat::Docker && !annotations.is_empty() {
-            return Err(OciError::MixedFamilies { detail: "Docker manifest lists have no annotations".into() });
+            return Err(OciError::MixedFamilies {
+                detail: "Docker manifest lists have no annotations".into(),
+            });
         }
         let mut manifests = Vec::with_capacity(images.len());
         for (platform, image) in &images {
@@ -49,7 +51,10 @@ impl ImageIndex {
             }
             let config_platform = image.platform();
             if !same_platform(&config_platform, platform) {
-                return Err(OciError::PlatformMismatch { config: show(&config_platform), platform: show(platform) });
+                return Err(OciError::PlatformMismatch {
+                    config: show(&config_platform),
+                    platform: show(platform),
+                });
             }
             let mut d = image.descriptor();
             d.platform = Some(PlatformSpec::from(platform));
@@ -63,8 +68,15 @@ impl ImageIndex {
             subject: None,
             annotations: (!annotations.is_empty()).then_some(annotations),
         };
-        let blob = Blob::new(serde_json::to_vec(&document).map_err(OciError::json("serializing image index"))?);
-        Ok(ImageIndex { format, images, document, blob })
+        let blob = Blob::new(
+            serde_json::to_vec(&document).map_err(OciError::json("serializing image index"))?,
+        );
+        Ok(ImageIndex {
+            format,
+            images,
+            document,
+            blob,
+        })
     }
 
     /// The family.
@@ -109,7 +121,11 @@ fn show(p: &Platform) -> String {
 /// Equal, treating arm64 `v8` as no variant (containerd's normalisation).
 fn same_platform(a: &Platform, b: &Platform) -> bool {
     let norm = |p: &Platform| {
-        let v = if p.architecture == "arm64" && p.variant == "v8" { "" } else { p.variant.as_str() };
+        let v = if p.architecture == "arm64" && p.variant == "v8" {
+            ""
+        } else {
+            p.variant.as_str()
+        };
         (p.os.clone(), p.architecture.clone(), v.to_string())
     };
     norm(a) == norm(b)

@@ -9,17 +9,15 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{self, BufWriter, Read, Write};
-use std::path::{Path, PathBuf};
+use std::io::{self, Read, Write};
+use std::path::PathBuf;
 
 use bytes::Bytes;
-use flate2::read::GzDecoder;
 use flate2::write::GzEncoder;
 
-use super::digest::{Digest, HashingReader, HashingWriter};
+pub use super::blob::{BlobSource, LayerBlob};
+use super::digest::{Digest, HashingWriter};
 use super::error::{OciError, Result};
-use super::manifest::Descriptor;
-use super::media_type::{Compression, IndexFormat};
 use super::tar_writer::{Header, TarWriter, TypeFlag};
 
 /// Prefix of a whiteout file name (image-spec `layer.md`).
@@ -77,7 +75,14 @@ pub struct LayerEntry {
 
 impl LayerEntry {
     fn new(path: impl Into<String>, kind: EntryKind, mode: u32) -> LayerEntry {
-        LayerEntry { path: path.into(), kind, mode, uid: 0, gid: 0, mtime: 0 }
+        LayerEntry {
+            path: path.into(),
+            kind,
+            mode,
+            uid: 0,
+            gid: 0,
+            mtime: 0,
+        }
     }
 
     /// A root-owned directory.
@@ -99,12 +104,24 @@ impl LayerEntry {
 
     /// A root-owned symlink (mode 0777).
     pub fn symlink(path: impl Into<String>, target: impl Into<String>) -> LayerEntry {
-        LayerEntry::new(path, EntryKind::Symlink { target: target.into() }, 0o777)
+        LayerEntry::new(
+            path,
+            EntryKind::Symlink {
+                target: target.into(),
+            },
+            0o777,
+        )
     }
 
     /// A hard link to the file entry at `target`.
     pub fn hardlink(path: impl Into<String>, target: impl Into<String>) -> LayerEntry {
-        LayerEntry::new(path, EntryKind::Hardlink { target: target.into() }, 0o644)
+        LayerEntry::new(
+            path,
+            EntryKind::Hardlink {
+                target: target.into(),
+            },
+            0o644,
+        )
     }
 
     /// A whiteout that deletes `deleted` (a path in a lower layer): the empty file `dir/.wh.name`.
@@ -120,7 +137,11 @@ impl LayerEntry {
     /// An opaque whiteout: hides everything lower layers have under `dir`.
     pub fn opaque(dir: &str) -> LayerEntry {
         let dir = dir.trim_end_matches('/');
-        let path = if dir.is_empty() { OPAQUE_WHITEOUT.to_string() } else { format!("{dir}/{OPAQUE_WHITEOUT}") };
+        let path = if dir.is_empty() {
+            OPAQUE_WHITEOUT.to_string()
+        } else {
+            format!("{dir}/{OPAQUE_WHITEOUT}")
+        };
         LayerEntry::file(path, Bytes::new(), 0o644)
     }
 
@@ -149,7 +170,10 @@ pub struct LayerOptions {
 
 impl Default for LayerOptions {
     fn default() -> Self {
-        LayerOptions { source_date_epoch: None, gzip_level: 6 }
+        LayerOptions {
+            source_date_epoch: None,
+            gzip_level: 6,
+        }
     }
 }
 
@@ -166,163 +190,6 @@ pub struct LayerDigests {
     pub tar_size: u64,
 }
 
-/// Where a blob's bytes are.
-#[derive(Debug, Clone, PartialEq)]
-pub enum BlobSource {
-    /// In memory.
-    Bytes(Bytes),
-    /// In a local file, exactly the blob bytes.
-    File(PathBuf),
-    /// Only in a registry repository (e.g. a base-image layer); fetched on demand by `registry`.
-    Registry {
-        /// `registry/repository` the blob can be fetched or mounted from.
-        repository: String,
-    },
-}
-
-/// A layer of an image: its descriptor (OCI media type), diff_id and where its bytes are.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LayerBlob {
-    descriptor: Descriptor,
-    diff_id: Digest,
-    compression: Compression,
-    source: BlobSource,
-}
-
-impl LayerBlob {
-    /// Builds a gzip layer from `entries` and keeps the blob in memory.
-    pub fn build(entries: &[LayerEntry], opts: &LayerOptions) -> Result<LayerBlob> {
-        let (bytes, d) = write_layer(entries, opts, Vec::new())?;
-        Ok(LayerBlob::from_parts(d, Compression::Gzip, BlobSource::Bytes(bytes.into())))
-    }
-
-    /// Builds a gzip layer from `entries` into the file `dest` (for large layers).
-    pub fn build_to_file(entries: &[LayerEntry], opts: &LayerOptions, dest: &Path) -> Result<LayerBlob> {
-        let file = File::create(dest).map_err(OciError::io(format!("creating {}", dest.display())))?;
-        let (mut w, d) = write_layer(entries, opts, BufWriter::new(file))?;
-        w.flush().map_err(OciError::io(format!("writing {}", dest.display())))?;
-        Ok(LayerBlob::from_parts(d, Compression::Gzip, BlobSource::File(dest.to_path_buf())))
-    }
-
-    /// Takes a layer blob file as the engine exported it (plain tar or gzip, sniffed) and
-    /// makes a gzip layer of it. A gzip blob is used in place (its bytes are kept, so a
-    /// registry that has it already is not sent it again); a plain tar is compressed into `dest`.
-    pub fn import_file(path: &Path, dest: &Path, opts: &LayerOptions) -> Result<LayerBlob> {
-        let what = format!("reading layer {}", path.display());
-        let mut head = [0u8; 4];
-        let mut f = File::open(path).map_err(OciError::io(what.clone()))?;
-        let n = read_up_to(&mut f, &mut head).map_err(OciError::io(what.clone()))?;
-        let f = File::open(path).map_err(OciError::io(what.clone()))?;
-        match Compression::sniff(&head[..n]) {
-            Compression::Gzip => {
-                let mut compressed = HashingReader::new(io::BufReader::new(f));
-                let mut plain = HashingWriter::new(io::sink());
-                {
-                    let mut dec = GzDecoder::new(&mut compressed);
-                    io::copy(&mut dec, &mut plain).map_err(OciError::io(what.clone()))?;
-                }
-                // Count any bytes after the gzip member too: they are part of the blob.
-                io::copy(&mut compressed, &mut io::sink()).map_err(OciError::io(what.clone()))?;
-                let (digest, size) = compressed.finish();
-                let (_, diff_id, tar_size) = plain.finish();
-                let d = LayerDigests { diff_id, digest, size, tar_size };
-                Ok(LayerBlob::from_parts(d, Compression::Gzip, BlobSource::File(path.to_path_buf())))
-            }
-            Compression::None => {
-                let out = File::create(dest).map_err(OciError::io(format!("creating {}", dest.display())))?;
-                let (mut w, d) = compress_tar(io::BufReader::new(f), opts, BufWriter::new(out))
-                    .map_err(OciError::io(what))?;
-                w.flush().map_err(OciError::io(format!("writing {}", dest.display())))?;
-                Ok(LayerBlob::from_parts(d, Compression::Gzip, BlobSource::File(dest.to_path_buf())))
-            }
-            Compression::Zstd => Err(OciError::UnsupportedMediaType {
-                media_type: super::media_type::OCI_LAYER_ZSTD.to_string(),
-                what: "an imported layer (zstd cannot be decompressed to compute its diff_id)",
-            }),
-        }
-    }
-
-    /// A layer that stays in a registry: descriptor and diff_id as the base image's manifest
-    /// and config give them.
-    pub fn from_registry(descriptor: Descriptor, diff_id: Digest, repository: impl Into<String>) -> Result<LayerBlob> {
-        let compression = Compression::of_layer_media_type(&descriptor.media_type).ok_or_else(|| {
-            OciError::UnsupportedMediaType { media_type: descriptor.media_type.clone(), what: "a layer" }
-        })?;
-        let oci_type = IndexFormat::Oci.layer_type(compression).unwrap_or(super::media_type::OCI_LAYER_GZIP);
-        let descriptor = Descriptor { media_type: oci_type.to_string(), ..descriptor };
-        Ok(LayerBlob { descriptor, diff_id, compression, source: BlobSource::Registry { repository: repository.into() } })
-    }
-
-    fn from_parts(d: LayerDigests, compression: Compression, source: BlobSource) -> LayerBlob {
-        let media_type = IndexFormat::Oci.layer_type(compression).unwrap_or_default().to_string();
-        LayerBlob { descriptor: Descriptor::new(media_type, d.digest, d.size), diff_id: d.diff_id, compression, source }
-    }
-
-    /// The descriptor, with the OCI media type.
-    pub fn descriptor(&self) -> &Descriptor {
-        &self.descriptor
-    }
-
-    /// The descriptor with the media type of `format`'s family.
-    pub fn descriptor_for(&self, format: IndexFormat) -> Result<Descriptor> {
-        let media_type = format.layer_type(self.compression).ok_or_else(|| OciError::MixedFamilies {
-            detail: format!("a {:?} layer has no Docker v2s2 media type", self.compression),
-        })?;
-        Ok(Descriptor { media_type: media_type.to_string(), ..self.descriptor.clone() })
-    }
-
-    /// sha256 of the uncompressed tar.
-    pub fn diff_id(&self) -> Digest {
-        self.diff_id
-    }
-
-    /// Digest of the blob.
-    pub fn digest(&self) -> Digest {
-        self.descriptor.digest
-    }
-
-    /// Size of the blob in bytes.
-    pub fn size(&self) -> u64 {
-        self.descriptor.size
-    }
-
-    /// How the blob is compressed.
-    pub fn compression(&self) -> Compression {
-        self.compression
-    }
-
-    /// Where the bytes are.
-    pub fn source(&self) -> &BlobSource {
-        &self.source
-    }
-
-    /// Opens the blob bytes for reading; `BlobNotLocal` for registry-only blobs.
-    pub fn open(&self) -> Result<Box<dyn Read + '_>> {
-        match &self.source {
-            BlobSource::Bytes(b) => Ok(Box::new(&b[..])),
-            BlobSource::File(p) => {
-                let f = File::open(p).map_err(OciError::io(format!("opening layer blob {}", p.display())))?;
-                Ok(Box::new(io::BufReader::new(f)))
-            }
-            BlobSource::Registry { repository } => Err(OciError::BlobNotLocal {
-                digest: self.digest().to_string(),
-                repository: repository.clone(),
-            }),
-        }
-    }
-}
-
-fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match r.read(&mut buf[n..])? {
-            0 => break,
-            k => n += k,
-        }
-    }
-    Ok(n)
-}
-
 type Pipeline<W> = HashingWriter<GzEncoder<HashingWriter<W>>>;
 
 fn pipeline<W: Write>(out: W, opts: &LayerOptions) -> Pipeline<W> {
@@ -333,18 +200,34 @@ fn pipeline<W: Write>(out: W, opts: &LayerOptions) -> Pipeline<W> {
 fn finish_pipeline<W: Write>(p: Pipeline<W>) -> io::Result<(W, LayerDigests)> {
     let (gz, diff_id, tar_size) = p.finish();
     let (out, digest, size) = gz.finish()?.finish();
-    Ok((out, LayerDigests { diff_id, digest, size, tar_size }))
+    Ok((
+        out,
+        LayerDigests {
+            diff_id,
+            digest,
+            size,
+            tar_size,
+        },
+    ))
 }
 
 /// gzips an existing uncompressed tar stream, hashing both sides.
-pub fn compress_tar<R: Read, W: Write>(mut tar: R, opts: &LayerOptions, out: W) -> io::Result<(W, LayerDigests)> {
+pub fn compress_tar<R: Read, W: Write>(
+    mut tar: R,
+    opts: &LayerOptions,
+    out: W,
+) -> io::Result<(W, LayerDigests)> {
     let mut p = pipeline(out, opts);
     io::copy(&mut tar, &mut p)?;
     finish_pipeline(p)
 }
 
 /// Writes the deterministic gzip layer for `entries` to `out`; returns `out` and the digests.
-pub fn write_layer<W: Write>(entries: &[LayerEntry], opts: &LayerOptions, out: W) -> Result<(W, LayerDigests)> {
+pub fn write_layer<W: Write>(
+    entries: &[LayerEntry],
+    opts: &LayerOptions,
+    out: W,
+) -> Result<(W, LayerDigests)> {
     let plan = plan_entries(entries)?;
     let mut tar = TarWriter::new(pipeline(out, opts));
     let clamp = |t: i64| -> u64 {
@@ -361,21 +244,37 @@ pub fn write_layer<W: Write>(entries: &[LayerEntry], opts: &LayerOptions, out: W
                     .map_err(OciError::io(action()))?;
             }
             EntryKind::Symlink { target } => {
-                tar.header(&hdr(&item.path, target, TypeFlag::Symlink, e, 0, clamp(e.mtime)))
-                    .map_err(OciError::io(action()))?;
+                tar.header(&hdr(
+                    &item.path,
+                    target,
+                    TypeFlag::Symlink,
+                    e,
+                    0,
+                    clamp(e.mtime),
+                ))
+                .map_err(OciError::io(action()))?;
             }
             EntryKind::File { .. } | EntryKind::Hardlink { .. } => {
                 let group = item.group.as_deref().unwrap_or(&item.path);
                 let leader = plan.leader[group];
                 if leader != i {
                     let link = &plan.items[leader].path;
-                    tar.header(&hdr(&item.path, link, TypeFlag::Hardlink, e, 0, clamp(e.mtime)))
-                        .map_err(OciError::io(action()))?;
+                    tar.header(&hdr(
+                        &item.path,
+                        link,
+                        TypeFlag::Hardlink,
+                        e,
+                        0,
+                        clamp(e.mtime),
+                    ))
+                    .map_err(OciError::io(action()))?;
                     continue;
                 }
                 // The leader carries the content and metadata of the linked file itself.
                 let file = plan.files[group];
-                let EntryKind::File { source } = &file.kind else { unreachable!("group key is a file") };
+                let EntryKind::File { source } = &file.kind else {
+                    unreachable!("group key is a file")
+                };
                 write_file(&mut tar, &item.path, file, source, clamp(file.mtime))?;
             }
         }
@@ -384,30 +283,60 @@ pub fn write_layer<W: Write>(entries: &[LayerEntry], opts: &LayerOptions, out: W
     finish_pipeline(p).map_err(OciError::io("finishing layer gzip"))
 }
 
-fn hdr<'a>(name: &'a str, link: &'a str, flag: TypeFlag, e: &LayerEntry, size: u64, mtime: u64) -> Header<'a> {
-    Header { name, link, flag, mode: e.mode, uid: e.uid, gid: e.gid, size, mtime }
+fn hdr<'a>(
+    name: &'a str,
+    link: &'a str,
+    flag: TypeFlag,
+    e: &LayerEntry,
+    size: u64,
+    mtime: u64,
+) -> Header<'a> {
+    Header {
+        name,
+        link,
+        flag,
+        mode: e.mode,
+        uid: e.uid,
+        gid: e.gid,
+        size,
+        mtime,
+    }
 }
 
-fn write_file<W: Write>(tar: &mut TarWriter<W>, name: &str, e: &LayerEntry, source: &FileSource, mtime: u64) -> Result<()> {
+fn write_file<W: Write>(
+    tar: &mut TarWriter<W>,
+    name: &str,
+    e: &LayerEntry,
+    source: &FileSource,
+    mtime: u64,
+) -> Result<()> {
     let action = || format!("writing layer entry {name}");
     match source {
         FileSource::Bytes(b) => {
-            tar.header(&hdr(name, "", TypeFlag::Regular, e, b.len() as u64, mtime)).map_err(OciError::io(action()))?;
+            tar.header(&hdr(name, "", TypeFlag::Regular, e, b.len() as u64, mtime))
+                .map_err(OciError::io(action()))?;
             tar.write_content(b).map_err(OciError::io(action()))?;
             tar.pad(b.len() as u64).map_err(OciError::io(action()))
         }
         FileSource::Host(path) => {
-            let host_err = |reason: String| OciError::HostFile { path: path.clone(), reason };
+            let host_err = |reason: String| OciError::HostFile {
+                path: path.clone(),
+                reason,
+            };
             let meta = std::fs::symlink_metadata(path).map_err(|e| host_err(e.to_string()))?;
             if !meta.file_type().is_file() {
                 return Err(host_err("not a regular file".to_string()));
             }
             let size = meta.len();
             let f = File::open(path).map_err(|e| host_err(e.to_string()))?;
-            tar.header(&hdr(name, "", TypeFlag::Regular, e, size, mtime)).map_err(OciError::io(action()))?;
-            let copied = io::copy(&mut f.take(size), tar.content_writer()).map_err(OciError::io(action()))?;
+            tar.header(&hdr(name, "", TypeFlag::Regular, e, size, mtime))
+                .map_err(OciError::io(action()))?;
+            let copied = io::copy(&mut f.take(size), tar.content_writer())
+                .map_err(OciError::io(action()))?;
             if copied != size {
-                return Err(host_err(format!("shrank from {size} to {copied} bytes while being read")));
+                return Err(host_err(format!(
+                    "shrank from {size} to {copied} bytes while being read"
+                )));
             }
             tar.pad(size).map_err(OciError::io(action()))
         }
@@ -431,8 +360,14 @@ struct Plan<'a> {
 }
 
 /// Root-owned 0755 directory used for parents the caller did not list.
-static IMPLICIT_DIR: LayerEntry =
-    LayerEntry { path: String::new(), kind: EntryKind::Dir, mode: 0o755, uid: 0, gid: 0, mtime: 0 };
+static IMPLICIT_DIR: LayerEntry = LayerEntry {
+    path: String::new(),
+    kind: EntryKind::Dir,
+    mode: 0o755,
+    uid: 0,
+    gid: 0,
+    mtime: 0,
+};
 
 fn plan_entries(entries: &[LayerEntry]) -> Result<Plan<'_>> {
     let mut by_path: BTreeMap<String, &LayerEntry> = BTreeMap::new();
@@ -440,7 +375,10 @@ fn plan_entries(entries: &[LayerEntry]) -> Result<Plan<'_>> {
         let p = normalize_path(&e.path)?;
         if let EntryKind::Symlink { target } = &e.kind {
             if target.contains('\0') {
-                return Err(OciError::UnsafePath { path: e.path.clone(), reason: "symlink target contains NUL" });
+                return Err(OciError::UnsafePath {
+                    path: e.path.clone(),
+                    reason: "symlink target contains NUL",
+                });
             }
         }
         if by_path.insert(p.clone(), e).is_some() {
@@ -453,7 +391,10 @@ fn plan_entries(entries: &[LayerEntry]) -> Result<Plan<'_>> {
         while let Some((dir, _)) = parent.rsplit_once('/') {
             match by_path.get(dir) {
                 Some(d) if d.kind != EntryKind::Dir => {
-                    return Err(OciError::UnsafePath { path: p.clone(), reason: "a parent path is not a directory" });
+                    return Err(OciError::UnsafePath {
+                        path: p.clone(),
+                        reason: "a parent path is not a directory",
+                    });
                 }
                 Some(_) => {}
                 None => {
@@ -476,7 +417,10 @@ fn plan_entries(entries: &[LayerEntry]) -> Result<Plan<'_>> {
             EntryKind::Hardlink { target } => {
                 let t = normalize_path(target)?;
                 if !files.contains_key(&t) {
-                    return Err(OciError::HardlinkTarget { path, target: target.clone() });
+                    return Err(OciError::HardlinkTarget {
+                        path,
+                        target: target.clone(),
+                    });
                 }
                 Some(t)
             }
@@ -491,18 +435,27 @@ fn plan_entries(entries: &[LayerEntry]) -> Result<Plan<'_>> {
             leader.entry(g.clone()).or_insert(i);
         }
     }
-    Ok(Plan { items, leader, files })
+    Ok(Plan {
+        items,
+        leader,
+        files,
+    })
 }
 
 /// Component-wise order with whiteouts first within a directory.
 fn sort_key(path: &str) -> Vec<(bool, &str)> {
-    path.split('/').map(|c| (!c.starts_with(WHITEOUT_PREFIX), c)).collect()
+    path.split('/')
+        .map(|c| (!c.starts_with(WHITEOUT_PREFIX), c))
+        .collect()
 }
 
 /// Normalises a layer path: drops a leading `/`, empty and `.` components; refuses `..`,
 /// NUL and the empty path.
 pub fn normalize_path(path: &str) -> Result<String> {
-    let bad = |reason| OciError::UnsafePath { path: path.to_string(), reason };
+    let bad = |reason| OciError::UnsafePath {
+        path: path.to_string(),
+        reason,
+    };
     if path.contains('\0') {
         return Err(bad("contains NUL"));
     }
@@ -523,16 +476,23 @@ pub fn normalize_path(path: &str) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use flate2::read::GzDecoder;
 
     fn list(blob: &LayerBlob) -> Vec<(String, u8, u32, u64, u64, String)> {
-        let BlobSource::Bytes(b) = blob.source() else { panic!("in memory") };
+        let BlobSource::Bytes(b) = blob.source() else {
+            panic!("in memory")
+        };
         let mut ar = tar::Archive::new(GzDecoder::new(&b[..]));
         ar.entries()
             .unwrap()
             .map(|e| {
                 let e = e.unwrap();
                 let h = e.header();
-                let link = e.link_name().unwrap().map(|l| l.to_string_lossy().into_owned()).unwrap_or_default();
+                let link = e
+                    .link_name()
+                    .unwrap()
+                    .map(|l| l.to_string_lossy().into_owned())
+                    .unwrap_or_default();
                 (
                     String::from_utf8(e.path_bytes().to_vec()).unwrap(),
                     h.entry_type().as_byte(),
@@ -548,7 +508,9 @@ mod tests {
     #[test]
     fn entries_are_sorted_with_parents_and_modes_kept() {
         let entries = vec![
-            LayerEntry::file("/usr/bin/app", &b"bin"[..], 0o4755).owned_by(1000, 1000).modified_at(50),
+            LayerEntry::file("/usr/bin/app", &b"bin"[..], 0o4755)
+                .owned_by(1000, 1000)
+                .modified_at(50),
             LayerEntry::dir("etc", 0o700).modified_at(10),
             LayerEntry::file("etc/secret", &b"s"[..], 0o600),
             LayerEntry::whiteout("etc/old"),
@@ -557,7 +519,18 @@ mod tests {
         let blob = LayerBlob::build(&entries, &LayerOptions::default()).unwrap();
         let got = list(&blob);
         let names: Vec<&str> = got.iter().map(|g| g.0.as_str()).collect();
-        assert_eq!(names, ["bin", "etc/", "etc/.wh.old", "etc/secret", "usr/", "usr/bin/", "usr/bin/app"]);
+        assert_eq!(
+            names,
+            [
+                "bin",
+                "etc/",
+                "etc/.wh.old",
+                "etc/secret",
+                "usr/",
+                "usr/bin/",
+                "usr/bin/app"
+            ]
+        );
         assert_eq!(got[1].2, 0o700);
         assert_eq!(got[3].2, 0o600);
         assert_eq!((got[6].2, got[6].3, got[6].4), (0o4755, 1000, 50));
@@ -568,7 +541,10 @@ mod tests {
     #[test]
     fn mtime_is_clamped_to_source_date_epoch() {
         let entries = vec![LayerEntry::file("a", &b"x"[..], 0o644).modified_at(2_000_000_000)];
-        let opts = LayerOptions { source_date_epoch: Some(1_000), ..Default::default() };
+        let opts = LayerOptions {
+            source_date_epoch: Some(1_000),
+            ..Default::default()
+        };
         let blob = LayerBlob::build(&entries, &opts).unwrap();
         assert_eq!(list(&blob)[0].4, 1_000);
         let unclamped = LayerBlob::build(&entries, &LayerOptions::default()).unwrap();
@@ -577,25 +553,40 @@ mod tests {
 
     #[test]
     fn hardlinks_point_to_the_first_in_order() {
-        let entries = vec![LayerEntry::file("z/file", &b"data"[..], 0o644), LayerEntry::hardlink("a/link", "z/file")];
+        let entries = vec![
+            LayerEntry::file("z/file", &b"data"[..], 0o644),
+            LayerEntry::hardlink("a/link", "z/file"),
+        ];
         let got = list(&LayerBlob::build(&entries, &LayerOptions::default()).unwrap());
         let a = got.iter().find(|g| g.0 == "a/link").unwrap();
         let z = got.iter().find(|g| g.0 == "z/file").unwrap();
         assert_eq!(a.1, b'0', "first occurrence is the regular file");
         assert_eq!((z.1, z.5.as_str()), (b'1', "a/link"));
         let missing = vec![LayerEntry::hardlink("l", "nope")];
-        assert!(matches!(LayerBlob::build(&missing, &LayerOptions::default()), Err(OciError::HardlinkTarget { .. })));
+        assert!(matches!(
+            LayerBlob::build(&missing, &LayerOptions::default()),
+            Err(OciError::HardlinkTarget { .. })
+        ));
     }
 
     #[test]
     fn unsafe_paths_are_rejected() {
         for p in ["../x", "a/../../b", "a\0b", "/", "", "./.."] {
-            let r = LayerBlob::build(&[LayerEntry::file(p, &b""[..], 0o644)], &LayerOptions::default());
+            let r = LayerBlob::build(
+                &[LayerEntry::file(p, &b""[..], 0o644)],
+                &LayerOptions::default(),
+            );
             assert!(matches!(r, Err(OciError::UnsafePath { .. })), "{p:?}");
         }
         let dup = [LayerEntry::dir("a", 0o755), LayerEntry::dir("/a/", 0o755)];
-        assert!(matches!(LayerBlob::build(&dup, &LayerOptions::default()), Err(OciError::DuplicateEntry { .. })));
-        let under_file = [LayerEntry::file("a", &b""[..], 0o644), LayerEntry::file("a/b", &b""[..], 0o644)];
+        assert!(matches!(
+            LayerBlob::build(&dup, &LayerOptions::default()),
+            Err(OciError::DuplicateEntry { .. })
+        ));
+        let under_file = [
+            LayerEntry::file("a", &b""[..], 0o644),
+            LayerEntry::file("a/b", &b""[..], 0o644),
+        ];
         assert!(LayerBlob::build(&under_file, &LayerOptions::default()).is_err());
     }
 
@@ -603,7 +594,10 @@ mod tests {
     fn empty_layer_has_the_well_known_diff_id_and_is_stable() {
         let a = LayerBlob::build(&[], &LayerOptions::default()).unwrap();
         let b = LayerBlob::build(&[], &LayerOptions::default()).unwrap();
-        assert_eq!(a.diff_id().to_string(), "sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef");
+        assert_eq!(
+            a.diff_id().to_string(),
+            "sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef"
+        );
         assert_eq!(a, b);
     }
 
@@ -612,14 +606,25 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("f");
         std::fs::write(&f, b"hello").unwrap();
-        let from_host = LayerBlob::build(&[LayerEntry::host_file("f", &f, 0o644)], &LayerOptions::default()).unwrap();
-        let from_mem = LayerBlob::build(&[LayerEntry::file("f", &b"hello"[..], 0o644)], &LayerOptions::default()).unwrap();
+        let from_host = LayerBlob::build(
+            &[LayerEntry::host_file("f", &f, 0o644)],
+            &LayerOptions::default(),
+        )
+        .unwrap();
+        let from_mem = LayerBlob::build(
+            &[LayerEntry::file("f", &b"hello"[..], 0o644)],
+            &LayerOptions::default(),
+        )
+        .unwrap();
         assert_eq!(from_host.digest(), from_mem.digest());
         #[cfg(unix)]
         {
             let l = dir.path().join("l");
             std::os::unix::fs::symlink(&f, &l).unwrap();
-            let r = LayerBlob::build(&[LayerEntry::host_file("f", &l, 0o644)], &LayerOptions::default());
+            let r = LayerBlob::build(
+                &[LayerEntry::host_file("f", &l, 0o644)],
+                &LayerOptions::default(),
+            );
             assert!(matches!(r, Err(OciError::HostFile { .. })));
         }
     }
@@ -637,15 +642,22 @@ mod tests {
         assert_eq!(imported.diff_id(), built.diff_id());
         assert_eq!(imported.digest(), built.digest());
         let gz = dir.path().join("layer.gz");
-        let BlobSource::Bytes(b) = built.source() else { panic!() };
+        let BlobSource::Bytes(b) = built.source() else {
+            panic!()
+        };
         std::fs::write(&gz, b).unwrap();
         let again = LayerBlob::import_file(&gz, &dir.path().join("unused"), &opts).unwrap();
-        assert_eq!((again.diff_id(), again.digest()), (built.diff_id(), built.digest()));
+        assert_eq!(
+            (again.diff_id(), again.digest()),
+            (built.diff_id(), built.digest())
+        );
     }
 
     fn write_plain_tar(entries: &[LayerEntry]) -> (Vec<u8>, Digest) {
         let blob = LayerBlob::build(entries, &LayerOptions::default()).unwrap();
-        let BlobSource::Bytes(b) = blob.source() else { panic!() };
+        let BlobSource::Bytes(b) = blob.source() else {
+            panic!()
+        };
         let mut out = Vec::new();
         GzDecoder::new(&b[..]).read_to_end(&mut out).unwrap();
         (out, blob.diff_id())

@@ -47,7 +47,8 @@ impl LayoutRef {
             _ => (reference, "latest"),
         };
         let first = repo.split('/').next().unwrap_or("");
-        let has_domain = repo.contains('/') && (first.contains('.') || first.contains(':') || first == "localhost");
+        let has_domain = repo.contains('/')
+            && (first.contains('.') || first.contains(':') || first == "localhost");
         let full_repo = if has_domain {
             repo.to_string()
         } else if repo.contains('/') {
@@ -55,7 +56,10 @@ impl LayoutRef {
         } else {
             format!("docker.io/library/{repo}")
         };
-        LayoutRef { name: format!("{full_repo}:{tag}"), tag: tag.to_string() }
+        LayoutRef {
+            name: format!("{full_repo}:{tag}"),
+            tag: tag.to_string(),
+        }
     }
 
     fn annotate(&self, mut d: Descriptor) -> Descriptor {
@@ -84,8 +88,14 @@ impl BlobData<'_> {
 
 /// Every blob of an image, by digest (deduplicated, sorted).
 pub(crate) fn image_blobs<'a>(image: &'a OciImage, out: &mut BTreeMap<Digest, BlobData<'a>>) {
-    out.insert(image.digest(), BlobData::Json(image.manifest_blob().bytes()));
-    out.insert(image.config_blob().digest(), BlobData::Json(image.config_blob().bytes()));
+    out.insert(
+        image.digest(),
+        BlobData::Json(image.manifest_blob().bytes()),
+    );
+    out.insert(
+        image.config_blob().digest(),
+        BlobData::Json(image.config_blob().bytes()),
+    );
     for l in image.layers() {
         out.insert(l.digest(), BlobData::Layer(l));
     }
@@ -95,7 +105,9 @@ fn index_json(index: &ImageIndex, refs: &[LayoutRef]) -> Result<Vec<u8>> {
     let manifests = if refs.is_empty() {
         vec![index.descriptor()]
     } else {
-        refs.iter().map(|r| r.annotate(index.descriptor())).collect()
+        refs.iter()
+            .map(|r| r.annotate(index.descriptor()))
+            .collect()
     };
     layout_index_json(manifests)
 }
@@ -124,7 +136,8 @@ pub fn write_layout(path: &Path, index: &ImageIndex, refs: &[LayoutRef]) -> Resu
     if path.extension().is_some_and(|e| e == "tar") {
         let f = File::create(path).map_err(OciError::io(format!("creating {}", path.display())))?;
         let mut w = write_tar(BufWriter::new(f), &index_json, &blobs, None)?;
-        w.flush().map_err(OciError::io(format!("writing {}", path.display())))
+        w.flush()
+            .map_err(OciError::io(format!("writing {}", path.display())))
     } else {
         write_dir(path, &index_json, &blobs)
     }
@@ -142,7 +155,8 @@ pub fn write_layout_tar<W: Write>(out: W, index: &ImageIndex, refs: &[LayoutRef]
 
 fn write_dir(dir: &Path, index_json: &[u8], blobs: &BTreeMap<Digest, BlobData<'_>>) -> Result<()> {
     let blob_dir = dir.join("blobs").join("sha256");
-    fs::create_dir_all(&blob_dir).map_err(OciError::io(format!("creating {}", blob_dir.display())))?;
+    fs::create_dir_all(&blob_dir)
+        .map_err(OciError::io(format!("creating {}", blob_dir.display())))?;
     for (digest, data) in blobs {
         let p = blob_dir.join(digest.hex());
         let what = format!("writing {}", p.display());
@@ -150,7 +164,8 @@ fn write_dir(dir: &Path, index_json: &[u8], blobs: &BTreeMap<Digest, BlobData<'_
         copy_blob(digest, data, &mut f)?;
         f.flush().map_err(OciError::io(what))?;
     }
-    fs::write(dir.join("oci-layout"), OCI_LAYOUT_FILE).map_err(OciError::io("writing oci-layout"))?;
+    fs::write(dir.join("oci-layout"), OCI_LAYOUT_FILE)
+        .map_err(OciError::io("writing oci-layout"))?;
     fs::write(dir.join("index.json"), index_json).map_err(OciError::io("writing index.json"))
 }
 
@@ -187,14 +202,25 @@ pub(crate) fn write_tar<W: Write>(
         t.pad(body.len() as u64)
     };
     for dir in ["blobs/", "blobs/sha256/"] {
-        let h = Header { name: dir, link: "", flag: TypeFlag::Directory, mode: 0o755, uid: 0, gid: 0, size: 0, mtime: 0 };
+        let h = Header {
+            name: dir,
+            link: "",
+            flag: TypeFlag::Directory,
+            mode: 0o755,
+            uid: 0,
+            gid: 0,
+            size: 0,
+            mtime: 0,
+        };
         t.header(&h).map_err(OciError::io("writing layout tar"))?;
     }
     for (digest, data) in blobs {
         let name = digest.blob_path();
-        t.header(&file_header(&name, data.size())).map_err(OciError::io("writing layout tar"))?;
+        t.header(&file_header(&name, data.size()))
+            .map_err(OciError::io("writing layout tar"))?;
         copy_blob(digest, data, t.content_writer())?;
-        t.pad(data.size()).map_err(OciError::io("writing layout tar"))?;
+        t.pad(data.size())
+            .map_err(OciError::io("writing layout tar"))?;
     }
     file(&mut t, "index.json", index_json).map_err(OciError::io("writing layout tar"))?;
     if let Some(m) = docker_manifest {
@@ -205,7 +231,16 @@ pub(crate) fn write_tar<W: Write>(
 }
 
 fn file_header(name: &str, size: u64) -> Header<'_> {
-    Header { name, link: "", flag: TypeFlag::Regular, mode: 0o644, uid: 0, gid: 0, size, mtime: 0 }
+    Header {
+        name,
+        link: "",
+        flag: TypeFlag::Regular,
+        mode: 0o644,
+        uid: 0,
+        gid: 0,
+        size,
+        mtime: 0,
+    }
 }
 
 /// What `read_layout` found: `index.json` and every manifest, index and config reachable
@@ -229,7 +264,9 @@ pub fn read_layout(path: &Path) -> Result<LayoutContents> {
             let p = path.join(name);
             let f = File::open(&p).map_err(OciError::io(format!("reading {}", p.display())))?;
             let mut buf = Vec::new();
-            f.take(JSON_LIMIT + 1).read_to_end(&mut buf).map_err(OciError::io(format!("reading {}", p.display())))?;
+            f.take(JSON_LIMIT + 1)
+                .read_to_end(&mut buf)
+                .map_err(OciError::io(format!("reading {}", p.display())))?;
             Ok(buf.into())
         };
         resolve(&get)
@@ -248,16 +285,22 @@ pub fn read_layout_tar<R: Read>(input: R) -> Result<LayoutContents> {
         if e.header().entry_type() != tar::EntryType::Regular || e.size() > JSON_LIMIT {
             continue;
         }
-        let name = String::from_utf8_lossy(&e.path_bytes()).trim_start_matches("./").to_string();
+        let name = String::from_utf8_lossy(&e.path_bytes())
+            .trim_start_matches("./")
+            .to_string();
         let mut buf = Vec::with_capacity(e.size() as usize);
-        e.read_to_end(&mut buf).map_err(OciError::io(format!("reading {name} from layout tar")))?;
+        e.read_to_end(&mut buf)
+            .map_err(OciError::io(format!("reading {name} from layout tar")))?;
         files.insert(name, buf.into());
     }
     let get = |name: &str| -> Result<Bytes> {
-        files.get(name).cloned().ok_or_else(|| OciError::MalformedArchive {
-            what: "OCI layout",
-            reason: format!("{name} is missing (or larger than 20 MiB)"),
-        })
+        files
+            .get(name)
+            .cloned()
+            .ok_or_else(|| OciError::MalformedArchive {
+                what: "OCI layout",
+                reason: format!("{name} is missing (or larger than 20 MiB)"),
+            })
     };
     resolve(&get)
 }
@@ -265,8 +308,8 @@ pub fn read_layout_tar<R: Read>(input: R) -> Result<LayoutContents> {
 fn resolve(get: &dyn Fn(&str) -> Result<Bytes>) -> Result<LayoutContents> {
     let layout = get("oci-layout")?;
     super::validate::validate(super::validate::DocumentKind::Layout, &layout)?;
-    let index_json: IndexDocument =
-        serde_json::from_slice(&get("index.json")?).map_err(OciError::json("parsing index.json"))?;
+    let index_json: IndexDocument = serde_json::from_slice(&get("index.json")?)
+        .map_err(OciError::json("parsing index.json"))?;
     let mut out = LayoutContents {
         index_json: index_json.clone(),
         indexes: BTreeMap::new(),
@@ -282,21 +325,24 @@ fn resolve(get: &dyn Fn(&str) -> Result<Bytes>) -> Result<LayoutContents> {
         d.digest.verify(&bytes, &d.digest.blob_path())?;
         match d.media_type.as_str() {
             media_type::OCI_INDEX | media_type::DOCKER_MANIFEST_LIST => {
-                let doc: IndexDocument =
-                    serde_json::from_slice(&bytes).map_err(OciError::json(format!("parsing index {}", d.digest)))?;
+                let doc: IndexDocument = serde_json::from_slice(&bytes)
+                    .map_err(OciError::json(format!("parsing index {}", d.digest)))?;
                 todo.extend(doc.manifests.iter().cloned());
                 out.indexes.insert(d.digest, (bytes, doc));
             }
             media_type::OCI_MANIFEST | media_type::DOCKER_MANIFEST => {
-                let m: ImageManifest =
-                    serde_json::from_slice(&bytes).map_err(OciError::json(format!("parsing manifest {}", d.digest)))?;
+                let m: ImageManifest = serde_json::from_slice(&bytes)
+                    .map_err(OciError::json(format!("parsing manifest {}", d.digest)))?;
                 let cfg = get(&m.config.digest.blob_path())?;
                 m.config.digest.verify(&cfg, &m.config.digest.blob_path())?;
                 out.configs.insert(m.config.digest, cfg);
                 out.manifests.insert(d.digest, (bytes, m));
             }
             other => {
-                return Err(OciError::UnsupportedMediaType { media_type: other.to_string(), what: "an index.json entry" })
+                return Err(OciError::UnsupportedMediaType {
+                    media_type: other.to_string(),
+                    what: "an index.json entry",
+                })
             }
         }
     }

@@ -10,6 +10,7 @@
 //! exactly those bytes. Values never change after construction: `with_*` methods
 //! return new values (STYLE.md rule 2).
 
+pub mod blob;
 pub mod config;
 pub mod digest;
 pub mod docker_archive;

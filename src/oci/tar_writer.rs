@@ -89,7 +89,12 @@ impl<W: Write> TarWriter<W> {
             // Records sorted by key so the same entry always gives the same bytes.
             pax.sort();
             let body: Vec<u8> = pax.iter().flat_map(|(k, v)| pax_record(k, v)).collect();
-            let base = h.name.trim_end_matches('/').rsplit('/').next().unwrap_or("");
+            let base = h
+                .name
+                .trim_end_matches('/')
+                .rsplit('/')
+                .next()
+                .unwrap_or("");
             let pax_name = truncate_ascii(&format!("PaxHeaders.0/{base}"), 100);
             let block = raw_header(&pax_name, "", "", b'x', 0o644, 0, 0, body.len() as u64, 0);
             self.out.write_all(&block)?;
@@ -261,7 +266,16 @@ mod tests {
                 )
             })
             .collect();
-        assert_eq!(entries[0], ("a.txt".to_string(), 0o4755, 1000, 1_700_000_000, String::new()));
+        assert_eq!(
+            entries[0],
+            (
+                "a.txt".to_string(),
+                0o4755,
+                1000,
+                1_700_000_000,
+                String::new()
+            )
+        );
         assert_eq!(entries[1].0, long);
     }
 }

@@ -58,7 +58,11 @@ pub struct Violation {
 
 impl fmt::Display for Violation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let at = if self.pointer.is_empty() { "/" } else { &self.pointer };
+        let at = if self.pointer.is_empty() {
+            "/"
+        } else {
+            &self.pointer
+        };
         write!(f, "{at}: {}", self.rule)
     }
 }
@@ -67,7 +71,10 @@ impl fmt::Display for Violation {
 pub fn validate(kind: DocumentKind, bytes: &[u8]) -> Result<()> {
     let violations = match serde_json::from_slice::<Value>(bytes) {
         Ok(v) => validate_value(kind, &v),
-        Err(e) => vec![Violation { pointer: String::new(), rule: format!("not JSON: {e}") }],
+        Err(e) => vec![Violation {
+            pointer: String::new(),
+            rule: format!("not JSON: {e}"),
+        }],
     };
     into_result(kind.name(), violations)
 }
@@ -97,7 +104,11 @@ pub fn validate_value(kind: DocumentKind, v: &Value) -> Vec<Violation> {
 pub fn validate_image(image: &OciImage) -> Result<()> {
     let mut c = Checker::default();
     for (kind, bytes, at) in [
-        (DocumentKind::Manifest, image.manifest_blob().bytes(), "manifest"),
+        (
+            DocumentKind::Manifest,
+            image.manifest_blob().bytes(),
+            "manifest",
+        ),
         (DocumentKind::Config, image.config_blob().bytes(), "config"),
     ] {
         match serde_json::from_slice::<Value>(bytes) {
@@ -112,19 +123,32 @@ pub fn validate_image(image: &OciImage) -> Result<()> {
     }
     let m = image.manifest();
     let family = image.format();
-    if m.config.digest != image.config_blob().digest() || m.config.size != image.config_blob().size() {
-        c.fail("manifest/config", "digest or size does not match the config bytes");
+    if m.config.digest != image.config_blob().digest()
+        || m.config.size != image.config_blob().size()
+    {
+        c.fail(
+            "manifest/config",
+            "digest or size does not match the config bytes",
+        );
     }
-    if m.media_type.as_deref() != Some(family.manifest_type()) || m.config.media_type != family.config_type() {
+    if m.media_type.as_deref() != Some(family.manifest_type())
+        || m.config.media_type != family.config_type()
+    {
         c.fail("manifest/mediaType", format!("not the {family:?} family"));
     }
     for (i, (d, l)) in m.layers.iter().zip(image.layers()).enumerate() {
         let ok = family.layer_type(l.compression()) == Some(d.media_type.as_str());
         if !ok || Compression::of_layer_media_type(&d.media_type).is_none() {
-            c.fail(&format!("manifest/layers/{i}/mediaType"), format!("not a {family:?} layer type"));
+            c.fail(
+                &format!("manifest/layers/{i}/mediaType"),
+                format!("not a {family:?} layer type"),
+            );
         }
         if d.digest != l.digest() || d.size != l.size() {
-            c.fail(&format!("manifest/layers/{i}"), "descriptor does not match the layer blob");
+            c.fail(
+                &format!("manifest/layers/{i}"),
+                "descriptor does not match the layer blob",
+            );
         }
     }
     let diff_ids: Vec<_> = image.layers().iter().map(|l| l.diff_id()).collect();
@@ -133,7 +157,13 @@ pub fn validate_image(image: &OciImage) -> Result<()> {
     }
     let non_empty = image.config().non_empty_history();
     if !image.config().history.is_empty() && non_empty != diff_ids.len() {
-        c.fail("config/history", format!("{non_empty} non-empty entries for {} layers", diff_ids.len()));
+        c.fail(
+            "config/history",
+            format!(
+                "{non_empty} non-empty entries for {} layers",
+                diff_ids.len()
+            ),
+        );
     }
     if Some(image.digest()) != Some(super::digest::Digest::of(image.manifest_blob().bytes())) {
         c.fail("manifest", "digest does not match the bytes");
@@ -157,13 +187,22 @@ pub fn validate_index(index: &ImageIndex) -> Result<()> {
     }
     for (i, (d, (platform, image))) in doc.manifests.iter().zip(index.images()).enumerate() {
         if d.digest != image.digest() || d.size != image.manifest_blob().size() {
-            c.fail(&format!("/manifests/{i}"), "does not point at the image manifest");
+            c.fail(
+                &format!("/manifests/{i}"),
+                "does not point at the image manifest",
+            );
         }
         if IndexFormat::of_media_type(&d.media_type) != Some(index.format()) {
-            c.fail(&format!("/manifests/{i}/mediaType"), "mixes media-type families");
+            c.fail(
+                &format!("/manifests/{i}/mediaType"),
+                "mixes media-type families",
+            );
         }
         if d.platform.as_ref().map(|p| p.to_platform()).as_ref() != Some(platform) {
-            c.fail(&format!("/manifests/{i}/platform"), "differs from the image's platform");
+            c.fail(
+                &format!("/manifests/{i}/platform"),
+                "differs from the image's platform",
+            );
         }
         if let Err(OciError::Invalid { violations, .. }) = validate_image(image) {
             for mut viol in violations {
@@ -184,7 +223,10 @@ type Obj = Map<String, Value>;
 
 impl Checker {
     fn fail(&mut self, pointer: &str, rule: impl Into<String>) {
-        self.out.push(Violation { pointer: pointer.to_string(), rule: rule.into() });
+        self.out.push(Violation {
+            pointer: pointer.to_string(),
+            rule: rule.into(),
+        });
     }
 
     fn object<'v>(&mut self, at: &str, v: &'v Value) -> Option<&'v Obj> {
@@ -247,7 +289,11 @@ impl Checker {
     fn map_of(&mut self, at: &str, v: &Value, objects: bool) {
         let Some(o) = self.object(at, v) else { return };
         for (k, item) in o {
-            let ok = if objects { item.is_object() } else { item.is_string() };
+            let ok = if objects {
+                item.is_object()
+            } else {
+                item.is_string()
+            };
             if !k.is_empty() && !ok {
                 let want = if objects { "an object" } else { "a string" };
                 self.fail(&format!("{at}/{}", escape(k)), format!("must be {want}"));
@@ -256,7 +302,10 @@ impl Checker {
     }
 
     fn integer(&mut self, at: &str, v: &Value, min: i128, max: i128) {
-        let n = v.as_i64().map(i128::from).or_else(|| v.as_u64().map(i128::from));
+        let n = v
+            .as_i64()
+            .map(i128::from)
+            .or_else(|| v.as_u64().map(i128::from));
         match n {
             None => self.fail(at, "must be an integer"),
             Some(n) if n < min || n > max => self.fail(at, format!("must be in {min}..={max}")),
@@ -267,7 +316,10 @@ impl Checker {
     fn media_type(&mut self, at: &str, o: &Obj, key: &str) {
         if let Some(s) = self.string(at, o, key) {
             if !is_media_type(&s) {
-                self.fail(&format!("{at}/{key}"), format!("{s:?} is not a media type (type/subtype)"));
+                self.fail(
+                    &format!("{at}/{key}"),
+                    format!("{s:?} is not a media type (type/subtype)"),
+                );
             }
         }
     }
@@ -291,7 +343,10 @@ impl Checker {
             let at = format!("{at}/urls");
             for (i, u) in self.strings(&at, v).unwrap_or_default().iter().enumerate() {
                 if !is_uri(u) {
-                    self.fail(&format!("{at}/{i}"), format!("{u:?} is not an absolute URI"));
+                    self.fail(
+                        &format!("{at}/{i}"),
+                        format!("{u:?} is not an absolute URI"),
+                    );
                 }
             }
         }
@@ -308,7 +363,10 @@ impl Checker {
         self.digest(at, o);
         self.urls(at, o);
         if let Some(data) = self.string(at, o, "data") {
-            if base64::engine::general_purpose::STANDARD.decode(&data).is_err() {
+            if base64::engine::general_purpose::STANDARD
+                .decode(&data)
+                .is_err()
+            {
                 self.fail(&format!("{at}/data"), "is not padded standard base64");
             }
         }
@@ -377,7 +435,12 @@ impl Checker {
         self.required(at, o, &["mediaType", "size", "digest"]);
         self.media_type(at, o, "mediaType");
         if let Some(size) = o.get("size") {
-            self.integer(&format!("{at}/size"), size, i64::MIN.into(), i64::MAX.into());
+            self.integer(
+                &format!("{at}/size"),
+                size,
+                i64::MIN.into(),
+                i64::MAX.into(),
+            );
         }
         self.digest(at, o);
         self.urls(at, o);
@@ -425,13 +488,18 @@ impl Checker {
             Some(Value::Array(hs)) => {
                 for (i, h) in hs.iter().enumerate() {
                     let at = format!("/history/{i}");
-                    let Some(h) = self.object(&at, h) else { continue };
+                    let Some(h) = self.object(&at, h) else {
+                        continue;
+                    };
                     for k in ["author", "created_by", "comment"] {
                         self.string(&at, h, k);
                     }
                     if let Some(t) = self.string(&at, h, "created") {
                         if !is_date_time(&t) {
-                            self.fail(&format!("{at}/created"), format!("{t:?} is not an RFC 3339 date-time"));
+                            self.fail(
+                                &format!("{at}/created"),
+                                format!("{t:?} is not an RFC 3339 date-time"),
+                            );
                         }
                     }
                     self.boolean(&at, h, "empty_layer");
@@ -463,7 +531,10 @@ impl Checker {
             for (i, e) in env.iter().enumerate() {
                 // The Go validator's `^[^=]+=.*$`: a non-empty name, then `=`.
                 if !e.split_once('=').is_some_and(|(k, _)| !k.is_empty()) {
-                    self.fail(&format!("/config/Env/{i}"), format!("{e:?} is not KEY=value"));
+                    self.fail(
+                        &format!("/config/Env/{i}"),
+                        format!("{e:?} is not KEY=value"),
+                    );
                 }
             }
         }
@@ -495,7 +566,9 @@ pub fn is_media_type(s: &str) -> bool {
         !b.is_empty()
             && b.len() <= 127
             && b[0].is_ascii_alphanumeric()
-            && b[1..].iter().all(|c| c.is_ascii_alphanumeric() || b"!#$&^_.+-".contains(c))
+            && b[1..]
+                .iter()
+                .all(|c| c.is_ascii_alphanumeric() || b"!#$&^_.+-".contains(c))
     };
     s.split_once('/').is_some_and(|(t, st)| part(t) && part(st))
 }
@@ -518,7 +591,11 @@ pub fn check_digest(s: &str) -> std::result::Result<(), &'static str> {
     if prev_sep {
         return Err("malformed algorithm");
     }
-    if enc.is_empty() || !enc.bytes().all(|c| c.is_ascii_alphanumeric() || b"=_-".contains(&c)) {
+    if enc.is_empty()
+        || !enc
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || b"=_-".contains(&c))
+    {
         return Err("malformed encoded part");
     }
     let hex_len = match alg {
@@ -527,7 +604,11 @@ pub fn check_digest(s: &str) -> std::result::Result<(), &'static str> {
         _ => None,
     };
     if let Some(n) = hex_len {
-        if enc.len() != n || !enc.bytes().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)) {
+        if enc.len() != n
+            || !enc
+                .bytes()
+                .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
+        {
             return Err("must be lowercase hex of the algorithm's length");
         }
     }
@@ -536,7 +617,9 @@ pub fn check_digest(s: &str) -> std::result::Result<(), &'static str> {
 
 /// An absolute URI: a scheme (`[A-Za-z][A-Za-z0-9+.-]*:`) and no whitespace or control characters.
 fn is_uri(s: &str) -> bool {
-    let Some((scheme, rest)) = s.split_once(':') else { return false };
+    let Some((scheme, rest)) = s.split_once(':') else {
+        return false;
+    };
     let mut sb = scheme.bytes();
     sb.next().is_some_and(|c| c.is_ascii_alphabetic())
         && sb.all(|c| c.is_ascii_alphanumeric() || b"+.-".contains(&c))
@@ -546,15 +629,29 @@ fn is_uri(s: &str) -> bool {
 /// RFC 3339 `date-time`: `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)`.
 pub fn is_date_time(s: &str) -> bool {
     let b = s.as_bytes();
-    let digits = |r: std::ops::Range<usize>| b.get(r).is_some_and(|x| x.iter().all(u8::is_ascii_digit));
-    if b.len() < 20 || !(digits(0..4) && b[4] == b'-' && digits(5..7) && b[7] == b'-' && digits(8..10)) {
+    let digits =
+        |r: std::ops::Range<usize>| b.get(r).is_some_and(|x| x.iter().all(u8::is_ascii_digit));
+    if b.len() < 20
+        || !(digits(0..4) && b[4] == b'-' && digits(5..7) && b[7] == b'-' && digits(8..10))
+    {
         return false;
     }
-    if !(matches!(b[10], b'T' | b't') && digits(11..13) && b[13] == b':' && digits(14..16) && b[16] == b':' && digits(17..19)) {
+    if !(matches!(b[10], b'T' | b't')
+        && digits(11..13)
+        && b[13] == b':'
+        && digits(14..16)
+        && b[16] == b':'
+        && digits(17..19))
+    {
         return false;
     }
     let num = |r: std::ops::Range<usize>| s[r].parse::<u32>().unwrap_or(99);
-    if !(1..=12).contains(&num(5..7)) || !(1..=31).contains(&num(8..10)) || num(11..13) > 23 || num(14..16) > 59 || num(17..19) > 60 {
+    if !(1..=12).contains(&num(5..7))
+        || !(1..=31).contains(&num(8..10))
+        || num(11..13) > 23
+        || num(14..16) > 59
+        || num(17..19) > 60
+    {
         return false;
     }
     let mut i = 19;
@@ -587,7 +684,10 @@ mod tests {
         assert!(is_media_type("application/vnd.oci.image.manifest.v1+json"));
         assert!(!is_media_type("invalid"));
         assert!(!is_media_type("/json"));
-        assert!(check_digest("sha256+b64u.unknownlength:LCa0a2j_xo_5m0U8HTBBNBNCLXBkg7-g-YpeiGJm564=").is_ok());
+        assert!(check_digest(
+            "sha256+b64u.unknownlength:LCa0a2j_xo_5m0U8HTBBNBNCLXBkg7-g-YpeiGJm564="
+        )
+        .is_ok());
         assert!(check_digest("sha256+foo+-b:abc").is_err());
         assert!(check_digest("sha256:ABC").is_err());
         assert!(is_date_time("2015-10-31T22:22:56.015925234Z"));
