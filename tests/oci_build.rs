@@ -500,3 +500,16 @@ fn a_legacy_docker_save_becomes_an_oci_image() {
     let r = read_docker_save(&bad[..], &tmp.path().join("y"));
     assert!(matches!(r, Err(OciError::UnsafePath { .. })), "{r:?}");
 }
+
+#[test]
+fn a_zero_layer_image_builds_but_the_oracle_flags_it() {
+    // image-spec: "layers SHOULD have at least one entry"; the schema says minItems 1.
+    // xplat can still build such an image (a scratch stage with only metadata); the
+    // oracle reports it so a caller can decide to add an empty layer.
+    let p = platform("linux", "amd64", "");
+    let mut cfg = ImageConfig::for_platform(&p, Some(EPOCH));
+    cfg.history = vec![History::instruction("CMD [\"x\"]", Some(EPOCH), true)];
+    let img = OciImage::new(cfg, vec![], IndexFormat::Oci).unwrap();
+    let err = validate_image(&img).unwrap_err();
+    assert!(err.to_string().contains("manifest/layers"), "{err}");
+}
