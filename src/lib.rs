@@ -14,5 +14,6 @@
 pub mod cli;
 pub mod context;
 pub mod dockerfile;
+pub mod oci;
 pub mod platform;
 pub mod progress;

@@ -4,4 +4,7 @@ mod dockerfile_conformance;
 mod dockerfile_fuzz;
 mod dockerfile_typed;
 mod expand_conformance;
+mod oci_build;
+mod oci_docker;
+mod oci_fixtures;
 mod platform_cases;
