@@ -12,7 +12,7 @@
 #![warn(missing_docs)]
 
 pub mod cli;
-pub mod dockerfile;
 pub mod context;
+pub mod dockerfile;
 pub mod platform;
 pub mod progress;

@@ -332,11 +332,7 @@ fn structural_errors_have_locations() {
             |e| matches!(e, ParseError::InstructionBeforeFrom { .. }),
             1,
         ),
-        (
-            "ARG A\n",
-            |e| matches!(e, ParseError::MissingArguments { .. }),
-            1,
-        ),
+        ("ARG A\n", |e| matches!(e, ParseError::NoStage { .. }), 1),
         (
             "FROM a AS x\nFROM b AS X",
             |e| matches!(e, ParseError::DuplicateStageName { .. }),
@@ -471,4 +467,26 @@ fn bad_bytes_and_huge_input_fail_cleanly() {
     let e = parse(&garbage).unwrap_err();
     assert!(e.location().line >= 1);
     println!("10 MB garbage rejected in {:?}: {e}", started.elapsed());
+}
+
+#[test]
+fn more_rejections() {
+    let e = err("ARG A=1\nARG B\n");
+    assert_eq!(
+        e,
+        ParseError::NoStage {
+            location: Location::line(2)
+        }
+    );
+    assert!(matches!(
+        err("FROM a\nENV =x"),
+        ParseError::InvalidArguments { .. }
+    ));
+    let src = "FROM a\nRUN --mount=type=cache,target=/a \\\n    --mount=type=tmpfs x\n";
+    let e = err(src);
+    assert!(
+        matches!(e, ParseError::InvalidFlagValue { ref flag, .. } if flag == "mount"),
+        "{e:?}"
+    );
+    assert_eq!(e.location().line, 3, "points at the second --mount");
 }
