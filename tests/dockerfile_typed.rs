@@ -490,3 +490,22 @@ fn more_rejections() {
     );
     assert_eq!(e.location().line, 3, "points at the second --mount");
 }
+
+#[test]
+fn warnings_reach_the_typed_level_and_crlf_is_handled() {
+    let df = parse("FROM a\r\nRUN echo a \\\r\n\r\n  b\r\nWORKDIR /w\r\n").unwrap();
+    assert_eq!(df.warnings.len(), 1);
+    assert_eq!(df.warnings[0].location.line, 4);
+    let ins = &df.stages[0].instructions;
+    assert!(
+        matches!(&ins[0].node, Instruction::Run(r) if r.command == Command::Shell("echo a   b".into()))
+    );
+    assert_eq!(
+        ins[0].span,
+        Span {
+            start_line: 2,
+            end_line: 4
+        }
+    );
+    assert_eq!(ins[1].node, Instruction::Workdir("/w".into()));
+}
