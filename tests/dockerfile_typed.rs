@@ -509,3 +509,22 @@ fn warnings_reach_the_typed_level_and_crlf_is_handled() {
     );
     assert_eq!(ins[1].node, Instruction::Workdir("/w".into()));
 }
+
+#[test]
+fn onbuild_triggers_may_carry_heredocs() {
+    let df = parse("FROM a\nONBUILD RUN <<EOF\necho hi\nEOF\nUSER x\n").unwrap();
+    let ins = &df.stages[0].instructions;
+    let Instruction::Onbuild(o) = &ins[0].node else {
+        panic!("{:?}", ins[0])
+    };
+    assert_eq!(
+        ins[0].span,
+        Span {
+            start_line: 2,
+            end_line: 4
+        }
+    );
+    assert!(matches!(&*o.instruction, Instruction::Run(r) if r.heredocs[0].content == "echo hi\n"));
+    assert_eq!(o.original, "RUN <<EOF\necho hi\nEOF");
+    assert_eq!(ins[1].node, Instruction::User("x".into()));
+}

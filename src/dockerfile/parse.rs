@@ -487,10 +487,21 @@ fn instruction(node: &Node, span: Span, src: &Source) -> Result<Instruction, Par
                 k if !KEYWORDS.contains(&k) => return Err(unknown(&inner.value, inner_at)),
                 _ => {}
             }
-            let parsed = instruction(inner, span, src)?;
-            let original = split_ws(node.original.trim(), Some(2))
+            // Heredoc bodies of a trigger are collected on the ONBUILD node.
+            let inner = Node {
+                heredocs: node.heredocs.clone(),
+                ..inner.clone()
+            };
+            let parsed = instruction(&inner, span, src)?;
+            let mut original = split_ws(node.original.trim(), Some(2))
                 .get(1)
                 .map_or(String::new(), |s| s.trim().to_string());
+            // The image config keeps the trigger as text, bodies included.
+            for h in &node.heredocs {
+                original.push('\n');
+                original.push_str(&h.content);
+                original.push_str(&h.name);
+            }
             Instruction::Onbuild(Onbuild {
                 instruction: Box::new(parsed),
                 original,

@@ -365,8 +365,15 @@ pub(crate) fn node_from_line(line: &str, escape: char, at: usize) -> Result<Node
     })
 }
 
-/// True when this instruction may open heredocs (RUN, COPY, ADD in shell form).
+/// True when this instruction may open heredocs: RUN, COPY, ADD in shell
+/// form, also as an ONBUILD trigger (the bodies then hang on the ONBUILD node).
 pub(crate) fn can_contain_heredoc(node: &Node) -> bool {
+    let mut node = node;
+    if node.value.eq_ignore_ascii_case("onbuild") {
+        if let Some(inner) = node.next.first().and_then(|w| w.children.first()) {
+            node = inner;
+        }
+    }
     let k = node.value.to_ascii_lowercase();
     matches!(k.as_str(), "run" | "copy" | "add") && !node.json
 }
