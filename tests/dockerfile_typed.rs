@@ -332,11 +332,7 @@ fn structural_errors_have_locations() {
             |e| matches!(e, ParseError::InstructionBeforeFrom { .. }),
             1,
         ),
-        (
-            "ARG A\n",
-            |e| matches!(e, ParseError::MissingArguments { .. }),
-            1,
-        ),
+        ("ARG A\n", |e| matches!(e, ParseError::NoStage { .. }), 1),
         (
             "FROM a AS x\nFROM b AS X",
             |e| matches!(e, ParseError::DuplicateStageName { .. }),
@@ -471,4 +467,64 @@ fn bad_bytes_and_huge_input_fail_cleanly() {
     let e = parse(&garbage).unwrap_err();
     assert!(e.location().line >= 1);
     println!("10 MB garbage rejected in {:?}: {e}", started.elapsed());
+}
+
+#[test]
+fn more_rejections() {
+    let e = err("ARG A=1\nARG B\n");
+    assert_eq!(
+        e,
+        ParseError::NoStage {
+            location: Location::line(2)
+        }
+    );
+    assert!(matches!(
+        err("FROM a\nENV =x"),
+        ParseError::InvalidArguments { .. }
+    ));
+    let src = "FROM a\nRUN --mount=type=cache,target=/a \\\n    --mount=type=tmpfs x\n";
+    let e = err(src);
+    assert!(
+        matches!(e, ParseError::InvalidFlagValue { ref flag, .. } if flag == "mount"),
+        "{e:?}"
+    );
+    assert_eq!(e.location().line, 3, "points at the second --mount");
+}
+
+#[test]
+fn warnings_reach_the_typed_level_and_crlf_is_handled() {
+    let df = parse("FROM a\r\nRUN echo a \\\r\n\r\n  b\r\nWORKDIR /w\r\n").unwrap();
+    assert_eq!(df.warnings.len(), 1);
+    assert_eq!(df.warnings[0].location.line, 4);
+    let ins = &df.stages[0].instructions;
+    assert!(
+        matches!(&ins[0].node, Instruction::Run(r) if r.command == Command::Shell("echo a   b".into()))
+    );
+    assert_eq!(
+        ins[0].span,
+        Span {
+            start_line: 2,
+            end_line: 4
+        }
+    );
+    assert_eq!(ins[1].node, Instruction::Workdir("/w".into()));
+}
+
+#[test]
+fn onbuild_triggers_may_carry_heredocs() {
+    let df = parse("FROM a\nONBUILD RUN <<EOF\necho hi\nEOF\nUSER x\n").unwrap();
+    let ins = &df.stages[0].instructions;
+    let Instruction::Onbuild(o) = &ins[0].node else {
+        panic!("{:?}", ins[0])
+    };
+    assert_eq!(
+        ins[0].span,
+        Span {
+            start_line: 2,
+            end_line: 4
+        }
+    );
+    assert!(matches!(&*o.instruction, Instruction::Run(r) if r.heredocs[0].content == "echo hi\n"));
+    assert_eq!(o.original, "RUN <<EOF\necho hi\nEOF");
+    assert_eq!(ins[1].node, Instruction::User("x".into()));
 }

@@ -48,6 +48,12 @@ pub enum ParseError {
         /// End of the file.
         location: Location,
     },
+    /// Instructions, but no FROM: there is no stage to build.
+    #[error("no FROM instruction: a Dockerfile needs at least one stage")]
+    NoStage {
+        /// The last instruction.
+        location: Location,
+    },
     /// A physical line is longer than BuildKit's scanner accepts.
     #[error("dockerfile line greater than max allowed size of 65535")]
     LineTooLong {
@@ -210,6 +216,7 @@ impl ParseError {
         match self {
             NotUtf8 { location, .. }
             | NoInstructions { location }
+            | NoStage { location }
             | LineTooLong { location, .. }
             | DuplicateDirective { location, .. }
             | InvalidEscape { location, .. }
@@ -246,6 +253,7 @@ impl ParseError {
                 "end the heredoc with a line containing only {name}"
             )),
             ParseError::NotUtf8 { .. } => Some("save the Dockerfile as UTF-8".into()),
+            ParseError::NoStage { .. } => Some("add FROM <image> after the ARGs".into()),
             _ => None,
         }
     }

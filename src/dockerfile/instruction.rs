@@ -175,6 +175,9 @@ impl Instruction {
 pub struct Run {
     /// The command. In shell form with heredocs, the first line only
     /// (e.g. `<<EOF` or `python3 <<EOF`); the bodies are in `heredocs`.
+    /// BuildKit runs a lone `<<EOF` as a script (its body, through the
+    /// shell, or through its `#!` line); otherwise the shell sees the
+    /// heredocs as here-documents. That decision is the planner's.
     pub command: Command,
     /// Heredocs opened on the RUN line, in order.
     pub heredocs: Vec<Heredoc>,

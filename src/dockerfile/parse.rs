@@ -105,11 +105,8 @@ pub fn parse(text: &str) -> Result<Dockerfile, ParseError> {
         }
     }
     if stages.is_empty() {
-        let end = raw.root.end_line;
-        return Err(ParseError::MissingArguments {
-            instruction: "Dockerfile".into(),
-            expected: "at least one FROM instruction".into(),
-            location: Location::line(end),
+        return Err(ParseError::NoStage {
+            location: Location::line(raw.root.end_line),
         });
     }
     Ok(Dockerfile {
@@ -301,7 +298,13 @@ fn instruction(node: &Node, span: Span, src: &Source) -> Result<Instruction, Par
             let mounts = f
                 .list("mount")
                 .iter()
-                .map(|m| parse_mount(m, src.find(span, "--mount", false)))
+                .map(|m| {
+                    let at = match src.find(span, m, false) {
+                        found if found.line > span.start_line || found.column > at.column => found,
+                        _ => src.find(span, "--mount", false),
+                    };
+                    parse_mount(m, at)
+                })
                 .collect::<Result<_, _>>()?;
             let network = match f.text("network").as_deref() {
                 None => None,
@@ -395,6 +398,9 @@ fn instruction(node: &Node, span: Span, src: &Source) -> Result<Instruction, Par
                 return Err(missing(&kw, "at least one name=value pair", at));
             }
             let kv = key_values(node);
+            if kv.iter().any(|kv| kv.key.is_empty()) {
+                return Err(invalid(&kw, "names can not be blank", at));
+            }
             if lower == "env" {
                 Instruction::Env(kv)
             } else {
@@ -481,10 +487,21 @@ fn instruction(node: &Node, span: Span, src: &Source) -> Result<Instruction, Par
                 k if !KEYWORDS.contains(&k) => return Err(unknown(&inner.value, inner_at)),
                 _ => {}
             }
-            let parsed = instruction(inner, span, src)?;
-            let original = split_ws(node.original.trim(), Some(2))
+            // Heredoc bodies of a trigger are collected on the ONBUILD node.
+            let inner = Node {
+                heredocs: node.heredocs.clone(),
+                ..inner.clone()
+            };
+            let parsed = instruction(&inner, span, src)?;
+            let mut original = split_ws(node.original.trim(), Some(2))
                 .get(1)
                 .map_or(String::new(), |s| s.trim().to_string());
+            // The image config keeps the trigger as text, bodies included.
+            for h in &node.heredocs {
+                original.push('\n');
+                original.push_str(&h.content);
+                original.push_str(&h.name);
+            }
             Instruction::Onbuild(Onbuild {
                 instruction: Box::new(parsed),
                 original,

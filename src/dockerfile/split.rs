@@ -50,136 +50,118 @@ pub(crate) fn split_command(line: &str, escape: char) -> (String, Vec<String>, S
     (keyword, flags, args.trim_matches(go_is_space).to_string())
 }
 
+/// The character starting at byte `pos` (callers keep `pos` on boundaries).
+fn char_at(s: &str, pos: usize) -> Option<char> {
+    s[pos..].chars().next()
+}
+
+#[derive(PartialEq)]
+enum Phase {
+    Spaces,
+    Word,
+    Quote,
+}
+
 /// Leading `--flag` words; quotes and escapes are removed inside flags.
+///
+/// Walks byte positions rather than collecting a `Vec<char>`, so a 10 MB
+/// logical line costs no extra 40 MB.
 fn extract_builder_flags(line: &str, escape: char) -> (&str, Vec<String>) {
-    #[derive(PartialEq)]
-    enum Phase {
-        Spaces,
-        Word,
-        Quote,
-    }
-    let chars: Vec<(usize, char)> = line.char_indices().collect();
+    let is_space = |c: char| c.is_ascii_whitespace() || c == '\u{0B}';
     let mut words = Vec::new();
     let mut phase = Phase::Spaces;
     let mut word = String::new();
     let mut quote = '\0';
     let mut blank_ok = false;
-    let mut i = 0;
-    while i <= chars.len() {
-        let at_end = i == chars.len();
-        let ch = if at_end { '\0' } else { chars[i].1 };
-        if phase == Phase::Spaces {
-            if at_end {
-                break;
+    let mut pos = 0;
+    loop {
+        let Some(ch) = char_at(line, pos) else {
+            if phase != Phase::Spaces && word != "--" && (blank_ok || !word.is_empty()) {
+                words.push(word);
             }
-            if ch.is_ascii_whitespace() || ch == '\u{0B}' {
-                i += 1;
+            return ("", words);
+        };
+        let next = pos + ch.len_utf8();
+        if phase == Phase::Spaces {
+            if is_space(ch) {
+                pos = next;
                 continue;
             }
-            let next_is_dash = chars.get(i + 1).is_some_and(|&(_, c)| c == '-');
-            if ch != '-' || !next_is_dash {
-                return (&line[chars[i].0..], words);
+            if ch != '-' || char_at(line, next) != Some('-') {
+                return (&line[pos..], words);
             }
             phase = Phase::Word;
         }
-        if at_end {
-            if word != "--" && (blank_ok || !word.is_empty()) {
-                words.push(word);
-            }
-            break;
-        }
         if phase == Phase::Word {
-            if ch.is_ascii_whitespace() || ch == '\u{0B}' {
+            if is_space(ch) {
                 phase = Phase::Spaces;
                 if word == "--" {
-                    return (&line[chars[i].0..], words);
+                    return (&line[pos..], words);
                 }
                 if blank_ok || !word.is_empty() {
                     words.push(std::mem::take(&mut word));
                 }
-                word.clear();
                 blank_ok = false;
-                i += 1;
+                pos = next;
                 continue;
             }
             if ch == '\'' || ch == '"' {
                 quote = ch;
                 blank_ok = true;
                 phase = Phase::Quote;
-                i += 1;
+                pos = next;
                 continue;
             }
-            let mut c = ch;
-            if ch == escape {
-                if i + 1 == chars.len() {
-                    i += 1;
+        } else if ch == quote {
+            phase = Phase::Word;
+            pos = next;
+            continue;
+        }
+        if ch == escape {
+            match char_at(line, next) {
+                // An escape at the very end is dropped (inside quotes it also
+                // ends the quote).
+                None => {
+                    phase = Phase::Word;
+                    pos = next;
                     continue;
                 }
-                i += 1;
-                c = chars[i].1;
+                Some(escaped) => {
+                    word.push(escaped);
+                    pos = next + escaped.len_utf8();
+                    continue;
+                }
             }
-            word.push(c);
-            i += 1;
-            continue;
         }
-        // Phase::Quote
-        if ch == quote {
-            phase = Phase::Word;
-            i += 1;
-            continue;
-        }
-        let mut c = ch;
-        if ch == escape {
-            if i + 1 == chars.len() {
-                phase = Phase::Word;
-                i += 1;
-                continue;
-            }
-            i += 1;
-            c = chars[i].1;
-        }
-        word.push(c);
-        i += 1;
+        word.push(ch);
+        pos = next;
     }
-    ("", words)
 }
 
 /// BuildKit's `parseWords`: split on unquoted whitespace, keeping quotes and
 /// escape characters in the words.
 pub fn parse_words(rest: &str, escape: char) -> Vec<String> {
-    #[derive(PartialEq)]
-    enum Phase {
-        Spaces,
-        Word,
-        Quote,
-    }
-    let chars: Vec<char> = rest.chars().collect();
     let mut words = Vec::new();
     let mut phase = Phase::Spaces;
     let mut word = String::new();
     let mut quote = '\0';
     let mut blank_ok = false;
-    let mut i = 0;
-    while i <= chars.len() {
-        let at_end = i == chars.len();
-        let ch = if at_end { '\0' } else { chars[i] };
-        if phase == Phase::Spaces {
-            if at_end {
-                break;
+    let mut pos = 0;
+    loop {
+        let Some(ch) = char_at(rest, pos) else {
+            if phase != Phase::Spaces && (blank_ok || !word.is_empty()) {
+                words.push(word);
             }
+            return words;
+        };
+        let next = pos + ch.len_utf8();
+        if phase == Phase::Spaces {
             if go_is_space(ch) {
-                i += 1;
+                pos = next;
                 continue;
             }
             phase = Phase::Word;
         }
-        if at_end {
-            if blank_ok || !word.is_empty() {
-                words.push(word);
-            }
-            break;
-        }
-        let mut c = ch;
         if phase == Phase::Word {
             if go_is_space(ch) {
                 phase = Phase::Spaces;
@@ -187,7 +169,7 @@ pub fn parse_words(rest: &str, escape: char) -> Vec<String> {
                     words.push(std::mem::take(&mut word));
                 }
                 blank_ok = false;
-                i += 1;
+                pos = next;
                 continue;
             }
             if ch == '\'' || ch == '"' {
@@ -196,36 +178,38 @@ pub fn parse_words(rest: &str, escape: char) -> Vec<String> {
                 phase = Phase::Quote;
             }
             if ch == escape {
-                if i + 1 == chars.len() {
-                    i += 1;
+                let Some(escaped) = char_at(rest, next) else {
+                    pos = next;
                     continue;
-                }
+                };
+                // Unquoted: keep the escape and the character, even a quote.
                 word.push(ch);
-                i += 1;
-                c = chars[i];
+                word.push(escaped);
+                pos = next + escaped.len_utf8();
+                continue;
             }
-            word.push(c);
-            i += 1;
+            word.push(ch);
+            pos = next;
             continue;
         }
-        // Phase::Quote
+        // Phase::Quote. The escape is special except inside single quotes.
         if ch == quote {
             phase = Phase::Word;
         }
         if ch == escape && quote != '\'' {
-            if i + 1 == chars.len() {
+            let Some(escaped) = char_at(rest, next) else {
                 phase = Phase::Word;
-                i += 1;
+                pos = next;
                 continue;
-            }
+            };
             word.push(ch);
-            i += 1;
-            c = chars[i];
+            word.push(escaped);
+            pos = next + escaped.len_utf8();
+            continue;
         }
-        word.push(c);
-        i += 1;
+        word.push(ch);
+        pos = next;
     }
-    words
 }
 
 /// Outcome of trying the JSON (exec) form.
@@ -381,8 +365,15 @@ pub(crate) fn node_from_line(line: &str, escape: char, at: usize) -> Result<Node
     })
 }
 
-/// True when this instruction may open heredocs (RUN, COPY, ADD in shell form).
+/// True when this instruction may open heredocs: RUN, COPY, ADD in shell
+/// form, also as an ONBUILD trigger (the bodies then hang on the ONBUILD node).
 pub(crate) fn can_contain_heredoc(node: &Node) -> bool {
+    let mut node = node;
+    if node.value.eq_ignore_ascii_case("onbuild") {
+        if let Some(inner) = node.next.first().and_then(|w| w.children.first()) {
+            node = inner;
+        }
+    }
     let k = node.value.to_ascii_lowercase();
     matches!(k.as_str(), "run" | "copy" | "add") && !node.json
 }
