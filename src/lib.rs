@@ -12,4 +12,5 @@
 #![warn(missing_docs)]
 
 pub mod cli;
+pub mod engine;
 pub mod platform;
