@@ -211,20 +211,16 @@ impl DockerEngine {
             let mut wait = self
                 .docker
                 .wait_container(&id.0, None::<WaitContainerOptions>);
-            while let Some(item) = wait.next().await {
-                match item {
-                    Ok(resp) => return Ok(resp.status_code),
-                    // bollard reports a non-zero exit as an error: it is a result here.
-                    Err(Bollard::DockerContainerWaitError { code, .. }) => return Ok(code),
-                    Err(source) => {
-                        return Err(EngineError::Wait {
-                            id: id.0.clone(),
-                            source,
-                        })
-                    }
-                }
+            match wait.next().await {
+                Some(Ok(resp)) => Ok(resp.status_code),
+                // bollard reports a non-zero exit as an error: it is a result here.
+                Some(Err(Bollard::DockerContainerWaitError { code, .. })) => Ok(code),
+                Some(Err(source)) => Err(EngineError::Wait {
+                    id: id.0.clone(),
+                    source,
+                }),
+                None => Err(EngineError::NoExitCode { id: id.0.clone() }),
             }
-            Err(EngineError::NoExitCode { id: id.0.clone() })
         };
         tokio::select! {
             res = work => res,
