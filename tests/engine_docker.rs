@@ -12,7 +12,8 @@ use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 use xplat::engine::{
     ContainerId, DockerEngine, Engine, EngineConfig, EngineError, ImageConfig, ImageLookup,
-    MountSpec, OutputLine, OutputStream, RunSpec, CACHE_KEY_LABEL, MANAGED_LABEL,
+    MountSpec, OutputLine, OutputStream, PathKind, PathLookup, RunSpec, CACHE_KEY_LABEL,
+    MANAGED_LABEL,
 };
 use xplat::platform::Platform;
 
@@ -556,4 +557,52 @@ async fn an_unreachable_engine_gets_one_clear_sentence() {
         )),
         "{err}"
     );
+}
+
+#[tokio::test]
+async fn stat_path_tells_files_dirs_and_symlinks_apart() {
+    let Some(engine) = engine().await else { return };
+    let mut spec = busybox(Vec::new());
+    spec.cmd.clear();
+    let id = engine.create_container(&spec).await.unwrap();
+    engine
+        .put_archive(
+            &id,
+            "/",
+            one_file_tar("opt/tool", b"#!/bin/sh\n", 0o4755, 0, 0),
+        )
+        .await
+        .unwrap();
+    let stat = |path: &'static str| {
+        let engine = &engine;
+        let id = &id;
+        async move { engine.stat_path(id, path).await.unwrap() }
+    };
+    let found = |l: PathLookup| match l {
+        PathLookup::Found(s) => s,
+        PathLookup::Missing => panic!("missing"),
+    };
+    let tool = found(stat("/opt/tool").await);
+    assert_eq!(
+        (tool.name.as_str(), tool.kind, tool.mode, tool.size),
+        ("tool", PathKind::File, 0o4755, 10)
+    );
+    let tmp = found(stat("/tmp").await);
+    assert_eq!((tmp.kind, tmp.mode), (PathKind::Dir, 0o1777));
+    let shell = found(stat("/bin/sh").await);
+    assert_eq!(
+        shell.kind,
+        PathKind::Symlink {
+            target: "/bin/busybox".into()
+        }
+    );
+    assert_eq!(stat("/no/such/path").await, PathLookup::Missing);
+    // Replacing a directory by a file is refused (noOverwriteDirNonDir).
+    let err = engine
+        .put_archive(&id, "/", one_file_tar("tmp", b"x", 0o644, 0, 0))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, EngineError::PutArchive { .. }), "{err}");
+    assert_eq!(found(stat("/tmp").await).kind, PathKind::Dir);
+    engine.remove_container(&id).await.unwrap();
 }

@@ -10,10 +10,11 @@ use std::sync::Arc;
 use bollard::container::LogOutput;
 use bollard::errors::Error as Bollard;
 use bollard::query_parameters::{
-    AttachContainerOptionsBuilder, CommitContainerOptionsBuilder, CreateContainerOptionsBuilder,
-    CreateImageOptionsBuilder, DownloadFromContainerOptionsBuilder, KillContainerOptions,
-    ListImagesOptionsBuilder, RemoveContainerOptionsBuilder, StartContainerOptions,
-    TagImageOptionsBuilder, UploadToContainerOptionsBuilder, WaitContainerOptions,
+    AttachContainerOptionsBuilder, CommitContainerOptionsBuilder,
+    ContainerArchiveInfoOptionsBuilder, CreateContainerOptionsBuilder, CreateImageOptionsBuilder,
+    DownloadFromContainerOptionsBuilder, KillContainerOptions, ListImagesOptionsBuilder,
+    RemoveContainerOptionsBuilder, StartContainerOptions, TagImageOptionsBuilder,
+    UploadToContainerOptionsBuilder, WaitContainerOptions,
 };
 use bollard::{Docker, API_DEFAULT_VERSION};
 use bytes::Bytes;
@@ -28,8 +29,8 @@ use super::guard::Containers;
 use super::output::{LineSplitter, OutputStream};
 use super::request::{self, api_at_least, engine_platform, platform_string};
 use super::{
-    ContainerId, Engine, ImageConfig, ImageInfo, ImageLookup, OutputSink, PullProgress, PullSink,
-    RunSpec,
+    ContainerId, Engine, ImageConfig, ImageInfo, ImageLookup, OutputSink, PathLookup, PullProgress,
+    PullSink, RunSpec,
 };
 use crate::platform::Platform;
 
@@ -364,6 +365,39 @@ impl Engine for DockerEngine {
                 source,
             })
             .boxed()
+    }
+
+    fn stat_path<'a>(
+        &'a self,
+        id: &'a ContainerId,
+        path: &'a str,
+    ) -> BoxFuture<'a, Result<PathLookup>> {
+        async move {
+            let opts = ContainerArchiveInfoOptionsBuilder::default()
+                .path(path)
+                .build();
+            match self
+                .docker
+                .get_container_archive_info(&id.0, Some(opts))
+                .await
+            {
+                Ok(st) => Ok(PathLookup::Found(request::path_stat(
+                    &st.name,
+                    st.size,
+                    st.file_mode,
+                    Some(st.link_target.as_str()).filter(|t| !t.is_empty()),
+                ))),
+                Err(Bollard::DockerResponseServerError {
+                    status_code: 404, ..
+                }) => Ok(PathLookup::Missing),
+                Err(source) => Err(EngineError::StatPath {
+                    id: id.0.clone(),
+                    path: path.into(),
+                    source,
+                }),
+            }
+        }
+        .boxed()
     }
 
     fn run_container<'a>(

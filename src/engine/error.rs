@@ -139,6 +139,16 @@ pub enum EngineError {
         /// bollard's error.
         source: Bollard,
     },
+    /// Stat-ing a path in a container failed.
+    #[error("looking up {path} in container {id}: {source}")]
+    StatPath {
+        /// Container id.
+        id: String,
+        /// Path in the container.
+        path: String,
+        /// bollard's error.
+        source: Bollard,
+    },
     /// Committing a container to an image failed.
     #[error("committing container {id}: {source}")]
     Commit {

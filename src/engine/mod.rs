@@ -203,6 +203,42 @@ pub enum ImageLookup {
     Missing,
 }
 
+/// The kind of a path inside a container.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PathKind {
+    /// A regular file (or anything that is neither a directory nor a symlink).
+    File,
+    /// A directory.
+    Dir,
+    /// A symlink; `target` is the engine's fully resolved target path.
+    Symlink {
+        /// Resolved target, absolute in the container.
+        target: String,
+    },
+}
+
+/// What the engine reports about a path inside a container (`HEAD …/archive`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PathStat {
+    /// Base name.
+    pub name: String,
+    /// Size in bytes.
+    pub size: i64,
+    /// Permission bits (with setuid/setgid/sticky as 0o4000/0o2000/0o1000).
+    pub mode: u32,
+    /// File, directory or symlink.
+    pub kind: PathKind,
+}
+
+/// The outcome of looking a path up in a container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PathLookup {
+    /// The path exists.
+    Found(PathStat),
+    /// No such path (or no such container).
+    Missing,
+}
+
 /// One progress report while pulling.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct PullProgress {
@@ -261,6 +297,14 @@ pub trait Engine: Send + Sync {
         id: &'a ContainerId,
         path: &'a str,
     ) -> BoxStream<'a, Result<Bytes>>;
+
+    /// Stats `path` in the container without following a final symlink (COPY needs
+    /// this to follow source symlinks and to see whether a destination is a directory).
+    fn stat_path<'a>(
+        &'a self,
+        id: &'a ContainerId,
+        path: &'a str,
+    ) -> BoxFuture<'a, Result<PathLookup>>;
 
     /// Attaches, starts, streams output lines to `output`, waits, and returns the exit
     /// code (non-zero is a value, not an error). If `cancel` fires, the container is

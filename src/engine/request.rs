@@ -9,7 +9,8 @@ use bollard::models::{
 };
 
 use super::{
-    Healthcheck, ImageConfig, MountSpec, Network, RunSpec, CACHE_VOLUME_LABEL, MANAGED_LABEL,
+    Healthcheck, ImageConfig, MountSpec, Network, PathKind, PathStat, RunSpec, CACHE_VOLUME_LABEL,
+    MANAGED_LABEL,
 };
 use crate::platform::Platform;
 
@@ -212,6 +213,42 @@ pub fn image_config(config: Option<&bollard::models::ImageConfig>) -> ImageConfi
         }),
         shell: c.shell.clone(),
         on_build: c.on_build.clone().unwrap_or_default(),
+    }
+}
+
+/// Go's `os.FileMode` bits the engine uses in path stats.
+const GO_MODE_DIR: u32 = 1 << 31;
+const GO_MODE_SYMLINK: u32 = 1 << 27;
+const GO_MODE_SETUID: u32 = 1 << 23;
+const GO_MODE_SETGID: u32 = 1 << 22;
+const GO_MODE_STICKY: u32 = 1 << 20;
+
+/// xplat's view of the engine's path stat (a Go `os.FileMode` plus a resolved link target).
+pub fn path_stat(name: &str, size: i64, go_mode: u32, link_target: Option<&str>) -> PathStat {
+    let kind = if go_mode & GO_MODE_SYMLINK != 0 {
+        PathKind::Symlink {
+            target: link_target.unwrap_or_default().to_string(),
+        }
+    } else if go_mode & GO_MODE_DIR != 0 {
+        PathKind::Dir
+    } else {
+        PathKind::File
+    };
+    let mut mode = go_mode & 0o777;
+    for (go, unix) in [
+        (GO_MODE_SETUID, 0o4000),
+        (GO_MODE_SETGID, 0o2000),
+        (GO_MODE_STICKY, 0o1000),
+    ] {
+        if go_mode & go != 0 {
+            mode |= unix;
+        }
+    }
+    PathStat {
+        name: name.to_string(),
+        size,
+        mode,
+        kind,
     }
 }
 
@@ -476,6 +513,23 @@ mod tests {
             platform_string(&engine_platform("linux", "amd64")),
             "linux/amd64"
         );
+    }
+
+    #[test]
+    fn path_stat_decodes_go_file_modes() {
+        let dir = path_stat("app", 4096, (1 << 31) | 0o755, None);
+        assert_eq!((dir.kind, dir.mode), (PathKind::Dir, 0o755));
+        let link = path_stat("sh", 7, (1 << 27) | 0o777, Some("/bin/busybox"));
+        assert_eq!(
+            link.kind,
+            PathKind::Symlink {
+                target: "/bin/busybox".into()
+            }
+        );
+        let suid = path_stat("su", 10, (1 << 23) | 0o755, None);
+        assert_eq!((suid.kind, suid.mode), (PathKind::File, 0o4755));
+        let sticky = path_stat("tmp", 0, (1 << 31) | (1 << 20) | 0o777, None);
+        assert_eq!(sticky.mode, 0o1777);
     }
 
     #[test]
