@@ -606,3 +606,28 @@ async fn stat_path_tells_files_dirs_and_symlinks_apart() {
     assert_eq!(found(stat("/tmp").await).kind, PathKind::Dir);
     engine.remove_container(&id).await.unwrap();
 }
+
+#[tokio::test]
+async fn dropping_the_last_engine_handle_removes_its_containers_as_a_best_effort() {
+    let Some(observer) = engine().await else {
+        return;
+    };
+    let engine = DockerEngine::connect_from_process_env().await.unwrap();
+    let clone = engine.clone();
+    let id = engine
+        .create_container(&busybox(sh("sleep 30")))
+        .await
+        .unwrap();
+    drop(engine);
+    // A clone still holds the set: nothing is removed yet.
+    assert!(observer.container_exists(&id).await.unwrap());
+    drop(clone);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while observer.container_exists(&id).await.unwrap() {
+        assert!(
+            Instant::now() < deadline,
+            "container {id} survived the drop"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

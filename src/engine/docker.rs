@@ -42,6 +42,7 @@ pub const MIN_API_VERSION: &str = "1.41";
 pub struct DockerEngine {
     pub(super) docker: Docker,
     endpoint: String,
+    pub(super) target: Endpoint,
     api_version: String,
     platform: Platform,
     pub(super) containers: Arc<Containers>,
@@ -100,6 +101,7 @@ impl DockerEngine {
         Ok(DockerEngine {
             docker: docker.with_timeout(config.request_timeout),
             endpoint,
+            target: config.endpoint.clone(),
             api_version,
             platform,
             containers: Arc::new(Containers::new()),

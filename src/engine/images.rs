@@ -14,6 +14,7 @@ use bytes::Bytes;
 use futures::stream::{BoxStream, StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 
+use super::df::legacy_volume_sizes;
 use super::docker::{split_tag, DockerEngine};
 use super::error::{EngineError, Result};
 use super::request::platform_string;
@@ -142,8 +143,7 @@ impl DockerEngine {
 
     /// Volume sizes from `system df`. Engines speaking API 1.52+ report them under
     /// `VolumeUsage.Items`, which bollard 0.21 parses; older engines put them in a
-    /// top-level `Volumes` list that bollard's 1.53 model drops, so there the map is
-    /// empty and sizes are unknown.
+    /// top-level `Volumes` list that bollard's 1.53 model drops, read by `df.rs`.
     async fn volume_sizes(&self) -> Result<BTreeMap<String, i64>> {
         let df = self
             .docker
@@ -151,6 +151,9 @@ impl DockerEngine {
             .await
             .map_err(|source| EngineError::ListVolumes { source })?;
         let items = df.volume_usage.and_then(|u| u.items).unwrap_or_default();
+        if items.is_empty() {
+            return Ok(legacy_volume_sizes(&self.target, self.api_version()).await);
+        }
         Ok(items
             .iter()
             .filter_map(|v| {
