@@ -18,7 +18,7 @@ use super::df::legacy_volume_sizes;
 use super::docker::{split_tag, DockerEngine};
 use super::error::{EngineError, Result};
 use super::request::platform_string;
-use super::{ContainerId, CACHE_VOLUME_LABEL, MANAGED_LABEL};
+use super::{ContainerId, TarBody, CACHE_VOLUME_LABEL, MANAGED_LABEL};
 use crate::platform::Platform;
 
 /// A named volume backing `RUN --mount=type=cache`.
@@ -206,10 +206,7 @@ impl DockerEngine {
 
     /// `docker load` of a docker-archive (or, with the containerd store, OCI layout) tar
     /// stream; returns the engine's `Loaded image…` lines.
-    pub async fn load_image(
-        &self,
-        tar: BoxStream<'static, std::io::Result<Bytes>>,
-    ) -> Result<Vec<String>> {
+    pub async fn load_image(&self, tar: TarBody) -> Result<Vec<String>> {
         let opts = ImportImageOptionsBuilder::default().quiet(true).build();
         let mut stream = self.docker.import_image_stream(opts, tar, None);
         let mut loaded = Vec::new();
@@ -239,7 +236,7 @@ impl DockerEngine {
     /// the new image's id.
     pub async fn import_rootfs(
         &self,
-        tar: Bytes,
+        tar: TarBody,
         reference: &str,
         platform: &Platform,
     ) -> Result<String> {
@@ -256,9 +253,9 @@ impl DockerEngine {
             .tag(tag)
             .platform(&platform_string(platform))
             .build();
-        let mut stream = self
-            .docker
-            .create_image(Some(opts), Some(bollard::body_full(tar)), None);
+        let mut stream =
+            self.docker
+                .create_image(Some(opts), Some(bollard::body_try_stream(tar)), None);
         while let Some(item) = stream.next().await {
             let info = item.map_err(|e| import_err(e.to_string()))?;
             if let Some(detail) = info.error_detail {
