@@ -14,6 +14,7 @@
 pub mod cli;
 pub mod context;
 pub mod dockerfile;
+pub mod engine;
 pub mod oci;
 pub mod platform;
 pub mod progress;

@@ -3,6 +3,8 @@ mod context_tests;
 mod dockerfile_conformance;
 mod dockerfile_fuzz;
 mod dockerfile_typed;
+mod engine_docker;
+mod engine_pull;
 mod expand_conformance;
 mod oci_build;
 mod oci_docker;
