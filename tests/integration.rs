@@ -1,1 +1,5 @@
 //! One integration-test binary: every effectful or conformance test lives in a module here.
+
+mod support;
+
+mod fixture_smoke;
