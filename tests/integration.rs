@@ -10,3 +10,5 @@ mod oci_build;
 mod oci_docker;
 mod oci_fixtures;
 mod platform_cases;
+mod support;
+mod fixture_smoke;
