@@ -12,7 +12,8 @@
 #![warn(missing_docs)]
 
 pub mod cli;
-pub mod dockerfile;
 pub mod context;
+pub mod dockerfile;
+pub mod plan;
 pub mod platform;
 pub mod progress;
