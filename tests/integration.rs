@@ -4,4 +4,5 @@ mod dockerfile_conformance;
 mod dockerfile_fuzz;
 mod dockerfile_typed;
 mod expand_conformance;
+mod plan_golden;
 mod platform_cases;
