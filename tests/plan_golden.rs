@@ -1,6 +1,7 @@
 //! Golden plans: every `tests/data/plan/<case>/` holds a `Dockerfile`, an
 //! `options.toml` and the expected `plan.json` (exactly what
-//! `xplat plan --format json` prints) and `plan.txt` (the text form).
+//! `xplat plan --format json` prints), `plan.txt` (the text form) and
+//! `check.txt` (what `xplat check` prints for the same options).
 //! Regenerate on purpose with `XPLAT_BLESS=1 cargo test --test integration plan_golden`,
 //! then review every changed file by eye.
 //!
@@ -20,7 +21,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use xplat::dockerfile::parse;
-use xplat::plan::{plan, render_text, PlanOptions};
+use xplat::plan::{lint, plan, render_diagnostics, render_text, PlanOptions};
 use xplat::platform::{Catalog, Platform};
 
 #[derive(Deserialize)]
@@ -130,6 +131,9 @@ fn plan_golden_corpus() {
         let json = serde_json::to_string_pretty(&p).unwrap() + "\n";
         failures.extend(check_golden(&dir.join("plan.json"), &json));
         failures.extend(check_golden(&dir.join("plan.txt"), &render_text(&p)));
+        let diags = lint(&df, &options, &catalog);
+        let check = render_diagnostics("Dockerfile", &text, &diags);
+        failures.extend(check_golden(&dir.join("check.txt"), &check));
         let (_, _, emulated) = p.mode_counts();
         if emulated != opts.emulated {
             failures.push(format!(

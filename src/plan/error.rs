@@ -73,8 +73,8 @@ pub enum PlanError {
         expr: String,
         /// The value after expansion.
         value: String,
-        /// Why it does not parse.
-        source: PlatformError,
+        /// Why it does not parse (boxed: it is large and rare).
+        source: Box<PlatformError>,
         /// The FROM line.
         location: Location,
     },

@@ -236,7 +236,7 @@ fn header(df: &Dockerfile, i: usize, global: &BTreeMap<String, String>) -> Resul
             let p = Platform::parse(&out.value).map_err(|source| PlanError::InvalidPlatform {
                 expr: expr.clone(),
                 value: out.value.clone(),
-                source,
+                source: Box::new(source),
                 location,
             })?;
             Some(p.normalized())

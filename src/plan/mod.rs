@@ -225,3 +225,6 @@ impl BuildPlan {
 pub fn plan(df: &Dockerfile, opts: &PlanOptions, catalog: &Catalog) -> Result<BuildPlan> {
     graph::build(df, opts, catalog)
 }
+
+#[cfg(test)]
+mod tests;
