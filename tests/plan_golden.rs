@@ -155,3 +155,34 @@ fn plan_golden_corpus() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// Every ```` ```dockerfile ```` fence in README.md parses and plans for
+/// amd64 and arm64 without emulation (the README teaches the native pattern).
+#[test]
+fn readme_dockerfiles_plan_without_emulation() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let catalog = Catalog::embedded();
+    let mut found = 0;
+    for block in readme.split("```dockerfile\n").skip(1) {
+        let text = block.split("```").next().unwrap();
+        let df = parse(text).unwrap_or_else(|e| panic!("README fence: {e}\n{text}"));
+        let options = PlanOptions {
+            targets: vec![
+                catalog.resolve("linux/amd64").unwrap(),
+                catalog.resolve("linux/arm64").unwrap(),
+            ],
+            build_platform: Platform::new("linux", "amd64", ""),
+            build_args: BTreeMap::new(),
+            target_stage: None,
+        };
+        let p = plan(&df, &options, &catalog).unwrap();
+        assert_eq!(p.mode_counts().2, 0, "README fence emulates:\n{text}");
+        assert!(
+            lint(&df, &options, &catalog).is_empty(),
+            "README fence lints:\n{text}"
+        );
+        found += 1;
+    }
+    assert!(found >= 1, "README.md has no dockerfile fence");
+}

@@ -182,8 +182,8 @@ pub struct Step {
     /// expanded too; what they point at is in [`Step::from`]/[`Step::mount_from`].
     pub instruction: Instruction,
     /// For RUN: the ARGs declared in the stage so far that have a value
-    /// (automatic ones included), which BuildKit puts in the RUN environment.
-    /// Empty for other instructions.
+    /// (automatic ones included), which BuildKit puts in the RUN environment;
+    /// an ENV of the same name wins over them. Empty for other instructions.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub args: BTreeMap<String, String>,
     /// For `COPY --from=`: the resolved source.
