@@ -442,6 +442,13 @@ fn plan_error(df: &Dockerfile, e: &PlanError) -> Diagnostic {
     }
 }
 
+/// Whether `xplat check` must fail: any error, or any warning under `--strict`.
+pub fn fails(diags: &[Diagnostic], strict: bool) -> bool {
+    diags
+        .iter()
+        .any(|d| d.severity == Severity::Error || (strict && d.severity == Severity::Warning))
+}
+
 /// Renders diagnostics as `file:line:col: warning: message [Rule]`, the source
 /// line with a caret, the explanation and `fix: ...`; then a count line.
 pub fn render_diagnostics(file_name: &str, source: &str, diags: &[Diagnostic]) -> String {

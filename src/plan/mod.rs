@@ -37,7 +37,7 @@ mod resolve;
 
 pub use error::{PlanError, Result};
 pub use key::CacheKey;
-pub use lint::{lint, render_diagnostics, Diagnostic, Severity};
+pub use lint::{fails, lint, render_diagnostics, Diagnostic, Severity};
 pub use mode::{Mode, Reason};
 pub use render::render_text;
 

@@ -300,3 +300,22 @@ fn target_stage_arg_value() {
     .unwrap();
     assert_eq!(run_args(&p, 0, "linux/amd64")["TARGETSTAGE"], "FIRST");
 }
+
+/// BuildKit's testPlatformArgsExplicit (../shared/peer/shell/PLATFORM_ARGS.md): a
+/// `--build-arg TARGETOS` overrides that one value; TARGETPLATFORM is unchanged; the
+/// build stage runs on the build platform.
+#[test]
+fn buildkit_platform_args_explicit() {
+    let mut o = opts(&["darwin/ppc64le"]);
+    o.build_args.insert("TARGETOS".into(), "freebsd".into());
+    let p = plan_of(
+        "FROM --platform=$BUILDPLATFORM busybox AS build\nARG TARGETPLATFORM\nARG TARGETOS\nRUN echo\nFROM scratch\nCOPY --from=build out .\n",
+        &o,
+    )
+    .unwrap();
+    let args = run_args(&p, 0, "darwin/ppc64le");
+    assert_eq!(args["TARGETPLATFORM"], "darwin/ppc64le");
+    assert_eq!(args["TARGETOS"], "freebsd");
+    assert_eq!(p.jobs[0].mode, Mode::Native);
+    assert_eq!(p.jobs[1].mode, Mode::Assembled);
+}

@@ -158,3 +158,16 @@ fn referenced_names_scan() {
         ["X", "Y", "1A_B"]
     );
 }
+
+#[test]
+fn exit_policy() {
+    let df = parse("FROM alpine AS old\nCOPY a /a\nFROM scratch\nCOPY b /b\n").unwrap();
+    let warn = lint(&df, &opts(&["linux/amd64"]), &Catalog::embedded());
+    assert_eq!(warn.len(), 1);
+    assert!(!fails(&warn, false));
+    assert!(fails(&warn, true));
+    let df = parse("FROM a\nCOPY --from=7 / /\n").unwrap();
+    let err = lint(&df, &opts(&["linux/amd64"]), &Catalog::embedded());
+    assert!(fails(&err, false));
+    assert!(!fails(&[], true));
+}
