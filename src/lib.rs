@@ -16,5 +16,6 @@ pub mod context;
 pub mod dockerfile;
 pub mod engine;
 pub mod oci;
+pub mod plan;
 pub mod platform;
 pub mod progress;

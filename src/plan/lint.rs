@@ -1,0 +1,500 @@
+//! The planner's lints for `xplat check`: what will be emulated and why, and
+//! ARG/platform mistakes, each with a location, an explanation and a one-line
+//! fix, plus [`render_diagnostics`], the text `xplat check` prints.
+//!
+//! Rules (names are stable; BuildKit's own check names where one exists):
+//! - `EmulatedStage`: a RUN in a stage whose run platform the engine cannot run;
+//! - `UndeclaredPlatformArg`: `$TARGETARCH` (or another predefined ARG) used in a
+//!   stage that never declares `ARG TARGETARCH` before: it is empty there;
+//! - `FromPlatformFlagConstDisallowed`: `FROM --platform=linux/amd64` (no
+//!   warning when the stage name contains the platform, os or arch, as BuildKit);
+//! - `RedundantTargetPlatform`: `FROM --platform=$TARGETPLATFORM`;
+//! - `UnusedStage`: a stage no build reaches;
+//! - `UndefinedArgInFrom`: a name in FROM that no global ARG declares;
+//! - `PlanError`: the plan itself fails (severity error).
+//!
+//! Columns: the Dockerfile AST keeps lines, not columns, so locations point
+//! at column 1 of the instruction's first line.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+use crate::dockerfile::expand::Expander;
+use crate::dockerfile::{Command, Dockerfile, Instruction, Location, Stage};
+use crate::platform::{Catalog, Platform};
+
+use super::args::{global_names, is_predefined, AUTOMATIC};
+use super::{plan, PlanError, PlanOptions, Reason};
+
+/// How bad a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    /// Worth fixing; the build still works.
+    Warning,
+    /// The build cannot be planned.
+    Error,
+}
+
+impl Severity {
+    /// `warning` or `error`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+        }
+    }
+}
+
+/// One finding of `xplat check`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Diagnostic {
+    /// Where it points.
+    pub location: Location,
+    /// Warning or error.
+    pub severity: Severity,
+    /// A stable rule name (`EmulatedStage`, `UndeclaredPlatformArg`, …).
+    pub rule: &'static str,
+    /// What is wrong, one line.
+    pub message: String,
+    /// Why it matters.
+    pub explanation: String,
+    /// The one-line fix.
+    pub fix: String,
+}
+
+/// Lints `df` for the targets in `opts`, sorted by location. A plan error is
+/// one `PlanError` diagnostic (and the lints that need a plan are skipped).
+pub fn lint(df: &Dockerfile, opts: &PlanOptions, catalog: &Catalog) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    from_lints(df, &mut out);
+    for stage in &df.stages {
+        undeclared_platform_args(stage, &mut out);
+    }
+    match plan(df, opts, catalog) {
+        Ok(p) => {
+            emulated(df, &p, &mut out);
+            let mut reached: BTreeSet<usize> = p.jobs.iter().map(|j| j.stage.index).collect();
+            if opts.target_stage.is_some() {
+                let mut default = opts.clone();
+                default.target_stage = None;
+                if let Ok(d) = plan(df, &default, catalog) {
+                    reached.extend(d.jobs.iter().map(|j| j.stage.index));
+                }
+            }
+            unused_stages(df, &reached, &mut out);
+        }
+        Err(e) => out.push(plan_error(df, &e)),
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+fn at(line: usize) -> Location {
+    Location::line(line)
+}
+
+fn stage_label(stage: &Stage) -> String {
+    match &stage.name {
+        Some(n) => format!("`{n}`"),
+        // "stage 1": the index, as `COPY --from=1` would name it.
+        None => format!("{}", stage.index),
+    }
+}
+
+fn emulated(df: &Dockerfile, p: &super::BuildPlan, out: &mut Vec<Diagnostic>) {
+    // (stage, line of the first RUN) → platforms
+    let mut groups: BTreeMap<(usize, usize), Vec<Platform>> = BTreeMap::new();
+    for job in &p.jobs {
+        if let Reason::RunOnForeignPlatform { line, .. } = job.reason {
+            groups
+                .entry((job.stage.index, line))
+                .or_default()
+                .push(job.run_platform.clone());
+        }
+    }
+    for ((idx, line), platforms) in groups {
+        let stage = &df.stages[idx];
+        let list = Platform::format_list(&platforms);
+        let is_target = idx == p.target_stage.index;
+        let fix = if is_target {
+            "move this RUN into a `FROM --platform=$BUILDPLATFORM` stage that cross-compiles \
+             with `ARG TARGETOS TARGETARCH` (or TARGET_GNU_TRIPLE, TARGET_RUST_TRIPLE), \
+             and COPY --from that stage"
+                .to_string()
+        } else {
+            format!(
+                "use `FROM --platform=$BUILDPLATFORM {}` at line {} and cross-compile with \
+                 `ARG TARGETOS TARGETARCH` (or TARGET_GNU_TRIPLE, TARGET_RUST_TRIPLE)",
+                stage.base, stage.span.start_line
+            )
+        };
+        out.push(Diagnostic {
+            location: at(line),
+            severity: Severity::Warning,
+            rule: "EmulatedStage",
+            message: format!(
+                "stage {} will be emulated for {list} because of RUN at line {line}",
+                stage_label(stage)
+            ),
+            explanation: format!(
+                "the stage runs as {list}, which the build platform {} cannot execute, \
+                 so its RUN steps run under QEMU user emulation, several times slower",
+                p.build_platform
+            ),
+            fix,
+        });
+    }
+}
+
+fn unused_stages(df: &Dockerfile, reached: &BTreeSet<usize>, out: &mut Vec<Diagnostic>) {
+    let last = df.stages.len() - 1;
+    for stage in &df.stages {
+        if stage.index == last || reached.contains(&stage.index) {
+            continue;
+        }
+        let fix = match &stage.name {
+            Some(n) => format!("remove the stage, or build it with `--target {n}`"),
+            None => "remove the stage, or name it (`AS name`) and build it with --target".into(),
+        };
+        out.push(Diagnostic {
+            location: at(stage.span.start_line),
+            severity: Severity::Warning,
+            rule: "UnusedStage",
+            message: format!("stage {} is never used", stage_label(stage)),
+            explanation: "it is not the target, and no planned stage builds FROM it or \
+                          copies/mounts from it, so it is never built"
+                .into(),
+            fix,
+        });
+    }
+}
+
+/// FROM lints: constant or redundant `--platform`, names not declared globally.
+fn from_lints(df: &Dockerfile, out: &mut Vec<Diagnostic>) {
+    let globals = global_names(&df.meta_args);
+    let known: BTreeMap<String, String> = globals
+        .iter()
+        .cloned()
+        .chain(AUTOMATIC.iter().map(|s| s.to_string()))
+        .map(|k| (k, String::new()))
+        .collect();
+    let ex = Expander::new(df.directives.escape);
+    for stage in &df.stages {
+        let line = stage.span.start_line;
+        let mut words = vec![stage.base.as_str()];
+        if let Some(p) = &stage.platform {
+            words.push(p);
+            let trimmed = p.trim();
+            if !p.contains('$') {
+                let name = stage.name.clone().unwrap_or_default();
+                let named_after = Platform::parse(trimmed).ok().is_some_and(|pl| {
+                    [&pl.format(), &pl.os, &pl.architecture]
+                        .iter()
+                        .any(|part| !part.is_empty() && name.contains(part.as_str()))
+                });
+                if !named_after {
+                    out.push(Diagnostic {
+                        location: at(line),
+                        severity: Severity::Warning,
+                        rule: "FromPlatformFlagConstDisallowed",
+                        message: format!(
+                            "FROM --platform flag should not use constant value {trimmed:?}"
+                        ),
+                        explanation: format!(
+                            "every target gets this stage built as {trimmed}; on another \
+                             engine it is emulated, and for other targets it is the wrong \
+                             platform unless it only produces platform-independent files"
+                        ),
+                        fix: "use `--platform=$BUILDPLATFORM` (and cross-compile with the \
+                              TARGET ARGs), or drop the flag to build per target"
+                            .into(),
+                    });
+                }
+            } else if matches!(trimmed, "$TARGETPLATFORM" | "${TARGETPLATFORM}") {
+                out.push(Diagnostic {
+                    location: at(line),
+                    severity: Severity::Warning,
+                    rule: "RedundantTargetPlatform",
+                    message: format!(
+                        "setting platform to predefined {trimmed} in FROM is redundant as this \
+                         is the default behavior"
+                    ),
+                    explanation: "a stage without --platform already runs as the target \
+                                  platform"
+                        .into(),
+                    fix: format!("remove `--platform={trimmed}`"),
+                });
+            }
+        }
+        let mut unknown = BTreeSet::new();
+        for w in words {
+            if let Ok(e) = ex.expand_word_with_matches(w, &known) {
+                unknown.extend(
+                    e.unmatched
+                        .into_iter()
+                        .filter(|n| !globals.contains(n) && !is_predefined(n)),
+                );
+            }
+        }
+        for name in unknown {
+            let suggestion = known
+                .keys()
+                .map(|k| (strsim::levenshtein(k, &name), k))
+                .filter(|(d, _)| *d <= 2)
+                .min()
+                .map(|(_, k)| k.clone());
+            let (msg_hint, fix) = match &suggestion {
+                Some(s) => (
+                    format!(" (did you mean {s}?)"),
+                    format!("write ${s}, or declare `ARG {name}=<value>` before the first FROM"),
+                ),
+                None => (
+                    String::new(),
+                    format!("declare `ARG {name}=<value>` before the first FROM"),
+                ),
+            };
+            out.push(Diagnostic {
+                location: at(line),
+                severity: Severity::Warning,
+                rule: "UndefinedArgInFrom",
+                message: format!("FROM argument '{name}' is not declared{msg_hint}"),
+                explanation: "FROM sees only ARGs declared before the first FROM and the \
+                              automatic platform ARGs; this name expands to an empty string"
+                    .into(),
+                fix,
+            });
+        }
+    }
+}
+
+/// `$NAME` / `${NAME...}` references to predefined ARGs in the stage's words,
+/// before the stage declares them.
+fn undeclared_platform_args(stage: &Stage, out: &mut Vec<Diagnostic>) {
+    let mut declared: BTreeSet<String> = BTreeSet::new();
+    let mut reported: BTreeSet<String> = BTreeSet::new();
+    for ins in &stage.instructions {
+        let line = ins.span.start_line;
+        match &ins.node {
+            Instruction::Arg(decls) => {
+                for d in decls {
+                    if let Some(v) = &d.default {
+                        report_refs(v, &declared, &mut reported, stage, line, out);
+                    }
+                    declared.insert(d.name.clone());
+                }
+            }
+            Instruction::Env(kvs) => {
+                for kv in kvs {
+                    report_refs(&kv.value, &declared, &mut reported, stage, line, out);
+                    declared.insert(kv.key.clone());
+                }
+            }
+            other => {
+                for w in words_of(other) {
+                    report_refs(w, &declared, &mut reported, stage, line, out);
+                }
+            }
+        }
+    }
+}
+
+fn report_refs(
+    text: &str,
+    declared: &BTreeSet<String>,
+    reported: &mut BTreeSet<String>,
+    stage: &Stage,
+    line: usize,
+    out: &mut Vec<Diagnostic>,
+) {
+    for name in referenced_names(text) {
+        if !is_predefined(&name) || declared.contains(&name) || !reported.insert(name.clone()) {
+            continue;
+        }
+        out.push(Diagnostic {
+            location: at(line),
+            severity: Severity::Warning,
+            rule: "UndeclaredPlatformArg",
+            message: format!(
+                "{name} is used but not declared in stage {}",
+                stage_label(stage)
+            ),
+            explanation: format!(
+                "predefined ARGs are visible inside a stage only after `ARG {name}`; \
+                 here ${name} is empty"
+            ),
+            fix: format!("add `ARG {name}` to the stage before line {line}"),
+        });
+    }
+}
+
+/// Names after `$` or `${` in `text` (a textual scan: RUN commands are not
+/// expanded by the planner, the shell expands them from the ARG environment).
+fn referenced_names(text: &str) -> Vec<String> {
+    let bytes = text.as_bytes();
+    let mut names = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'$' {
+            let mut j = i + 1;
+            if j < bytes.len() && bytes[j] == b'{' {
+                j += 1;
+            }
+            let start = j;
+            while j < bytes.len() && (bytes[j].is_ascii_alphanumeric() || bytes[j] == b'_') {
+                j += 1;
+            }
+            if j > start {
+                names.push(text[start..j].to_string());
+            }
+            i = j.max(i + 1);
+        } else {
+            i += 1;
+        }
+    }
+    names
+}
+
+/// The strings of an instruction where a `$NAME` can appear.
+fn words_of(ins: &Instruction) -> Vec<&str> {
+    fn cmd(c: &Command) -> Vec<&str> {
+        match c {
+            Command::Exec(v) => v.iter().map(String::as_str).collect(),
+            Command::Shell(s) => vec![s.as_str()],
+        }
+    }
+    let mut w: Vec<&str> = Vec::new();
+    match ins {
+        Instruction::Run(r) => {
+            w.extend(cmd(&r.command));
+            w.extend(r.heredocs.iter().map(|h| h.content.as_str()));
+            for m in &r.mounts {
+                w.extend(
+                    [&m.target, &m.source, &m.from, &m.id]
+                        .into_iter()
+                        .flatten()
+                        .map(String::as_str),
+                );
+            }
+        }
+        Instruction::Copy(c) => {
+            w.extend(c.sources.iter().map(String::as_str));
+            w.push(&c.dest);
+            w.extend(c.from.as_deref());
+            w.extend(
+                c.heredocs
+                    .iter()
+                    .filter(|h| h.expand)
+                    .map(|h| h.content.as_str()),
+            );
+        }
+        Instruction::Add(a) => {
+            w.extend(a.sources.iter().map(String::as_str));
+            w.push(&a.dest);
+        }
+        Instruction::Label(kvs) => w.extend(kvs.iter().map(|kv| kv.value.as_str())),
+        Instruction::Workdir(s) | Instruction::User(s) => w.push(s),
+        Instruction::Cmd(c) | Instruction::Entrypoint(c) => w.extend(cmd(c)),
+        Instruction::Volume(v) | Instruction::Expose(v) => w.extend(v.iter().map(String::as_str)),
+        _ => {}
+    }
+    w
+}
+
+fn plan_error(df: &Dockerfile, e: &PlanError) -> Diagnostic {
+    let fix = match e {
+        PlanError::UnknownTarget {
+            suggestion: Some(s),
+            ..
+        } => format!("use `--target {s}`"),
+        PlanError::UnknownTarget { .. } => format!(
+            "use one of the stage names: {}",
+            df.stages
+                .iter()
+                .filter_map(|s| s.name.clone())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        PlanError::Cycle { .. } => "make one of these stages stop depending on the next".into(),
+        PlanError::InvalidStageIndex { .. } => {
+            "refer to the stage by its `AS` name instead of an index".into()
+        }
+        PlanError::EmptyPlatform { .. } | PlanError::BlankBaseName { .. } => {
+            "declare the ARG before the first FROM with a value, or pass --build-arg".into()
+        }
+        PlanError::InvalidPlatform { .. } => {
+            "use an os/arch[/variant] value such as $BUILDPLATFORM or linux/arm64".into()
+        }
+        PlanError::Expand { .. } => "fix the variable reference".into(),
+        PlanError::NoTargets | PlanError::DuplicateTarget { .. } => {
+            "pass a list of distinct platforms to --platform".into()
+        }
+    };
+    Diagnostic {
+        location: e.location().unwrap_or(Location::line(1)),
+        severity: Severity::Error,
+        rule: "PlanError",
+        message: e.to_string(),
+        explanation: "xplat cannot plan this build".into(),
+        fix,
+    }
+}
+
+/// Whether `xplat check` must fail: any error, or any warning under `--strict`.
+pub fn fails(diags: &[Diagnostic], strict: bool) -> bool {
+    diags
+        .iter()
+        .any(|d| d.severity == Severity::Error || (strict && d.severity == Severity::Warning))
+}
+
+/// Renders diagnostics as `file:line:col: warning: message [Rule]`, the source
+/// line with a caret, the explanation and `fix: ...`; then a count line.
+pub fn render_diagnostics(file_name: &str, source: &str, diags: &[Diagnostic]) -> String {
+    let lines: Vec<&str> = source.split('\n').collect();
+    let mut out = String::new();
+    for d in diags {
+        let loc = d.location;
+        out.push_str(&format!(
+            "{file_name}:{}:{}: {}: {} [{}]\n",
+            loc.line,
+            loc.column,
+            d.severity.as_str(),
+            d.message,
+            d.rule
+        ));
+        if let Some(text) = lines.get(loc.line.saturating_sub(1)) {
+            let text = text.strip_suffix('\r').unwrap_or(text).replace('\t', " ");
+            let shown: String = text.chars().take(120).collect();
+            let more = if text.chars().count() > 120 {
+                "…"
+            } else {
+                ""
+            };
+            let gutter = loc.line.to_string();
+            let pad = " ".repeat(gutter.len());
+            let col = loc.column.max(1) - 1;
+            out.push_str(&format!(" {gutter} | {shown}{more}\n"));
+            out.push_str(&format!(" {pad} | {}^\n", " ".repeat(col.min(120))));
+        }
+        out.push_str(&format!("  = why: {}\n", d.explanation));
+        out.push_str(&format!("  = fix: {}\n", d.fix));
+    }
+    let errors = diags
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .count();
+    let warnings = diags.len() - errors;
+    if !diags.is_empty() {
+        out.push_str(&format!(
+            "{warnings} warning{}, {errors} error{}\n",
+            if warnings == 1 { "" } else { "s" },
+            if errors == 1 { "" } else { "s" }
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;
