@@ -1,2 +1,3 @@
 //! One integration-test binary: every effectful or conformance test lives in a module here.
+mod dockerfile_conformance;
 mod expand_conformance;

@@ -1,3 +1,26 @@
-//! Dockerfile front end: parsing and shell-word variable expansion. Pure: no I/O.
+//! The Dockerfile front end: text → typed, unexpanded instructions. Pure: no
+//! I/O, no environment; it never touches the engine or the filesystem.
+//!
+//! Two levels, as in BuildKit:
+//! - raw ([`raw`], [`node`]): BuildKit's line assembler and node tree, whose
+//!   [`Node::dump`] matches BuildKit's golden `result` files byte for byte;
+//! - typed ([`parse()`], [`instruction`]): stages and [`Instruction`]s with
+//!   checked flags, which is all the planner reads.
+//!
+//! Variable expansion lives in [`expand`] and is applied later by the planner.
 
+pub mod error;
 pub mod expand;
+mod flags;
+pub mod instruction;
+pub mod node;
+mod parse;
+pub mod raw;
+mod split;
+
+pub use error::{render_diagnostic, Location, ParseError};
+pub use instruction::*;
+pub use node::Node;
+pub use parse::{parse, parse_bytes, KEYWORDS};
+pub use raw::{parse_raw, RawDockerfile, MAX_LINE_BYTES};
+pub use split::parse_words;

@@ -1,0 +1,585 @@
+//! Raw nodes → typed [`Dockerfile`]: stages, instruction arguments, flags
+//! checked per instruction, and errors located at the offending word.
+
+use std::collections::BTreeMap;
+
+use super::error::{Location, ParseError};
+use super::flags::{check_flags, parse_go_duration, parse_mount, suggest, FlagValues, Kind};
+use super::instruction::*;
+use super::node::Node;
+use super::raw::parse_raw;
+use super::split::split_ws;
+
+/// Every instruction keyword, lowercase.
+pub const KEYWORDS: [&str; 18] = [
+    "add",
+    "arg",
+    "cmd",
+    "copy",
+    "entrypoint",
+    "env",
+    "expose",
+    "from",
+    "healthcheck",
+    "label",
+    "maintainer",
+    "onbuild",
+    "run",
+    "shell",
+    "stopsignal",
+    "user",
+    "volume",
+    "workdir",
+];
+
+/// Parses a Dockerfile given as bytes; non-UTF-8 input is an error with the
+/// location of the first bad byte.
+pub fn parse_bytes(bytes: &[u8]) -> Result<Dockerfile, ParseError> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => parse(text),
+        Err(e) => {
+            let good = &bytes[..e.valid_up_to()];
+            let line = good.iter().filter(|&&b| b == b'\n').count() + 1;
+            let line_start = good.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
+            // valid_up_to guarantees the prefix is UTF-8.
+            let column =
+                std::str::from_utf8(&good[line_start..]).map_or(1, |s| s.chars().count() + 1);
+            Err(ParseError::NotUtf8 {
+                byte: bytes[e.valid_up_to()],
+                location: Location { line, column },
+            })
+        }
+    }
+}
+
+/// Parses Dockerfile text into stages of typed, unexpanded instructions.
+pub fn parse(text: &str) -> Result<Dockerfile, ParseError> {
+    let raw = parse_raw(text)?;
+    let src = Source {
+        lines: text.split('\n').collect(),
+    };
+    let mut meta_args = Vec::new();
+    let mut stages: Vec<Stage> = Vec::new();
+    let mut names: BTreeMap<String, usize> = BTreeMap::new();
+    for node in &raw.root.children {
+        let span = Span {
+            start_line: node.start_line,
+            end_line: node.end_line,
+        };
+        let keyword = node.value.to_ascii_lowercase();
+        if keyword == "from" {
+            let stage = from_stage(node, span, stages.len(), &src)?;
+            if let Some(name) = &stage.name {
+                if let Some(&first_line) = names.get(name) {
+                    return Err(ParseError::DuplicateStageName {
+                        name: name.clone(),
+                        first_line,
+                        location: src.find(span, name, true),
+                    });
+                }
+                names.insert(name.clone(), span.start_line);
+            }
+            stages.push(stage);
+            continue;
+        }
+        let instruction = instruction(node, span, &src)?;
+        match stages.last_mut() {
+            Some(stage) => {
+                stage.span.end_line = span.end_line;
+                stage.instructions.push(Spanned {
+                    node: instruction,
+                    span,
+                });
+            }
+            None => match instruction {
+                Instruction::Arg(decls) => {
+                    meta_args.extend(decls.into_iter().map(|node| Spanned { node, span }))
+                }
+                other => {
+                    return Err(ParseError::InstructionBeforeFrom {
+                        instruction: other.keyword().to_string(),
+                        location: src.keyword(span),
+                    })
+                }
+            },
+        }
+    }
+    if stages.is_empty() {
+        let end = raw.root.end_line;
+        return Err(ParseError::MissingArguments {
+            instruction: "Dockerfile".into(),
+            expected: "at least one FROM instruction".into(),
+            location: Location::line(end),
+        });
+    }
+    Ok(Dockerfile {
+        directives: raw.directives,
+        meta_args,
+        stages,
+        warnings: raw.warnings,
+    })
+}
+
+/// The source lines, to turn "this word of this instruction" into a column.
+struct Source<'a> {
+    lines: Vec<&'a str>,
+}
+
+impl Source<'_> {
+    /// First occurrence of `needle` within the span's lines (case-insensitive
+    /// when asked); the instruction's first column when absent.
+    fn find(&self, span: Span, needle: &str, ignore_case: bool) -> Location {
+        for line in span.start_line..=span.end_line {
+            let Some(text) = self.lines.get(line - 1) else {
+                break;
+            };
+            let hay = if ignore_case {
+                text.to_lowercase()
+            } else {
+                text.to_string()
+            };
+            let pat = if ignore_case {
+                needle.to_lowercase()
+            } else {
+                needle.to_string()
+            };
+            if pat.is_empty() {
+                break;
+            }
+            if let Some(byte) = hay.find(&pat) {
+                if hay.len() == text.len() {
+                    let column = text[..byte].chars().count() + 1;
+                    return Location { line, column };
+                }
+            }
+        }
+        self.keyword(span)
+    }
+
+    /// The column of the instruction keyword (first non-blank character).
+    fn keyword(&self, span: Span) -> Location {
+        let text = self
+            .lines
+            .get(span.start_line.saturating_sub(1))
+            .copied()
+            .unwrap_or("");
+        let text = text.strip_prefix('\u{FEFF}').unwrap_or(text);
+        let column = text.chars().take_while(|c| c.is_whitespace()).count() + 1;
+        Location {
+            line: span.start_line.max(1),
+            column,
+        }
+    }
+}
+
+fn args(node: &Node) -> Vec<String> {
+    node.next.iter().map(|n| n.value.clone()).collect()
+}
+
+fn missing(kw: &str, expected: &str, loc: Location) -> ParseError {
+    ParseError::MissingArguments {
+        instruction: kw.to_string(),
+        expected: expected.to_string(),
+        location: loc,
+    }
+}
+
+fn invalid(kw: &str, reason: impl Into<String>, loc: Location) -> ParseError {
+    ParseError::InvalidArguments {
+        instruction: kw.to_string(),
+        reason: reason.into(),
+        location: loc,
+    }
+}
+
+fn flags_for(
+    kw: &str,
+    node: &Node,
+    span: Span,
+    src: &Source,
+    allowed: &[(&'static str, Kind)],
+) -> Result<FlagValues, ParseError> {
+    check_flags(kw, &node.flags, allowed, &|flag| {
+        src.find(span, flag, false)
+    })
+}
+
+fn from_stage(node: &Node, span: Span, index: usize, src: &Source) -> Result<Stage, ParseError> {
+    let flags = flags_for("FROM", node, span, src, &[("platform", Kind::Text)])?;
+    let words = args(node);
+    let name = match words.as_slice() {
+        [] => return Err(missing("FROM", "an image or stage name", src.keyword(span))),
+        [_] => None,
+        [_, as_kw, name] if as_kw.eq_ignore_ascii_case("as") => {
+            let lower = name.to_ascii_lowercase();
+            let valid = lower.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+                && lower
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-_.".contains(c));
+            if !valid {
+                return Err(invalid(
+                    "FROM",
+                    format!("invalid stage name {name:?}: must start with a letter and contain only letters, digits, '-', '_' and '.'"),
+                    src.find(span, name, false),
+                ));
+            }
+            Some(lower)
+        }
+        _ => {
+            return Err(invalid(
+                "FROM",
+                "expected FROM [--platform=<platform>] <image> [AS <name>]",
+                src.keyword(span),
+            ))
+        }
+    };
+    Ok(Stage {
+        index,
+        name,
+        base: words[0].clone(),
+        platform: flags.text("platform"),
+        span,
+        instructions: Vec::new(),
+    })
+}
+
+fn command(node_args: Vec<String>, json: bool) -> Command {
+    if json {
+        Command::Exec(node_args)
+    } else {
+        Command::Shell(node_args.into_iter().next().unwrap_or_default())
+    }
+}
+
+fn key_values(node: &Node) -> Vec<KeyValue> {
+    node.next
+        .chunks(3)
+        .map(|c| KeyValue {
+            key: c[0].value.clone(),
+            value: c.get(1).map(|n| n.value.clone()).unwrap_or_default(),
+        })
+        .collect()
+}
+
+fn one_string(
+    kw: &str,
+    node: &Node,
+    span: Span,
+    src: &Source,
+    what: &str,
+) -> Result<String, ParseError> {
+    flags_for(kw, node, span, src, &[])?;
+    args(node)
+        .into_iter()
+        .next()
+        .ok_or_else(|| missing(kw, what, src.keyword(span)))
+}
+
+/// Converts one raw instruction node (not FROM) to its typed form.
+fn instruction(node: &Node, span: Span, src: &Source) -> Result<Instruction, ParseError> {
+    let lower = node.value.to_ascii_lowercase();
+    let kw = lower.to_ascii_uppercase();
+    let at = src.keyword(span);
+    let no_flags = |node: &Node| flags_for(&kw, node, span, src, &[]);
+    Ok(match lower.as_str() {
+        "run" => {
+            let f = flags_for(
+                &kw,
+                node,
+                span,
+                src,
+                &[
+                    ("mount", Kind::List),
+                    ("network", Kind::Text),
+                    ("security", Kind::Text),
+                ],
+            )?;
+            let a = args(node);
+            if a.is_empty() && !node.json {
+                return Err(missing(&kw, "a command", at));
+            }
+            let mounts = f
+                .list("mount")
+                .iter()
+                .map(|m| parse_mount(m, src.find(span, "--mount", false)))
+                .collect::<Result<_, _>>()?;
+            let network = match f.text("network").as_deref() {
+                None => None,
+                Some("default") => Some(NetworkMode::Default),
+                Some("none") => Some(NetworkMode::None),
+                Some("host") => Some(NetworkMode::Host),
+                Some(other) => {
+                    return Err(ParseError::InvalidFlagValue {
+                        flag: "network".into(),
+                        reason: format!("unsupported network mode {other:?} (default, none, host)"),
+                        location: src.find(span, "--network", false),
+                    })
+                }
+            };
+            let security = match f.text("security").as_deref() {
+                None => None,
+                Some("sandbox") => Some(SecurityMode::Sandbox),
+                Some("insecure") => Some(SecurityMode::Insecure),
+                Some(other) => {
+                    return Err(ParseError::InvalidFlagValue {
+                        flag: "security".into(),
+                        reason: format!("unsupported security mode {other:?} (sandbox, insecure)"),
+                        location: src.find(span, "--security", false),
+                    })
+                }
+            };
+            Instruction::Run(Run {
+                command: command(a, node.json),
+                heredocs: node.heredocs.clone(),
+                mounts,
+                network,
+                security,
+            })
+        }
+        "copy" | "add" => {
+            let mut allowed = vec![
+                ("chown", Kind::Text),
+                ("chmod", Kind::Text),
+                ("link", Kind::Bool),
+                ("exclude", Kind::List),
+            ];
+            if lower == "copy" {
+                allowed.extend([("from", Kind::Text), ("parents", Kind::Bool)]);
+            } else {
+                allowed.extend([
+                    ("checksum", Kind::Text),
+                    ("keep-git-dir", Kind::Bool),
+                    ("unpack", Kind::Bool),
+                ]);
+            }
+            let f = flags_for(&kw, node, span, src, &allowed)?;
+            let mut a = args(node);
+            if a.len() < 2 {
+                return Err(missing(
+                    &kw,
+                    "at least two arguments: one or more sources and a destination",
+                    at,
+                ));
+            }
+            let dest = a.pop().unwrap_or_default();
+            if lower == "copy" {
+                Instruction::Copy(Copy {
+                    sources: a,
+                    dest,
+                    from: f.text("from"),
+                    chown: f.text("chown"),
+                    chmod: f.text("chmod"),
+                    link: f.flag("link").unwrap_or(false),
+                    parents: f.flag("parents").unwrap_or(false),
+                    exclude: f.list("exclude"),
+                    heredocs: node.heredocs.clone(),
+                })
+            } else {
+                Instruction::Add(Add {
+                    sources: a,
+                    dest,
+                    chown: f.text("chown"),
+                    chmod: f.text("chmod"),
+                    link: f.flag("link").unwrap_or(false),
+                    exclude: f.list("exclude"),
+                    checksum: f.text("checksum"),
+                    keep_git_dir: f.flag("keep-git-dir").unwrap_or(false),
+                    unpack: f.flag("unpack"),
+                    heredocs: node.heredocs.clone(),
+                })
+            }
+        }
+        "env" | "label" => {
+            no_flags(node)?;
+            if node.next.is_empty() {
+                return Err(missing(&kw, "at least one name=value pair", at));
+            }
+            let kv = key_values(node);
+            if lower == "env" {
+                Instruction::Env(kv)
+            } else {
+                Instruction::Label(kv)
+            }
+        }
+        "arg" => {
+            no_flags(node)?;
+            let a = args(node);
+            if a.is_empty() {
+                return Err(missing(&kw, "at least one name[=default]", at));
+            }
+            let mut decls = Vec::with_capacity(a.len());
+            for word in a {
+                let (name, default) = match word.split_once('=') {
+                    Some((n, d)) => (n.to_string(), Some(d.to_string())),
+                    None => (word.clone(), None),
+                };
+                if name.is_empty() {
+                    return Err(invalid(
+                        &kw,
+                        format!("missing name in {word:?}"),
+                        src.find(span, &word, false),
+                    ));
+                }
+                decls.push(ArgDecl { name, default });
+            }
+            Instruction::Arg(decls)
+        }
+        "workdir" => Instruction::Workdir(one_string(&kw, node, span, src, "a path")?),
+        "user" => Instruction::User(one_string(&kw, node, span, src, "a user[:group]")?),
+        "stopsignal" => Instruction::Stopsignal(one_string(&kw, node, span, src, "a signal")?),
+        "maintainer" => Instruction::Maintainer(one_string(&kw, node, span, src, "a name")?),
+        "expose" | "volume" => {
+            no_flags(node)?;
+            let a = args(node);
+            if a.is_empty() {
+                return Err(missing(&kw, "at least one argument", at));
+            }
+            if lower == "expose" {
+                Instruction::Expose(a)
+            } else {
+                if a.iter().any(|v| v.trim().is_empty()) {
+                    return Err(invalid(&kw, "a volume cannot be an empty string", at));
+                }
+                Instruction::Volume(a)
+            }
+        }
+        "cmd" | "entrypoint" => {
+            no_flags(node)?;
+            let c = command(args(node), node.json);
+            if lower == "cmd" {
+                Instruction::Cmd(c)
+            } else {
+                Instruction::Entrypoint(c)
+            }
+        }
+        "shell" => {
+            no_flags(node)?;
+            if !node.json {
+                return Err(invalid(&kw, "SHELL requires the arguments to be in JSON form: SHELL [\"executable\", \"parameters\"]", at));
+            }
+            let a = args(node);
+            if a.is_empty() {
+                return Err(missing(&kw, "at least one argument", at));
+            }
+            Instruction::Shell(a)
+        }
+        "healthcheck" => Instruction::Healthcheck(healthcheck(node, span, src)?),
+        "onbuild" => {
+            no_flags(node)?;
+            let Some(inner) = node.next.first().and_then(|w| w.children.first()) else {
+                return Err(missing(&kw, "an instruction to run in child builds", at));
+            };
+            let inner_kw = inner.value.to_ascii_lowercase();
+            let inner_at = src.find(span, &inner.value, false);
+            match inner_kw.as_str() {
+                "onbuild" | "from" | "maintainer" => {
+                    return Err(ParseError::InvalidOnbuildTrigger {
+                        instruction: inner_kw.to_ascii_uppercase(),
+                        location: inner_at,
+                    })
+                }
+                k if !KEYWORDS.contains(&k) => return Err(unknown(&inner.value, inner_at)),
+                _ => {}
+            }
+            let parsed = instruction(inner, span, src)?;
+            let original = split_ws(node.original.trim(), Some(2))
+                .get(1)
+                .map_or(String::new(), |s| s.trim().to_string());
+            Instruction::Onbuild(Onbuild {
+                instruction: Box::new(parsed),
+                original,
+            })
+        }
+        _ => return Err(unknown(&node.value, at)),
+    })
+}
+
+fn unknown(name: &str, location: Location) -> ParseError {
+    ParseError::UnknownInstruction {
+        name: name.to_string(),
+        suggestion: suggest(name, KEYWORDS).map(|s| s.to_ascii_uppercase()),
+        location,
+    }
+}
+
+fn healthcheck(node: &Node, span: Span, src: &Source) -> Result<Healthcheck, ParseError> {
+    let kw = "HEALTHCHECK";
+    let f = flags_for(
+        kw,
+        node,
+        span,
+        src,
+        &[
+            ("interval", Kind::Text),
+            ("timeout", Kind::Text),
+            ("start-period", Kind::Text),
+            ("start-interval", Kind::Text),
+            ("retries", Kind::Text),
+        ],
+    )?;
+    let mut a = args(node).into_iter();
+    let Some(typ) = a.next() else {
+        return Err(missing(kw, "CMD <command> or NONE", src.keyword(span)));
+    };
+    let rest: Vec<String> = a.collect();
+    match typ.to_ascii_uppercase().as_str() {
+        "NONE" => {
+            if !rest.is_empty() {
+                return Err(invalid(
+                    kw,
+                    "HEALTHCHECK NONE takes no arguments",
+                    src.find(span, &rest[0], false),
+                ));
+            }
+            Ok(Healthcheck::None)
+        }
+        "CMD" => {
+            if rest.is_empty() || (!node.json && rest[0].is_empty()) {
+                return Err(missing(
+                    kw,
+                    "a command after CMD",
+                    src.find(span, &typ, false),
+                ));
+            }
+            let duration = |name: &str| -> Result<Option<std::time::Duration>, ParseError> {
+                let Some(v) = f.text(name) else {
+                    return Ok(None);
+                };
+                let d = parse_go_duration(&v).map_err(|reason| ParseError::InvalidFlagValue {
+                    flag: name.to_string(),
+                    reason,
+                    location: src.find(span, &format!("--{name}"), false),
+                })?;
+                if !d.is_zero() && d < std::time::Duration::from_millis(1) {
+                    return Err(ParseError::InvalidFlagValue {
+                        flag: name.to_string(),
+                        reason: format!("{v:?} cannot be less than 1ms"),
+                        location: src.find(span, &format!("--{name}"), false),
+                    });
+                }
+                Ok(Some(d))
+            };
+            let retries = match f.text("retries") {
+                None => None,
+                Some(v) => Some(v.parse::<u32>().map_err(|_| ParseError::InvalidFlagValue {
+                    flag: "retries".into(),
+                    reason: format!("expected a non-negative integer, got {v:?}"),
+                    location: src.find(span, "--retries", false),
+                })?),
+            };
+            Ok(Healthcheck::Cmd {
+                test: command(rest, node.json),
+                interval: duration("interval")?,
+                timeout: duration("timeout")?,
+                start_period: duration("start-period")?,
+                start_interval: duration("start-interval")?,
+                retries,
+            })
+        }
+        other => Err(invalid(
+            kw,
+            format!("unknown type {other:?} in HEALTHCHECK (try CMD)"),
+            src.find(span, &typ, false),
+        )),
+    }
+}
