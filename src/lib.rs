@@ -13,5 +13,6 @@
 
 pub mod cli;
 pub mod dockerfile;
+pub mod init;
 pub mod platform;
 pub mod progress;
