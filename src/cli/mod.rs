@@ -4,6 +4,7 @@
 //! 0 ok, 1 build or check failure, 2 usage error, 130 interrupted.
 
 pub mod args;
+pub mod options;
 
 use std::process::ExitCode;
 

@@ -244,7 +244,11 @@ pub fn write(dir: &Path, files: &[RenderedFile], force: bool) -> Result<Vec<Path
     for f in files {
         let path = dir.join(&f.path);
         // With --force, replace a symlink itself instead of writing through it.
-        if force && path.symlink_metadata().is_ok_and(|m| m.file_type().is_symlink()) {
+        if force
+            && path
+                .symlink_metadata()
+                .is_ok_and(|m| m.file_type().is_symlink())
+        {
             fs::remove_file(&path).map_err(|source| InitError::Io {
                 action: "replacing",
                 path: path.clone(),

@@ -13,7 +13,11 @@ fn every_folder_in_templates_is_embedded_and_every_template_loads() {
     assert_eq!(on_disk, embedded);
     for t in templates() {
         assert!(!t.description.is_empty(), "{}: no description", t.name);
-        assert!(!t.description.contains('\n'), "{}: description is one line", t.name);
+        assert!(
+            !t.description.contains('\n'),
+            "{}: description is one line",
+            t.name
+        );
         let names: Vec<&str> = t.files.iter().map(|(n, _)| *n).collect();
         assert_eq!(names, ["Dockerfile", ".dockerignore", "xplat.toml"]);
     }
@@ -34,7 +38,13 @@ fn an_unknown_template_suggests_the_closest() {
         "unknown template \"rsut\"; did you mean \"rust\"?; `xplat init --list` shows them all"
     );
     let err = find("haskell").unwrap_err();
-    assert!(matches!(err, InitError::UnknownTemplate { suggestion: None, .. }));
+    assert!(matches!(
+        err,
+        InitError::UnknownTemplate {
+            suggestion: None,
+            ..
+        }
+    ));
 }
 
 #[test]
@@ -71,7 +81,11 @@ fn project_names_are_valid_repository_components() {
 #[test]
 fn render_replaces_the_name_everywhere() {
     let files = render(&find("rust").unwrap(), "hello");
-    let toml = &files.iter().find(|f| f.path == Path::new("xplat.toml")).unwrap().contents;
+    let toml = &files
+        .iter()
+        .find(|f| f.path == Path::new("xplat.toml"))
+        .unwrap()
+        .contents;
     assert!(toml.contains("registry.example/hello:{version}"), "{toml}");
     assert!(toml.contains("BIN = \"hello\""), "{toml}");
     assert!(files.iter().all(|f| !f.contents.contains(NAME_PLACEHOLDER)));
@@ -96,7 +110,9 @@ fn every_template_dockerfile_parses_without_warnings() {
         for stage in &df.stages[..df.stages.len() - 1] {
             let platform = stage.platform.as_ref().map(|w| format!("{w:?}"));
             assert!(
-                platform.as_deref().is_some_and(|p| p.contains("$BUILDPLATFORM")),
+                platform
+                    .as_deref()
+                    .is_some_and(|p| p.contains("$BUILDPLATFORM")),
                 "{}: stage {:?} must be FROM --platform=$BUILDPLATFORM",
                 t.name,
                 stage.name
