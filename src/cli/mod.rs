@@ -5,10 +5,15 @@
 
 pub mod args;
 pub mod options;
+pub mod project;
 
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use clap::Parser;
+
+use crate::platform::Catalog;
+use args::Command;
 
 pub use args::Cli;
 
@@ -38,9 +43,20 @@ pub fn main() -> ExitCode {
 
 /// Runs one parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let mut stdout = std::io::stdout().lock();
     match cli.command {
-        other => Err(Exit::Usage(format!("{other:?} is not available yet")).into()),
+        Command::Init(args) => project::init_command(&args, &mut stdout)?,
+        Command::Completions(args) => project::completions_command(&args, &mut stdout),
+        Command::Config(args) => {
+            let env: std::collections::BTreeMap<String, String> = std::env::vars().collect();
+            let cwd = std::env::current_dir().context("finding the current folder")?;
+            let catalog =
+                Catalog::load(&cli.platforms_dir).context("loading the platform catalog")?;
+            project::config_command(&args, &env, &cwd, &catalog, &mut stdout)?
+        }
+        other => return Err(Exit::Usage(format!("{other:?} is not available yet")).into()),
     }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Prints an error for people and picks the exit code.

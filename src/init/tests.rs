@@ -49,7 +49,8 @@ fn an_unknown_template_suggests_the_closest() {
 
 #[test]
 fn detection_from_project_files() {
-    let cases: &[(&[&str], Option<(&str, &str)>)] = &[
+    type Case<'a> = (&'a [&'a str], Option<(&'a str, &'a str)>);
+    let cases: &[Case] = &[
         (&["go.mod", "main.go"], Some(("go", "go.mod"))),
         (&["Cargo.toml", "src"], Some(("rust", "Cargo.toml"))),
         (&["package.json"], Some(("node", "package.json"))),
