@@ -12,7 +12,9 @@
 #![warn(missing_docs)]
 
 pub mod cli;
+pub mod context;
 pub mod dockerfile;
 pub mod init;
+pub mod plan;
 pub mod platform;
 pub mod progress;

@@ -179,3 +179,61 @@ fn overlong_line_is_the_scanner_error() {
     let ok = format!("FROM a\nLABEL x={}\n", "a".repeat(65535 - 8));
     assert!(parse_raw(&ok).is_ok());
 }
+
+#[test]
+fn peer_cases_through_the_typed_level() {
+    // Cases BuildKit's line parser accepts but its instruction parser (like
+    // ours) rejects: the golden files exercise the raw level only.
+    let expected_errors = [
+        ("flags", "unknown flag: --user for COPY"),
+        ("health", "HEALTHCHECK requires"),
+        (
+            "jeztah-invalid-json-json-inside-string",
+            "CMD before the first FROM",
+        ),
+        (
+            "jeztah-invalid-json-json-inside-string-double",
+            "CMD before the first FROM",
+        ),
+        (
+            "jeztah-invalid-json-single-quotes",
+            "CMD before the first FROM",
+        ),
+        (
+            "jeztah-invalid-json-unterminated-bracket",
+            "CMD before the first FROM",
+        ),
+        (
+            "jeztah-invalid-json-unterminated-string",
+            "CMD before the first FROM",
+        ),
+        ("json", "CMD before the first FROM"),
+    ];
+    let dirs = case_dirs("testfiles");
+    let mut wrong = Vec::new();
+    let mut typed_ok = 0;
+    for dir in &dirs {
+        let name = dir.file_name().unwrap().to_string_lossy().to_string();
+        let text = fs::read_to_string(dir.join("Dockerfile")).unwrap();
+        let want = expected_errors
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, m)| *m);
+        match (xplat::dockerfile::parse(&text), want) {
+            (Ok(df), None) => {
+                assert!(!df.stages.is_empty());
+                typed_ok += 1;
+            }
+            (Err(e), Some(m)) if e.to_string().contains(m) => {}
+            (got, want) => wrong.push(format!(
+                "{name}: got {:?}, want error {want:?}",
+                got.map(|_| ())
+            )),
+        }
+    }
+    println!(
+        "typed parse of peer cases: {typed_ok} ok, {} rejected as expected",
+        dirs.len() - typed_ok - wrong.len()
+    );
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}

@@ -2,6 +2,11 @@
 mod cli_config;
 mod cli_help;
 mod cli_init;
+mod cli_templates;
+mod context_tests;
 mod dockerfile_conformance;
+mod dockerfile_fuzz;
+mod dockerfile_typed;
 mod expand_conformance;
+mod plan_golden;
 mod platform_cases;

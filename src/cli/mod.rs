@@ -7,15 +7,16 @@ pub mod args;
 pub mod options;
 pub mod project;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context as _;
+use anyhow::Context;
 use clap::Parser;
 
-use crate::platform::Catalog;
-use args::Command;
-
 pub use args::Cli;
+use args::{Command, Format};
+
+use crate::platform::{catalog, render, Catalog};
 
 /// How a command ended, when it did not simply succeed.
 #[derive(Debug, thiserror::Error)]
@@ -45,18 +46,36 @@ pub fn main() -> ExitCode {
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let mut stdout = std::io::stdout().lock();
     match cli.command {
+        Command::Platforms(args) => {
+            let catalog = load_catalog(&cli.platforms_dir)?;
+            let text = match args.format {
+                Format::Text => render::table(&catalog),
+                Format::Json => render::json(&catalog),
+            };
+            print!("{text}");
+        }
         Command::Init(args) => project::init_command(&args, &mut stdout)?,
         Command::Completions(args) => project::completions_command(&args, &mut stdout),
         Command::Config(args) => {
             let env: std::collections::BTreeMap<String, String> = std::env::vars().collect();
             let cwd = std::env::current_dir().context("finding the current folder")?;
-            let catalog =
-                Catalog::load(&cli.platforms_dir).context("loading the platform catalog")?;
+            let catalog = load_catalog(&cli.platforms_dir)?;
             project::config_command(&args, &env, &cwd, &catalog, &mut stdout)?
         }
         other => return Err(Exit::Usage(format!("{other:?} is not available yet")).into()),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The embedded catalog, plus the user's folder and `--platforms-dir` folders (later wins).
+fn load_catalog(extra: &[PathBuf]) -> anyhow::Result<Catalog> {
+    let xdg = std::env::var_os("XDG_CONFIG_HOME").map(PathBuf::from);
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    let mut dirs: Vec<PathBuf> = catalog::user_config_dir(xdg.as_deref(), home.as_deref())
+        .into_iter()
+        .collect();
+    dirs.extend(extra.iter().cloned());
+    Catalog::load(&dirs).context("loading the platform catalog")
 }
 
 /// Prints an error for people and picks the exit code.

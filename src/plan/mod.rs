@@ -1,0 +1,227 @@
+//! The build planner: from a parsed [`Dockerfile`], the target platforms, the
+//! build args and an optional `--target` stage, computes which work runs where
+//! before anything runs. The result, a [`BuildPlan`], is the value the
+//! executor consumes and `xplat plan --format json` prints.
+//!
+//! Pure: no I/O, no engine, no environment. The caller reads files and passes
+//! the build platform in. Split by concern:
+//! - [`args`]: automatic platform ARGs, catalog ARGs, global and stage ARG scoping;
+//! - `resolve`: each instruction's words expanded with the ARG/ENV values it can see;
+//! - `graph`: stage lookup, per-target stage instances, references, cycles,
+//!   dedup of identical instances into one [`Job`], topological order;
+//! - [`mode`]: [`Mode`] (native / assembled / emulated) and its [`Reason`];
+//! - [`key`]: [`CacheKey`], sha256 of a canonical serialization of resolved inputs;
+//! - [`lint`]: the lints of `xplat check` and their renderer;
+//! - [`render`]: the text `xplat plan` prints for people.
+//!
+//! Known limits (see each type's docs): words are expanded with the ARG and ENV
+//! values the Dockerfile itself defines; the ENV of an *external* base image is
+//! not known at plan time, so a name only that image defines is listed in
+//! [`Step::unresolved`] for the executor to re-expand with the image config.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::dockerfile::{Dockerfile, Instruction};
+use crate::platform::{Catalog, Platform};
+
+pub mod args;
+mod error;
+mod graph;
+pub mod key;
+pub mod lint;
+pub mod mode;
+pub mod render;
+mod resolve;
+
+pub use error::{PlanError, Result};
+pub use key::CacheKey;
+pub use lint::{lint, render_diagnostics, Diagnostic, Severity};
+pub use mode::{Mode, Reason};
+pub use render::render_text;
+
+/// What to plan: validated options (the CLI builds them from flags).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PlanOptions {
+    /// Target platforms, in the user's `--platform` order (normalized by the caller
+    /// or here; duplicates after normalization are an error).
+    pub targets: Vec<Platform>,
+    /// The platform the engine runs natively (BUILDPLATFORM).
+    pub build_platform: Platform,
+    /// `--build-arg NAME=VALUE` values.
+    pub build_args: BTreeMap<String, String>,
+    /// `--target NAME` (a stage name, case-insensitive, or an index); `None`: the last stage.
+    pub target_stage: Option<String>,
+}
+
+/// Index of a job in [`BuildPlan::jobs`]. Jobs are topologically ordered, so a
+/// job's dependencies always have smaller ids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
+pub struct JobId(pub usize);
+
+impl std::fmt::Display for JobId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+/// The plan: every job to run, in dependency order, and the job whose result is
+/// each target's image.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BuildPlan {
+    /// The build platform the plan was made for.
+    pub build_platform: Platform,
+    /// The stage that was built (`--target`, or the last stage).
+    pub target_stage: StageRef,
+    /// One entry per target platform, in `--platform` order.
+    pub targets: Vec<TargetPlan>,
+    /// All jobs, topologically ordered (`jobs[i].id == JobId(i)`).
+    pub jobs: Vec<Job>,
+    /// `--build-arg` names no ARG of a planned stage (nor a global ARG) declared, sorted.
+    pub unused_build_args: Vec<String>,
+}
+
+/// The result of one target platform.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TargetPlan {
+    /// The target platform (normalized).
+    pub platform: Platform,
+    /// The job whose filesystem and config are this platform's image.
+    pub final_job: JobId,
+}
+
+/// A stage of the Dockerfile, by position and name.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct StageRef {
+    /// Position among the stages, from 0.
+    pub index: usize,
+    /// The `AS` name, lowercased, if any.
+    pub name: Option<String>,
+}
+
+impl std::fmt::Display for StageRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.name {
+            Some(n) => f.write_str(n),
+            None => write!(f, "stage {}", self.index),
+        }
+    }
+}
+
+/// One unit of work: a stage instance with fully resolved inputs, shared by
+/// every target platform whose instance of the stage resolved identically.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Job {
+    /// Its position in [`BuildPlan::jobs`].
+    pub id: JobId,
+    /// The stage it builds.
+    pub stage: StageRef,
+    /// Target platforms it serves (directly or through a later job), in `--platform` order.
+    pub platforms: Vec<Platform>,
+    /// The platform its RUN steps execute as (and the platform of its image).
+    pub run_platform: Platform,
+    /// How it is executed.
+    pub mode: Mode,
+    /// Why it has that mode.
+    pub reason: Reason,
+    /// What it starts from.
+    pub base: Base,
+    /// Its instructions after FROM, expanded, in order.
+    pub steps: Vec<Step>,
+    /// Jobs that must finish first (base and COPY/mount sources), sorted, no duplicates.
+    pub deps: Vec<JobId>,
+    /// Stable hash of its resolved inputs and its dependencies' keys (context
+    /// file contents are not included: the executor adds them).
+    pub key: CacheKey,
+}
+
+/// What a job starts from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Base {
+    /// An image reference (after expansion), pulled for the job's run platform.
+    Image {
+        /// The reference as written after expansion, e.g. `golang:1.22`.
+        reference: String,
+    },
+    /// The result of another job (`FROM builder`).
+    Stage {
+        /// The job.
+        job: JobId,
+    },
+    /// `FROM scratch`: an empty filesystem.
+    Scratch,
+}
+
+/// Where a `COPY --from` or `RUN --mount=from=` reads from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Source {
+    /// Another job's result.
+    Stage {
+        /// The job.
+        job: JobId,
+    },
+    /// An image reference, pulled for the job's run platform.
+    Image {
+        /// The reference after expansion.
+        reference: String,
+    },
+}
+
+/// One instruction of a job, ready to execute.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Step {
+    /// First line of the instruction in the Dockerfile.
+    pub line: usize,
+    /// The instruction with its words expanded the way BuildKit expands them
+    /// (RUN/CMD/ENTRYPOINT/SHELL/HEALTHCHECK commands stay as written: the
+    /// shell expands them at run time). `COPY --from`/`--mount from=` values are
+    /// expanded too; what they point at is in [`Step::from`]/[`Step::mount_from`].
+    pub instruction: Instruction,
+    /// For RUN: the ARGs declared in the stage so far that have a value
+    /// (automatic ones included), which BuildKit puts in the RUN environment.
+    /// Empty for other instructions.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub args: BTreeMap<String, String>,
+    /// For `COPY --from=`: the resolved source.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<Source>,
+    /// For RUN: one entry per `--mount`, in order; `Some` for a mount with `from=`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub mount_from: Vec<Option<Source>>,
+    /// Names looked up while expanding that were unset at plan time. When the job's
+    /// base is an external image, its config ENV may define them: the executor
+    /// re-expands the instruction with that ENV.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unresolved: Vec<String>,
+}
+
+impl BuildPlan {
+    /// The job with this id.
+    pub fn job(&self, id: JobId) -> &Job {
+        &self.jobs[id.0]
+    }
+
+    /// How many jobs have each mode: `(native, assembled, emulated)`.
+    pub fn mode_counts(&self) -> (usize, usize, usize) {
+        self.jobs
+            .iter()
+            .fold((0, 0, 0), |(n, a, e), j| match j.mode {
+                Mode::Native => (n + 1, a, e),
+                Mode::Assembled => (n, a + 1, e),
+                Mode::Emulated => (n, a, e + 1),
+            })
+    }
+}
+
+/// Plans a build. Pure: the same inputs give the same plan, byte for byte.
+///
+/// Errors carry the Dockerfile location they come from: an unknown `--target`,
+/// a reference to a stage index that does not exist, a cycle between stages,
+/// an expansion error, a blank base name or an invalid `--platform` value.
+pub fn plan(df: &Dockerfile, opts: &PlanOptions, catalog: &Catalog) -> Result<BuildPlan> {
+    graph::build(df, opts, catalog)
+}

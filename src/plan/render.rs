@@ -1,0 +1,90 @@
+//! The text `xplat plan` prints for people: one row per job (stage, the target
+//! platforms it serves, the platform it runs as, its mode, what it waits for),
+//! then per target the job whose result is its image, then a summary line.
+
+use super::{BuildPlan, Mode, Reason};
+use crate::platform::Platform;
+
+/// Renders the plan as an aligned table, the images per target and a summary.
+pub fn render_text(plan: &BuildPlan) -> String {
+    let header = ["JOB", "STAGE", "PLATFORMS", "RUNS AS", "MODE", "WAITS FOR"];
+    let mut rows: Vec<[String; 6]> = vec![header.map(String::from)];
+    for job in &plan.jobs {
+        let mode = match (&job.mode, &job.reason) {
+            (Mode::Emulated, Reason::RunOnForeignPlatform { line, .. }) => {
+                format!("emulated (RUN at line {line})")
+            }
+            (m, _) => m.to_string(),
+        };
+        let waits = if job.deps.is_empty() {
+            "-".to_string()
+        } else {
+            job.deps
+                .iter()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let served = if job.platforms.len() == plan.targets.len() && plan.targets.len() > 1 {
+            format!("all ({})", Platform::format_list(&job.platforms))
+        } else {
+            Platform::format_list(&job.platforms)
+        };
+        rows.push([
+            job.id.to_string(),
+            job.stage.to_string(),
+            served,
+            job.run_platform.to_string(),
+            mode,
+            waits,
+        ]);
+    }
+    let mut widths = [0usize; 6];
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for row in &rows {
+        let mut line = String::new();
+        for (i, cell) in row.iter().enumerate() {
+            if i + 1 == row.len() {
+                line.push_str(cell);
+            } else {
+                line.push_str(&format!("{cell:<w$}  ", w = widths[i]));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out.push('\n');
+    let pw = plan
+        .targets
+        .iter()
+        .map(|t| t.platform.to_string().len())
+        .max()
+        .unwrap_or(0);
+    for t in &plan.targets {
+        let job = plan.job(t.final_job);
+        out.push_str(&format!(
+            "{:<pw$}  image from {} ({})\n",
+            t.platform.to_string(),
+            job.id,
+            job.stage
+        ));
+    }
+    if !plan.unused_build_args.is_empty() {
+        out.push_str(&format!(
+            "\nwarning: build args not consumed by any planned stage: {}\n",
+            plan.unused_build_args.join(", ")
+        ));
+    }
+    let (n, a, e) = plan.mode_counts();
+    out.push_str(&format!(
+        "\n{} job{}: {n} native, {a} assembled, {e} emulated\n",
+        plan.jobs.len(),
+        if plan.jobs.len() == 1 { "" } else { "s" }
+    ));
+    out
+}
