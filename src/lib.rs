@@ -15,6 +15,7 @@ pub mod cli;
 pub mod context;
 pub mod dockerfile;
 pub mod engine;
+pub mod init;
 pub mod oci;
 pub mod plan;
 pub mod platform;

@@ -50,6 +50,21 @@ pub enum Command {
     /// List the platforms xplat knows and what a cross build for each needs.
     #[command(after_help = "Example:\n  xplat platforms --format json")]
     Platforms(PlatformsArgs),
+    /// Write a starter Dockerfile, .dockerignore and xplat.toml for a project.
+    #[command(after_help = "Examples:\n  \
+        xplat init                     # detect the language from the files here\n  \
+        xplat init --template go app/  # write the Go template into app/\n  \
+        xplat init --list")]
+    Init(InitArgs),
+    /// Print the effective configuration: xplat.toml, XPLAT_* variables and flags merged.
+    #[command(after_help = "Example:\n  xplat config --set version=1.2.3 --platform linux/arm64")]
+    Config(ConfigArgs),
+    /// Print a shell completion script.
+    #[command(after_help = "Examples:\n  \
+        xplat completions bash > /etc/bash_completion.d/xplat\n  \
+        xplat completions zsh > \"${fpath[1]}/_xplat\"\n  \
+        xplat completions fish > ~/.config/fish/completions/xplat.fish")]
+    Completions(CompletionsArgs),
 }
 
 /// Output format of a listing command.
@@ -65,9 +80,9 @@ pub enum Format {
 /// What every command that reads a Dockerfile takes.
 #[derive(Debug, Clone, Args)]
 pub struct SourceArgs {
-    /// The build context folder.
-    #[arg(default_value = ".", value_name = "CONTEXT")]
-    pub context: PathBuf,
+    /// The build context folder (default: xplat.toml's `context`, else `.`).
+    #[arg(value_name = "CONTEXT")]
+    pub context: Option<PathBuf>,
     /// The Dockerfile (default: CONTEXT/Dockerfile).
     #[arg(short = 'f', long = "file", value_name = "PATH")]
     pub dockerfile: Option<PathBuf>,
@@ -111,6 +126,65 @@ pub struct BuildArgs {
     /// How progress is shown (default: tty on a terminal, plain otherwise).
     #[arg(long, value_enum, value_name = "MODE")]
     pub progress: Option<ProgressMode>,
+    /// xplat.toml, variables, labels and annotations.
+    #[command(flatten)]
+    pub config: ConfigFileArgs,
+}
+
+/// The settings that complete or override `xplat.toml`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ConfigFileArgs {
+    /// The config file (default: ./xplat.toml when it exists).
+    #[arg(long = "config", value_name = "PATH")]
+    pub config_file: Option<PathBuf>,
+    /// Ignore ./xplat.toml.
+    #[arg(long, conflicts_with = "config_file")]
+    pub no_config: bool,
+    /// A value for `{NAME}` placeholders in tags, labels and annotations (repeatable).
+    #[arg(long, value_name = "NAME=VALUE")]
+    pub set: Vec<String>,
+    /// An image label, KEY=VALUE (repeatable).
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    pub labels: Vec<String>,
+    /// A manifest and index annotation, KEY=VALUE (repeatable).
+    #[arg(long = "annotation", value_name = "KEY=VALUE")]
+    pub annotations: Vec<String>,
+}
+
+/// `xplat init`.
+#[derive(Debug, Clone, Args)]
+pub struct InitArgs {
+    /// The folder to write into (created if missing).
+    #[arg(default_value = ".", value_name = "DIR")]
+    pub dir: PathBuf,
+    /// The template (default: detected from DIR's files; see --list).
+    #[arg(long, value_name = "NAME")]
+    pub template: Option<String>,
+    /// List the templates and exit.
+    #[arg(long, conflicts_with_all = ["template", "force"])]
+    pub list: bool,
+    /// Overwrite existing files.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// `xplat config`.
+#[derive(Debug, Clone, Args)]
+pub struct ConfigArgs {
+    /// The same flags `xplat build` takes.
+    #[command(flatten)]
+    pub build: BuildArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+/// `xplat completions`.
+#[derive(Debug, Clone, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 /// How build progress is shown.
@@ -187,7 +261,7 @@ mod tests {
         };
         assert_eq!(plan.plan.platform, ["linux/amd64", "linux/arm64"]);
         assert_eq!(plan.plan.build_args, ["A=1"]);
-        assert_eq!(plan.source.context, PathBuf::from("ctx"));
+        assert_eq!(plan.source.context, Some(PathBuf::from("ctx")));
     }
 
     #[test]

@@ -4,8 +4,11 @@
 //! 0 ok, 1 build or check failure, 2 usage error, 130 interrupted.
 
 pub mod args;
+pub mod options;
+pub mod project;
 
-use std::path::PathBuf;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -15,7 +18,8 @@ pub use args::Cli;
 use args::{Command, Format};
 
 use crate::dockerfile::{self, Dockerfile};
-use crate::platform::{catalog, render, Catalog};
+use crate::plan::PlanOptions;
+use crate::platform::{catalog, render, Catalog, Platform};
 
 /// How a command ended, when it did not simply succeed.
 #[derive(Debug, thiserror::Error)]
@@ -43,19 +47,29 @@ pub fn main() -> ExitCode {
 
 /// Runs one parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let catalog = load_catalog(&cli.platforms_dir)?;
+    let mut stdout = std::io::stdout().lock();
     match cli.command {
         Command::Platforms(args) => {
+            let catalog = load_catalog(&cli.platforms_dir)?;
             let text = match args.format {
                 Format::Text => render::table(&catalog),
                 Format::Json => render::json(&catalog),
             };
             print!("{text}");
-            Ok(ExitCode::SUCCESS)
         }
-        Command::Check(args) => check(&args),
-        other => Err(Exit::Usage(format!("{other:?} is not available yet")).into()),
+        Command::Init(args) => project::init_command(&args, &mut stdout)?,
+        Command::Completions(args) => project::completions_command(&args, &mut stdout),
+        Command::Config(args) => {
+            let env: std::collections::BTreeMap<String, String> = std::env::vars().collect();
+            let cwd = std::env::current_dir().context("finding the current folder")?;
+            let catalog = load_catalog(&cli.platforms_dir)?;
+            project::config_command(&args, &env, &cwd, &catalog, &mut stdout)?
+        }
+        Command::Check(args) => return check(&args, &load_catalog(&cli.platforms_dir)?),
+        Command::Plan(args) => return plan(&args, &load_catalog(&cli.platforms_dir)?),
+        other => return Err(Exit::Usage(format!("{other:?} is not available yet")).into()),
     }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The embedded catalog, plus the user's folder and `--platforms-dir` folders (later wins).
@@ -90,10 +104,11 @@ fn report(err: &anyhow::Error, verbose: bool) -> ExitCode {
 
 /// The Dockerfile named by `-f`, else `CONTEXT/Dockerfile`.
 fn dockerfile_path(source: &args::SourceArgs) -> PathBuf {
+    let context = source.context.clone().unwrap_or_else(|| PathBuf::from("."));
     source
         .dockerfile
         .clone()
-        .unwrap_or_else(|| source.context.join("Dockerfile"))
+        .unwrap_or_else(|| context.join("Dockerfile"))
 }
 
 /// Reads and parses the Dockerfile; a syntax error is printed with its location and ends the command.
@@ -106,38 +121,110 @@ fn load_dockerfile(source: &args::SourceArgs) -> anyhow::Result<(PathBuf, String
         )
     })?;
     let shown = path.display().to_string();
+    let text = String::from_utf8_lossy(&bytes).into_owned();
     match dockerfile::parse_bytes(&bytes) {
-        Ok(df) => Ok((path, String::from_utf8_lossy(&bytes).into_owned(), df)),
+        Ok(df) => Ok((path, text, df)),
         Err(err) => {
-            eprint!(
-                "{}",
-                dockerfile::render_diagnostic(&shown, &String::from_utf8_lossy(&bytes), &err)
-            );
+            eprint!("{}", dockerfile::render_diagnostic(&shown, &text, &err));
             Err(Exit::Failed.into())
         }
     }
 }
 
-/// `xplat check`: syntax errors with a caret, then BuildKit's warnings.
-fn check(args: &args::CheckArgs) -> anyhow::Result<ExitCode> {
-    let (path, _text, df) = load_dockerfile(&args.source)?;
+/// Turns the planner flags into validated options. `default_targets` applies when
+/// no `--platform` is given.
+fn plan_options(
+    args: &args::PlanInputArgs,
+    catalog: &Catalog,
+    default_targets: &str,
+) -> anyhow::Result<PlanOptions> {
+    let host = Platform::host();
+    let list = if args.platform.is_empty() {
+        default_targets.to_string()
+    } else {
+        args.platform.join(",")
+    };
+    let targets = catalog
+        .resolve_list_with_host(&list, &host)
+        .map_err(|e| Exit::Usage(format!("--platform: {e}")))?;
+    let build_platform = match &args.build_platform {
+        Some(p) => catalog
+            .resolve_with_host(p, &host)
+            .map_err(|e| Exit::Usage(format!("--build-platform: {e}")))?,
+        None => host.normalized(),
+    };
+    let mut build_args = BTreeMap::new();
+    for pair in &args.build_args {
+        let (name, value) = match pair.split_once('=') {
+            Some((name, value)) => (name.to_string(), value.to_string()),
+            // `--build-arg NAME` takes the value from the environment, as docker build does.
+            None => (pair.clone(), std::env::var(pair).unwrap_or_default()),
+        };
+        if name.is_empty() {
+            return Err(Exit::Usage(format!("--build-arg {pair:?}: expected NAME=VALUE")).into());
+        }
+        build_args.insert(name, value);
+    }
+    Ok(PlanOptions {
+        targets,
+        build_platform,
+        build_args,
+        target_stage: args.target.clone(),
+    })
+}
+
+/// Prints a planner error with its location and source line.
+fn plan_failed(path: &Path, text: &str, err: &crate::plan::PlanError) -> anyhow::Error {
+    match err.location() {
+        Some(loc) => {
+            let line = text
+                .split('\n')
+                .nth(loc.line.saturating_sub(1))
+                .unwrap_or("");
+            eprintln!("{}:{}: error: {err}", path.display(), loc.line);
+            eprintln!("{:>4} | {}", loc.line, line.trim_end_matches('\r'));
+        }
+        None => eprintln!("{}: error: {err}", path.display()),
+    }
+    Exit::Failed.into()
+}
+
+/// `xplat plan`: which work runs where, before anything runs.
+fn plan(args: &args::PlanArgs, catalog: &Catalog) -> anyhow::Result<ExitCode> {
+    let (path, text, df) = load_dockerfile(&args.source)?;
+    let host = Platform::host().normalized().format();
+    let options = plan_options(&args.plan, catalog, &host)?;
+    let plan =
+        crate::plan::plan(&df, &options, catalog).map_err(|e| plan_failed(&path, &text, &e))?;
+    match args.format {
+        Format::Text => print!("{}", crate::plan::render_text(&plan)),
+        Format::Json => println!("{}", serde_json::to_string_pretty(&plan)?),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `xplat check`: syntax errors with a caret, then the planner's lints with their fixes.
+fn check(args: &args::CheckArgs, catalog: &Catalog) -> anyhow::Result<ExitCode> {
+    let (path, text, df) = load_dockerfile(&args.source)?;
+    let options = plan_options(&args.plan, catalog, "linux/amd64,linux/arm64")?;
+    let shown = path.display().to_string();
     for warning in &df.warnings {
         eprintln!(
-            "{}:{}: warning: {}",
-            path.display(),
-            warning.location.line,
-            warning.short
+            "{shown}:{}: warning: {}",
+            warning.location.line, warning.short
         );
     }
-    let instructions: usize = df.stages.iter().map(|s| s.instructions.len()).sum();
+    let diags = crate::plan::lint(&df, &options, catalog);
+    eprint!("{}", crate::plan::render_diagnostics(&shown, &text, &diags));
+    let failed =
+        crate::plan::fails(&diags, args.strict) || (args.strict && !df.warnings.is_empty());
+    let targets = Platform::format_list(&options.targets);
     eprintln!(
-        "{}: ok: {} stages, {} instructions, {} warnings",
-        path.display(),
-        df.stages.len(),
-        instructions,
-        df.warnings.len()
+        "{shown}: {} for {targets}: {} findings",
+        if failed { "failed" } else { "ok" },
+        diags.len() + df.warnings.len()
     );
-    if args.strict && !df.warnings.is_empty() {
+    if failed {
         return Err(Exit::Failed.into());
     }
     Ok(ExitCode::SUCCESS)

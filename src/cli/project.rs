@@ -1,0 +1,142 @@
+//! The project commands: `xplat init`, `xplat config` and `xplat completions`,
+//! plus [`load_config`], which every command that builds uses to turn flags,
+//! `XPLAT_*` variables and `xplat.toml` into one [`Config`].
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use clap::CommandFactory;
+
+use super::args::{BuildArgs, Cli, CompletionsArgs, ConfigArgs, Format, InitArgs};
+use super::options::{self, Config, ConfigFile, Flags, GitFacts, Sources};
+use super::Exit;
+use crate::init::{self, InitError};
+use crate::platform::{Catalog, Platform};
+
+/// The config file's default name, looked up in the current folder.
+pub const CONFIG_FILE: &str = "xplat.toml";
+
+/// `xplat init`: lists templates, or writes one and says what it wrote.
+pub fn init_command(args: &InitArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    if args.list {
+        out.write_all(init::render_list().as_bytes())?;
+        return Ok(());
+    }
+    let outcome =
+        init::init(&args.dir, args.template.as_deref(), args.force).map_err(|e| match e {
+            InitError::Io { .. } => anyhow::Error::new(e),
+            other => Exit::Usage(other.to_string()).into(),
+        })?;
+    if let Some(d) = &outcome.detected {
+        writeln!(
+            out,
+            "found {}: using the {} template",
+            d.because_of, d.template
+        )?;
+    }
+    for path in &outcome.written {
+        writeln!(out, "wrote {}", path.display())?;
+    }
+    writeln!(
+        out,
+        "next: xplat check {}   (then: xplat build --set version=0.1.0 {})",
+        args.dir.display(),
+        args.dir.display()
+    )?;
+    Ok(())
+}
+
+/// `xplat config`: prints the effective configuration.
+pub fn config_command(
+    args: &ConfigArgs,
+    env: &BTreeMap<String, String>,
+    cwd: &Path,
+    catalog: &Catalog,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let git = options::git::probe(cwd);
+    let config = load_config(&args.build, env, cwd, &git, catalog)?;
+    let text = match args.format {
+        Format::Text => options::render::toml(&config),
+        Format::Json => options::render::json(&config),
+    };
+    out.write_all(text.as_bytes())?;
+    Ok(())
+}
+
+/// `xplat completions SHELL`: the completion script on `out`.
+pub fn completions_command(args: &CompletionsArgs, out: &mut dyn Write) {
+    let mut cmd = Cli::command();
+    clap_complete::generate(args.shell, &mut cmd, "xplat", out);
+}
+
+/// Reads `xplat.toml` (from `--config`, else `cwd/xplat.toml` when present,
+/// unless `--no-config`) and merges it with `env` and the flags. A bad file
+/// or value is a usage error (exit 2) whose message points at the line.
+pub fn load_config(
+    build: &BuildArgs,
+    env: &BTreeMap<String, String>,
+    cwd: &Path,
+    git: &GitFacts,
+    catalog: &Catalog,
+) -> anyhow::Result<Config> {
+    let path: Option<PathBuf> = match (&build.config.config_file, build.config.no_config) {
+        (Some(p), _) => Some(p.clone()),
+        (None, true) => None,
+        (None, false) => {
+            let default = cwd.join(CONFIG_FILE);
+            default.is_file().then_some(default)
+        }
+    };
+    let text = match &path {
+        Some(p) => {
+            Some(std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?)
+        }
+        None => None,
+    };
+    let shown = path
+        .as_ref()
+        .map(|p| p.strip_prefix(cwd).unwrap_or(p).display().to_string());
+    let dir = path
+        .as_ref()
+        .and_then(|p| p.parent())
+        .map(|d| d.strip_prefix(cwd).unwrap_or(d).to_path_buf())
+        .unwrap_or_default();
+    let file = match (&text, &shown) {
+        (Some(text), Some(name)) => Some(ConfigFile {
+            name,
+            dir: &dir,
+            text,
+        }),
+        _ => None,
+    };
+    let flags = flags_of(build);
+    let src = Sources {
+        file,
+        env,
+        flags: &flags,
+        git,
+    };
+    options::resolve(&src, catalog, &Platform::host())
+        .map_err(|e| Exit::Usage(e.to_string()).into())
+}
+
+/// The config-relevant part of `xplat build`'s flags.
+pub fn flags_of(build: &BuildArgs) -> Flags {
+    Flags {
+        platforms: build.plan.platform.clone(),
+        tags: build.tags.clone(),
+        dockerfile: build.source.dockerfile.clone(),
+        context: build.source.context.clone(),
+        target: build.plan.target.clone(),
+        build_platform: build.plan.build_platform.clone(),
+        build_args: build.plan.build_args.clone(),
+        labels: build.config.labels.clone(),
+        annotations: build.config.annotations.clone(),
+        set: build.config.set.clone(),
+        push: false,
+        no_cache: build.no_cache,
+    }
+}
