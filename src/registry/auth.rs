@@ -84,7 +84,7 @@ impl AuthSources {
         );
         for path in containers_files {
             if let Some(file) = read_config(&path)? {
-                if let Some(c) = self.from_file(&file, &path, registry, repository)? {
+                if let Some(c) = self.lookup_in_file(&file, &path, registry, repository)? {
                     return Ok(Some(c));
                 }
             }
@@ -92,13 +92,13 @@ impl AuthSources {
         if let Some(dir) = &self.docker_config_dir {
             let path = dir.join("config.json");
             if let Some(file) = read_config(&path)? {
-                return self.from_file(&file, &path, registry, repository);
+                return self.lookup_in_file(&file, &path, registry, repository);
             }
         }
         Ok(None)
     }
 
-    fn from_file(
+    fn lookup_in_file(
         &self,
         file: &ConfigFile,
         path: &Path,

@@ -528,7 +528,7 @@ mod tests {
                 "linux/arm64".into()
             ])
         );
-        assert_eq!(pick(p("linux", "arm", "v6")).is_err(), true);
+        assert!(pick(p("linux", "arm", "v6")).is_err());
     }
 
     #[test]

@@ -272,7 +272,8 @@ mod tests {
 
     #[test]
     fn normalizes_like_docker() {
-        let cases: &[(&str, &str, &str, Option<&str>, Option<&str>)] = &[
+        type Case<'a> = (&'a str, &'a str, &'a str, Option<&'a str>, Option<&'a str>);
+        let cases: &[Case] = &[
             ("alpine", "docker.io", "library/alpine", Some("latest"), None),
             ("alpine:3.20", "docker.io", "library/alpine", Some("3.20"), None),
             ("user/app", "docker.io", "user/app", Some("latest"), None),

@@ -15,7 +15,7 @@ use xplat::registry::{
     OCI_MANIFEST,
 };
 
-use crate::registry_server::RegistryProcess;
+use super::registry_server::RegistryProcess;
 
 /// Deterministic bytes that do not compress away.
 pub fn noise(seed: &str, len: usize) -> Vec<u8> {

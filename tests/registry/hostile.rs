@@ -14,7 +14,7 @@ use xplat::registry::{
     RegistryClient, RegistryError, RetryPolicy,
 };
 
-use crate::registry_real::{image, mem_blob, noise, request, Events};
+use super::real::{image, mem_blob, noise, request, Events};
 
 /// Faults to inject.
 #[derive(Default, Clone)]
