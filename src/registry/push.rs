@@ -35,7 +35,11 @@ impl Default for PushOptions {
     fn default() -> Self {
         Self {
             concurrency: 4,
-            monolithic_max: 32 << 20,
+            // Measured on loopback (distribution 2.8, 64 MiB blob): one PUT
+            // 0.78 s, 4 MiB chunks 1.78 s, 16 MiB chunks 1.01 s. A 413 falls
+            // back to chunks; the cost is a restart from byte 0 on a transient
+            // failure and the blob held in memory during the PUT.
+            monolithic_max: 64 << 20,
             // GHCR refused PATCH bodies over 4 MiB (rust-oci-client#35).
             chunk_size: 4 << 20,
         }

@@ -138,7 +138,14 @@ async fn read_request(sock: &mut tokio::net::TcpStream) -> Option<Req> {
     let query = q
         .split('&')
         .filter_map(|kv| kv.split_once('='))
-        .map(|(k, v)| (k.to_string(), v.replace("%3A", ":").replace("%2F", "/").replace("%2C", ",")))
+        .map(|(k, v)| {
+            (
+                k.to_string(),
+                v.replace("%3A", ":")
+                    .replace("%2F", "/")
+                    .replace("%2C", ","),
+            )
+        })
         .collect();
     Some(Req {
         method,
@@ -181,9 +188,17 @@ fn handle(state: &Mutex<State>, req: Req) -> Answer {
         );
     }
     if let Some((basic, expire_after)) = st.faults.bearer.clone() {
-        let challenge = format!("Bearer realm=\"http://{}/token\",service=\"hostile\"", st.host);
+        let challenge = format!(
+            "Bearer realm=\"http://{}/token\",service=\"hostile\"",
+            st.host
+        );
         if req.path == "/token" {
-            let q = req.query.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&");
+            let q = req
+                .query
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join("&");
             st.token_queries.push(q);
             if req.headers.get("authorization") != Some(&format!("Basic {basic}")) {
                 return answer(401, &[]);
@@ -192,7 +207,11 @@ fn handle(state: &Mutex<State>, req: Req) -> Answer {
             let token = format!("tok-{}", st.tokens_issued);
             st.tokens.insert(token.clone());
             let body = format!(r#"{{"token":"{token}"}}"#).into_bytes();
-            return (200, vec![("Content-Type".into(), "application/json".into())], body);
+            return (
+                200,
+                vec![("Content-Type".into(), "application/json".into())],
+                body,
+            );
         }
         let presented = req
             .headers
@@ -596,33 +615,72 @@ async fn server_errors_are_retried_and_chunked_uploads_resume_from_range() {
 async fn bearer_tokens_are_fetched_with_credentials_and_renewed_on_expiry() {
     use base64::Engine as _;
     let basic = base64::engine::general_purpose::STANDARD.encode("bob:hunter2");
-    let reg = Hostile::start(Faults { bearer: Some((basic.clone(), 3)), ..Default::default() }).await;
+    let reg = Hostile::start(Faults {
+        bearer: Some((basic.clone(), 3)),
+        ..Default::default()
+    })
+    .await;
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("config.json"),
         format!(r#"{{"auths":{{"{}":{{"auth":"{basic}"}}}}}}"#, reg.host),
     )
     .unwrap();
-    let client = client_with(AuthSources { docker_config_dir: Some(dir.path().to_path_buf()), ..Default::default() });
-    let req = request(&format!("{}/team/app", reg.host), &["t"], vec![image("linux/amd64", vec![mem_blob(noise("b", 2_000))])]);
-    let one_at_a_time = PushOptions { concurrency: 1, ..Default::default() };
-    client.push(&req, &one_at_a_time, &|_: &PushEvent| {}).await.unwrap();
-    let st = reg.state.lock().unwrap();
-    assert!(st.manifests.contains_key("team/app:t"));
-    // A second token was fetched after the first expired mid-push.
-    assert_eq!(st.tokens_issued, 2, "{:?}", st.token_queries);
-    assert!(st.token_queries.iter().all(|q| q.contains("scope=repository:team/app:pull,push") && q.contains("service=hostile")), "{:?}", st.token_queries);
-    drop(st);
+    let client = client_with(AuthSources {
+        docker_config_dir: Some(dir.path().to_path_buf()),
+        ..Default::default()
+    });
+    let req = request(
+        &format!("{}/team/app", reg.host),
+        &["t"],
+        vec![image("linux/amd64", vec![mem_blob(noise("b", 2_000))])],
+    );
+    let one_at_a_time = PushOptions {
+        concurrency: 1,
+        ..Default::default()
+    };
+    client
+        .push(&req, &one_at_a_time, &|_: &PushEvent| {})
+        .await
+        .unwrap();
+    {
+        let st = reg.state.lock().unwrap();
+        assert!(st.manifests.contains_key("team/app:t"));
+        // A second token was fetched after the first expired mid-push.
+        assert_eq!(st.tokens_issued, 2, "{:?}", st.token_queries);
+        assert!(
+            st.token_queries
+                .iter()
+                .all(|q| q.contains("scope=repository:team/app:pull,push")
+                    && q.contains("service=hostile")),
+            "{:?}",
+            st.token_queries
+        );
+    }
 
     // Wrong password: the token endpoint refuses; the error says so and holds no secret.
-    let reg = Hostile::start(Faults { bearer: Some(("bm90OnRoaXM=".into(), 0)), ..Default::default() }).await;
+    let reg = Hostile::start(Faults {
+        bearer: Some(("bm90OnRoaXM=".into(), 0)),
+        ..Default::default()
+    })
+    .await;
     std::fs::write(
         dir.path().join("config.json"),
         format!(r#"{{"auths":{{"{}":{{"auth":"{basic}"}}}}}}"#, reg.host),
     )
     .unwrap();
-    let req = request(&format!("{}/team/app", reg.host), &["t"], vec![image("linux/amd64", vec![mem_blob(noise("b", 2_000))])]);
-    let err = client.push(&req, &PushOptions::default(), &|_: &PushEvent| {}).await.unwrap_err();
+    let req = request(
+        &format!("{}/team/app", reg.host),
+        &["t"],
+        vec![image("linux/amd64", vec![mem_blob(noise("b", 2_000))])],
+    );
+    let err = client
+        .push(&req, &PushOptions::default(), &|_: &PushEvent| {})
+        .await
+        .unwrap_err();
     let text = format!("{err} / {err:?}");
-    assert!(text.contains("not authorized") && !text.contains("hunter2") && !text.contains(&basic), "{text}");
+    assert!(
+        text.contains("not authorized") && !text.contains("hunter2") && !text.contains(&basic),
+        "{text}"
+    );
 }

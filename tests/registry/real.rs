@@ -202,6 +202,10 @@ async fn push_index_read_back_and_second_push_sends_zero_bytes() {
         .collect();
     assert_eq!(platforms, ["linux/amd64", "linux/arm64"]);
 
+    // An independent reader agrees: skopeo sees the exact index bytes, and can
+    // copy every platform (verifying every blob digest) into an OCI layout.
+    skopeo_agrees(&format!("{target}:1.0"), &req.index.bytes);
+
     // Resolve per platform: config bytes and layer descriptors, "v8" normalized away.
     let arm = client
         .resolve(&tag, &platform("linux", "arm64", "v8"))
@@ -271,6 +275,43 @@ async fn push_index_read_back_and_second_push_sends_zero_bytes() {
         client.inspect(&missing).await,
         Err(RegistryError::ManifestNotFound { .. })
     ));
+}
+
+fn skopeo_agrees(reference: &str, index: &[u8]) {
+    let Ok(out) = std::process::Command::new("skopeo")
+        .args([
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            &format!("docker://{reference}"),
+        ])
+        .output()
+    else {
+        println!("note: skopeo not installed; independent check not run");
+        return;
+    };
+    assert!(
+        out.status.success(),
+        "skopeo inspect: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.stdout, index, "skopeo sees other index bytes");
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new("skopeo")
+        .args([
+            "copy",
+            "--all",
+            "--src-tls-verify=false",
+            &format!("docker://{reference}"),
+        ])
+        .arg(format!("oci:{}:t", dir.path().join("layout").display()))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "skopeo copy: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[tokio::test]
@@ -344,6 +385,30 @@ async fn base_layers_are_mounted_from_another_repository() {
         .resolve(&base_ref, &platform("linux", "arm64", ""))
         .await
         .unwrap();
+    // The platform manifest by digest is a single image: inspect shows it,
+    // and resolving it for another platform says what it is for.
+    let single = base_ref.with_digest(&resolved.manifest.digest);
+    let seen = client.inspect(&single).await.unwrap();
+    assert!(seen.entries.is_empty());
+    assert_eq!(
+        seen.image
+            .as_ref()
+            .map(|(c, l)| (c.digest.clone(), l.len())),
+        Some((resolved.config.digest.clone(), 1))
+    );
+    let err = client
+        .resolve(&single, &platform("linux", "amd64", ""))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, RegistryError::PlatformMismatch { actual, .. } if actual == "linux/arm64"),
+        "{err}"
+    );
+    assert!(client
+        .resolve(&single, &platform("linux", "aarch64", ""))
+        .await
+        .is_ok());
+
     let mut layers = resolved.layer_blobs();
     layers.push(mem_blob(noise("app layer", 10_000)));
     let app = request(
@@ -413,6 +478,7 @@ async fn registry_killed_mid_push_leaves_no_index_and_rerun_sends_only_missing_b
         msg.contains("index not pushed") && msg.contains("unreachable"),
         "{msg}"
     );
+    println!("error as the user sees it: {msg}");
 
     reg.lock().unwrap().restart().unwrap();
     let tag = ImageRef::parse(&format!("{target}:1.0")).unwrap();
