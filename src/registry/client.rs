@@ -254,10 +254,16 @@ impl RegistryClient {
             if let Some(h) = header {
                 req = req.header(AUTHORIZATION, h);
             }
-            let resp = req
-                .send()
-                .await
-                .map_err(|e| SendFailure::Transient(describe(&e)))?;
+            let resp = req.send().await.map_err(|e| {
+                if e.is_builder() {
+                    // A request we could not build will not get better on retry.
+                    SendFailure::Fatal(RegistryError::HttpClient {
+                        reason: describe(&e),
+                    })
+                } else {
+                    SendFailure::Transient(describe(&e))
+                }
+            })?;
             let status = resp.status();
             if status == StatusCode::UNAUTHORIZED && !refreshed {
                 refreshed = true;
