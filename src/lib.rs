@@ -20,3 +20,4 @@ pub mod oci;
 pub mod plan;
 pub mod platform;
 pub mod progress;
+pub mod registry;

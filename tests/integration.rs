@@ -16,4 +16,5 @@ mod oci_docker;
 mod oci_fixtures;
 mod plan_golden;
 mod platform_cases;
+mod registry;
 mod support;
