@@ -4,6 +4,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use crate::support::tally::tally;
 use xplat::dockerfile::{parse_raw, parse_words, ParseError};
 
 fn peer() -> PathBuf {
@@ -62,7 +63,7 @@ fn buildkit_parser_cases_dump_byte_for_byte() {
         }
     }
     let passed = dirs.len() - failures.len();
-    println!("buildkit parser cases: {passed}/{}", dirs.len());
+    tally!("buildkit parser cases: {passed}/{}", dirs.len());
     assert!(
         dirs.len() >= 33,
         "expected the 33 peer cases, found {}",
@@ -85,7 +86,7 @@ fn buildkit_negative_cases_are_rejected() {
             ));
         }
     }
-    println!(
+    tally!(
         "negative cases: {}/{}",
         dirs.len() - accepted.len(),
         dirs.len()
@@ -124,7 +125,7 @@ fn line_numbers_match_testfile_line() {
         .map(|c| (c.start_line as u64, c.end_line as u64))
         .collect();
     assert_eq!(got, want);
-    println!("testfile-line instructions: {}/{}", got.len(), want.len());
+    tally!("testfile-line instructions: {}/{}", got.len(), want.len());
 }
 
 #[test]
@@ -136,7 +137,7 @@ fn parse_words_matches_go_table() {
         let want: Vec<String> = serde_json::from_value(case["expect"].clone()).unwrap();
         assert_eq!(parse_words(input, '\\'), want, "parseWords({input:?})");
     }
-    println!("parseWords cases: {}/{}", cases.len(), cases.len());
+    tally!("parseWords cases: {}/{}", cases.len(), cases.len());
 }
 
 #[test]
@@ -231,7 +232,7 @@ fn peer_cases_through_the_typed_level() {
             )),
         }
     }
-    println!(
+    tally!(
         "typed parse of peer cases: {typed_ok} ok, {} rejected as expected",
         dirs.len() - typed_ok - wrong.len()
     );

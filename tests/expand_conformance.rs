@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use crate::support::tally::tally;
 use serde_json::Value;
 use xplat::dockerfile::expand::{ExpandError, Expander};
 
@@ -87,7 +88,7 @@ fn envvartest_all_unix_lines() {
             ));
         }
     }
-    println!("envVarTest: {}/{run}", run - failures.len());
+    tally!("envVarTest: {}/{run}", run - failures.len());
     assert_eq!(cases.len(), 230, "the table has 230 cases");
     assert_eq!(run, 228, "226 all-OS + 2 unix lines");
     assert!(failures.is_empty(), "{}", failures.join("\n"));
@@ -129,7 +130,7 @@ fn wordstest_all_lines() {
             ));
         }
     }
-    println!("wordsTest: {}/{run}", run - failures.len());
+    tally!("wordsTest: {}/{run}", run - failures.len());
     assert_eq!(run, 24);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
@@ -178,7 +179,7 @@ fn process_with_matches_all_cases() {
             failures.push(format!("{}: {input:?} => {got:?}", case["source"]));
         }
     }
-    println!("process_with_matches: {}/{run}", run - failures.len());
+    tally!("process_with_matches: {}/{run}", run - failures.len());
     assert_eq!(run, 47);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
@@ -211,7 +212,7 @@ fn mandatory_and_platform_all_cases() {
             failures.push(format!("{}: {input:?} => {got:?}", case["source"]));
         }
     }
-    println!("mandatory_and_platform: {}/{run}", run - failures.len());
+    tally!("mandatory_and_platform: {}/{run}", run - failures.len());
     assert_eq!(run, 9);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
@@ -327,6 +328,6 @@ fn fuzz_no_panic_and_invariants() {
         Expander::new('\\').expand_word(&deep, &env),
         Err(ExpandError::TooDeep { .. })
     ));
-    println!("fuzz: {runs} inputs, {errors} errors, no panic");
+    tally!("fuzz: {runs} inputs, {errors} errors, no panic");
     assert!(runs > 1000, "the fuzz loop ran only {runs} inputs");
 }

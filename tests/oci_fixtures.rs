@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::support::tally::tally;
 use serde::Serialize;
 use xplat::oci::digest::Digest;
 use xplat::oci::manifest::{ImageManifest, IndexDocument};
@@ -108,7 +109,7 @@ fn every_schema_fixture_gives_its_expected_result() {
             assert!(matches!(e, OciError::Invalid { .. }), "{file}: {e}");
         }
     }
-    println!("oci schema fixtures: {agree}/{}", rows.len());
+    tally!("oci schema fixtures: {agree}/{}", rows.len());
     assert_eq!(rows.len(), 71, "fixture count");
     assert!(
         wrong.is_empty(),
@@ -135,7 +136,7 @@ fn every_image_spec_example_validates() {
         validate(kind, &bytes).unwrap_or_else(|e| panic!("{}: {e}", row["file"]));
         ok += 1;
     }
-    println!("oci image-spec examples: {ok}/{}", rows.len());
+    tally!("oci image-spec examples: {ok}/{}", rows.len());
     assert_eq!(ok, 10);
 }
 

@@ -5,6 +5,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use crate::support::tally::tally;
 use xplat::platform::{ArgRole, Catalog, Platform, PlatformError};
 
 fn peer(rel: &str) -> PathBuf {
@@ -122,7 +123,7 @@ fn containerd_parse_format_cases() {
             failures.push(format!("line {}: {why}", row.line));
         }
     }
-    println!("platform cases: {}/{total}", total - failures.len());
+    tally!("platform cases: {}/{total}", total - failures.len());
     assert_eq!(total, 44, "cases.tsv should have 44 rows (PROVENANCE.md)");
     assert!(failures.is_empty(), "failures:\n{}", failures.join("\n"));
 }
@@ -623,6 +624,6 @@ fn random_specifiers_never_panic_and_round_trip() {
             .unwrap_or_else(|e| panic!("{s:?} → {text:?} does not parse: {e}"));
         assert_eq!(again.format_all(), text, "{s:?}");
     }
-    println!("random platform specifiers: {ok}/{total} parsed");
+    tally!("random platform specifiers: {ok}/{total} parsed");
     assert!(ok > 100, "the generator should hit valid specifiers");
 }

@@ -12,6 +12,7 @@
 pub mod command;
 pub mod fixtures;
 pub mod registry;
+pub mod tally;
 pub mod testdir;
 
 pub use command::{docker, docker_ok, run_ok, xplat, CmdOutput};
