@@ -8,6 +8,7 @@ pub mod options;
 pub mod project;
 
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -55,7 +56,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Format::Text => render::table(&catalog),
                 Format::Json => render::json(&catalog),
             };
-            print!("{text}");
+            stdout.write_all(text.as_bytes())?;
         }
         Command::Init(args) => project::init_command(&args, &mut stdout)?,
         Command::Completions(args) => project::completions_command(&args, &mut stdout),
@@ -66,7 +67,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             project::config_command(&args, &env, &cwd, &catalog, &mut stdout)?
         }
         Command::Check(args) => return check(&args, &load_catalog(&cli.platforms_dir)?),
-        Command::Plan(args) => return plan(&args, &load_catalog(&cli.platforms_dir)?),
+        Command::Plan(args) => return plan(&args, &load_catalog(&cli.platforms_dir)?, &mut stdout),
         other => return Err(Exit::Usage(format!("{other:?} is not available yet")).into()),
     }
     Ok(ExitCode::SUCCESS)
@@ -85,6 +86,15 @@ fn load_catalog(extra: &[PathBuf]) -> anyhow::Result<Catalog> {
 
 /// Prints an error for people and picks the exit code.
 fn report(err: &anyhow::Error, verbose: bool) -> ExitCode {
+    // `xplat plan | head` closing the pipe early is not a failure.
+    let broken_pipe = err.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    });
+    if broken_pipe {
+        return ExitCode::SUCCESS;
+    }
     let code = match err.downcast_ref::<Exit>() {
         Some(Exit::Failed) => return ExitCode::from(1),
         Some(Exit::Interrupted) => {
@@ -190,15 +200,15 @@ fn plan_failed(path: &Path, text: &str, err: &crate::plan::PlanError) -> anyhow:
 }
 
 /// `xplat plan`: which work runs where, before anything runs.
-fn plan(args: &args::PlanArgs, catalog: &Catalog) -> anyhow::Result<ExitCode> {
+fn plan(args: &args::PlanArgs, catalog: &Catalog, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     let (path, text, df) = load_dockerfile(&args.source)?;
     let host = Platform::host().normalized().format();
     let options = plan_options(&args.plan, catalog, &host)?;
     let plan =
         crate::plan::plan(&df, &options, catalog).map_err(|e| plan_failed(&path, &text, &e))?;
     match args.format {
-        Format::Text => print!("{}", crate::plan::render_text(&plan)),
-        Format::Json => println!("{}", serde_json::to_string_pretty(&plan)?),
+        Format::Text => out.write_all(crate::plan::render_text(&plan).as_bytes())?,
+        Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(&plan)?)?,
     }
     Ok(ExitCode::SUCCESS)
 }
