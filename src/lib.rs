@@ -14,5 +14,6 @@
 pub mod cli;
 pub mod dockerfile;
 pub mod context;
+pub mod engine;
 pub mod platform;
 pub mod progress;

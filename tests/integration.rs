@@ -5,3 +5,5 @@ mod context_tests;
 mod dockerfile_conformance;
 mod dockerfile_fuzz;
 mod dockerfile_typed;
+
+mod engine_docker;

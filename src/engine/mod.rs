@@ -1,0 +1,343 @@
+//! The engine: the only module that talks to the Docker Engine API (through bollard).
+//!
+//! [`Engine`] is the narrow trait the scheduler (`exec`) runs a plan on; [`DockerEngine`]
+//! implements it for a real engine and adds what `xplat prune`, the outputs and the
+//! test fixtures need (volumes, save/load/import). `request` builds bollard request
+//! bodies from plain values and is tested without Docker; `guard` tracks every
+//! container xplat creates so none outlives a build.
+//!
+//! # Getting exactly the image config you want from a commit
+//!
+//! `POST /commit` merges the container's config into the body it is sent: it can add
+//! Env keys, Labels, ExposedPorts and Volumes, and fills an empty User, WorkingDir,
+//! StopSignal, Cmd or Healthcheck from the container, but it never removes anything.
+//! So this module keeps the container's config as close as possible to the image
+//! config the caller wants, and [`Engine::commit`] sends the wanted config in full:
+//! - build arguments ([`RunSpec::build_args`]) never enter the container's `Env`: the
+//!   command is wrapped in `/bin/sh -c 'export K=V…; exec "$@"'` so they reach the
+//!   process only (this needs `/bin/sh` in the image when there are build args);
+//! - the container's labels are the caller's plus `xplat.managed=true`, which the
+//!   committed image therefore also carries (prune finds images by it);
+//! - if the wanted config has neither `Cmd` nor `Entrypoint`, the container's `Cmd`
+//!   (the RUN command) is filled in by the daemon. Callers that need an image
+//!   without a command must keep the authoritative config themselves (DESIGN: the
+//!   image config lives in xplat's state; engine images are filesystem snapshots).
+
+mod config;
+mod docker;
+mod error;
+pub mod guard;
+mod images;
+mod output;
+pub mod request;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use futures::stream::BoxStream;
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+
+use crate::platform::Platform;
+
+pub use config::{Endpoint, EngineConfig, DEFAULT_SOCKET};
+pub use docker::{DockerEngine, MIN_API_VERSION};
+pub use error::{EngineError, Result};
+pub use images::{CacheVolume, DiskUsage};
+pub use output::{LineSplitter, OutputLine, OutputStream};
+
+/// Label put on every container (and so on every committed image) xplat creates.
+pub const MANAGED_LABEL: &str = "xplat.managed";
+/// Label on the named volumes that back `RUN --mount=type=cache`.
+pub const CACHE_VOLUME_LABEL: &str = "xplat.cache";
+/// Label on committed images holding a step-cache key: `xplat.cache.key=<hash>`.
+pub const CACHE_KEY_LABEL: &str = "xplat.cache.key";
+
+/// A container id as the engine returned it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ContainerId(pub String);
+
+impl std::fmt::Display for ContainerId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Network for a RUN step (`RUN --network=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum Network {
+    /// The engine's default network.
+    #[default]
+    Default,
+    /// No network at all.
+    None,
+}
+
+/// A mount for a RUN step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MountSpec {
+    /// `--mount=type=cache`: a named volume labelled `xplat.cache=true`, kept between builds.
+    Cache {
+        /// Volume name (the caller derives it from the cache id and platform).
+        volume: String,
+        /// Mount point in the container.
+        target: String,
+    },
+    /// `--mount=type=tmpfs`: an empty tmpfs.
+    Tmpfs {
+        /// Mount point in the container.
+        target: String,
+    },
+    /// `--mount=type=bind` of a host path (the engine must be local), read-only unless `rw`.
+    Bind {
+        /// Absolute host path.
+        source: String,
+        /// Mount point in the container.
+        target: String,
+        /// Whether writes are allowed.
+        rw: bool,
+    },
+    /// `--mount=type=secret`: a host file bind-mounted read-only; never committed
+    /// (mounts are not part of the container's layer). Needs a local engine.
+    Secret {
+        /// Absolute host path of the secret file.
+        source: String,
+        /// Path in the container, e.g. `/run/secrets/<id>`.
+        target: String,
+    },
+}
+
+/// Everything needed to create the container of one step.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct RunSpec {
+    /// Image reference or id to start from (per-platform reference, DESIGN decision 2).
+    pub image: String,
+    /// Platform to create the container for; `None` lets the engine choose.
+    pub platform: Option<Platform>,
+    /// Full argv: `SHELL + [cmd]` for the shell form, the array for the exec form.
+    /// Empty for a container made only to copy files in or out.
+    pub cmd: Vec<String>,
+    /// The image's `ENV` (`K=V`), in order; becomes the container's and the committed image's Env.
+    pub env: Vec<String>,
+    /// ARG values in scope: given to the process only, never stored in a config.
+    /// Keys that `env` already sets are dropped (ENV wins over ARG).
+    pub build_args: BTreeMap<String, String>,
+    /// `USER`; `None` keeps the image's.
+    pub user: Option<String>,
+    /// `WORKDIR`; `None` keeps the image's.
+    pub workdir: Option<String>,
+    /// Extra container labels (besides `xplat.managed=true`).
+    pub labels: BTreeMap<String, String>,
+    /// `RUN --network`.
+    pub network: Network,
+    /// `RUN --mount`s.
+    pub mounts: Vec<MountSpec>,
+}
+
+/// `HEALTHCHECK`, durations in nanoseconds as the engine stores them.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Healthcheck {
+    /// `["NONE"]`, `["CMD", …]` or `["CMD-SHELL", cmd]`.
+    pub test: Vec<String>,
+    /// Interval in ns (0 = inherit).
+    pub interval: i64,
+    /// Timeout in ns.
+    pub timeout: i64,
+    /// Start period in ns.
+    pub start_period: i64,
+    /// Retries.
+    pub retries: i64,
+}
+
+/// An image config (the `config` object of the image JSON), with sorted collections.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ImageConfig {
+    /// `USER`.
+    pub user: Option<String>,
+    /// `ENV`, `K=V` in order.
+    pub env: Vec<String>,
+    /// `CMD`.
+    pub cmd: Option<Vec<String>>,
+    /// `ENTRYPOINT`.
+    pub entrypoint: Option<Vec<String>>,
+    /// `WORKDIR`.
+    pub working_dir: Option<String>,
+    /// `LABEL`s.
+    pub labels: BTreeMap<String, String>,
+    /// `EXPOSE`, e.g. `8080/tcp`.
+    pub exposed_ports: BTreeSet<String>,
+    /// `VOLUME`s.
+    pub volumes: BTreeSet<String>,
+    /// `STOPSIGNAL`.
+    pub stop_signal: Option<String>,
+    /// `HEALTHCHECK`.
+    pub healthcheck: Option<Healthcheck>,
+    /// `SHELL`.
+    pub shell: Option<Vec<String>>,
+    /// `ONBUILD` triggers.
+    pub on_build: Vec<String>,
+}
+
+/// What the engine knows of a local image.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageInfo {
+    /// The engine's id (config digest with the graphdriver store).
+    pub id: String,
+    /// Tags pointing at it.
+    pub repo_tags: Vec<String>,
+    /// Its platform (architecture normalized: x86_64 → amd64, aarch64 → arm64).
+    pub platform: Platform,
+    /// Its config.
+    pub config: ImageConfig,
+    /// Layer diff_ids (sha256 of the uncompressed layer tars), base first.
+    pub diff_ids: Vec<String>,
+}
+
+/// The outcome of looking an image up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImageLookup {
+    /// The image is in the engine.
+    Found(Box<ImageInfo>),
+    /// No such image.
+    Missing,
+}
+
+/// The kind of a path inside a container.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PathKind {
+    /// A regular file (or anything that is neither a directory nor a symlink).
+    File,
+    /// A directory.
+    Dir,
+    /// A symlink; `target` is the engine's fully resolved target path.
+    Symlink {
+        /// Resolved target, absolute in the container.
+        target: String,
+    },
+}
+
+/// What the engine reports about a path inside a container (`HEAD …/archive`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PathStat {
+    /// Base name.
+    pub name: String,
+    /// Size in bytes.
+    pub size: i64,
+    /// Permission bits (with setuid/setgid/sticky as 0o4000/0o2000/0o1000).
+    pub mode: u32,
+    /// File, directory or symlink.
+    pub kind: PathKind,
+}
+
+/// The outcome of looking a path up in a container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PathLookup {
+    /// The path exists.
+    Found(PathStat),
+    /// No such path (or no such container).
+    Missing,
+}
+
+/// One progress report while pulling.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PullProgress {
+    /// Layer id, when the report is about a layer.
+    pub layer: Option<String>,
+    /// The engine's status text (`Downloading`, `Pull complete`, …).
+    pub status: String,
+    /// Bytes done, when known.
+    pub current: Option<i64>,
+    /// Bytes total, when known.
+    pub total: Option<i64>,
+}
+
+/// A callback for container output lines.
+pub type OutputSink<'a> = &'a (dyn Fn(OutputLine) + Send + Sync);
+/// A callback for pull progress.
+pub type PullSink<'a> = &'a (dyn Fn(PullProgress) + Send + Sync);
+
+/// What the scheduler needs from an engine. Object-safe (`&dyn Engine`), so a
+/// recording fake can stand in for it in scheduler unit tests.
+///
+/// Every container created through [`Engine::create_container`] is tracked until
+/// [`Engine::remove_container`]; [`Engine::cleanup`] removes whatever is left and
+/// must be called on every exit path of a build (success, error, cancellation).
+pub trait Engine: Send + Sync {
+    /// The engine's own platform (the plan's build platform).
+    fn platform(&self) -> &Platform;
+
+    /// Looks up a local image by reference or id.
+    fn inspect_image<'a>(&'a self, reference: &'a str) -> BoxFuture<'a, Result<ImageLookup>>;
+
+    /// Pulls `reference` for `platform`, reporting progress.
+    fn pull_image<'a>(
+        &'a self,
+        reference: &'a str,
+        platform: &'a Platform,
+        progress: PullSink<'a>,
+    ) -> BoxFuture<'a, Result<()>>;
+
+    /// Creates (does not start) the container for a step; see [`request::container_config`].
+    fn create_container<'a>(&'a self, spec: &'a RunSpec) -> BoxFuture<'a, Result<ContainerId>>;
+
+    /// Extracts a tar into directory `dest` of the container (which must exist), refusing
+    /// to replace a directory by a file or the reverse. Owners and modes come from the headers.
+    fn put_archive<'a>(
+        &'a self,
+        id: &'a ContainerId,
+        dest: &'a str,
+        tar: Bytes,
+    ) -> BoxFuture<'a, Result<()>>;
+
+    /// A tar of `path` in the container: a directory's entries are rooted at its basename,
+    /// `dir/.` gives its contents only, a symlink is archived as the link.
+    fn get_archive<'a>(
+        &'a self,
+        id: &'a ContainerId,
+        path: &'a str,
+    ) -> BoxStream<'a, Result<Bytes>>;
+
+    /// Stats `path` in the container without following a final symlink (COPY needs
+    /// this to follow source symlinks and to see whether a destination is a directory).
+    fn stat_path<'a>(
+        &'a self,
+        id: &'a ContainerId,
+        path: &'a str,
+    ) -> BoxFuture<'a, Result<PathLookup>>;
+
+    /// Attaches, starts, streams output lines to `output`, waits, and returns the exit
+    /// code (non-zero is a value, not an error). If `cancel` fires, the container is
+    /// killed and removed and [`EngineError::Cancelled`] is returned.
+    fn run_container<'a>(
+        &'a self,
+        id: &'a ContainerId,
+        output: OutputSink<'a>,
+        cancel: &'a CancellationToken,
+    ) -> BoxFuture<'a, Result<i64>>;
+
+    /// Commits the container's filesystem as an image with `config` (see the module doc
+    /// for what the daemon adds) and returns the new image id.
+    fn commit<'a>(
+        &'a self,
+        id: &'a ContainerId,
+        config: &'a ImageConfig,
+    ) -> BoxFuture<'a, Result<String>>;
+
+    /// Removes a container (force, with its anonymous volumes) and stops tracking it.
+    /// Removing a container that is already gone is not an error.
+    fn remove_container<'a>(&'a self, id: &'a ContainerId) -> BoxFuture<'a, Result<()>>;
+
+    /// The newest image carrying label `key=value` (the step cache's lookup).
+    fn find_image_by_label<'a>(
+        &'a self,
+        key: &'a str,
+        value: &'a str,
+    ) -> BoxFuture<'a, Result<ImageLookup>>;
+
+    /// Tags `image` as `target` (`repo:tag`).
+    fn tag_image<'a>(&'a self, image: &'a str, target: &'a str) -> BoxFuture<'a, Result<()>>;
+
+    /// Removes every container still tracked; returns how many were removed.
+    fn cleanup(&self) -> BoxFuture<'_, Result<usize>>;
+}

@@ -1,0 +1,544 @@
+//! Pure builders of bollard request bodies from xplat's plain values, and the
+//! reverse mapping of what the engine reports. No I/O; tested field by field.
+
+use std::collections::{BTreeMap, HashMap};
+
+use bollard::models::{
+    ContainerConfig, ContainerCreateBody, HealthConfig, HostConfig, Mount, MountType,
+    MountVolumeOptions,
+};
+
+use super::{
+    Healthcheck, ImageConfig, MountSpec, Network, PathKind, PathStat, RunSpec, CACHE_VOLUME_LABEL,
+    MANAGED_LABEL,
+};
+use crate::platform::Platform;
+
+/// Argv used for a container that only receives or gives files and never runs:
+/// the daemon refuses to create a container without a command, but never checks that
+/// the binary exists.
+pub const NO_COMMAND: &str = "/.xplat-no-command";
+
+/// The body of `POST /containers/create` for a step.
+///
+/// - `Entrypoint` is `[""]` (the daemon turns it into none) so the image's
+///   ENTRYPOINT does not wrap the RUN command; `Cmd` is the argv as given.
+/// - `Env` is exactly `spec.env`; build args go into the argv (see [`wrap_build_args`]).
+/// - labels: the caller's plus `xplat.managed=true`.
+/// - cache mounts are named volumes, secrets and binds are bind mounts (read-only
+///   unless a bind says `rw`), tmpfs mounts are tmpfs.
+pub fn container_config(spec: &RunSpec) -> ContainerCreateBody {
+    let argv = if spec.cmd.is_empty() {
+        vec![NO_COMMAND.to_string()]
+    } else {
+        wrap_build_args(&spec.cmd, &spec.env, &spec.build_args)
+    };
+    let mut labels: HashMap<String, String> = spec
+        .labels
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    labels.insert(MANAGED_LABEL.to_string(), "true".to_string());
+    let mounts: Vec<Mount> = spec.mounts.iter().map(mount).collect();
+    ContainerCreateBody {
+        image: Some(spec.image.clone()),
+        entrypoint: Some(vec![String::new()]),
+        cmd: Some(argv),
+        env: Some(spec.env.clone()),
+        user: spec.user.clone(),
+        working_dir: spec.workdir.clone(),
+        labels: Some(labels),
+        attach_stdout: Some(true),
+        attach_stderr: Some(true),
+        tty: Some(false),
+        open_stdin: Some(false),
+        host_config: Some(HostConfig {
+            network_mode: Some(network_mode(spec.network).to_string()),
+            mounts: if mounts.is_empty() {
+                None
+            } else {
+                Some(mounts)
+            },
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// The engine's name for a network choice.
+pub fn network_mode(network: Network) -> &'static str {
+    match network {
+        Network::Default => "default",
+        Network::None => "none",
+    }
+}
+
+fn mount(spec: &MountSpec) -> Mount {
+    match spec {
+        MountSpec::Cache { volume, target } => Mount {
+            typ: Some(MountType::VOLUME),
+            source: Some(volume.clone()),
+            target: Some(target.clone()),
+            read_only: Some(false),
+            volume_options: Some(MountVolumeOptions {
+                labels: Some(HashMap::from([(
+                    CACHE_VOLUME_LABEL.to_string(),
+                    "true".to_string(),
+                )])),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        MountSpec::Tmpfs { target } => Mount {
+            typ: Some(MountType::TMPFS),
+            target: Some(target.clone()),
+            ..Default::default()
+        },
+        MountSpec::Bind { source, target, rw } => Mount {
+            typ: Some(MountType::BIND),
+            source: Some(source.clone()),
+            target: Some(target.clone()),
+            read_only: Some(!rw),
+            ..Default::default()
+        },
+        MountSpec::Secret { source, target } => Mount {
+            typ: Some(MountType::BIND),
+            source: Some(source.clone()),
+            target: Some(target.clone()),
+            read_only: Some(true),
+            ..Default::default()
+        },
+    }
+}
+
+/// The argv that gives `build_args` to the process without putting them in the
+/// container's config: `/bin/sh -c 'export K='\''v'\''…; exec "$@"' sh ARGV…`.
+/// Keys already set by `env` are left out (ENV wins over ARG, as in the classic builder).
+/// Without build args, `argv` is returned unchanged.
+pub fn wrap_build_args(
+    argv: &[String],
+    env: &[String],
+    build_args: &BTreeMap<String, String>,
+) -> Vec<String> {
+    let env_keys: Vec<&str> = env
+        .iter()
+        .map(|kv| kv.split_once('=').map_or(kv.as_str(), |(k, _)| k))
+        .collect();
+    let exports: Vec<String> = build_args
+        .iter()
+        .filter(|(k, _)| !env_keys.contains(&k.as_str()))
+        .map(|(k, v)| format!("{k}={}", shell_quote(v)))
+        .collect();
+    if exports.is_empty() {
+        return argv.to_vec();
+    }
+    let mut wrapped = vec![
+        "/bin/sh".to_string(),
+        "-c".to_string(),
+        format!("export {}; exec \"$@\"", exports.join(" ")),
+        "sh".to_string(),
+    ];
+    wrapped.extend(argv.iter().cloned());
+    wrapped
+}
+
+/// Quotes a value for a POSIX shell: `'…'` with each `'` written as `'\''`.
+pub fn shell_quote(value: &str) -> String {
+    format!("'{}'", value.replace('\'', r"'\''"))
+}
+
+/// The body of `POST /commit`: the full wanted config (see the module doc of `engine`
+/// for what the daemon merges in).
+pub fn commit_config(config: &ImageConfig) -> ContainerConfig {
+    let opt_vec = |v: &Vec<String>| if v.is_empty() { None } else { Some(v.clone()) };
+    ContainerConfig {
+        user: config.user.clone(),
+        env: opt_vec(&config.env),
+        cmd: config.cmd.clone(),
+        entrypoint: config.entrypoint.clone(),
+        working_dir: config.working_dir.clone(),
+        labels: if config.labels.is_empty() {
+            None
+        } else {
+            Some(
+                config
+                    .labels
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+            )
+        },
+        exposed_ports: opt_vec(&config.exposed_ports.iter().cloned().collect()),
+        volumes: opt_vec(&config.volumes.iter().cloned().collect()),
+        stop_signal: config.stop_signal.clone(),
+        healthcheck: config.healthcheck.as_ref().map(|h| HealthConfig {
+            test: Some(h.test.clone()),
+            interval: Some(h.interval),
+            timeout: Some(h.timeout),
+            start_period: Some(h.start_period),
+            retries: Some(h.retries),
+            start_interval: None,
+        }),
+        shell: config.shell.clone(),
+        on_build: opt_vec(&config.on_build),
+        ..Default::default()
+    }
+}
+
+/// xplat's view of an image config the engine reported (collections sorted).
+pub fn image_config(config: Option<&bollard::models::ImageConfig>) -> ImageConfig {
+    let Some(c) = config else {
+        return ImageConfig::default();
+    };
+    ImageConfig {
+        user: c.user.clone().filter(|u| !u.is_empty()),
+        env: c.env.clone().unwrap_or_default(),
+        cmd: c.cmd.clone(),
+        entrypoint: c.entrypoint.clone(),
+        working_dir: c.working_dir.clone().filter(|w| !w.is_empty()),
+        labels: c
+            .labels
+            .as_ref()
+            .map(|l| l.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default(),
+        exposed_ports: c.exposed_ports.iter().flatten().cloned().collect(),
+        volumes: c.volumes.iter().flatten().cloned().collect(),
+        stop_signal: c.stop_signal.clone().filter(|s| !s.is_empty()),
+        healthcheck: c.healthcheck.as_ref().map(|h| Healthcheck {
+            test: h.test.clone().unwrap_or_default(),
+            interval: h.interval.unwrap_or(0),
+            timeout: h.timeout.unwrap_or(0),
+            start_period: h.start_period.unwrap_or(0),
+            retries: h.retries.unwrap_or(0),
+        }),
+        shell: c.shell.clone(),
+        on_build: c.on_build.clone().unwrap_or_default(),
+    }
+}
+
+/// Go's `os.FileMode` bits the engine uses in path stats.
+const GO_MODE_DIR: u32 = 1 << 31;
+const GO_MODE_SYMLINK: u32 = 1 << 27;
+const GO_MODE_SETUID: u32 = 1 << 23;
+const GO_MODE_SETGID: u32 = 1 << 22;
+const GO_MODE_STICKY: u32 = 1 << 20;
+
+/// xplat's view of the engine's path stat (a Go `os.FileMode` plus a resolved link target).
+pub fn path_stat(name: &str, size: i64, go_mode: u32, link_target: Option<&str>) -> PathStat {
+    let kind = if go_mode & GO_MODE_SYMLINK != 0 {
+        PathKind::Symlink {
+            target: link_target.unwrap_or_default().to_string(),
+        }
+    } else if go_mode & GO_MODE_DIR != 0 {
+        PathKind::Dir
+    } else {
+        PathKind::File
+    };
+    let mut mode = go_mode & 0o777;
+    for (go, unix) in [
+        (GO_MODE_SETUID, 0o4000),
+        (GO_MODE_SETGID, 0o2000),
+        (GO_MODE_STICKY, 0o1000),
+    ] {
+        if go_mode & go != 0 {
+            mode |= unix;
+        }
+    }
+    PathStat {
+        name: name.to_string(),
+        size,
+        mode,
+        kind,
+    }
+}
+
+/// `os/arch[/variant]`, the form the engine's `platform` parameters take.
+pub fn platform_string(p: &Platform) -> String {
+    if p.variant.is_empty() {
+        format!("{}/{}", p.os, p.architecture)
+    } else {
+        format!("{}/{}/{}", p.os, p.architecture, p.variant)
+    }
+}
+
+/// GOARCH spelling of the architecture names engines report (`uname -m` style).
+pub fn normalize_arch(arch: &str) -> String {
+    match arch {
+        "x86_64" | "x86-64" => "amd64",
+        "aarch64" => "arm64",
+        "armhf" | "armv7l" => "arm",
+        "i386" | "i686" => "386",
+        other => other,
+    }
+    .to_string()
+}
+
+/// The engine's platform from `/version`'s os and arch (arm reports `armv7l`, so
+/// its variant is `v7`).
+pub fn engine_platform(os: &str, arch: &str) -> Platform {
+    let variant = match arch {
+        "armv7l" | "armhf" => "v7",
+        "armv6l" => "v6",
+        _ => "",
+    };
+    Platform {
+        os: os.to_string(),
+        architecture: normalize_arch(arch),
+        variant: variant.to_string(),
+    }
+}
+
+/// Whether `found` (an API version like `1.41`) is at least `required`.
+pub fn api_at_least(found: &str, required: &str) -> bool {
+    let parse = |v: &str| -> Option<(u32, u32)> {
+        let (a, b) = v.trim().split_once('.')?;
+        Some((a.parse().ok()?, b.parse().ok()?))
+    };
+    match (parse(found), parse(required)) {
+        (Some(f), Some(r)) => f >= r,
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &[&str]) -> Vec<String> {
+        v.iter().map(|x| x.to_string()).collect()
+    }
+
+    fn run_spec() -> RunSpec {
+        RunSpec {
+            image: "xplat/job:linux-arm64".into(),
+            platform: Some(Platform {
+                os: "linux".into(),
+                architecture: "arm64".into(),
+                variant: String::new(),
+            }),
+            cmd: s(&["/bin/sh", "-c", "make all"]),
+            env: s(&["PATH=/usr/bin:/bin", "GOOS=linux"]),
+            build_args: BTreeMap::new(),
+            user: Some("1000:1000".into()),
+            workdir: Some("/src".into()),
+            labels: BTreeMap::from([("xplat.step".to_string(), "3".to_string())]),
+            network: Network::None,
+            mounts: vec![
+                MountSpec::Cache {
+                    volume: "xplat-cache-go".into(),
+                    target: "/root/.cache/go-build".into(),
+                },
+                MountSpec::Tmpfs {
+                    target: "/tmp".into(),
+                },
+                MountSpec::Secret {
+                    source: "/home/u/token".into(),
+                    target: "/run/secrets/token".into(),
+                },
+                MountSpec::Bind {
+                    source: "/ctx".into(),
+                    target: "/mnt/ctx".into(),
+                    rw: false,
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn container_config_field_by_field() {
+        let body = container_config(&run_spec());
+        assert_eq!(body.image.as_deref(), Some("xplat/job:linux-arm64"));
+        assert_eq!(body.entrypoint, Some(s(&[""])));
+        assert_eq!(body.cmd, Some(s(&["/bin/sh", "-c", "make all"])));
+        assert_eq!(body.env, Some(s(&["PATH=/usr/bin:/bin", "GOOS=linux"])));
+        assert_eq!(body.user.as_deref(), Some("1000:1000"));
+        assert_eq!(body.working_dir.as_deref(), Some("/src"));
+        let labels = body.labels.unwrap();
+        assert_eq!(
+            labels.get("xplat.managed").map(String::as_str),
+            Some("true")
+        );
+        assert_eq!(labels.get("xplat.step").map(String::as_str), Some("3"));
+        assert_eq!(labels.len(), 2);
+        assert_eq!(body.tty, Some(false));
+        assert_eq!(body.healthcheck, None);
+        let host = body.host_config.unwrap();
+        assert_eq!(host.network_mode.as_deref(), Some("none"));
+        let mounts = host.mounts.unwrap();
+        assert_eq!(mounts.len(), 4);
+        assert_eq!(mounts[0].typ, Some(MountType::VOLUME));
+        assert_eq!(mounts[0].source.as_deref(), Some("xplat-cache-go"));
+        assert_eq!(mounts[0].target.as_deref(), Some("/root/.cache/go-build"));
+        assert_eq!(mounts[0].read_only, Some(false));
+        let vlabels = mounts[0]
+            .volume_options
+            .as_ref()
+            .unwrap()
+            .labels
+            .as_ref()
+            .unwrap();
+        assert_eq!(vlabels.get("xplat.cache").map(String::as_str), Some("true"));
+        assert_eq!(mounts[1].typ, Some(MountType::TMPFS));
+        assert_eq!(mounts[1].target.as_deref(), Some("/tmp"));
+        assert_eq!(mounts[1].source, None);
+        assert_eq!(mounts[2].typ, Some(MountType::BIND));
+        assert_eq!(mounts[2].source.as_deref(), Some("/home/u/token"));
+        assert_eq!(mounts[2].target.as_deref(), Some("/run/secrets/token"));
+        assert_eq!(mounts[2].read_only, Some(true));
+        assert_eq!(mounts[3].read_only, Some(true));
+    }
+
+    #[test]
+    fn defaults_leave_user_workdir_to_the_image_and_use_default_network() {
+        let body = container_config(&RunSpec {
+            image: "i".into(),
+            cmd: s(&["true"]),
+            ..Default::default()
+        });
+        assert_eq!(body.user, None);
+        assert_eq!(body.working_dir, None);
+        let host = body.host_config.unwrap();
+        assert_eq!(host.network_mode.as_deref(), Some("default"));
+        assert_eq!(host.mounts, None);
+    }
+
+    #[test]
+    fn a_copy_only_container_gets_a_placeholder_command() {
+        let body = container_config(&RunSpec {
+            image: "scratchy".into(),
+            ..Default::default()
+        });
+        assert_eq!(body.cmd, Some(s(&[NO_COMMAND])));
+    }
+
+    #[test]
+    fn build_args_reach_the_process_not_the_config() {
+        let mut spec = run_spec();
+        spec.build_args = BTreeMap::from([
+            ("VERSION".to_string(), "1.0 'beta'".to_string()),
+            ("GOOS".to_string(), "windows".to_string()),
+        ]);
+        let body = container_config(&spec);
+        assert_eq!(body.env, Some(s(&["PATH=/usr/bin:/bin", "GOOS=linux"])));
+        assert_eq!(
+            body.cmd,
+            Some(s(&[
+                "/bin/sh",
+                "-c",
+                r#"export VERSION='1.0 '\''beta'\'''; exec "$@""#,
+                "sh",
+                "/bin/sh",
+                "-c",
+                "make all",
+            ]))
+        );
+    }
+
+    #[test]
+    fn build_args_shadowed_by_env_leave_the_argv_alone() {
+        let argv = s(&["/app"]);
+        let args = BTreeMap::from([("A".to_string(), "1".to_string())]);
+        assert_eq!(wrap_build_args(&argv, &s(&["A=2"]), &args), argv);
+        assert_eq!(wrap_build_args(&argv, &[], &BTreeMap::new()), argv);
+    }
+
+    #[test]
+    fn shell_quote_table() {
+        for (input, want) in [
+            ("", "''"),
+            ("a b", "'a b'"),
+            ("it's", r"'it'\''s'"),
+            ("$HOME", "'$HOME'"),
+        ] {
+            assert_eq!(shell_quote(input), want);
+        }
+    }
+
+    #[test]
+    fn commit_config_round_trips_through_the_engine_shape() {
+        let cfg = ImageConfig {
+            user: Some("app".into()),
+            env: s(&["A=1"]),
+            cmd: Some(s(&["serve"])),
+            entrypoint: Some(s(&["/app"])),
+            working_dir: Some("/srv".into()),
+            labels: BTreeMap::from([("k".to_string(), "v".to_string())]),
+            exposed_ports: ["8080/tcp".to_string()].into(),
+            volumes: ["/data".to_string()].into(),
+            stop_signal: Some("SIGINT".into()),
+            healthcheck: Some(Healthcheck {
+                test: s(&["CMD", "/app", "health"]),
+                interval: 30_000_000_000,
+                timeout: 1,
+                start_period: 2,
+                retries: 3,
+            }),
+            shell: Some(s(&["/bin/bash", "-c"])),
+            on_build: s(&["RUN echo hi"]),
+        };
+        let body = commit_config(&cfg);
+        assert_eq!(body.exposed_ports, Some(s(&["8080/tcp"])));
+        assert_eq!(
+            body.healthcheck.as_ref().unwrap().interval,
+            Some(30_000_000_000)
+        );
+        let json = serde_json::to_value(&body).unwrap();
+        let back: bollard::models::ImageConfig = serde_json::from_value(json).unwrap();
+        assert_eq!(image_config(Some(&back)), cfg);
+    }
+
+    #[test]
+    fn empty_config_commits_as_an_empty_body() {
+        let json = serde_json::to_value(commit_config(&ImageConfig::default())).unwrap();
+        assert_eq!(json, serde_json::json!({}));
+    }
+
+    #[test]
+    fn platforms_and_arches() {
+        assert_eq!(
+            engine_platform("linux", "x86_64"),
+            Platform {
+                os: "linux".into(),
+                architecture: "amd64".into(),
+                variant: "".into()
+            }
+        );
+        assert_eq!(engine_platform("linux", "aarch64").architecture, "arm64");
+        assert_eq!(engine_platform("linux", "armv7l").variant, "v7");
+        assert_eq!(
+            platform_string(&engine_platform("linux", "armv7l")),
+            "linux/arm/v7"
+        );
+        assert_eq!(
+            platform_string(&engine_platform("linux", "amd64")),
+            "linux/amd64"
+        );
+    }
+
+    #[test]
+    fn path_stat_decodes_go_file_modes() {
+        let dir = path_stat("app", 4096, (1 << 31) | 0o755, None);
+        assert_eq!((dir.kind, dir.mode), (PathKind::Dir, 0o755));
+        let link = path_stat("sh", 7, (1 << 27) | 0o777, Some("/bin/busybox"));
+        assert_eq!(
+            link.kind,
+            PathKind::Symlink {
+                target: "/bin/busybox".into()
+            }
+        );
+        let suid = path_stat("su", 10, (1 << 23) | 0o755, None);
+        assert_eq!((suid.kind, suid.mode), (PathKind::File, 0o4755));
+        let sticky = path_stat("tmp", 0, (1 << 31) | (1 << 20) | 0o777, None);
+        assert_eq!(sticky.mode, 0o1777);
+    }
+
+    #[test]
+    fn api_version_comparison() {
+        assert!(api_at_least("1.41", "1.41"));
+        assert!(api_at_least("1.53", "1.41"));
+        assert!(api_at_least("2.0", "1.41"));
+        assert!(!api_at_least("1.40", "1.41"));
+        assert!(!api_at_least("1.9", "1.41"));
+        assert!(!api_at_least("garbage", "1.41"));
+    }
+}
