@@ -7,3 +7,7 @@ mod dockerfile_fuzz;
 mod dockerfile_typed;
 
 mod engine_docker;
+
+mod support;
+
+mod fixture_smoke;

@@ -1,6 +1,26 @@
 #!/usr/bin/env bash
-# The one test command (README.md): prepares what the tests need on a fresh
-# machine, then runs the whole test suite.
+# The one test command (README.md; .ci/run calls it): prepares what the tests
+# need on a fresh machine (tests/fixtures/setup.sh: engine, packages, binfmt,
+# base images; cached), then runs the whole test suite with cargo's summary.
+# It stops only what it started: dockerd, if setup.sh had to start it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+export XPLAT_FIXTURES="${XPLAT_FIXTURES:-/var/tmp/xplat-fixtures}"
+XPLAT_DOCKERD_PIDFILE="$(mktemp)"
+export XPLAT_DOCKERD_PIDFILE
+
+stop_what_we_started() {
+    local pid
+    pid="$(cat "$XPLAT_DOCKERD_PIDFILE" 2>/dev/null || true)"
+    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+        echo "run.sh: stopping dockerd $pid (started by setup.sh)"
+        kill "$pid" 2>/dev/null || true
+        for _ in $(seq 1 30); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
+    fi
+    rm -f "$XPLAT_DOCKERD_PIDFILE"
+}
+trap stop_what_we_started EXIT
+
+bash tests/fixtures/setup.sh
 cargo test --all-targets 2>&1

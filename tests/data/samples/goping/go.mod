@@ -1,0 +1,3 @@
+module example.com/goping
+
+go 1.19

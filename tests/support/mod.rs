@@ -1,0 +1,90 @@
+//! Helpers shared by every integration test: what the machine offers
+//! ([`Fixtures`], the `require_*!` macros that print `SKIPPED: <why>`), a
+//! loopback registry ([`Registry`]), a temporary build context ([`TestDir`]) and
+//! command runners ([`xplat`], [`docker`], [`run_ok`]).
+//!
+//! The fixtures themselves are made by `tests/fixtures/setup.sh` (run by
+//! `tests/run.sh`), which writes `$XPLAT_FIXTURES/env`; without that file the
+//! machine is probed instead.
+// Not every test module uses every helper.
+#![allow(dead_code, unused_imports, unused_macros)]
+
+pub mod command;
+pub mod fixtures;
+pub mod registry;
+pub mod testdir;
+
+pub use command::{docker, docker_ok, run_ok, xplat, CmdOutput};
+pub use fixtures::{peer_dir, samples_dir, skip, Fixtures};
+pub use registry::{push_fixture_busybox, skopeo_inspect_raw, Registry};
+pub use testdir::TestDir;
+
+/// Unwraps `Ok(v)` to `v`; on `Err(why)` prints `SKIPPED: <test>: <why>` and returns from the test.
+macro_rules! require {
+    ($check:expr) => {
+        match $check {
+            Ok(v) => v,
+            Err(why) => {
+                $crate::support::skip(&why);
+                return;
+            }
+        }
+    };
+}
+
+/// Returns from the test with `SKIPPED` unless a Docker engine answers.
+macro_rules! require_engine {
+    () => {
+        require!($crate::support::Fixtures::get().engine())
+    };
+}
+
+/// Returns from the test with `SKIPPED` unless the engine can run arm64 containers (binfmt).
+macro_rules! require_binfmt_arm64 {
+    () => {
+        require!($crate::support::Fixtures::get().binfmt_arm64())
+    };
+}
+
+/// Gives the path of `qemu-aarch64-static`, or returns from the test with `SKIPPED`.
+macro_rules! require_qemu_aarch64 {
+    () => {
+        require!($crate::support::Fixtures::get().qemu_aarch64())
+    };
+}
+
+/// Gives the builder image name, or returns from the test with `SKIPPED`.
+macro_rules! require_builder {
+    () => {
+        require!($crate::support::Fixtures::get().builder_image())
+    };
+}
+
+/// Returns from the test with `SKIPPED` unless the per-arch busybox engine images exist.
+macro_rules! require_busybox_images {
+    () => {
+        require!($crate::support::Fixtures::get().busybox_images())
+    };
+}
+
+/// Starts a loopback [`Registry`], or returns from the test with `SKIPPED` when
+/// `docker-registry` is not installed. A registry that is installed but fails to
+/// start is a test failure, not a skip.
+macro_rules! require_registry {
+    () => {{
+        require!($crate::support::Fixtures::get().registry_bin());
+        $crate::support::Registry::start().expect("start the loopback registry")
+    }};
+}
+
+/// Gives the path of `skopeo`, or returns from the test with `SKIPPED`.
+macro_rules! require_skopeo {
+    () => {
+        require!($crate::support::Fixtures::get().skopeo())
+    };
+}
+
+pub(crate) use {
+    require, require_binfmt_arm64, require_builder, require_busybox_images, require_engine,
+    require_qemu_aarch64, require_registry, require_skopeo,
+};
