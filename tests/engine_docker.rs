@@ -11,9 +11,9 @@ use bytes::Bytes;
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 use xplat::engine::{
-    ContainerId, DockerEngine, Engine, EngineConfig, EngineError, ImageConfig, ImageLookup,
-    MountSpec, OutputLine, OutputStream, PathKind, PathLookup, RunSpec, CACHE_KEY_LABEL,
-    MANAGED_LABEL,
+    tar_body, ContainerId, DockerEngine, Engine, EngineConfig, EngineError, ImageConfig,
+    ImageLookup, MountSpec, OutputLine, OutputStream, PathKind, PathLookup, RunSpec,
+    CACHE_KEY_LABEL, MANAGED_LABEL,
 };
 use xplat::platform::Platform;
 
@@ -192,7 +192,7 @@ async fn put_archive_commit_then_run_sees_file_mode_and_owner_and_get_archive_re
     spec.cmd.clear();
     let id = engine.create_container(&spec).await.unwrap();
     let tar = one_file_tar("data/hello.txt", b"hello xplat\n", 0o640, 1000, 2000);
-    engine.put_archive(&id, "/", tar).await.unwrap();
+    engine.put_archive(&id, "/", tar_body(tar)).await.unwrap();
     let base = match engine.inspect_image(BUSYBOX).await.unwrap() {
         ImageLookup::Found(i) => i,
         ImageLookup::Missing => unreachable!(),
@@ -490,7 +490,7 @@ async fn import_rootfs_makes_an_image() {
     let tar = one_file_tar("etc/xplat-release", b"v1\n", 0o644, 0, 0);
     let platform = engine.platform().clone();
     let id = engine
-        .import_rootfs(tar, &reference, &platform)
+        .import_rootfs(tar_body(tar), &reference, &platform)
         .await
         .unwrap();
     match engine.inspect_image(&reference).await.unwrap() {
@@ -569,7 +569,7 @@ async fn stat_path_tells_files_dirs_and_symlinks_apart() {
         .put_archive(
             &id,
             "/",
-            one_file_tar("opt/tool", b"#!/bin/sh\n", 0o4755, 0, 0),
+            tar_body(one_file_tar("opt/tool", b"#!/bin/sh\n", 0o4755, 0, 0)),
         )
         .await
         .unwrap();
@@ -599,10 +599,35 @@ async fn stat_path_tells_files_dirs_and_symlinks_apart() {
     assert_eq!(stat("/no/such/path").await, PathLookup::Missing);
     // Replacing a directory by a file is refused (noOverwriteDirNonDir).
     let err = engine
-        .put_archive(&id, "/", one_file_tar("tmp", b"x", 0o644, 0, 0))
+        .put_archive(&id, "/", tar_body(one_file_tar("tmp", b"x", 0o644, 0, 0)))
         .await
         .unwrap_err();
     assert!(matches!(err, EngineError::PutArchive { .. }), "{err}");
     assert_eq!(found(stat("/tmp").await).kind, PathKind::Dir);
     engine.remove_container(&id).await.unwrap();
+}
+
+#[tokio::test]
+async fn dropping_the_last_engine_handle_removes_its_containers_as_a_best_effort() {
+    let Some(observer) = engine().await else {
+        return;
+    };
+    let engine = DockerEngine::connect_from_process_env().await.unwrap();
+    let clone = engine.clone();
+    let id = engine
+        .create_container(&busybox(sh("sleep 30")))
+        .await
+        .unwrap();
+    drop(engine);
+    // A clone still holds the set: nothing is removed yet.
+    assert!(observer.container_exists(&id).await.unwrap());
+    drop(clone);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while observer.container_exists(&id).await.unwrap() {
+        assert!(
+            Instant::now() < deadline,
+            "container {id} survived the drop"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

@@ -11,3 +11,4 @@ mod engine_docker;
 mod support;
 
 mod fixture_smoke;
+mod engine_pull;

@@ -30,7 +30,7 @@ use super::output::{LineSplitter, OutputStream};
 use super::request::{self, api_at_least, engine_platform, platform_string};
 use super::{
     ContainerId, Engine, ImageConfig, ImageInfo, ImageLookup, OutputSink, PathLookup, PullProgress,
-    PullSink, RunSpec,
+    PullSink, RunSpec, TarBody,
 };
 use crate::platform::Platform;
 
@@ -42,6 +42,7 @@ pub const MIN_API_VERSION: &str = "1.41";
 pub struct DockerEngine {
     pub(super) docker: Docker,
     endpoint: String,
+    pub(super) target: Endpoint,
     api_version: String,
     platform: Platform,
     pub(super) containers: Arc<Containers>,
@@ -100,6 +101,7 @@ impl DockerEngine {
         Ok(DockerEngine {
             docker: docker.with_timeout(config.request_timeout),
             endpoint,
+            target: config.endpoint.clone(),
             api_version,
             platform,
             containers: Arc::new(Containers::new()),
@@ -330,7 +332,7 @@ impl Engine for DockerEngine {
         &'a self,
         id: &'a ContainerId,
         dest: &'a str,
-        tar: Bytes,
+        tar: TarBody,
     ) -> BoxFuture<'a, Result<()>> {
         async move {
             let opts = UploadToContainerOptionsBuilder::default()
@@ -338,7 +340,7 @@ impl Engine for DockerEngine {
                 .no_overwrite_dir_non_dir("true")
                 .build();
             self.docker
-                .upload_to_container(&id.0, Some(opts), bollard::body_full(tar))
+                .upload_to_container(&id.0, Some(opts), bollard::body_try_stream(tar))
                 .await
                 .map_err(|source| EngineError::PutArchive {
                     id: id.0.clone(),

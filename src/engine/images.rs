@@ -14,10 +14,11 @@ use bytes::Bytes;
 use futures::stream::{BoxStream, StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 
+use super::df::legacy_volume_sizes;
 use super::docker::{split_tag, DockerEngine};
 use super::error::{EngineError, Result};
 use super::request::platform_string;
-use super::{ContainerId, CACHE_VOLUME_LABEL, MANAGED_LABEL};
+use super::{ContainerId, TarBody, CACHE_VOLUME_LABEL, MANAGED_LABEL};
 use crate::platform::Platform;
 
 /// A named volume backing `RUN --mount=type=cache`.
@@ -142,8 +143,7 @@ impl DockerEngine {
 
     /// Volume sizes from `system df`. Engines speaking API 1.52+ report them under
     /// `VolumeUsage.Items`, which bollard 0.21 parses; older engines put them in a
-    /// top-level `Volumes` list that bollard's 1.53 model drops, so there the map is
-    /// empty and sizes are unknown.
+    /// top-level `Volumes` list that bollard's 1.53 model drops, read by `df.rs`.
     async fn volume_sizes(&self) -> Result<BTreeMap<String, i64>> {
         let df = self
             .docker
@@ -151,6 +151,9 @@ impl DockerEngine {
             .await
             .map_err(|source| EngineError::ListVolumes { source })?;
         let items = df.volume_usage.and_then(|u| u.items).unwrap_or_default();
+        if items.is_empty() {
+            return Ok(legacy_volume_sizes(&self.target, self.api_version()).await);
+        }
         Ok(items
             .iter()
             .filter_map(|v| {
@@ -203,10 +206,7 @@ impl DockerEngine {
 
     /// `docker load` of a docker-archive (or, with the containerd store, OCI layout) tar
     /// stream; returns the engine's `Loaded image…` lines.
-    pub async fn load_image(
-        &self,
-        tar: BoxStream<'static, std::io::Result<Bytes>>,
-    ) -> Result<Vec<String>> {
+    pub async fn load_image(&self, tar: TarBody) -> Result<Vec<String>> {
         let opts = ImportImageOptionsBuilder::default().quiet(true).build();
         let mut stream = self.docker.import_image_stream(opts, tar, None);
         let mut loaded = Vec::new();
@@ -236,7 +236,7 @@ impl DockerEngine {
     /// the new image's id.
     pub async fn import_rootfs(
         &self,
-        tar: Bytes,
+        tar: TarBody,
         reference: &str,
         platform: &Platform,
     ) -> Result<String> {
@@ -253,9 +253,9 @@ impl DockerEngine {
             .tag(tag)
             .platform(&platform_string(platform))
             .build();
-        let mut stream = self
-            .docker
-            .create_image(Some(opts), Some(bollard::body_full(tar)), None);
+        let mut stream =
+            self.docker
+                .create_image(Some(opts), Some(bollard::body_try_stream(tar)), None);
         while let Some(item) = stream.next().await {
             let info = item.map_err(|e| import_err(e.to_string()))?;
             if let Some(detail) = info.error_detail {

@@ -24,6 +24,7 @@
 //!   image config lives in xplat's state; engine images are filesystem snapshots).
 
 mod config;
+mod df;
 mod docker;
 mod error;
 pub mod guard;
@@ -252,6 +253,15 @@ pub struct PullProgress {
     pub total: Option<i64>,
 }
 
+/// A tar archive sent to the engine, streamed so a large COPY is never held in memory.
+/// Build one from bytes with [`tar_body`].
+pub type TarBody = BoxStream<'static, std::io::Result<Bytes>>;
+
+/// A [`TarBody`] of bytes already in memory.
+pub fn tar_body(tar: Bytes) -> TarBody {
+    Box::pin(futures::stream::once(async move { Ok(tar) }))
+}
+
 /// A callback for container output lines.
 pub type OutputSink<'a> = &'a (dyn Fn(OutputLine) + Send + Sync);
 /// A callback for pull progress.
@@ -287,7 +297,7 @@ pub trait Engine: Send + Sync {
         &'a self,
         id: &'a ContainerId,
         dest: &'a str,
-        tar: Bytes,
+        tar: TarBody,
     ) -> BoxFuture<'a, Result<()>>;
 
     /// A tar of `path` in the container: a directory's entries are rooted at its basename,
