@@ -530,6 +530,7 @@ fn image_info(img: bollard::models::ImageInspect) -> ImageInfo {
             os: img.os.unwrap_or_default(),
             architecture: request::normalize_arch(img.architecture.as_deref().unwrap_or("")),
             variant: img.variant.unwrap_or_default(),
+            ..Default::default()
         },
         config: request::image_config(img.config.as_ref()),
         diff_ids: img.root_fs.and_then(|r| r.layers).unwrap_or_default(),

@@ -285,6 +285,7 @@ pub fn engine_platform(os: &str, arch: &str) -> Platform {
         os: os.to_string(),
         architecture: normalize_arch(arch),
         variant: variant.to_string(),
+        ..Default::default()
     }
 }
 
