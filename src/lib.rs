@@ -15,5 +15,7 @@ pub mod cli;
 pub mod dockerfile;
 pub mod context;
 pub mod engine;
+pub mod exec;
+pub mod ops;
 pub mod platform;
 pub mod progress;
