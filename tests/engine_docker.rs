@@ -94,6 +94,7 @@ fn busybox(cmd: Vec<String>) -> RunSpec {
             os: "linux".into(),
             architecture: "amd64".into(),
             variant: String::new(),
+            ..Default::default()
         }),
         cmd,
         env: argv(&["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]),

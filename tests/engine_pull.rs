@@ -119,6 +119,7 @@ async fn pull_for_a_platform_reports_progress_and_lands_the_image() {
         os: "linux".into(),
         architecture: "amd64".into(),
         variant: String::new(),
+        ..Default::default()
     };
     engine.pull_image(&reference, &amd64, &sink).await.unwrap();
 
