@@ -37,7 +37,13 @@ pub struct BuildOptions {
     pub jobs: usize,
     /// `--secret id=…,src=…`.
     pub secrets: BTreeMap<String, PathBuf>,
+    /// Id put on every container of the build as label `xplat.build` (default: made
+    /// from the time and process id).
+    pub build_id: Option<String>,
 }
+
+/// Label on every container of one build: `xplat.build=<id>`.
+pub const BUILD_LABEL: &str = "xplat.build";
 
 /// One target platform's result.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -125,6 +131,14 @@ pub async fn build(
     } else {
         opts.jobs
     };
+    let build_id = opts.build_id.clone().unwrap_or_else(|| {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        format!("{}-{nanos}", std::process::id())
+    });
+    let labels = BTreeMap::from([(BUILD_LABEL.to_string(), build_id)]);
     let env = JobEnv {
         engine,
         reporter,
@@ -133,6 +147,7 @@ pub async fn build(
         no_cache: opts.no_cache,
         secrets: &opts.secrets,
         scratch_image: &scratch,
+        labels: &labels,
     };
     let outputs = scheduler::execute(&env, &lp.jobs, limit).await?;
     let mut targets = Vec::with_capacity(platforms.len());

@@ -12,3 +12,4 @@ mod support;
 
 mod fixture_smoke;
 mod engine_pull;
+mod exec_build;

@@ -35,6 +35,8 @@ pub struct JobEnv<'a> {
     pub secrets: &'a BTreeMap<String, PathBuf>,
     /// Image id of the empty image used for `FROM scratch`.
     pub scratch_image: &'a str,
+    /// Labels put on every container of this build (e.g. `xplat.build=<id>`).
+    pub labels: &'a BTreeMap<String, String>,
 }
 
 /// Where a step runs: its job, stage and line.
@@ -163,25 +165,38 @@ pub enum StepOutcome {
 }
 
 /// Looks the step's key up in the cache (unless `--no-cache`), reporting a hit.
+///
+/// Cached step images are found by a tag derived from the key ([`cache_tag`]), not by
+/// listing labels: the engine hides intermediate images (those with children) from an
+/// image list without `all=true`, and a tag is an exact lookup.
 pub async fn lookup(env: &JobEnv<'_>, at: &At<'_>, key: &str) -> Result<Option<String>> {
     if env.no_cache {
         return Ok(None);
     }
+    let tag = cache_tag(key);
     match env
         .engine
-        .find_image_by_label(CACHE_KEY_LABEL, key)
+        .inspect_image(&tag)
         .await
         .map_err(at.engine("looking up the step cache"))?
     {
-        ImageLookup::Found(info) => {
+        ImageLookup::Found(info) if info.config.labels.get(CACHE_KEY_LABEL).map(String::as_str) == Some(key) => {
             env.reporter.report(&Event::StepCached {
                 job: at.job.id.clone(),
                 step: at.step,
             });
             Ok(Some(info.id))
         }
-        ImageLookup::Missing => Ok(None),
+        _ => Ok(None),
     }
+}
+
+/// The repository of step-cache tags (`xplat prune` removes it).
+pub const CACHE_REPO: &str = "xplat-cache";
+
+/// The tag of the image caching the step with `key`: `xplat-cache:<hex>`.
+pub fn cache_tag(key: &str) -> String {
+    format!("{CACHE_REPO}:{}", key.trim_start_matches("sha256:"))
 }
 
 /// The step key for `instr` in `state` on `parent`, with `content` (what it reads).
@@ -191,6 +206,10 @@ pub fn key(at: &At<'_>, state: &State, parent: &str, instr: &Instruction, conten
 
 /// Creates a container, reporting it.
 pub async fn create(env: &JobEnv<'_>, at: &At<'_>, spec: &RunSpec) -> Result<ContainerId> {
+    let mut spec = spec.clone();
+    spec.labels
+        .extend(env.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
+    let spec = &spec;
     let id = env
         .engine
         .create_container(spec)
@@ -214,10 +233,16 @@ pub async fn commit(
     config
         .labels
         .insert(CACHE_KEY_LABEL.to_string(), key.to_string());
-    env.engine
+    let image = env
+        .engine
         .commit(id, &config)
         .await
-        .map_err(at.engine("committing the step"))
+        .map_err(at.engine("committing the step"))?;
+    env.engine
+        .tag_image(&image, &cache_tag(key))
+        .await
+        .map_err(at.engine("tagging the step's cache image"))?;
+    Ok(image)
 }
 
 /// Removes a container; errors are ignored here because `cleanup` retries at the end.
