@@ -316,6 +316,7 @@ mod tests {
                 os: "linux".into(),
                 architecture: "arm64".into(),
                 variant: String::new(),
+                ..Default::default()
             }),
             cmd: s(&["/bin/sh", "-c", "make all"]),
             env: s(&["PATH=/usr/bin:/bin", "GOOS=linux"]),
@@ -501,7 +502,8 @@ mod tests {
             Platform {
                 os: "linux".into(),
                 architecture: "amd64".into(),
-                variant: "".into()
+                variant: "".into(),
+                ..Default::default()
             }
         );
         assert_eq!(engine_platform("linux", "aarch64").architecture, "arm64");
