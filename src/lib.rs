@@ -12,8 +12,8 @@
 #![warn(missing_docs)]
 
 pub mod cli;
-pub mod dockerfile;
 pub mod context;
+pub mod dockerfile;
 pub mod engine;
 pub mod exec;
 pub mod ops;

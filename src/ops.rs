@@ -100,8 +100,11 @@ pub async fn build(
         .dockerfile
         .clone()
         .unwrap_or_else(|| opts.context_dir.join("Dockerfile"));
-    let ctx = BuildContext::open(&opts.context_dir, &dockerfile).map_err(ExecError::OpenContext)?;
-    let text = ctx.read_dockerfile().map_err(ExecError::OpenContext)?;
+    let ctx = BuildContext::open(&opts.context_dir, &dockerfile)
+        .map_err(|e| ExecError::OpenContext(Box::new(e)))?;
+    let text = ctx
+        .read_dockerfile()
+        .map_err(|e| ExecError::OpenContext(Box::new(e)))?;
     let df = crate::dockerfile::parse(&text)?;
     let build_platform = engine.platform().clone();
     let platforms = if opts.platforms.is_empty() {
@@ -118,7 +121,11 @@ pub async fn build(
         &opts.build_args,
         &catalog,
     )?;
-    let native = lp.jobs.iter().filter(|j| j.platform.architecture == build_platform.architecture).count();
+    let native = lp
+        .jobs
+        .iter()
+        .filter(|j| j.platform.architecture == build_platform.architecture)
+        .count();
     reporter.report(&Event::Plan {
         jobs: lp.jobs.len(),
         native,
@@ -127,7 +134,9 @@ pub async fn build(
     });
     let scratch = scratch_image(engine).await?;
     let limit = if opts.jobs == 0 {
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
     } else {
         opts.jobs
     };
@@ -161,7 +170,7 @@ pub async fn build(
                     .await
                     .map_err(|source| ExecError::EngineOp {
                         action: format!("tagging {t}"),
-                        source,
+                        source: Box::new(source),
                     })?;
                 Some(t)
             }
@@ -186,15 +195,21 @@ pub async fn build(
 pub async fn scratch_image(engine: &DockerEngine) -> Result<String> {
     let err = |source| ExecError::EngineOp {
         action: "preparing the empty image for FROM scratch".into(),
-        source,
+        source: Box::new(source),
     };
-    if let crate::engine::ImageLookup::Found(info) = engine.inspect_image(SCRATCH_IMAGE).await.map_err(err)? {
+    if let crate::engine::ImageLookup::Found(info) =
+        engine.inspect_image(SCRATCH_IMAGE).await.map_err(err)?
+    {
         return Ok(info.id);
     }
     // An empty tar: two zero blocks.
     let empty = bytes::Bytes::from(vec![0u8; 1024]);
     engine
-        .import_rootfs(crate::engine::tar_body(empty), SCRATCH_IMAGE, engine.platform())
+        .import_rootfs(
+            crate::engine::tar_body(empty),
+            SCRATCH_IMAGE,
+            engine.platform(),
+        )
         .await
         .map_err(err)
 }
@@ -216,30 +231,45 @@ pub struct PruneOutcome {
 pub async fn prune(engine: &DockerEngine) -> Result<PruneOutcome> {
     let op = |action: &str| {
         let action = action.to_string();
-        move |source| ExecError::EngineOp { action, source }
+        move |source| ExecError::EngineOp {
+            action,
+            source: Box::new(source),
+        }
     };
     let mut out = PruneOutcome::default();
-    for c in engine.list_managed_containers().await.map_err(op("listing xplat's containers"))? {
-        engine.remove_container(&c).await.map_err(op("removing a container"))?;
+    for c in engine
+        .list_managed_containers()
+        .await
+        .map_err(op("listing xplat's containers"))?
+    {
+        engine
+            .remove_container(&c)
+            .await
+            .map_err(op("removing a container"))?;
         out.containers += 1;
     }
-    loop {
-        match engine
-            .find_image_by_label(MANAGED_LABEL, "true")
+    // Newest first, so children go before their parents.
+    while let crate::engine::ImageLookup::Found(info) = engine
+        .find_image_by_label(MANAGED_LABEL, "true")
+        .await
+        .map_err(op("listing cached images"))?
+    {
+        engine
+            .remove_image(&info.id, true)
             .await
-            .map_err(op("listing cached images"))?
-        {
-            crate::engine::ImageLookup::Found(info) => {
-                engine.remove_image(&info.id, true).await.map_err(op("removing a cached image"))?;
-                out.images += 1;
-            }
-            crate::engine::ImageLookup::Missing => break,
-        }
+            .map_err(op("removing a cached image"))?;
+        out.images += 1;
     }
-    let vols = engine.list_cache_volumes().await.map_err(op("listing cache volumes"))?;
+    let vols = engine
+        .list_cache_volumes()
+        .await
+        .map_err(op("listing cache volumes"))?;
     out.volume_bytes = DockerEngine::disk_usage(&vols).total;
     for v in vols {
-        engine.remove_volume(&v.name).await.map_err(op("removing a cache volume"))?;
+        engine
+            .remove_volume(&v.name)
+            .await
+            .map_err(op("removing a cache volume"))?;
         out.volumes += 1;
     }
     Ok(out)

@@ -41,9 +41,7 @@ fn containers_created(events: &[Event]) -> usize {
 /// Containers of the build with this id that still exist.
 fn containers_of(build_id: &str) -> usize {
     let filter = format!("label=xplat.build={build_id}");
-    let out = docker(["ps", "-aq", "--filter", &filter])
-        .output()
-        .unwrap();
+    let out = docker(["ps", "-aq", "--filter", &filter]).output().unwrap();
     String::from_utf8_lossy(&out.stdout).lines().count()
 }
 
@@ -78,7 +76,10 @@ async fn goping_cross_build_runs_on_both_platforms_and_warm_rebuild_creates_no_c
         Ok(b) => b,
         Err(why) => return println!("SKIPPED: {why}"),
     };
-    let mut o = opts(&samples_dir().join("goping"), &["linux/amd64", "linux/arm64"]);
+    let mut o = opts(
+        &samples_dir().join("goping"),
+        &["linux/amd64", "linux/arm64"],
+    );
     o.target = Some("build".into());
     o.tag = Some("xplat-test-exec/goping:t".into());
     o.build_args = BTreeMap::from([("BUILDER_IMAGE".to_string(), builder)]);
@@ -98,7 +99,10 @@ async fn goping_cross_build_runs_on_both_platforms_and_warm_rebuild_creates_no_c
         .arg("-version")
         .output()
         .unwrap();
-    assert_eq!(String::from_utf8_lossy(&run.stdout).trim(), "goping linux/amd64");
+    assert_eq!(
+        String::from_utf8_lossy(&run.stdout).trim(),
+        "goping linux/amd64"
+    );
     match Fixtures::get().qemu_aarch64() {
         Ok(qemu) => {
             let run = std::process::Command::new(qemu)
@@ -106,16 +110,30 @@ async fn goping_cross_build_runs_on_both_platforms_and_warm_rebuild_creates_no_c
                 .arg("-version")
                 .output()
                 .unwrap();
-            assert_eq!(String::from_utf8_lossy(&run.stdout).trim(), "goping linux/arm64");
+            assert_eq!(
+                String::from_utf8_lossy(&run.stdout).trim(),
+                "goping linux/arm64"
+            );
         }
         Err(why) => println!("SKIPPED (arm64 run): {why}"),
     }
-    assert_eq!(containers_of(o.build_id.as_deref().unwrap()), 0, "no container survives success");
+    assert_eq!(
+        containers_of(o.build_id.as_deref().unwrap()),
+        0,
+        "no container survives success"
+    );
 
     // Warm rebuild: every step from the cache, not one container.
     let warm = Recorder::default();
-    let again = build(&o, &engine, &warm, &cancel).await.expect("warm build");
-    assert_eq!(containers_created(&warm.events()), 0, "{:#?}", warm.events());
+    let again = build(&o, &engine, &warm, &cancel)
+        .await
+        .expect("warm build");
+    assert_eq!(
+        containers_created(&warm.events()),
+        0,
+        "{:#?}",
+        warm.events()
+    );
     assert_eq!(again.steps_run, 0);
     assert_eq!(again.targets[1].image, out.targets[1].image);
 }
@@ -123,14 +141,12 @@ async fn goping_cross_build_runs_on_both_platforms_and_warm_rebuild_creates_no_c
 #[tokio::test]
 async fn shared_stage_runs_once_and_touching_a_file_reruns_from_its_copy() {
     let Some(engine) = engine().await else { return };
-    let dir = TestDir::new(&[
-        (
-            "Dockerfile",
-            "ARG BUILDPLATFORM\nFROM --platform=$BUILDPLATFORM xplat-test/busybox:amd64 AS deps\n\
+    let dir = TestDir::new(&[(
+        "Dockerfile",
+        "ARG BUILDPLATFORM\nFROM --platform=$BUILDPLATFORM xplat-test/busybox:amd64 AS deps\n\
              RUN echo deps > /deps\n\
              FROM deps AS build\nARG TARGETARCH\nCOPY a.txt /a.txt\nRUN echo $TARGETARCH > /arch\n",
-        ),
-    ]);
+    )]);
     // Content no earlier run has cached.
     let nonce = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -184,7 +200,11 @@ async fn failing_run_reports_line_code_output_and_leaves_no_container() {
         }
         other => panic!("unexpected error {other}"),
     }
-    assert_eq!(containers_of(o.build_id.as_deref().unwrap()), 0, "no container survives a failing step");
+    assert_eq!(
+        containers_of(o.build_id.as_deref().unwrap()),
+        0,
+        "no container survives a failing step"
+    );
 }
 
 #[tokio::test]
@@ -210,5 +230,9 @@ async fn cancelling_stops_the_build_and_leaves_no_container() {
         .expect_err("cancelled");
     assert!(err.is_cancelled(), "{err}");
     assert!(started.elapsed().as_secs() < 30);
-    assert_eq!(containers_of(o.build_id.as_deref().unwrap()), 0, "no container survives cancellation");
+    assert_eq!(
+        containers_of(o.build_id.as_deref().unwrap()),
+        0,
+        "no container survives cancellation"
+    );
 }

@@ -61,7 +61,7 @@ impl State {
                 stage: self.stage.clone(),
                 line,
                 word: word.to_string(),
-                source,
+                source: Box::new(source),
             })
     }
 
@@ -108,7 +108,8 @@ impl State {
             Instruction::Run(_) | Instruction::Copy(_) | Instruction::Add(_) => return Ok(false),
             Instruction::Workdir(w) => {
                 let w = self.expand(w, line)?;
-                self.config.working_dir = Some(join_workdir(self.config.working_dir.as_deref(), &w));
+                self.config.working_dir =
+                    Some(join_workdir(self.config.working_dir.as_deref(), &w));
                 return Ok(false);
             }
             Instruction::Env(pairs) => {
@@ -269,8 +270,10 @@ mod tests {
 
     fn apply_all(text: &str, args: &[(&str, &str)]) -> State {
         let df = parse(&format!("FROM scratch\n{text}")).unwrap();
-        let values: BTreeMap<String, String> =
-            args.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let values: BTreeMap<String, String> = args
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         let mut st = State::new(ImageConfig::default(), "0", '\\');
         for i in &df.stages[0].instructions {
             let _ = st.apply(&i.node, i.span.start_line, &values).unwrap();
@@ -293,7 +296,10 @@ mod tests {
         let run = st.run_args();
         assert!(!run.contains_key("A"), "ENV wins over ARG");
         assert_eq!(run.get("B").map(String::as_str), Some("given"));
-        assert!(st.config.env.iter().all(|e| !e.starts_with("B=")), "ARG never stored");
+        assert!(
+            st.config.env.iter().all(|e| !e.starts_with("B=")),
+            "ARG never stored"
+        );
     }
 
     #[test]
@@ -326,7 +332,11 @@ mod tests {
         );
         assert_eq!(
             st.config.cmd,
-            Some(vec!["/bin/bash".to_string(), "-xc".into(), "echo hi".into()])
+            Some(vec![
+                "/bin/bash".to_string(),
+                "-xc".into(),
+                "echo hi".into()
+            ])
         );
         assert_eq!(st.config.working_dir.as_deref(), Some("/a/c"));
     }
@@ -353,7 +363,10 @@ mod tests {
         assert!(st
             .apply(&df.stages[0].instructions[0].node, 2, &BTreeMap::new())
             .is_err());
-        assert!(matches!(df.stages[0].instructions[1].node, Instruction::Run(_)));
+        assert!(matches!(
+            df.stages[0].instructions[1].node,
+            Instruction::Run(_)
+        ));
         assert!(!st
             .apply(&df.stages[0].instructions[1].node, 3, &BTreeMap::new())
             .unwrap());

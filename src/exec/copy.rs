@@ -9,10 +9,14 @@ use std::io::Read;
 use futures::TryStreamExt;
 
 use super::config::{join_workdir, State};
-use super::step::{commit, create, image_for_platform, key, lookup, remove, At, JobEnv, StepOutcome};
+use super::step::{
+    commit, create, image_for_platform, key, lookup, remove, At, JobEnv, StepOutcome,
+};
 use super::{ExecError, JobOutput, Result};
 use crate::context::copy::{parse_chmod, parse_chown, without_existing, PasswdNames};
-use crate::context::{clean_path, write_tar, BuildContext, ContextError, CopySpec, DestImage, Origin};
+use crate::context::{
+    clean_path, write_tar, BuildContext, ContextError, CopySpec, DestImage, Origin,
+};
 use crate::dockerfile::{Add, Copy, Instruction};
 use crate::engine::{tar_body, ContainerId, PathKind, PathLookup, RunSpec};
 
@@ -34,10 +38,15 @@ pub async fn execute_copy(
             let from = state.expand(from, at.line)?;
             let sources = expand_all(state, at, &c.sources)?;
             let dest = state.expand(&c.dest, at.line)?;
-            copy_from(env, at, state, parent, &instr, &from, &sources, &dest, c, deps).await
+            copy_from(
+                env, at, state, parent, &instr, &from, &sources, &dest, c, deps,
+            )
+            .await
         }
         None => {
-            let spec = copy_spec(state, at, &c.sources, &c.dest, &c.chown, &c.chmod, &c.exclude, c.parents, false)?;
+            let spec = copy_spec(
+                state, at, &c.sources, &c.dest, &c.chown, &c.chmod, &c.exclude, c.parents, false,
+            )?;
             from_context(env, at, state, parent, &instr, spec).await
         }
     }
@@ -55,12 +64,17 @@ pub async fn execute_add(
         return Err(at.unsupported("ADD with a heredoc"));
     }
     let sources = expand_all(state, at, &a.sources)?;
-    if let Some(url) = sources.iter().find(|s| s.contains("://") || s.starts_with("git@")) {
+    if let Some(url) = sources
+        .iter()
+        .find(|s| s.contains("://") || s.starts_with("git@"))
+    {
         return Err(at.unsupported(format!("ADD of a URL ({url})")));
     }
     let instr = Instruction::Add(a.clone());
     let unpack = a.unpack.unwrap_or(true);
-    let spec = copy_spec(state, at, &a.sources, &a.dest, &a.chown, &a.chmod, &a.exclude, false, unpack)?;
+    let spec = copy_spec(
+        state, at, &a.sources, &a.dest, &a.chown, &a.chmod, &a.exclude, false, unpack,
+    )?;
     from_context(env, at, state, parent, &instr, spec).await
 }
 
@@ -84,7 +98,11 @@ fn copy_spec(
     Ok(CopySpec {
         sources: expand_all(state, at, sources)?,
         dest: state.expand(dest, at.line)?,
-        workdir: state.config.working_dir.clone().unwrap_or_else(|| "/".into()),
+        workdir: state
+            .config
+            .working_dir
+            .clone()
+            .unwrap_or_else(|| "/".into()),
         chown: opt(chown)?,
         chmod: opt(chmod)?,
         excludes: expand_all(state, at, exclude)?,
@@ -98,7 +116,7 @@ fn ctx_err<'a>(at: &'a At<'_>) -> impl Fn(ContextError) -> ExecError + 'a {
     move |source| ExecError::Context {
         stage: at.job.stage.clone(),
         line: at.line,
-        source,
+        source: Box::new(source),
     }
 }
 
@@ -153,7 +171,9 @@ async fn from_context(
             dirs.insert(dest_abs.clone());
         }
         let names = match &spec.chown {
-            Some(c) if c.split(':').any(|p| p.parse::<u32>().is_err()) => passwd_names(env, at, &id).await?,
+            Some(c) if c.split(':').any(|p| p.parse::<u32>().is_err()) => {
+                passwd_names(env, at, &id).await?
+            }
             _ => PasswdNames::default(),
         };
         let entries = ctx
@@ -198,7 +218,10 @@ async fn is_dir(env: &JobEnv<'_>, at: &At<'_>, id: &ContainerId, path: &str) -> 
             PathKind::Dir => true,
             PathKind::Symlink { target } => matches!(
                 stat(env, at, id, &target).await?,
-                PathLookup::Found(crate::engine::PathStat { kind: PathKind::Dir, .. })
+                PathLookup::Found(crate::engine::PathStat {
+                    kind: PathKind::Dir,
+                    ..
+                })
             ),
             PathKind::File => false,
         },
@@ -206,7 +229,12 @@ async fn is_dir(env: &JobEnv<'_>, at: &At<'_>, id: &ContainerId, path: &str) -> 
     })
 }
 
-async fn read_archive(env: &JobEnv<'_>, at: &At<'_>, id: &ContainerId, path: &str) -> Result<Vec<u8>> {
+async fn read_archive(
+    env: &JobEnv<'_>,
+    at: &At<'_>,
+    id: &ContainerId,
+    path: &str,
+) -> Result<Vec<u8>> {
     let chunks: Vec<bytes::Bytes> = env
         .engine
         .get_archive(id, path)
@@ -260,10 +288,16 @@ async fn copy_from(
     let src_image = match at.job.from_jobs.get(from) {
         Some(j) => deps
             .get(j)
-            .ok_or_else(|| ExecError::DependencyFailed { job: at.job.id.clone() })?
+            .ok_or_else(|| ExecError::DependencyFailed {
+                job: at.job.id.clone(),
+            })?
             .image
             .clone(),
-        None => image_for_platform(env, at, from, &at.job.platform).await?.id,
+        None => {
+            image_for_platform(env, at, from, &at.job.platform)
+                .await?
+                .id
+        }
     };
     let key = key(at, state, parent, instr, &src_image);
     if let Some(id) = lookup(env, at, &key).await? {
@@ -421,7 +455,11 @@ fn rewrite(
         let rel_target = target.trim_start_matches('/').to_string();
         match h.entry_type() {
             tar::EntryType::Symlink | tar::EntryType::Link => {
-                let link = entry.link_name().map_err(&io)?.map(|l| l.to_string_lossy().into_owned()).unwrap_or_default();
+                let link = entry
+                    .link_name()
+                    .map_err(&io)?
+                    .map(|l| l.to_string_lossy().into_owned())
+                    .unwrap_or_default();
                 if h.entry_type().is_hard_link() {
                     return Err(at.unsupported(format!("a hard link in COPY --from ({member})")));
                 }
@@ -430,7 +468,8 @@ fn rewrite(
             _ => {
                 let mut buf = Vec::new();
                 entry.read_to_end(&mut buf).map_err(&io)?;
-                out.append_data(&mut h, &rel_target, &buf[..]).map_err(&io)?;
+                out.append_data(&mut h, &rel_target, &buf[..])
+                    .map_err(&io)?;
             }
         }
     }

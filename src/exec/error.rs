@@ -37,7 +37,7 @@ pub enum ExecError {
         action: String,
         /// The engine's error.
         #[source]
-        source: EngineError,
+        source: Box<EngineError>,
     },
     /// Resolving COPY/ADD sources in the build context failed.
     #[error("stage {stage}, line {line}: {source}")]
@@ -48,7 +48,7 @@ pub enum ExecError {
         line: usize,
         /// The context error.
         #[source]
-        source: ContextError,
+        source: Box<ContextError>,
     },
     /// A word could not be expanded.
     #[error("stage {stage}, line {line}: expanding {word:?}: {source}")]
@@ -61,7 +61,7 @@ pub enum ExecError {
         word: String,
         /// The expansion error.
         #[source]
-        source: ExpandError,
+        source: Box<ExpandError>,
     },
     /// An instruction or flag xplat does not execute (yet).
     #[error("stage {stage}, line {line}: {what} is not supported by xplat's executor")]
@@ -84,7 +84,9 @@ pub enum ExecError {
         message: String,
     },
     /// `--mount=type=secret,id=X` names a secret not given with `--secret id=X,src=...`.
-    #[error("stage {stage}, line {line}: secret {id:?} was not given (use --secret id={id},src=FILE)")]
+    #[error(
+        "stage {stage}, line {line}: secret {id:?} was not given (use --secret id={id},src=FILE)"
+    )]
     MissingSecret {
         /// Stage name or index.
         stage: String,
@@ -107,7 +109,9 @@ pub enum ExecError {
         source: std::io::Error,
     },
     /// A tar member from another image would land outside its destination.
-    #[error("stage {stage}, line {line}: refusing archive member {member:?} (escapes its destination)")]
+    #[error(
+        "stage {stage}, line {line}: refusing archive member {member:?} (escapes its destination)"
+    )]
     UnsafeMember {
         /// Stage name or index.
         stage: String,
@@ -118,10 +122,10 @@ pub enum ExecError {
     },
     /// The Dockerfile could not be parsed.
     #[error("{0}")]
-    Parse(#[from] crate::dockerfile::ParseError),
+    Parse(#[from] Box<crate::dockerfile::ParseError>),
     /// Reading the Dockerfile or the context failed before any job ran.
     #[error("opening the build context: {0}")]
-    OpenContext(#[source] ContextError),
+    OpenContext(#[source] Box<ContextError>),
     /// `--target` names no stage.
     #[error("target stage {name:?} not found in the Dockerfile")]
     UnknownTarget {
@@ -158,7 +162,7 @@ pub enum ExecError {
         action: String,
         /// The engine's error.
         #[source]
-        source: EngineError,
+        source: Box<EngineError>,
     },
 }
 
@@ -171,9 +175,15 @@ impl ExecError {
         match self {
             ExecError::Cancelled => true,
             ExecError::Engine { source, .. } | ExecError::EngineOp { source, .. } => {
-                matches!(source, EngineError::Cancelled { .. })
+                matches!(**source, EngineError::Cancelled { .. })
             }
             _ => false,
         }
+    }
+}
+
+impl From<crate::dockerfile::ParseError> for ExecError {
+    fn from(e: crate::dockerfile::ParseError) -> Self {
+        ExecError::Parse(Box::new(e))
     }
 }

@@ -118,7 +118,7 @@ fn expand(
             stage: stage.into(),
             line,
             word: word.into(),
-            source,
+            source: Box::new(source),
         })
 }
 
@@ -142,8 +142,8 @@ impl Planner<'_> {
         }
         visiting.push(idx);
         let line = stage.span.start_line;
-        let run_platform = match &stage.platform {
-            Some(w) => {
+        let explicit = match &stage.platform {
+            Some(w) => Some({
                 let v = expand(self.escape, w, global, &sname, line)?;
                 Platform::parse_with_host(&v, self.build_platform)
                     .map_err(|_| ExecError::BadPlatform {
@@ -151,8 +151,8 @@ impl Planner<'_> {
                         value: v,
                     })?
                     .normalized()
-            }
-            None => tp.clone(),
+            }),
+            None => None,
         };
         let base_word = expand(self.escape, &stage.base, global, &sname, line)?;
         let mut deps = Vec::new();
@@ -167,6 +167,13 @@ impl Planner<'_> {
                 }
                 None => Base::Image(base_word),
             }
+        };
+        // FROM another stage without --platform runs where that stage ran (BuildKit keeps
+        // the platform of the base state), so `FROM base AS build` stays native.
+        let run_platform = match (explicit, &base) {
+            (Some(p), _) => p,
+            (None, Base::Job(j)) => self.jobs[*j].platform.clone(),
+            (None, _) => tp.clone(),
         };
         let mut from_jobs = BTreeMap::new();
         let mut declared = BTreeMap::new();
@@ -216,7 +223,9 @@ impl Planner<'_> {
         };
         let key = format!(
             "sha256:{}",
-            hex::encode(Sha256::digest(serde_json::to_vec(&ident).expect("identity")))
+            hex::encode(Sha256::digest(
+                serde_json::to_vec(&ident).expect("identity")
+            ))
         );
         let j = match self.by_identity.get(&key) {
             Some(j) => {
@@ -249,10 +258,7 @@ impl Planner<'_> {
 
     /// A stage named `name` (or with that index) defined before stage `before`.
     fn stage_index(&self, name: &str, before: usize) -> Option<usize> {
-        self.df
-            .stage(name)
-            .map(|s| s.index)
-            .filter(|i| *i < before)
+        self.df.stage(name).map(|s| s.index).filter(|i| *i < before)
     }
 }
 
@@ -268,7 +274,10 @@ fn name_jobs(jobs: &mut [ExecJob]) {
     for (i, j) in jobs.iter_mut().enumerate() {
         let (stage, run, serves) = &names[i];
         let same_stage = names.iter().filter(|n| &n.0 == stage).count();
-        let same_run = names.iter().filter(|n| &n.0 == stage && &n.1 == run).count();
+        let same_run = names
+            .iter()
+            .filter(|n| &n.0 == stage && &n.1 == run)
+            .count();
         j.id = if same_stage == 1 {
             stage.clone()
         } else if same_run == 1 {
@@ -291,7 +300,15 @@ mod tests {
     fn plan_of(df: &str, platforms: &[&str], target: Option<&str>) -> LocalPlan {
         let df = parse(df).unwrap();
         let ps: Vec<Platform> = platforms.iter().map(|s| p(s)).collect();
-        plan(&df, &ps, &p("linux/amd64"), target, &BTreeMap::new(), &Catalog::embedded()).unwrap()
+        plan(
+            &df,
+            &ps,
+            &p("linux/amd64"),
+            target,
+            &BTreeMap::new(),
+            &Catalog::embedded(),
+        )
+        .unwrap()
     }
 
     #[test]
@@ -321,20 +338,45 @@ mod tests {
 
     #[test]
     fn target_selects_stage_and_unknown_target_errors() {
-        let lp = plan_of("FROM a AS one\nRUN x\nFROM b AS two\n", &["linux/amd64"], Some("one"));
+        let lp = plan_of(
+            "FROM a AS one\nRUN x\nFROM b AS two\n",
+            &["linux/amd64"],
+            Some("one"),
+        );
         assert_eq!(lp.jobs.len(), 1);
         assert_eq!(lp.jobs[0].base, Base::Image("a".into()));
         let df = parse("FROM a AS one\n").unwrap();
-        let err = plan(&df, &[p("linux/amd64")], &p("linux/amd64"), Some("nope"), &BTreeMap::new(), &Catalog::embedded());
+        let err = plan(
+            &df,
+            &[p("linux/amd64")],
+            &p("linux/amd64"),
+            Some("nope"),
+            &BTreeMap::new(),
+            &Catalog::embedded(),
+        );
         assert!(matches!(err, Err(ExecError::UnknownTarget { .. })));
     }
 
     #[test]
     fn meta_args_expand_in_from_and_build_args_override() {
         let df = parse("ARG IMG=base:1\nFROM ${IMG}\nARG X=d\n").unwrap();
-        let args = BTreeMap::from([("IMG".to_string(), "other:2".to_string()), ("X".into(), "given".into())]);
-        let lp = plan(&df, &[p("linux/arm64")], &p("linux/amd64"), None, &args, &Catalog::embedded()).unwrap();
+        let args = BTreeMap::from([
+            ("IMG".to_string(), "other:2".to_string()),
+            ("X".into(), "given".into()),
+        ]);
+        let lp = plan(
+            &df,
+            &[p("linux/arm64")],
+            &p("linux/amd64"),
+            None,
+            &args,
+            &Catalog::embedded(),
+        )
+        .unwrap();
         assert_eq!(lp.jobs[0].base, Base::Image("other:2".into()));
-        assert_eq!(lp.jobs[0].arg_values.get("X").map(String::as_str), Some("given"));
+        assert_eq!(
+            lp.jobs[0].arg_values.get("X").map(String::as_str),
+            Some("given")
+        );
     }
 }

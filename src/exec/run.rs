@@ -38,7 +38,15 @@ pub async fn execute(
     let mounts = run
         .mounts
         .iter()
-        .map(|m| mount_spec(m, at, env.context, env.secrets, &at.job.platform.to_string()))
+        .map(|m| {
+            mount_spec(
+                m,
+                at,
+                env.context,
+                env.secrets,
+                &at.job.platform.to_string(),
+            )
+        })
         .collect::<Result<Vec<_>>>()?
         .into_iter()
         .flatten()
@@ -77,7 +85,9 @@ pub async fn execute(
     let code = env.engine.run_container(&id, &sink, env.cancel).await;
     let result = match code {
         Err(e) => Err(at.engine("running the step")(e)),
-        Ok(0) => commit(env, at, &id, state, &key).await.map(StepOutcome::Ran),
+        Ok(0) => commit(env, at, &id, state, &key)
+            .await
+            .map(StepOutcome::Ran),
         Ok(code) => Err(ExecError::RunFailed {
             stage: at.job.stage.clone(),
             line: at.line,
@@ -135,14 +145,15 @@ pub fn mount_spec(
             if m.from.is_some() {
                 return Err(at.unsupported("RUN --mount=type=bind,from=…"));
             }
-            let ctx = context.ok_or_else(|| at.unsupported("a bind mount without a build context"))?;
+            let ctx =
+                context.ok_or_else(|| at.unsupported("a bind mount without a build context"))?;
             let rel = clean_path(&format!("/{}", m.source.clone().unwrap_or_default()));
             let rel = rel.trim_start_matches('/').to_string();
             if !rel.is_empty() {
                 let listing = ctx.listing().map_err(|source| ExecError::Context {
                     stage: at.job.stage.clone(),
                     line: at.line,
-                    source,
+                    source: Box::new(source),
                 })?;
                 if listing.get(&rel).is_none() {
                     return Err(ExecError::Invalid {
@@ -159,11 +170,14 @@ pub fn mount_spec(
             }))
         }
         MountType::Secret => {
-            let id = m
-                .id
-                .clone()
-                .or_else(|| target.as_ref().map(|t| t.rsplit('/').next().unwrap_or("").to_string()))
-                .unwrap_or_default();
+            let id =
+                m.id.clone()
+                    .or_else(|| {
+                        target
+                            .as_ref()
+                            .map(|t| t.rsplit('/').next().unwrap_or("").to_string())
+                    })
+                    .unwrap_or_default();
             match secrets.get(&id) {
                 Some(src) => Ok(Some(MountSpec::Secret {
                     source: src.to_string_lossy().into_owned(),

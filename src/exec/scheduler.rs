@@ -64,7 +64,10 @@ where
             }
         }
     }
-    Ok(slots.into_iter().map(|s| s.expect("every job finished")).collect())
+    Ok(slots
+        .into_iter()
+        .map(|s| s.expect("every job finished"))
+        .collect())
 }
 
 /// Runs every job on the engine and always removes the containers left behind,
@@ -80,7 +83,7 @@ pub async fn execute(env: &JobEnv<'_>, jobs: &[ExecJob], limit: usize) -> Result
         (Err(e), _) => Err(e),
         (Ok(_), Err(source)) => Err(ExecError::EngineOp {
             action: "removing the build's containers".into(),
-            source,
+            source: Box::new(source),
         }),
         (Ok(v), Ok(_)) => Ok(v),
     }

@@ -25,7 +25,12 @@ impl Record {
     }
 }
 
-async fn fake(rec: &Record, i: usize, inputs: BTreeMap<usize, usize>, fail: Option<usize>) -> Result<usize> {
+async fn fake(
+    rec: &Record,
+    i: usize,
+    inputs: BTreeMap<usize, usize>,
+    fail: Option<usize>,
+) -> Result<usize> {
     rec.calls.lock().unwrap().push(i);
     let now = rec.running.fetch_add(1, Ordering::SeqCst) + 1;
     rec.peak.fetch_max(now, Ordering::SeqCst);
@@ -87,7 +92,11 @@ async fn an_error_stops_dependents() {
     })
     .await;
     assert!(err.is_err());
-    assert_eq!(rec.calls.lock().unwrap().clone(), vec![0], "no dependent started");
+    assert_eq!(
+        rec.calls.lock().unwrap().clone(),
+        vec![0],
+        "no dependent started"
+    );
 }
 
 #[tokio::test]

@@ -13,9 +13,7 @@ use super::step_cache::StepInputs;
 use super::{copy, run, Base, ExecError, ExecJob, JobOutput, Result};
 use crate::context::BuildContext;
 use crate::dockerfile::{Instruction, Spanned};
-use crate::engine::{
-    ContainerId, Engine, ImageConfig, ImageLookup, RunSpec, CACHE_KEY_LABEL,
-};
+use crate::engine::{ContainerId, Engine, ImageConfig, ImageLookup, RunSpec, CACHE_KEY_LABEL};
 use crate::platform::Platform;
 use crate::progress::{shorten, Event, Reporter};
 
@@ -52,13 +50,16 @@ pub struct At<'a> {
 
 impl At<'_> {
     /// Wraps an engine error with the stage, line and what was being done.
-    pub fn engine(&self, action: impl Into<String>) -> impl FnOnce(crate::engine::EngineError) -> ExecError + '_ {
+    pub fn engine(
+        &self,
+        action: impl Into<String>,
+    ) -> impl FnOnce(crate::engine::EngineError) -> ExecError + '_ {
         let action = action.into();
         move |source| ExecError::Engine {
             stage: self.job.stage.clone(),
             line: self.line,
             action,
-            source,
+            source: Box::new(source),
         }
     }
 
@@ -98,7 +99,11 @@ async fn run_job_inner(
     job: &ExecJob,
     deps: &BTreeMap<usize, JobOutput>,
 ) -> Result<JobOutput> {
-    let from = At { job, step: 0, line: 0 };
+    let from = At {
+        job,
+        step: 0,
+        line: 0,
+    };
     let (mut image, base_config, platform) = resolve_base(env, job, deps, &from).await?;
     let mut steps: Vec<Spanned<Instruction>> = onbuild_triggers(&base_config, job)?;
     steps.extend(job.steps.iter().cloned());
@@ -180,7 +185,9 @@ pub async fn lookup(env: &JobEnv<'_>, at: &At<'_>, key: &str) -> Result<Option<S
         .await
         .map_err(at.engine("looking up the step cache"))?
     {
-        ImageLookup::Found(info) if info.config.labels.get(CACHE_KEY_LABEL).map(String::as_str) == Some(key) => {
+        ImageLookup::Found(info)
+            if info.config.labels.get(CACHE_KEY_LABEL).map(String::as_str) == Some(key) =>
+        {
             env.reporter.report(&Event::StepCached {
                 job: at.job.id.clone(),
                 step: at.step,
@@ -250,7 +257,12 @@ pub async fn remove(env: &JobEnv<'_>, id: &ContainerId) {
     let _ = env.engine.remove_container(id).await;
 }
 
-async fn workdir(env: &JobEnv<'_>, at: &At<'_>, state: &State, parent: &str) -> Result<StepOutcome> {
+async fn workdir(
+    env: &JobEnv<'_>,
+    at: &At<'_>,
+    state: &State,
+    parent: &str,
+) -> Result<StepOutcome> {
     let instr = Instruction::Workdir(state.config.working_dir.clone().unwrap_or_default());
     let key = key(at, state, parent, &instr, "");
     if let Some(id) = lookup(env, at, &key).await? {
@@ -342,7 +354,11 @@ fn onbuild_triggers(base: &ImageConfig, job: &ExecJob) -> Result<Vec<Spanned<Ins
     }
     let text = format!("FROM scratch\n{}\n", base.on_build.join("\n"));
     let df = crate::dockerfile::parse(&text)?;
-    let line = job.steps.first().map(|s| s.span.start_line.saturating_sub(1)).unwrap_or(1);
+    let line = job
+        .steps
+        .first()
+        .map(|s| s.span.start_line.saturating_sub(1))
+        .unwrap_or(1);
     Ok(df.stages[0]
         .instructions
         .iter()
@@ -373,5 +389,8 @@ pub fn describe(instr: &Instruction) -> String {
 }
 
 fn short(image: &str) -> &str {
-    image.strip_prefix("sha256:").map(|h| &h[..12.min(h.len())]).unwrap_or(image)
+    image
+        .strip_prefix("sha256:")
+        .map(|h| &h[..12.min(h.len())])
+        .unwrap_or(image)
 }

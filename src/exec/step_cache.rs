@@ -76,7 +76,14 @@ mod tests {
         let df = parse(&format!("FROM scratch\n{df}")).unwrap();
         let mut st = State::new(ImageConfig::default(), "0", '\\');
         st.config.env = env.iter().map(|s| s.to_string()).collect();
-        StepInputs::new("job", parent, &df.stages[0].instructions[0].node, &st, content).key()
+        StepInputs::new(
+            "job",
+            parent,
+            &df.stages[0].instructions[0].node,
+            &st,
+            content,
+        )
+        .key()
     }
 
     #[test]
