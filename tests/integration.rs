@@ -8,13 +8,16 @@ mod dockerfile_conformance;
 mod dockerfile_fuzz;
 mod dockerfile_typed;
 mod engine_docker;
-mod engine_pull;
 mod expand_conformance;
+mod platform_cases;
+
+mod support;
+
+mod engine_pull;
+mod exec_build;
 mod fixture_smoke;
 mod oci_build;
 mod oci_docker;
 mod oci_fixtures;
 mod plan_golden;
-mod platform_cases;
 mod registry;
-mod support;

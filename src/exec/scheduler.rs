@@ -1,0 +1,94 @@
+//! The scheduler: runs jobs in dependency order, independent ones at once up to a
+//! limit, each job exactly once however many targets need it, results in pre-sized
+//! slots (index = job index). The policy ([`run_jobs`]) is generic over the job runner
+//! so it is tested with a recording fake; [`execute`] wires it to [`run_job`] and
+//! guarantees the engine's cleanup on every exit path.
+
+use std::collections::BTreeMap;
+
+use futures::future::BoxFuture;
+use futures::stream::{FuturesUnordered, StreamExt};
+use tokio_util::sync::CancellationToken;
+
+use super::step::{run_job, JobEnv};
+use super::{ExecError, ExecJob, JobOutput, Result};
+
+/// Runs `deps.len()` jobs; job `i` starts once every job in `deps[i]` has finished, with
+/// at most `limit` running at once. `run(i, outputs_of_deps)` runs job `i`. The first
+/// error (or cancellation) stops everything: running jobs are dropped and the error is
+/// returned. Dependencies must point to existing jobs and form no cycle.
+pub async fn run_jobs<'a, T, F>(
+    deps: &[Vec<usize>],
+    limit: usize,
+    cancel: &CancellationToken,
+    run: F,
+) -> Result<Vec<T>>
+where
+    T: Clone + Send + 'a,
+    F: Fn(usize, BTreeMap<usize, T>) -> BoxFuture<'a, Result<T>>,
+{
+    let n = deps.len();
+    let limit = limit.max(1);
+    let mut slots: Vec<Option<T>> = vec![None; n];
+    let mut started = vec![false; n];
+    let mut running = FuturesUnordered::new();
+    let mut finished = 0;
+    while finished < n {
+        for i in 0..n {
+            if running.len() >= limit {
+                break;
+            }
+            if !started[i] && deps[i].iter().all(|d| slots[*d].is_some()) {
+                started[i] = true;
+                let inputs = deps[i]
+                    .iter()
+                    .map(|d| (*d, slots[*d].clone().expect("dependency finished")))
+                    .collect();
+                let fut = run(i, inputs);
+                running.push(async move { (i, fut.await) });
+            }
+        }
+        if running.is_empty() {
+            // Nothing runnable and nothing running: a cycle or a bad index.
+            let stuck = (0..n).find(|i| !started[*i]).unwrap_or(0);
+            return Err(ExecError::Cycle {
+                stage: stuck.to_string(),
+            });
+        }
+        tokio::select! {
+            biased;
+            _ = cancel.cancelled() => return Err(ExecError::Cancelled),
+            Some((i, res)) = running.next() => {
+                slots[i] = Some(res?);
+                finished += 1;
+            }
+        }
+    }
+    Ok(slots
+        .into_iter()
+        .map(|s| s.expect("every job finished"))
+        .collect())
+}
+
+/// Runs every job on the engine and always removes the containers left behind,
+/// whether the build succeeded, failed or was cancelled.
+pub async fn execute(env: &JobEnv<'_>, jobs: &[ExecJob], limit: usize) -> Result<Vec<JobOutput>> {
+    let deps: Vec<Vec<usize>> = jobs.iter().map(|j| j.deps.clone()).collect();
+    let result = run_jobs(&deps, limit, env.cancel, |i, inputs| {
+        Box::pin(async move { run_job(env, &jobs[i], &inputs).await })
+    })
+    .await;
+    let cleaned = env.engine.cleanup().await;
+    match (result, cleaned) {
+        (Err(e), _) => Err(e),
+        (Ok(_), Err(source)) => Err(ExecError::EngineOp {
+            action: "removing the build's containers".into(),
+            source: Box::new(source),
+        }),
+        (Ok(v), Ok(_)) => Ok(v),
+    }
+}
+
+#[cfg(test)]
+#[path = "scheduler_tests.rs"]
+mod tests;

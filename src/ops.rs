@@ -1,0 +1,276 @@
+//! The composition root for `xplat build` and `xplat prune` as library functions: what
+//! the CLI calls and what the tests call.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+
+use crate::context::BuildContext;
+use crate::engine::{DockerEngine, Engine, ImageConfig, MANAGED_LABEL};
+use crate::exec::{local_plan, scheduler, ExecError, JobEnv, Result};
+use crate::platform::{Catalog, Platform};
+use crate::progress::{Event, Reporter};
+
+/// Reference of the empty image that stands for `FROM scratch`.
+pub const SCRATCH_IMAGE: &str = "xplat/scratch:empty";
+
+/// What `build` needs, validated by the CLI.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct BuildOptions {
+    /// The build context directory.
+    pub context_dir: PathBuf,
+    /// The Dockerfile (default `<context>/Dockerfile`).
+    pub dockerfile: Option<PathBuf>,
+    /// Target platforms in the user's order (default: the engine's platform).
+    pub platforms: Vec<Platform>,
+    /// `--target STAGE`.
+    pub target: Option<String>,
+    /// `-t NAME`: with `--target`, each result is tagged `NAME-<os>-<arch>[-<variant>]`.
+    pub tag: Option<String>,
+    /// `--build-arg K=V`.
+    pub build_args: BTreeMap<String, String>,
+    /// `--no-cache`.
+    pub no_cache: bool,
+    /// `--jobs N` (0 = the number of cores).
+    pub jobs: usize,
+    /// `--secret id=…,src=…`.
+    pub secrets: BTreeMap<String, PathBuf>,
+    /// Id put on every container of the build as label `xplat.build` (default: made
+    /// from the time and process id).
+    pub build_id: Option<String>,
+}
+
+/// Label on every container of one build: `xplat.build=<id>`.
+pub const BUILD_LABEL: &str = "xplat.build";
+
+/// One target platform's result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TargetResult {
+    /// The target platform.
+    pub platform: Platform,
+    /// The engine's image id holding the filesystem.
+    pub image: String,
+    /// The authoritative image config (the engine image's config may carry xplat labels).
+    pub config: ImageConfig,
+    /// The local tag given, if any.
+    pub tag: Option<String>,
+}
+
+/// What a build produced, per target in `--platform` order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BuildOutcome {
+    /// Results in `--platform` order.
+    pub targets: Vec<TargetResult>,
+    /// Jobs executed.
+    pub jobs: usize,
+    /// Steps executed (not cached), over all jobs.
+    pub steps_run: usize,
+    /// Steps reused from the cache.
+    pub steps_cached: usize,
+}
+
+/// The local tag of a target's result: `NAME-<os>-<arch>[-<variant>]` (a tag in
+/// `NAME` is kept as the prefix of the new tag).
+pub fn platform_tag(name: &str, p: &Platform) -> String {
+    let mut suffix = format!("{}-{}", p.os, p.architecture);
+    if !p.variant.is_empty() {
+        suffix.push('-');
+        suffix.push_str(&p.variant);
+    }
+    let (repo, tag) = match name.rsplit_once(':') {
+        Some((r, t)) if !t.contains('/') => (r, Some(t)),
+        _ => (name, None),
+    };
+    match tag {
+        Some(t) => format!("{repo}:{t}-{suffix}"),
+        None => format!("{repo}:{suffix}"),
+    }
+}
+
+/// Builds the Dockerfile for every platform on `engine`.
+pub async fn build(
+    opts: &BuildOptions,
+    engine: &DockerEngine,
+    reporter: &dyn Reporter,
+    cancel: &CancellationToken,
+) -> Result<BuildOutcome> {
+    let dockerfile = opts
+        .dockerfile
+        .clone()
+        .unwrap_or_else(|| opts.context_dir.join("Dockerfile"));
+    let ctx = BuildContext::open(&opts.context_dir, &dockerfile)
+        .map_err(|e| ExecError::OpenContext(Box::new(e)))?;
+    let text = ctx
+        .read_dockerfile()
+        .map_err(|e| ExecError::OpenContext(Box::new(e)))?;
+    let df = crate::dockerfile::parse(&text)?;
+    let build_platform = engine.platform().clone();
+    let platforms = if opts.platforms.is_empty() {
+        vec![build_platform.clone()]
+    } else {
+        opts.platforms.clone()
+    };
+    let catalog = Catalog::embedded();
+    let lp = local_plan::plan(
+        &df,
+        &platforms,
+        &build_platform,
+        opts.target.as_deref(),
+        &opts.build_args,
+        &catalog,
+    )?;
+    let native = lp
+        .jobs
+        .iter()
+        .filter(|j| j.platform.architecture == build_platform.architecture)
+        .count();
+    reporter.report(&Event::Plan {
+        jobs: lp.jobs.len(),
+        native,
+        assembled: 0,
+        emulated: lp.jobs.len() - native,
+    });
+    let scratch = scratch_image(engine).await?;
+    let limit = if opts.jobs == 0 {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+    } else {
+        opts.jobs
+    };
+    let build_id = opts.build_id.clone().unwrap_or_else(|| {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        format!("{}-{nanos}", std::process::id())
+    });
+    let labels = BTreeMap::from([(BUILD_LABEL.to_string(), build_id)]);
+    let env = JobEnv {
+        engine,
+        reporter,
+        context: Some(&ctx),
+        cancel,
+        no_cache: opts.no_cache,
+        secrets: &opts.secrets,
+        scratch_image: &scratch,
+        labels: &labels,
+    };
+    let outputs = scheduler::execute(&env, &lp.jobs, limit).await?;
+    let mut targets = Vec::with_capacity(platforms.len());
+    for (p, j) in platforms.iter().zip(&lp.targets) {
+        let out = &outputs[*j];
+        let tag = match &opts.tag {
+            Some(name) if opts.target.is_some() => {
+                let t = platform_tag(name, p);
+                engine
+                    .tag_image(&out.image, &t)
+                    .await
+                    .map_err(|source| ExecError::EngineOp {
+                        action: format!("tagging {t}"),
+                        source: Box::new(source),
+                    })?;
+                Some(t)
+            }
+            _ => None,
+        };
+        targets.push(TargetResult {
+            platform: p.clone(),
+            image: out.image.clone(),
+            config: out.config.clone(),
+            tag,
+        });
+    }
+    Ok(BuildOutcome {
+        targets,
+        jobs: lp.jobs.len(),
+        steps_run: outputs.iter().map(|o| o.steps_run).sum(),
+        steps_cached: outputs.iter().map(|o| o.steps_cached).sum(),
+    })
+}
+
+/// The empty image for `FROM scratch`, imported once.
+pub async fn scratch_image(engine: &DockerEngine) -> Result<String> {
+    let err = |source| ExecError::EngineOp {
+        action: "preparing the empty image for FROM scratch".into(),
+        source: Box::new(source),
+    };
+    if let crate::engine::ImageLookup::Found(info) =
+        engine.inspect_image(SCRATCH_IMAGE).await.map_err(err)?
+    {
+        return Ok(info.id);
+    }
+    // An empty tar: two zero blocks.
+    let empty = bytes::Bytes::from(vec![0u8; 1024]);
+    engine
+        .import_rootfs(
+            crate::engine::tar_body(empty),
+            SCRATCH_IMAGE,
+            engine.platform(),
+        )
+        .await
+        .map_err(err)
+}
+
+/// What `prune` removed.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct PruneOutcome {
+    /// Step-cache images removed.
+    pub images: usize,
+    /// Cache volumes removed.
+    pub volumes: usize,
+    /// Bytes of the removed volumes the engine reported.
+    pub volume_bytes: i64,
+    /// Leftover xplat containers removed.
+    pub containers: usize,
+}
+
+/// Removes xplat's step-cache images, cache volumes and any leftover containers.
+pub async fn prune(engine: &DockerEngine) -> Result<PruneOutcome> {
+    let op = |action: &str| {
+        let action = action.to_string();
+        move |source| ExecError::EngineOp {
+            action,
+            source: Box::new(source),
+        }
+    };
+    let mut out = PruneOutcome::default();
+    for c in engine
+        .list_managed_containers()
+        .await
+        .map_err(op("listing xplat's containers"))?
+    {
+        engine
+            .remove_container(&c)
+            .await
+            .map_err(op("removing a container"))?;
+        out.containers += 1;
+    }
+    // Newest first, so children go before their parents.
+    while let crate::engine::ImageLookup::Found(info) = engine
+        .find_image_by_label(MANAGED_LABEL, "true")
+        .await
+        .map_err(op("listing cached images"))?
+    {
+        engine
+            .remove_image(&info.id, true)
+            .await
+            .map_err(op("removing a cached image"))?;
+        out.images += 1;
+    }
+    let vols = engine
+        .list_cache_volumes()
+        .await
+        .map_err(op("listing cache volumes"))?;
+    out.volume_bytes = DockerEngine::disk_usage(&vols).total;
+    for v in vols {
+        engine
+            .remove_volume(&v.name)
+            .await
+            .map_err(op("removing a cache volume"))?;
+        out.volumes += 1;
+    }
+    Ok(out)
+}
