@@ -15,7 +15,7 @@ use xplat::registry::{
     OCI_MANIFEST,
 };
 
-use super::registry_server::RegistryProcess;
+use crate::support::{require, require_registry};
 
 /// Deterministic bytes that do not compress away.
 pub fn noise(seed: &str, len: usize) -> Vec<u8> {
@@ -145,21 +145,9 @@ fn platform(os: &str, arch: &str, variant: &str) -> Platform {
     }
 }
 
-macro_rules! registry_or_skip {
-    () => {
-        match RegistryProcess::start() {
-            Ok(r) => r,
-            Err(why) => {
-                println!("SKIPPED: {why}");
-                return;
-            }
-        }
-    };
-}
-
 #[tokio::test]
 async fn push_index_read_back_and_second_push_sends_zero_bytes() {
-    let reg = registry_or_skip!();
+    let reg = require_registry!();
     let target = format!("{}/team/app", reg.host());
     let req = two_platforms(&target, "a");
     let client = client();
@@ -317,7 +305,7 @@ fn skopeo_agrees(reference: &str, index: &[u8]) {
 
 #[tokio::test]
 async fn large_blob_goes_up_in_chunks_from_a_file() {
-    let reg = registry_or_skip!();
+    let reg = require_registry!();
     let dir = tempfile::tempdir().unwrap();
     let bytes = noise("big", 300_000);
     let path = dir.path().join("layer.bin");
@@ -365,7 +353,7 @@ async fn large_blob_goes_up_in_chunks_from_a_file() {
 
 #[tokio::test]
 async fn base_layers_are_mounted_from_another_repository() {
-    let reg = registry_or_skip!();
+    let reg = require_registry!();
     let client = client();
     let base = request(
         &format!("{}/base", reg.host()),
@@ -438,7 +426,7 @@ async fn base_layers_are_mounted_from_another_repository() {
 
 #[tokio::test]
 async fn registry_killed_mid_push_leaves_no_index_and_rerun_sends_only_missing_blobs() {
-    let reg = Arc::new(Mutex::new(registry_or_skip!()));
+    let reg = Arc::new(Mutex::new(require_registry!()));
     let host = reg.lock().unwrap().host();
     let target = format!("{host}/killed");
     let layers: Vec<Blob> = (0..6)
@@ -466,7 +454,7 @@ async fn registry_killed_mid_push_leaves_no_index_and_rerun_sends_only_missing_b
     let killer = reg.clone();
     let kill_after_first = move |e: &PushEvent| {
         if matches!(e, PushEvent::BlobUploaded { .. }) {
-            killer.lock().unwrap().kill();
+            killer.lock().unwrap().stop();
         }
     };
     let err = client
