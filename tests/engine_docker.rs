@@ -75,12 +75,7 @@ async fn run_step(engine: &DockerEngine, spec: &RunSpec) -> (i64, Captured, Cont
 fn busybox(cmd: Vec<String>) -> RunSpec {
     RunSpec {
         image: BUSYBOX.into(),
-        platform: Some(Platform {
-            os: "linux".into(),
-            architecture: "amd64".into(),
-            variant: String::new(),
-            ..Platform::default()
-        }),
+        platform: Some(Platform::new("linux", "amd64", "")),
         cmd,
         env: argv(&["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]),
         ..Default::default()

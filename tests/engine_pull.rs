@@ -39,12 +39,7 @@ async fn pull_for_a_platform_reports_progress_and_lands_the_image() {
 
     let seen: Mutex<Vec<PullProgress>> = Mutex::default();
     let sink = |p: PullProgress| seen.lock().unwrap().push(p);
-    let amd64 = Platform {
-        os: "linux".into(),
-        architecture: "amd64".into(),
-        variant: String::new(),
-        ..Platform::default()
-    };
+    let amd64 = Platform::new("linux", "amd64", "");
     engine.pull_image(&reference, &amd64, &sink).await.unwrap();
 
     let info = match engine.inspect_image(&reference).await.unwrap() {

@@ -50,12 +50,7 @@ fn static_binary_image(format: IndexFormat) -> Option<OciImage> {
         &opts,
     )
     .unwrap();
-    let p = Platform {
-        os: "linux".into(),
-        architecture: "amd64".into(),
-        variant: String::new(),
-        ..Platform::default()
-    };
+    let p = Platform::new("linux", "amd64", "");
     let mut cfg = ImageConfig::for_platform(&p, Some(0));
     cfg.config = Some(ContainerConfig {
         entrypoint: Some(vec!["/bin/tool".into()]),
@@ -143,21 +138,11 @@ fn skopeo_reads_the_oci_layout() {
         return;
     };
     // A second platform, labelled arm64 (content does not matter to skopeo).
-    let arm = Platform {
-        os: "linux".into(),
-        architecture: "arm64".into(),
-        variant: String::new(),
-        ..Platform::default()
-    };
+    let arm = Platform::new("linux", "arm64", "");
     let mut cfg = amd.config().clone();
     cfg.architecture = "arm64".into();
     let arm_img = amd.with_config(cfg).unwrap();
-    let amd_p = Platform {
-        os: "linux".into(),
-        architecture: "amd64".into(),
-        variant: String::new(),
-        ..Platform::default()
-    };
+    let amd_p = Platform::new("linux", "amd64", "");
     let index = ImageIndex::new(
         vec![(amd_p, amd.clone()), (arm, arm_img.clone())],
         IndexFormat::Oci,

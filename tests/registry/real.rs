@@ -136,15 +136,6 @@ impl Events {
     }
 }
 
-fn platform(os: &str, arch: &str, variant: &str) -> Platform {
-    Platform {
-        os: os.into(),
-        architecture: arch.into(),
-        variant: variant.into(),
-        ..Platform::default()
-    }
-}
-
 #[tokio::test]
 async fn push_index_read_back_and_second_push_sends_zero_bytes() {
     let reg = require_registry!();
@@ -197,7 +188,7 @@ async fn push_index_read_back_and_second_push_sends_zero_bytes() {
 
     // Resolve per platform: config bytes and layer descriptors, "v8" normalized away.
     let arm = client
-        .resolve(&tag, &platform("linux", "arm64", "v8"))
+        .resolve(&tag, &Platform::new("linux", "arm64", "v8"))
         .await
         .unwrap();
     assert_eq!(arm.index_digest.as_deref(), Some(req.index.digest.as_str()));
@@ -225,7 +216,7 @@ async fn push_index_read_back_and_second_push_sends_zero_bytes() {
 
     // A platform the index lacks: the error lists what it has.
     let err = client
-        .resolve(&tag, &platform("linux", "s390x", ""))
+        .resolve(&tag, &Platform::new("linux", "s390x", ""))
         .await
         .unwrap_err();
     match &err {
@@ -371,7 +362,7 @@ async fn base_layers_are_mounted_from_another_repository() {
     // Resolve the base for arm64 and build an app image on its layers.
     let base_ref = ImageRef::parse(&format!("{}/base:1", reg.host())).unwrap();
     let resolved = client
-        .resolve(&base_ref, &platform("linux", "arm64", ""))
+        .resolve(&base_ref, &Platform::new("linux", "arm64", ""))
         .await
         .unwrap();
     // The platform manifest by digest is a single image: inspect shows it,
@@ -386,7 +377,7 @@ async fn base_layers_are_mounted_from_another_repository() {
         Some((resolved.config.digest.clone(), 1))
     );
     let err = client
-        .resolve(&single, &platform("linux", "amd64", ""))
+        .resolve(&single, &Platform::new("linux", "amd64", ""))
         .await
         .unwrap_err();
     assert!(
@@ -394,7 +385,7 @@ async fn base_layers_are_mounted_from_another_repository() {
         "{err}"
     );
     assert!(client
-        .resolve(&single, &platform("linux", "aarch64", ""))
+        .resolve(&single, &Platform::new("linux", "aarch64", ""))
         .await
         .is_ok());
 
