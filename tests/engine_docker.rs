@@ -1,6 +1,7 @@
 //! The engine module against the real Docker engine. Every test acquires the engine
-//! through [`engine`], which prints `SKIPPED: <why>` and returns `None` when there is
-//! none, and removes every container, image and volume it creates.
+//! through `require_busybox_engine!` (tests/support), which prints `SKIPPED: <why>`
+//! and returns when there is none, and removes every container, image and volume it
+//! creates.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
@@ -17,25 +18,9 @@ use xplat::engine::{
 };
 use xplat::platform::Platform;
 
-const BUSYBOX: &str = "xplat-test/busybox:amd64";
+use crate::support::{require, require_busybox_engine};
 
-/// The engine from the process environment, with the busybox fixture present.
-async fn engine() -> Option<DockerEngine> {
-    let engine = match DockerEngine::connect_from_process_env().await {
-        Ok(e) => e,
-        Err(e) => {
-            println!("SKIPPED: {e}");
-            return None;
-        }
-    };
-    match engine.inspect_image(BUSYBOX).await {
-        Ok(ImageLookup::Found(_)) => Some(engine),
-        other => {
-            println!("SKIPPED: fixture image {BUSYBOX} is missing ({other:?}); run tests/run.sh");
-            None
-        }
-    }
-}
+const BUSYBOX: &str = "xplat-test/busybox:amd64";
 
 /// A name no other test run uses.
 fn unique(prefix: &str) -> String {
@@ -90,12 +75,7 @@ async fn run_step(engine: &DockerEngine, spec: &RunSpec) -> (i64, Captured, Cont
 fn busybox(cmd: Vec<String>) -> RunSpec {
     RunSpec {
         image: BUSYBOX.into(),
-        platform: Some(Platform {
-            os: "linux".into(),
-            architecture: "amd64".into(),
-            variant: String::new(),
-            ..Platform::default()
-        }),
+        platform: Some(Platform::new("linux", "amd64", "")),
         cmd,
         env: argv(&["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]),
         ..Default::default()
@@ -128,7 +108,7 @@ async fn collect(mut s: futures::stream::BoxStream<'_, xplat::engine::Result<Byt
 
 #[tokio::test]
 async fn engine_platform_is_normalized_and_api_is_recent() {
-    let Some(engine) = engine().await else { return };
+    let engine = require_busybox_engine!();
     let p = engine.platform();
     assert_eq!(p.os, "linux");
     assert!(
@@ -141,7 +121,7 @@ async fn engine_platform_is_normalized_and_api_is_recent() {
 
 #[tokio::test]
 async fn run_captures_stdout_stderr_and_exit_codes() {
-    let Some(engine) = engine().await else { return };
+    let engine = require_busybox_engine!();
     let (code, out, id) = run_step(
         &engine,
         &busybox(sh("echo one; echo two >&2; printf 'no newline'")),
@@ -167,7 +147,7 @@ async fn run_captures_stdout_stderr_and_exit_codes() {
 
 #[tokio::test]
 async fn env_user_workdir_and_build_args_are_honoured() {
-    let Some(engine) = engine().await else { return };
+    let engine = require_busybox_engine!();
     let mut spec = busybox(sh("echo \"$FOO|$VERSION|$SHADOWED\"; id -u; id -g; pwd"));
     spec.env.push("FOO=bar baz".into());
     spec.env.push("SHADOWED=from-env".into());
@@ -187,7 +167,7 @@ async fn env_user_workdir_and_build_args_are_honoured() {
 
 #[tokio::test]
 async fn put_archive_commit_then_run_sees_file_mode_and_owner_and_get_archive_returns_it() {
-    let Some(engine) = engine().await else { return };
+    let engine = require_busybox_engine!();
     // A container that only receives files.
     let mut spec = busybox(Vec::new());
     spec.cmd.clear();
@@ -267,7 +247,7 @@ async fn collect_err(
 
 #[tokio::test]
 async fn commit_config_is_exactly_what_was_asked_and_found_by_label() {
-    let Some(engine) = engine().await else { return };
+    let engine = require_busybox_engine!();
     let base = match engine.inspect_image(BUSYBOX).await.unwrap() {
         ImageLookup::Found(i) => i,
         ImageLookup::Missing => unreachable!(),
@@ -352,7 +332,7 @@ async fn commit_config_is_exactly_what_was_asked_and_found_by_label() {
 
 #[tokio::test]
 async fn a_named_cache_volume_persists_across_containers() {
-    let Some(engine) = engine().await else { return };
+    let engine = require_busybox_engine!();
     let volume = unique("xplat-test-cache");
     let mount = MountSpec::Cache {
         volume: volume.clone(),
@@ -397,7 +377,7 @@ async fn a_named_cache_volume_persists_across_containers() {
 
 #[tokio::test]
 async fn cancellation_kills_and_removes_the_running_container() {
-    let Some(engine) = engine().await else { return };
+    let engine = require_busybox_engine!();
     let id = engine
         .create_container(&busybox(sh("echo started; sleep 30")))
         .await
@@ -425,7 +405,7 @@ async fn cancellation_kills_and_removes_the_running_container() {
 
 #[tokio::test]
 async fn cleanup_removes_every_container_left_on_an_error_path() {
-    let Some(engine) = engine().await else { return };
+    let engine = require_busybox_engine!();
     // A failing step whose caller bails out before removing its container, and one never started.
     let failed = engine
         .create_container(&busybox(sh("exit 7")))
@@ -455,7 +435,7 @@ async fn cleanup_removes_every_container_left_on_an_error_path() {
 
 #[tokio::test]
 async fn create_failure_names_the_image_and_leaves_nothing() {
-    let Some(engine) = engine().await else { return };
+    let engine = require_busybox_engine!();
     let image = unique("xplat-test/absent");
     let err = engine
         .create_container(&busybox(sh("true")).with_image(&image))
@@ -486,7 +466,7 @@ impl WithImage for RunSpec {
 
 #[tokio::test]
 async fn import_rootfs_makes_an_image() {
-    let Some(engine) = engine().await else { return };
+    let engine = require_busybox_engine!();
     let reference = format!("{}:rootfs", unique("xplat-test/engine-import"));
     let tar = one_file_tar("etc/xplat-release", b"v1\n", 0o644, 0, 0);
     let platform = engine.platform().clone();
@@ -562,7 +542,7 @@ async fn an_unreachable_engine_gets_one_clear_sentence() {
 
 #[tokio::test]
 async fn stat_path_tells_files_dirs_and_symlinks_apart() {
-    let Some(engine) = engine().await else { return };
+    let engine = require_busybox_engine!();
     let mut spec = busybox(Vec::new());
     spec.cmd.clear();
     let id = engine.create_container(&spec).await.unwrap();
@@ -610,9 +590,7 @@ async fn stat_path_tells_files_dirs_and_symlinks_apart() {
 
 #[tokio::test]
 async fn dropping_the_last_engine_handle_removes_its_containers_as_a_best_effort() {
-    let Some(observer) = engine().await else {
-        return;
-    };
+    let observer = require_busybox_engine!();
     let engine = DockerEngine::connect_from_process_env().await.unwrap();
     let clone = engine.clone();
     let id = engine

@@ -17,15 +17,6 @@ use xplat::platform::Platform;
 
 const EPOCH: i64 = 1_700_000_000;
 
-fn platform(os: &str, arch: &str, variant: &str) -> Platform {
-    Platform {
-        os: os.into(),
-        architecture: arch.into(),
-        variant: variant.into(),
-        ..Platform::default()
-    }
-}
-
 fn opts() -> LayerOptions {
     LayerOptions {
         source_date_epoch: Some(EPOCH),
@@ -91,9 +82,9 @@ fn image_for(p: &Platform, format: IndexFormat) -> OciImage {
 
 fn index(format: IndexFormat) -> ImageIndex {
     let targets = [
-        platform("linux", "amd64", ""),
-        platform("linux", "arm64", ""),
-        platform("linux", "arm", "v7"),
+        Platform::new("linux", "amd64", ""),
+        Platform::new("linux", "arm64", ""),
+        Platform::new("linux", "arm", "v7"),
     ];
     ImageIndex::new(
         targets
@@ -253,29 +244,40 @@ fn documents_have_the_expected_shape() {
 
 #[test]
 fn families_are_never_mixed_and_platforms_must_match() {
-    let amd = platform("linux", "amd64", "");
+    let amd = Platform::new("linux", "amd64", "");
     let docker_img = image_for(&amd, IndexFormat::Docker);
     let r = ImageIndex::new(vec![(amd.clone(), docker_img)], IndexFormat::Oci);
     assert!(matches!(r, Err(OciError::MixedFamilies { .. })), "{r:?}");
-    let arm = platform("linux", "arm64", "");
+    let arm = Platform::new("linux", "arm64", "");
     let r = ImageIndex::new(
         vec![(arm, image_for(&amd, IndexFormat::Oci))],
         IndexFormat::Oci,
     );
     assert!(matches!(r, Err(OciError::PlatformMismatch { .. })), "{r:?}");
     // arm64 with v8 in the index matches a config without a variant.
-    let arm64 = platform("linux", "arm64", "");
+    let arm64 = Platform::new("linux", "arm64", "");
     let img = image_for(&arm64, IndexFormat::Oci);
     assert!(ImageIndex::new(
-        vec![(platform("linux", "arm64", "v8"), img)],
+        vec![(Platform::new("linux", "arm64", "v8"), img)],
         IndexFormat::Oci
     )
     .is_ok());
+    // The same matcher as everywhere (Platform::matches): linux/arm is arm/v7, not arm/v6.
+    let arm = Platform::new("linux", "arm", "");
+    let v7 = image_for(&Platform::new("linux", "arm", "v7"), IndexFormat::Oci);
+    assert!(ImageIndex::new(vec![(arm.clone(), v7)], IndexFormat::Oci).is_ok());
+    let v6 = image_for(&Platform::new("linux", "arm", "v6"), IndexFormat::Oci);
+    let r = ImageIndex::new(vec![(arm, v6)], IndexFormat::Oci);
+    assert!(
+        matches!(&r, Err(OciError::PlatformMismatch { config, platform })
+            if config == "linux/arm/v6" && platform == "linux/arm"),
+        "{r:?}"
+    );
 }
 
 #[test]
 fn with_config_and_with_layer_return_new_values() {
-    let p = platform("linux", "amd64", "");
+    let p = Platform::new("linux", "amd64", "");
     let img = image_for(&p, IndexFormat::Oci);
     let mut cfg = img.config().clone();
     cfg.config.as_mut().unwrap().cmd = Some(vec!["--other".into()]);
@@ -358,7 +360,7 @@ fn a_layout_folder_and_tar_read_back_to_the_same_documents() {
 
 #[test]
 fn registry_only_layers_are_not_written_silently() {
-    let p = platform("linux", "amd64", "");
+    let p = Platform::new("linux", "amd64", "");
     let img = image_for(&p, IndexFormat::Oci);
     let base = img.layers()[0].clone();
     let remote = LayerBlob::from_registry(
@@ -379,7 +381,7 @@ fn registry_only_layers_are_not_written_silently() {
 
 #[test]
 fn a_docker_archive_reads_back_into_the_same_image() {
-    let p = platform("linux", "amd64", "");
+    let p = Platform::new("linux", "amd64", "");
     let img = image_for(&p, IndexFormat::Oci);
     let archive = write_docker_archive(Vec::new(), &[(&img, vec!["app:1.0".to_string()])]).unwrap();
     // Both the docker-archive manifest and the OCI layout are present.
@@ -507,7 +509,7 @@ fn a_zero_layer_image_builds_but_the_oracle_flags_it() {
     // image-spec: "layers SHOULD have at least one entry"; the schema says minItems 1.
     // xplat can still build such an image (a scratch stage with only metadata); the
     // oracle reports it so a caller can decide to add an empty layer.
-    let p = platform("linux", "amd64", "");
+    let p = Platform::new("linux", "amd64", "");
     let mut cfg = ImageConfig::for_platform(&p, Some(EPOCH));
     cfg.history = vec![History::instruction("CMD [\"x\"]", Some(EPOCH), true)];
     let img = OciImage::new(cfg, vec![], IndexFormat::Oci).unwrap();

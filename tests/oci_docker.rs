@@ -13,13 +13,7 @@ use xplat::oci::{
 };
 use xplat::platform::Platform;
 
-fn tool_works(cmd: &str, args: &[&str]) -> bool {
-    Command::new(cmd)
-        .args(args)
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
-}
+use crate::support::{require, require_engine, require_skopeo};
 
 fn run(cmd: &str, args: &[&str]) -> (bool, String, String) {
     let o = Command::new(cmd).args(args).output().unwrap();
@@ -56,12 +50,7 @@ fn static_binary_image(format: IndexFormat) -> Option<OciImage> {
         &opts,
     )
     .unwrap();
-    let p = Platform {
-        os: "linux".into(),
-        architecture: "amd64".into(),
-        variant: String::new(),
-        ..Platform::default()
-    };
+    let p = Platform::new("linux", "amd64", "");
     let mut cfg = ImageConfig::for_platform(&p, Some(0));
     cfg.config = Some(ContainerConfig {
         entrypoint: Some(vec!["/bin/tool".into()]),
@@ -79,10 +68,7 @@ fn static_binary_image(format: IndexFormat) -> Option<OciImage> {
 
 #[test]
 fn docker_loads_and_runs_an_assembled_image_and_saves_it_back() {
-    if !tool_works("docker", &["version", "--format", "{{.Server.APIVersion}}"]) {
-        println!("SKIPPED: no Docker engine reachable");
-        return;
-    }
+    require_engine!();
     if std::env::consts::ARCH != "x86_64" {
         println!(
             "SKIPPED: the test image is amd64 and this host is {}",
@@ -146,30 +132,17 @@ fn docker_loads_and_runs_an_assembled_image_and_saves_it_back() {
 
 #[test]
 fn skopeo_reads_the_oci_layout() {
-    if !tool_works("skopeo", &["--version"]) {
-        println!("SKIPPED: skopeo is not installed");
-        return;
-    }
+    require_skopeo!();
     let Some(amd) = static_binary_image(IndexFormat::Oci) else {
         println!("SKIPPED: /sbin/ldconfig (a static binary) is not on this host");
         return;
     };
     // A second platform, labelled arm64 (content does not matter to skopeo).
-    let arm = Platform {
-        os: "linux".into(),
-        architecture: "arm64".into(),
-        variant: String::new(),
-        ..Platform::default()
-    };
+    let arm = Platform::new("linux", "arm64", "");
     let mut cfg = amd.config().clone();
     cfg.architecture = "arm64".into();
     let arm_img = amd.with_config(cfg).unwrap();
-    let amd_p = Platform {
-        os: "linux".into(),
-        architecture: "amd64".into(),
-        variant: String::new(),
-        ..Platform::default()
-    };
+    let amd_p = Platform::new("linux", "amd64", "");
     let index = ImageIndex::new(
         vec![(amd_p, amd.clone()), (arm, arm_img.clone())],
         IndexFormat::Oci,

@@ -135,22 +135,9 @@ pub struct ArchiveMember {
     pub data: Vec<u8>,
 }
 
-/// What an entry in the image is.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub enum EntryKind {
-    /// A regular file of this many bytes.
-    File {
-        /// Size in bytes.
-        size: u64,
-    },
-    /// A directory.
-    Dir,
-    /// A symbolic link to `target` (copied verbatim, never followed).
-    Symlink {
-        /// The link text.
-        target: String,
-    },
-}
+/// What an entry in the image is: the same kinds as a context path (a symlink's
+/// target is copied verbatim, never followed).
+pub type EntryKind = SourceKind;
 
 /// Where an entry's bytes come from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -328,16 +315,11 @@ pub fn resolve(
                 if excludes.is_excluded(&excl_path) || excludes.is_excluded(inner) {
                     continue;
                 }
-                let (kind, mode) = match &e.kind {
-                    SourceKind::File { size } => (EntryKind::File { size: *size }, mode_of(e.mode)),
-                    SourceKind::Dir => (EntryKind::Dir, mode_of(e.mode)),
-                    SourceKind::Symlink { target } => (
-                        EntryKind::Symlink {
-                            target: target.clone(),
-                        },
-                        0o777,
-                    ),
+                let mode = match e.kind {
+                    SourceKind::Symlink { .. } => 0o777,
+                    SourceKind::File { .. } | SourceKind::Dir => mode_of(e.mode),
                 };
+                let kind = e.kind.clone();
                 out.put(
                     CopyEntry {
                         path: join(&target, inner),

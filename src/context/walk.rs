@@ -18,7 +18,7 @@ use super::error::{io_err, ContextError, Result};
 use super::glob::clean_path;
 use super::ignore::Ignore;
 
-/// What a listed path is.
+/// What a listed path is (and, as [`super::EntryKind`], what an image entry is).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub enum SourceKind {
     /// A regular file of this many bytes.

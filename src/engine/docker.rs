@@ -27,7 +27,7 @@ use super::config::{Endpoint, EngineConfig};
 use super::error::{EngineError, Result};
 use super::guard::Containers;
 use super::output::{LineSplitter, OutputStream};
-use super::request::{self, api_at_least, engine_platform, platform_string};
+use super::request::{self, api_at_least, engine_platform};
 use super::{
     ContainerId, Engine, ImageConfig, ImageInfo, ImageLookup, OutputSink, PathLookup, PullProgress,
     PullSink, RunSpec, TarBody,
@@ -277,7 +277,7 @@ impl Engine for DockerEngine {
         progress: PullSink<'a>,
     ) -> BoxFuture<'a, Result<()>> {
         async move {
-            let p = platform_string(platform);
+            let p = platform.format();
             let opts = CreateImageOptionsBuilder::default()
                 .from_image(reference)
                 .platform(&p)
@@ -310,7 +310,7 @@ impl Engine for DockerEngine {
         async move {
             let options = spec.platform.as_ref().map(|p| {
                 CreateContainerOptionsBuilder::default()
-                    .platform(&platform_string(p))
+                    .platform(&p.format())
                     .build()
             });
             let created = self

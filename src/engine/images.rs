@@ -17,7 +17,6 @@ use serde::{Deserialize, Serialize};
 use super::df::legacy_volume_sizes;
 use super::docker::{split_tag, DockerEngine};
 use super::error::{EngineError, Result};
-use super::request::platform_string;
 use super::{ContainerId, TarBody, CACHE_VOLUME_LABEL, MANAGED_LABEL};
 use crate::platform::Platform;
 
@@ -251,7 +250,7 @@ impl DockerEngine {
             .from_src("-")
             .repo(repo)
             .tag(tag)
-            .platform(&platform_string(platform))
+            .platform(&platform.format())
             .build();
         let mut stream =
             self.docker

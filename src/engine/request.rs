@@ -252,15 +252,6 @@ pub fn path_stat(name: &str, size: i64, go_mode: u32, link_target: Option<&str>)
     }
 }
 
-/// `os/arch[/variant]`, the form the engine's `platform` parameters take.
-pub fn platform_string(p: &Platform) -> String {
-    if p.variant.is_empty() {
-        format!("{}/{}", p.os, p.architecture)
-    } else {
-        format!("{}/{}/{}", p.os, p.architecture, p.variant)
-    }
-}
-
 /// GOARCH spelling of the architecture names engines report (`uname -m` style).
 pub fn normalize_arch(arch: &str) -> String {
     match arch {
@@ -508,14 +499,8 @@ mod tests {
         );
         assert_eq!(engine_platform("linux", "aarch64").architecture, "arm64");
         assert_eq!(engine_platform("linux", "armv7l").variant, "v7");
-        assert_eq!(
-            platform_string(&engine_platform("linux", "armv7l")),
-            "linux/arm/v7"
-        );
-        assert_eq!(
-            platform_string(&engine_platform("linux", "amd64")),
-            "linux/amd64"
-        );
+        assert_eq!(engine_platform("linux", "armv7l").format(), "linux/arm/v7");
+        assert_eq!(engine_platform("linux", "amd64").format(), "linux/amd64");
     }
 
     #[test]

@@ -21,7 +21,8 @@ pub struct ImageIndex {
 
 impl ImageIndex {
     /// Builds the index. Every image must be of `format`'s family, and its config must name the
-    /// platform it is listed under (arm64's `v8` and an empty variant count as the same).
+    /// platform it is listed under ([`Platform::matches`]: containerd's normalization, so
+    /// arm64's `v8` and an empty variant count as the same).
     pub fn new(images: Vec<(Platform, OciImage)>, format: IndexFormat) -> Result<ImageIndex> {
         ImageIndex::with_annotations(images, format, BTreeMap::new())
     }
@@ -45,15 +46,15 @@ impl ImageIndex {
                         "a {:?} index cannot list the {:?} manifest for {}",
                         format,
                         image.format(),
-                        show(platform)
+                        platform
                     ),
                 });
             }
             let config_platform = image.platform();
-            if !same_platform(&config_platform, platform) {
+            if !platform.matches(&config_platform) {
                 return Err(OciError::PlatformMismatch {
-                    config: show(&config_platform),
-                    platform: show(platform),
+                    config: config_platform.to_string(),
+                    platform: platform.to_string(),
                 });
             }
             let mut d = image.descriptor();
@@ -108,25 +109,4 @@ impl ImageIndex {
     pub fn descriptor(&self) -> Descriptor {
         Descriptor::new(self.format.index_type(), self.digest(), self.blob.size())
     }
-}
-
-fn show(p: &Platform) -> String {
-    if p.variant.is_empty() {
-        format!("{}/{}", p.os, p.architecture)
-    } else {
-        format!("{}/{}/{}", p.os, p.architecture, p.variant)
-    }
-}
-
-/// Equal, treating arm64 `v8` as no variant (containerd's normalisation).
-fn same_platform(a: &Platform, b: &Platform) -> bool {
-    let norm = |p: &Platform| {
-        let v = if p.architecture == "arm64" && p.variant == "v8" {
-            ""
-        } else {
-            p.variant.as_str()
-        };
-        (p.os.clone(), p.architecture.clone(), v.to_string())
-    };
-    norm(a) == norm(b)
 }

@@ -3,7 +3,8 @@
 use super::*;
 use crate::dockerfile::parse;
 
-fn opts(targets: &[&str]) -> PlanOptions {
+/// Options for `targets`, built on linux/amd64 (also used by the lint tables).
+pub(crate) fn opts(targets: &[&str]) -> PlanOptions {
     PlanOptions {
         targets: targets
             .iter()

@@ -121,53 +121,6 @@ impl From<DocDescriptor> for Descriptor {
     }
 }
 
-/// containerd's normalization: aliases to GOARCH names, arm64 `v8` → none,
-/// arm none → `v7`, amd64 `v1` → none.
-pub fn normalize(os: &str, arch: &str, variant: &str) -> (String, String, String) {
-    let os = os.to_ascii_lowercase();
-    let v = variant.to_ascii_lowercase();
-    let (arch, variant) = match arch.to_ascii_lowercase().as_str() {
-        "i386" | "386" => ("386", v),
-        "x86_64" | "x86-64" | "amd64" => ("amd64", if v == "v1" { String::new() } else { v }),
-        "aarch64" | "arm64" => (
-            "arm64",
-            if matches!(v.as_str(), "8" | "v8" | "v8.0") {
-                String::new()
-            } else {
-                v
-            },
-        ),
-        "armhf" => ("arm", "v7".to_string()),
-        "armel" => ("arm", "v6".to_string()),
-        "arm" => (
-            "arm",
-            match v.as_str() {
-                "" | "7" => "v7".to_string(),
-                "5" | "6" | "8" => format!("v{v}"),
-                _ => v,
-            },
-        ),
-        other => return (os, other.to_string(), v),
-    };
-    (os, arch.to_string(), variant)
-}
-
-fn platform_string(os: &str, arch: &str, variant: &str) -> String {
-    if variant.is_empty() {
-        format!("{os}/{arch}")
-    } else {
-        format!("{os}/{arch}/{variant}")
-    }
-}
-
-fn wanted_string(p: &Platform) -> String {
-    platform_string(&p.os, &p.architecture, &p.variant)
-}
-
-fn matches(p: &Platform, os: &str, arch: &str, variant: &str) -> bool {
-    normalize(&p.os, &p.architecture, &p.variant) == normalize(os, arch, variant)
-}
-
 fn parse_doc(reference: &ImageRef, bytes: &[u8]) -> Result<Doc> {
     serde_json::from_slice(bytes).map_err(|e| RegistryError::InvalidDocument {
         reference: reference.to_string(),
@@ -180,7 +133,7 @@ fn entries_of(doc_entries: Vec<DocEntry>) -> Vec<IndexEntry> {
         .into_iter()
         .map(|e| {
             let platform = e.platform.map(|p| {
-                platform_string(&p.os, &p.architecture, p.variant.as_deref().unwrap_or(""))
+                Platform::new(&p.os, &p.architecture, p.variant.as_deref().unwrap_or("")).format()
             });
             let is_attestation = e.annotations.contains_key("vnd.docker.reference.type")
                 || platform.as_deref() == Some("unknown/unknown");
@@ -193,8 +146,9 @@ fn entries_of(doc_entries: Vec<DocEntry>) -> Vec<IndexEntry> {
         .collect()
 }
 
-/// Picks the first entry of an index for `wanted` (attestations skipped), or
-/// returns the platforms the index has.
+/// Picks the first entry of an index for `wanted` (attestations skipped;
+/// [`Platform::matches`], containerd's matcher), or returns the platforms the
+/// index has.
 pub fn select_platform<'a>(
     entries: &'a [IndexEntry],
     wanted: &Platform,
@@ -209,7 +163,7 @@ pub fn select_platform<'a>(
                     it.next().unwrap_or(""),
                     it.next().unwrap_or(""),
                 );
-                matches(wanted, os, arch, variant)
+                wanted.matches(&Platform::new(os, arch, variant))
             })
         })
         .ok_or_else(|| usable().filter_map(|e| e.platform.clone()).collect())
@@ -294,7 +248,7 @@ impl RegistryClient {
             let chosen = select_platform(&entries, wanted).map_err(|available| {
                 RegistryError::PlatformNotFound {
                     reference: r.to_string(),
-                    wanted: wanted_string(wanted),
+                    wanted: wanted.format(),
                     available,
                 }
             })?;
@@ -342,11 +296,12 @@ impl RegistryClient {
                 }
             })?;
             let variant = p.variant.unwrap_or_default();
-            if !matches(wanted, &p.os, &p.architecture, &variant) {
+            let actual = Platform::new(&p.os, &p.architecture, &variant);
+            if !wanted.matches(&actual) {
                 return Err(RegistryError::PlatformMismatch {
                     reference: r.to_string(),
-                    wanted: wanted_string(wanted),
-                    actual: platform_string(&p.os, &p.architecture, &variant),
+                    wanted: wanted.format(),
+                    actual: actual.format(),
                 });
             }
         }
@@ -459,12 +414,7 @@ mod tests {
     use super::*;
 
     fn p(os: &str, arch: &str, variant: &str) -> Platform {
-        Platform {
-            os: os.into(),
-            architecture: arch.into(),
-            variant: variant.into(),
-            ..Platform::default()
-        }
+        Platform::new(os, arch, variant)
     }
 
     fn entry(platform: Option<&str>, digest: &str, attestation: bool) -> IndexEntry {
@@ -489,21 +439,13 @@ mod tests {
             (("linux", "x86_64", ""), ("linux", "amd64", "")),
             (("Linux", "amd64", "v1"), ("linux", "amd64", "")),
         ];
+        // Both ways: the platform module's matcher normalizes both sides.
         for (a, b) in same {
-            assert_eq!(
-                normalize(a.0, a.1, a.2),
-                normalize(b.0, b.1, b.2),
-                "{a:?} vs {b:?}"
-            );
+            let (a, b) = (p(a.0, a.1, a.2), p(b.0, b.1, b.2));
+            assert!(a.matches(&b) && b.matches(&a), "{a:?} vs {b:?}");
         }
-        assert_ne!(
-            normalize("linux", "arm", "v6"),
-            normalize("linux", "arm", "v7")
-        );
-        assert_ne!(
-            normalize("linux", "arm64", ""),
-            normalize("linux", "amd64", "")
-        );
+        assert!(!p("linux", "arm", "v6").matches(&p("linux", "arm", "v7")));
+        assert!(!p("linux", "arm64", "").matches(&p("linux", "amd64", "")));
     }
 
     #[test]

@@ -1,9 +1,7 @@
 //! Tests of the `registry` module: a real `docker-registry` process for
-//! behaviour (`real`), an in-process hostile registry for error paths (`hostile`).
-//! In a folder rather than `tests/registry_*.rs` so Cargo does not build each
-//! file as its own test binary.
+//! behaviour (`real`, through `support::Registry`), an in-process hostile
+//! registry for error paths (`hostile`). In a folder rather than
+//! `tests/registry_*.rs` so Cargo does not build each file as its own test binary.
 
 mod hostile;
 mod real;
-#[path = "../support/registry_server.rs"]
-mod registry_server;

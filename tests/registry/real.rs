@@ -15,7 +15,7 @@ use xplat::registry::{
     OCI_MANIFEST,
 };
 
-use super::registry_server::RegistryProcess;
+use crate::support::{require, require_registry};
 
 /// Deterministic bytes that do not compress away.
 pub fn noise(seed: &str, len: usize) -> Vec<u8> {
@@ -136,30 +136,9 @@ impl Events {
     }
 }
 
-fn platform(os: &str, arch: &str, variant: &str) -> Platform {
-    Platform {
-        os: os.into(),
-        architecture: arch.into(),
-        variant: variant.into(),
-        ..Platform::default()
-    }
-}
-
-macro_rules! registry_or_skip {
-    () => {
-        match RegistryProcess::start() {
-            Ok(r) => r,
-            Err(why) => {
-                println!("SKIPPED: {why}");
-                return;
-            }
-        }
-    };
-}
-
 #[tokio::test]
 async fn push_index_read_back_and_second_push_sends_zero_bytes() {
-    let reg = registry_or_skip!();
+    let reg = require_registry!();
     let target = format!("{}/team/app", reg.host());
     let req = two_platforms(&target, "a");
     let client = client();
@@ -209,7 +188,7 @@ async fn push_index_read_back_and_second_push_sends_zero_bytes() {
 
     // Resolve per platform: config bytes and layer descriptors, "v8" normalized away.
     let arm = client
-        .resolve(&tag, &platform("linux", "arm64", "v8"))
+        .resolve(&tag, &Platform::new("linux", "arm64", "v8"))
         .await
         .unwrap();
     assert_eq!(arm.index_digest.as_deref(), Some(req.index.digest.as_str()));
@@ -237,7 +216,7 @@ async fn push_index_read_back_and_second_push_sends_zero_bytes() {
 
     // A platform the index lacks: the error lists what it has.
     let err = client
-        .resolve(&tag, &platform("linux", "s390x", ""))
+        .resolve(&tag, &Platform::new("linux", "s390x", ""))
         .await
         .unwrap_err();
     match &err {
@@ -317,7 +296,7 @@ fn skopeo_agrees(reference: &str, index: &[u8]) {
 
 #[tokio::test]
 async fn large_blob_goes_up_in_chunks_from_a_file() {
-    let reg = registry_or_skip!();
+    let reg = require_registry!();
     let dir = tempfile::tempdir().unwrap();
     let bytes = noise("big", 300_000);
     let path = dir.path().join("layer.bin");
@@ -365,7 +344,7 @@ async fn large_blob_goes_up_in_chunks_from_a_file() {
 
 #[tokio::test]
 async fn base_layers_are_mounted_from_another_repository() {
-    let reg = registry_or_skip!();
+    let reg = require_registry!();
     let client = client();
     let base = request(
         &format!("{}/base", reg.host()),
@@ -383,7 +362,7 @@ async fn base_layers_are_mounted_from_another_repository() {
     // Resolve the base for arm64 and build an app image on its layers.
     let base_ref = ImageRef::parse(&format!("{}/base:1", reg.host())).unwrap();
     let resolved = client
-        .resolve(&base_ref, &platform("linux", "arm64", ""))
+        .resolve(&base_ref, &Platform::new("linux", "arm64", ""))
         .await
         .unwrap();
     // The platform manifest by digest is a single image: inspect shows it,
@@ -398,7 +377,7 @@ async fn base_layers_are_mounted_from_another_repository() {
         Some((resolved.config.digest.clone(), 1))
     );
     let err = client
-        .resolve(&single, &platform("linux", "amd64", ""))
+        .resolve(&single, &Platform::new("linux", "amd64", ""))
         .await
         .unwrap_err();
     assert!(
@@ -406,7 +385,7 @@ async fn base_layers_are_mounted_from_another_repository() {
         "{err}"
     );
     assert!(client
-        .resolve(&single, &platform("linux", "aarch64", ""))
+        .resolve(&single, &Platform::new("linux", "aarch64", ""))
         .await
         .is_ok());
 
@@ -438,7 +417,7 @@ async fn base_layers_are_mounted_from_another_repository() {
 
 #[tokio::test]
 async fn registry_killed_mid_push_leaves_no_index_and_rerun_sends_only_missing_blobs() {
-    let reg = Arc::new(Mutex::new(registry_or_skip!()));
+    let reg = Arc::new(Mutex::new(require_registry!()));
     let host = reg.lock().unwrap().host();
     let target = format!("{host}/killed");
     let layers: Vec<Blob> = (0..6)
@@ -466,7 +445,7 @@ async fn registry_killed_mid_push_leaves_no_index_and_rerun_sends_only_missing_b
     let killer = reg.clone();
     let kill_after_first = move |e: &PushEvent| {
         if matches!(e, PushEvent::BlobUploaded { .. }) {
-            killer.lock().unwrap().kill();
+            killer.lock().unwrap().stop();
         }
     };
     let err = client

@@ -39,6 +39,20 @@ impl From<Output> for CmdOutput {
     }
 }
 
+/// Runs `cmd` to the end: its output when it exits 0, else `Err` naming the
+/// command and its trimmed stderr (for helpers that report rather than panic).
+pub fn try_run(cmd: &mut Command) -> Result<CmdOutput, String> {
+    let out: CmdOutput = cmd
+        .output()
+        .map_err(|e| format!("could not run {cmd:?}: {e}"))?
+        .into();
+    if out.code == Some(0) {
+        Ok(out)
+    } else {
+        Err(format!("{cmd:?} failed: {}", out.stderr.trim()))
+    }
+}
+
 /// Runs `cmd` to the end; panics (showing both outputs) unless it exits 0.
 pub fn run_ok(cmd: &mut Command) -> CmdOutput {
     let out: CmdOutput = cmd

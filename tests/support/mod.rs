@@ -1,7 +1,8 @@
 //! Helpers shared by every integration test: what the machine offers
-//! ([`Fixtures`], the `require_*!` macros that print `SKIPPED: <why>`), a
-//! loopback registry ([`Registry`]), a temporary build context ([`TestDir`]) and
-//! command runners ([`xplat`], [`docker`], [`run_ok`]).
+//! ([`Fixtures`], the `require_*!` macros that print `SKIPPED: <why>`), the
+//! library's engine handle ([`connect_engine`]), the one loopback registry
+//! ([`Registry`]), a temporary build context ([`TestDir`]) and command runners
+//! ([`xplat`], [`docker`], [`run_ok`], [`try_run`]).
 //!
 //! The fixtures themselves are made by `tests/fixtures/setup.sh` (run by
 //! `tests/run.sh`), which writes `$XPLAT_FIXTURES/env`; without that file the
@@ -10,12 +11,14 @@
 #![allow(dead_code, unused_imports, unused_macros)]
 
 pub mod command;
+pub mod engine;
 pub mod fixtures;
 pub mod registry;
 pub mod tally;
 pub mod testdir;
 
-pub use command::{docker, docker_ok, run_ok, xplat, CmdOutput};
+pub use command::{docker, docker_ok, run_ok, try_run, xplat, CmdOutput};
+pub use engine::{busybox_engine, connect_engine};
 pub use fixtures::{peer_dir, samples_dir, skip, Fixtures};
 pub use registry::{push_fixture_busybox, skopeo_inspect_raw, Registry};
 pub use testdir::TestDir;
@@ -37,6 +40,21 @@ macro_rules! require {
 macro_rules! require_engine {
     () => {
         require!($crate::support::Fixtures::get().engine())
+    };
+}
+
+/// Gives a connected `DockerEngine` (async tests), or returns from the test with `SKIPPED`.
+macro_rules! require_engine_client {
+    () => {
+        require!($crate::support::connect_engine().await)
+    };
+}
+
+/// Gives a connected `DockerEngine` that holds the busybox images (async
+/// tests), or returns from the test with `SKIPPED`.
+macro_rules! require_busybox_engine {
+    () => {
+        require!($crate::support::busybox_engine().await)
     };
 }
 
@@ -86,6 +104,6 @@ macro_rules! require_skopeo {
 }
 
 pub(crate) use {
-    require, require_binfmt_arm64, require_builder, require_busybox_images, require_engine,
-    require_qemu_aarch64, require_registry, require_skopeo,
+    require, require_binfmt_arm64, require_builder, require_busybox_engine, require_busybox_images,
+    require_engine, require_engine_client, require_qemu_aarch64, require_registry, require_skopeo,
 };

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use super::command::try_run;
 use super::fixtures::Fixtures;
 
 /// A running `docker-registry serve` on 127.0.0.1. Stopped (killed) on drop.
@@ -174,35 +175,22 @@ pub fn push_fixture_busybox(registry: &Registry) -> Result<String, String> {
 }
 
 fn skopeo_copy(skopeo: &Path, layout: &Path, reference: &str) -> Result<(), String> {
-    let out = Command::new(skopeo)
-        .args(["copy", "--all", "--quiet", "--dest-tls-verify=false"])
-        .arg(format!("oci:{}:latest", layout.display()))
-        .arg(format!("docker://{reference}"))
-        .output()
-        .map_err(|e| format!("run skopeo: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "skopeo copy to {reference} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        ))
-    }
+    try_run(
+        Command::new(skopeo)
+            .args(["copy", "--all", "--quiet", "--dest-tls-verify=false"])
+            .arg(format!("oci:{}:latest", layout.display()))
+            .arg(format!("docker://{reference}")),
+    )
+    .map(drop)
 }
 
 /// `skopeo inspect --raw docker://REFERENCE` over plain HTTP, parsed as JSON.
 pub fn skopeo_inspect_raw(reference: &str) -> Result<serde_json::Value, String> {
     let skopeo = Fixtures::get().skopeo()?;
-    let out = Command::new(skopeo)
-        .args(["inspect", "--raw", "--tls-verify=false"])
-        .arg(format!("docker://{reference}"))
-        .output()
-        .map_err(|e| format!("run skopeo: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "skopeo inspect {reference} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
-    serde_json::from_slice(&out.stdout).map_err(|e| format!("skopeo printed no JSON: {e}"))
+    let out = try_run(
+        Command::new(skopeo)
+            .args(["inspect", "--raw", "--tls-verify=false"])
+            .arg(format!("docker://{reference}")),
+    )?;
+    serde_json::from_str(&out.stdout).map_err(|e| format!("skopeo printed no JSON: {e}"))
 }

@@ -1,17 +1,6 @@
 use super::*;
 use crate::dockerfile::parse;
-
-fn opts(targets: &[&str]) -> PlanOptions {
-    PlanOptions {
-        targets: targets
-            .iter()
-            .map(|t| Platform::parse(t).unwrap().normalized())
-            .collect(),
-        build_platform: Platform::new("linux", "amd64", ""),
-        build_args: BTreeMap::new(),
-        target_stage: None,
-    }
-}
+use crate::plan::tests::opts;
 
 fn rules(src: &str, targets: &[&str]) -> Vec<(usize, &'static str)> {
     let df = parse(src).unwrap();
