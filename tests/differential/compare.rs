@@ -288,7 +288,10 @@ pub fn diff_config(prefix: &str, classic: &ConfigView, xplat: &ConfigView) -> Ve
 mod tests {
     use super::*;
 
-    fn tar_of(entries: &[(&str, tar::EntryType, u32, u64, &[u8], Option<&str>)]) -> Vec<u8> {
+    /// (path, type, mode, uid and gid, content, link target)
+    type TarEntry<'a> = (&'a str, tar::EntryType, u32, u64, &'a [u8], Option<&'a str>);
+
+    fn tar_of(entries: &[TarEntry<'_>]) -> Vec<u8> {
         let mut b = tar::Builder::new(Vec::new());
         for (path, kind, mode, uid, data, link) in entries {
             let mut h = tar::Header::new_gnu();
