@@ -4,6 +4,7 @@ mod cli_help;
 mod cli_init;
 mod cli_templates;
 mod context_tests;
+mod differential;
 mod dockerfile_conformance;
 mod dockerfile_fuzz;
 mod dockerfile_typed;

@@ -111,6 +111,9 @@ fn mount(spec: &MountSpec) -> Mount {
     }
 }
 
+/// Variables a POSIX shell exports on its own at startup; [`wrap_build_args`] unsets them.
+const SHELL_EXPORTED: [&str; 2] = ["PWD", "SHLVL"];
+
 /// The argv that gives `build_args` to the process without putting them in the
 /// container's config: `/bin/sh -c 'export K='\''v'\''…; exec "$@"' sh ARGV…`.
 /// Keys already set by `env` are left out (ENV wins over ARG, as in the classic builder).
@@ -132,10 +135,23 @@ pub fn wrap_build_args(
     if exports.is_empty() {
         return argv.to_vec();
     }
+    // The wrapper shell exports PWD and SHLVL on its own (busybox ash, bash): unset them
+    // unless ENV sets them, so the process sees the environment the classic builder
+    // gives it (found by the differential suite: SHLVL=2 in a RUN with build args).
+    let shell_own: Vec<&str> = SHELL_EXPORTED
+        .iter()
+        .copied()
+        .filter(|k| !env_keys.contains(k))
+        .collect();
+    let unset = if shell_own.is_empty() {
+        String::new()
+    } else {
+        format!("unset {}; ", shell_own.join(" "))
+    };
     let mut wrapped = vec![
         "/bin/sh".to_string(),
         "-c".to_string(),
-        format!("export {}; exec \"$@\"", exports.join(" ")),
+        format!("export {}; {unset}exec \"$@\"", exports.join(" ")),
         "sh".to_string(),
     ];
     wrapped.extend(argv.iter().cloned());
@@ -418,7 +434,7 @@ mod tests {
             Some(s(&[
                 "/bin/sh",
                 "-c",
-                r#"export VERSION='1.0 '\''beta'\'''; exec "$@""#,
+                r#"export VERSION='1.0 '\''beta'\'''; unset PWD SHLVL; exec "$@""#,
                 "sh",
                 "/bin/sh",
                 "-c",
@@ -433,6 +449,13 @@ mod tests {
         let args = BTreeMap::from([("A".to_string(), "1".to_string())]);
         assert_eq!(wrap_build_args(&argv, &s(&["A=2"]), &args), argv);
         assert_eq!(wrap_build_args(&argv, &[], &BTreeMap::new()), argv);
+    }
+
+    #[test]
+    fn wrapper_keeps_shell_variables_that_env_sets() {
+        let args = BTreeMap::from([("A".to_string(), "1".to_string())]);
+        let w = wrap_build_args(&s(&["/app"]), &s(&["SHLVL=5"]), &args);
+        assert_eq!(w[2], r#"export A='1'; unset PWD; exec "$@""#);
     }
 
     #[test]
