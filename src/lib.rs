@@ -17,6 +17,7 @@ pub mod dockerfile;
 pub mod engine;
 pub mod init;
 pub mod oci;
+pub mod output;
 pub mod plan;
 pub mod platform;
 pub mod progress;
