@@ -7,6 +7,7 @@ mod context_tests;
 mod dockerfile_conformance;
 mod dockerfile_fuzz;
 mod dockerfile_typed;
+mod e2e_output;
 mod engine_docker;
 mod engine_pull;
 mod expand_conformance;

@@ -17,9 +17,13 @@ mod error;
 pub mod export;
 pub mod inspect;
 pub mod metadata;
+pub mod stage_files;
+pub mod targets;
 
 pub use assemble::{assemble, resolve_base, AssembleEnv, NoStages, SourceArchive, StageFiles};
 pub use deliver::{deliver, BuildSummary, Delivered, LoadTarget, OutputOptions, PlatformSummary};
 pub use error::{OutputError, Result};
 pub use export::export_from_engine;
 pub use inspect::{inspect, InspectTarget, Inspection};
+pub use stage_files::EngineStageFiles;
+pub use targets::images_for_targets;
