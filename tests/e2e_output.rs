@@ -521,3 +521,53 @@ fn bad_targets_fail_clearly_without_an_index() {
         .to_string();
     assert!(unreachable.contains("127.0.0.1:1"), "{unreachable}");
 }
+
+#[test]
+fn xplat_inspect_shows_a_pushed_index_and_a_layout() {
+    let reg = require_registry!();
+    let dir = scratch_app();
+    let work = tempfile::tempdir().unwrap();
+    let rt = rt();
+    let index = rt.block_on(build(&dir, Some(0), work.path())).unwrap();
+    let tag = reg.reference("shown:1.0");
+    let layout = work.path().join("layout.tar");
+    let mut opts = push_opts(&tag);
+    opts.oci_dest = Some(layout.clone());
+    rt.block_on(deliver(
+        &index,
+        &opts,
+        &client(),
+        None,
+        work.path(),
+        &|_| {},
+    ))
+    .unwrap();
+    let text = crate::support::run_ok(crate::support::xplat().args(["inspect", &tag])).stdout;
+    assert!(text.contains(&index.digest().to_string()), "{text}");
+    assert!(
+        text.contains("linux/arm64") && text.contains("8080/tcp"),
+        "{text}"
+    );
+    let raw =
+        crate::support::run_ok(crate::support::xplat().args(["inspect", "--raw", &tag])).stdout;
+    assert_eq!(
+        raw.as_bytes(),
+        &index.blob().bytes()[..],
+        "--raw prints the exact bytes"
+    );
+    let from_layout = crate::support::run_ok(crate::support::xplat().args([
+        "inspect",
+        "--json",
+        &format!("oci:{}:1.0", layout.display()),
+    ]))
+    .stdout;
+    let v: serde_json::Value = serde_json::from_str(&from_layout).unwrap();
+    assert_eq!(v["digest"], index.digest().to_string());
+    assert_eq!(v["images"][0]["platform"], "linux/amd64");
+    let missing = crate::support::xplat()
+        .args(["inspect", &reg.reference("nothing:here")])
+        .output()
+        .unwrap();
+    assert_ne!(missing.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("nothing"));
+}
