@@ -136,7 +136,7 @@ fn scratch_final_stage_pushes_an_index_of_exactly_the_two_platforms_and_repushes
         .collect();
     assert_eq!(plats, ["linux/amd64", "linux/arm64"]);
     // The arm64 manifest's config says arm64.
-    let arm = skopeo_config(&format!("{tag}"), "arm64");
+    let arm = skopeo_config(&tag, "arm64");
     assert_eq!(arm["architecture"], "arm64");
     assert_eq!(arm["config"]["Entrypoint"][0], "/bin/app");
     assert_eq!(arm["config"]["Env"][0], "GREETING=PONG");
@@ -258,7 +258,10 @@ fn registry_base_is_resolved_per_platform_and_its_layers_are_mounted_not_downloa
     let arm = skopeo_config(&tag, "arm64");
     assert_eq!(arm["architecture"], "arm64");
     assert_eq!(arm["config"]["Cmd"][0], "hello");
-    assert_eq!(!raw_has_unknown(&tag), true);
+    assert!(
+        !raw_has_unknown(&tag),
+        "no unknown/unknown attestation entries"
+    );
 }
 
 fn raw_has_unknown(tag: &str) -> bool {
@@ -309,7 +312,7 @@ fn oci_layout_is_read_by_skopeo_and_load_gives_a_runnable_image() {
             &|_| {},
         ))
         .unwrap();
-    assert_eq!(done.layouts, [layout.clone()]);
+    assert_eq!(done.layouts, std::slice::from_ref(&layout));
     assert!(done.hint.is_none());
     // skopeo copies the layout (both platforms) into the registry.
     let copied = reg.reference("copied:1.0");

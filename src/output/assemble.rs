@@ -566,3 +566,102 @@ pub fn show(p: &Platform) -> String {
 fn platform_slug(p: &Platform) -> String {
     show(p).replace('/', "-")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oci::EntryKind;
+
+    /// A tar like Docker's GET /archive: entries named relative to the path's basename.
+    fn tar_of(entries: &[(&str, Option<&[u8]>, u32, u64)]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        for (name, data, mode, uid) in entries {
+            let mut h = tar::Header::new_gnu();
+            h.set_mode(*mode);
+            h.set_uid(*uid);
+            h.set_gid(*uid);
+            h.set_mtime(5);
+            match data {
+                Some(d) => {
+                    h.set_entry_type(tar::EntryType::Regular);
+                    h.set_size(d.len() as u64);
+                    b.append_data(&mut h, name, *d).unwrap();
+                }
+                None => {
+                    h.set_entry_type(tar::EntryType::Directory);
+                    h.set_size(0);
+                    b.append_data(&mut h, name, &[][..]).unwrap();
+                }
+            }
+        }
+        b.into_inner().unwrap()
+    }
+
+    fn paths(v: &[LayerEntry]) -> Vec<(String, u32, u64)> {
+        v.iter().map(|e| (e.path.clone(), e.mode, e.uid)).collect()
+    }
+
+    #[test]
+    fn a_file_becomes_dest_or_dest_slash_basename() {
+        let a = SourceArchive {
+            is_dir: false,
+            tar: tar_of(&[("goping", Some(b"bin"), 0o755, 1000)]),
+        };
+        let e = archive_entries(&a, "/out/goping", "/goping", None, None).unwrap();
+        assert_eq!(
+            paths(&e),
+            [("/goping".into(), 0o755, 1000)],
+            "ownership kept"
+        );
+        let e = archive_entries(&a, "/out/goping", "/usr/bin/", Some((0, 0)), Some(0o700)).unwrap();
+        assert_eq!(paths(&e), [("/usr/bin/goping".into(), 0o700, 0)]);
+        assert!(matches!(&e[0].kind, EntryKind::File { .. }));
+    }
+
+    #[test]
+    fn a_directory_merges_its_contents_into_dest() {
+        let a = SourceArchive {
+            is_dir: true,
+            tar: tar_of(&[
+                ("out/", None, 0o750, 0),
+                ("out/a", Some(b"1"), 0o644, 0),
+                ("out/sub/", None, 0o755, 0),
+                ("out/sub/b", Some(b"2"), 0o600, 0),
+            ]),
+        };
+        let e = archive_entries(&a, "/out", "/app", None, None).unwrap();
+        let got: Vec<String> = e.iter().map(|e| e.path.clone()).collect();
+        assert_eq!(got, ["/app", "/app/a", "/app/sub", "/app/sub/b"]);
+        let to_root = archive_entries(&a, "/out", "/", None, None).unwrap();
+        assert_eq!(to_root[0].path, "/a", "the root itself is not an entry");
+    }
+
+    #[test]
+    fn entries_escaping_the_copied_path_are_refused() {
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Regular);
+        h.set_size(1);
+        h.set_mode(0o644);
+        // `append_data` refuses `..`; write the name into the header directly.
+        h.as_gnu_mut().unwrap().name[..13].copy_from_slice(b"out/../../etc");
+        h.set_cksum();
+        b.append(&h, &b"x"[..]).unwrap();
+        let a = SourceArchive {
+            is_dir: true,
+            tar: b.into_inner().unwrap(),
+        };
+        let err = archive_entries(&a, "/out", "/app", None, None).unwrap_err();
+        assert!(err.contains("escapes"), "{err}");
+    }
+
+    #[test]
+    fn chmod_and_chown_values() {
+        assert_eq!(parse_chmod("755", 1).unwrap(), 0o755);
+        assert!(parse_chmod("rwx", 1).is_err());
+        assert!(parse_chmod("77777", 1).is_err());
+        assert_eq!(numeric_chown("10:20", 1).unwrap(), (10, 20));
+        assert_eq!(numeric_chown("10", 1).unwrap(), (10, 10));
+        assert!(numeric_chown("app", 1).is_err());
+    }
+}

@@ -45,9 +45,9 @@ pub enum OutputError {
     Engine {
         /// What was being done.
         action: String,
-        /// The cause.
+        /// The cause (boxed: engine errors are large).
         #[source]
-        source: EngineError,
+        source: Box<EngineError>,
     },
     /// A file could not be read or written.
     #[error("{action} {path}: {source}")]
@@ -149,7 +149,10 @@ impl OutputError {
 
     pub(crate) fn engine(action: impl Into<String>) -> impl FnOnce(EngineError) -> OutputError {
         let action = action.into();
-        move |source| OutputError::Engine { action, source }
+        move |source| OutputError::Engine {
+            action,
+            source: Box::new(source),
+        }
     }
 
     pub(crate) fn io(
