@@ -19,6 +19,7 @@ pub mod exec;
 pub mod init;
 pub mod oci;
 pub mod ops;
+pub mod output;
 pub mod plan;
 pub mod platform;
 pub mod progress;

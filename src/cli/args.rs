@@ -65,6 +65,12 @@ pub enum Command {
         xplat completions zsh > \"${fpath[1]}/_xplat\"\n  \
         xplat completions fish > ~/.config/fish/completions/xplat.fish")]
     Completions(CompletionsArgs),
+    /// Show an image or index from a registry or an OCI layout: platforms, digests, sizes, config.
+    #[command(after_help = "Examples:\n  \
+        xplat inspect registry.example/app:1.0\n  \
+        xplat inspect oci:xplat-out/app\n  \
+        xplat inspect --raw registry.example/app:1.0")]
+    Inspect(super::output_args::InspectArgs),
 }
 
 /// Output format of a listing command.
@@ -117,6 +123,9 @@ pub struct BuildArgs {
     /// Image name and tag (repeatable).
     #[arg(short = 't', long = "tag", value_name = "NAME:TAG")]
     pub tags: Vec<String>,
+    /// Where the result goes: --push, --output, --load, --metadata-file, --index-format.
+    #[command(flatten)]
+    pub output: super::output_args::OutputArgs,
     /// Do not use the step cache.
     #[arg(long)]
     pub no_cache: bool,

@@ -5,6 +5,7 @@
 
 pub mod args;
 pub mod options;
+pub mod output_args;
 pub mod project;
 
 use std::collections::BTreeMap;
@@ -66,6 +67,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let catalog = load_catalog(&cli.platforms_dir)?;
             project::config_command(&args, &env, &cwd, &catalog, &mut stdout)?
         }
+        Command::Inspect(args) => output_args::inspect_command(&args, &mut stdout)?,
         Command::Check(args) => return check(&args, &load_catalog(&cli.platforms_dir)?),
         Command::Plan(args) => return plan(&args, &load_catalog(&cli.platforms_dir)?, &mut stdout),
         other => return Err(Exit::Usage(format!("{other:?} is not available yet")).into()),

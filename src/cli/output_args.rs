@@ -1,0 +1,135 @@
+//! The output flags of `xplat build` and the `xplat inspect` command: raw arguments here,
+//! turned into `output::OutputOptions` by [`OutputArgs::options`], and the inspect handler.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::{Args, ValueEnum};
+
+use crate::oci::IndexFormat;
+use crate::output::OutputOptions;
+use crate::platform::Platform;
+use crate::registry::{AuthSources, ClientOptions, RegistryClient};
+
+/// `--index-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum IndexFormatArg {
+    /// OCI image index and OCI manifests.
+    #[default]
+    Oci,
+    /// Docker manifest list v2 and Docker v2s2 manifests.
+    Docker,
+}
+
+impl From<IndexFormatArg> for IndexFormat {
+    fn from(f: IndexFormatArg) -> IndexFormat {
+        match f {
+            IndexFormatArg::Oci => IndexFormat::Oci,
+            IndexFormatArg::Docker => IndexFormat::Docker,
+        }
+    }
+}
+
+/// Where the result goes (any combination; none writes `./xplat-out/<name>/`).
+#[derive(Debug, Clone, Default, Args)]
+pub struct OutputArgs {
+    /// Push every platform, then the index, to the registry of each -t tag.
+    #[arg(long)]
+    pub push: bool,
+    /// Write an OCI image layout: type=oci,dest=PATH (a tar when PATH ends in .tar).
+    #[arg(long = "output", short = 'o', value_name = "type=oci,dest=PATH")]
+    pub output: Option<String>,
+    /// Load the image for the engine's platform (or --load-platform) into the engine under each -t tag.
+    #[arg(long)]
+    pub load: bool,
+    /// The platform --load loads.
+    #[arg(long, value_name = "PLATFORM", requires = "load")]
+    pub load_platform: Option<String>,
+    /// Write the index digest and each platform's manifest digest, size and config digest as JSON.
+    #[arg(long, value_name = "FILE")]
+    pub metadata_file: Option<PathBuf>,
+    /// The multi-platform document's family.
+    #[arg(long, value_enum, default_value_t = IndexFormatArg::Oci)]
+    pub index_format: IndexFormatArg,
+    /// A registry (host[:port]) spoken to over plain HTTP (repeatable; localhost always is).
+    #[arg(long, value_name = "HOST[:PORT]")]
+    pub insecure_registry: Vec<String>,
+}
+
+impl OutputArgs {
+    /// Validated output options; `name` names the default layout folder `./xplat-out/<name>`.
+    pub fn options(&self, tags: &[String], name: &str) -> anyhow::Result<OutputOptions> {
+        let oci_dest = self
+            .output
+            .as_deref()
+            .map(crate::output::deliver::parse_output)
+            .transpose()?;
+        let load_platform = self
+            .load_platform
+            .as_deref()
+            .map(Platform::parse)
+            .transpose()
+            .context("reading --load-platform")?;
+        crate::output::deliver::validate_tags(tags)?;
+        if self.push && tags.is_empty() {
+            return Err(crate::output::OutputError::PushWithoutTag.into());
+        }
+        Ok(OutputOptions {
+            tags: tags.to_vec(),
+            push: self.push,
+            oci_dest,
+            load: self.load,
+            load_platform,
+            metadata_file: self.metadata_file.clone(),
+            default_dir: Some(PathBuf::from("xplat-out").join(name)),
+        })
+    }
+
+    /// A registry client with credentials from the Docker and containers config files.
+    pub fn client(&self) -> anyhow::Result<RegistryClient> {
+        client(&self.insecure_registry)
+    }
+}
+
+fn client(insecure: &[String]) -> anyhow::Result<RegistryClient> {
+    Ok(RegistryClient::new(ClientOptions {
+        insecure_registries: insecure.to_vec(),
+        auth: AuthSources::from_env(|k| std::env::var(k).ok()),
+        ..ClientOptions::default()
+    })?)
+}
+
+/// `xplat inspect`.
+#[derive(Debug, Clone, Args)]
+pub struct InspectArgs {
+    /// A registry reference, or an OCI layout as oci:PATH[:TAG] (or an existing path).
+    #[arg(value_name = "REF")]
+    pub reference: String,
+    /// Print the document itself, byte for byte.
+    #[arg(long, conflicts_with = "json")]
+    pub raw: bool,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// A registry (host[:port]) spoken to over plain HTTP (repeatable).
+    #[arg(long, value_name = "HOST[:PORT]")]
+    pub insecure_registry: Vec<String>,
+}
+
+/// Runs `xplat inspect`.
+pub fn inspect_command(args: &InspectArgs, out: &mut impl std::io::Write) -> anyhow::Result<()> {
+    let client = client(&args.insecure_registry)?;
+    let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let shown = rt
+        .block_on(crate::output::inspect(&args.reference, &client))
+        .with_context(|| format!("inspecting {}", args.reference))?;
+    if args.raw {
+        out.write_all(&shown.raw)?;
+    } else if args.json {
+        serde_json::to_writer_pretty(&mut *out, &shown)?;
+        writeln!(out)?;
+    } else {
+        write!(out, "{}", shown.render())?;
+    }
+    Ok(())
+}

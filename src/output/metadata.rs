@@ -1,0 +1,408 @@
+//! Metadata instructions (ENV, LABEL, WORKDIR, USER, EXPOSE, VOLUME, CMD, ENTRYPOINT, SHELL,
+//! STOPSIGNAL, HEALTHCHECK, ONBUILD, MAINTAINER) as edits of an OCI image config, and the
+//! engine's config state turned into the same form. Pure.
+//!
+//! The rules follow the classic builder's dispatchers (ENGINE-AND-REGISTRY.md §2.4):
+//! ENTRYPOINT clears CMD unless CMD was set earlier in the same stage; a shell-form
+//! command is wrapped in the current SHELL (default `/bin/sh -c`); EXPOSE without a
+//! protocol means tcp; a relative WORKDIR is joined onto the previous one.
+
+use std::collections::BTreeMap;
+
+use crate::dockerfile::{Command, Healthcheck as HealthcheckInstr, Instruction};
+use crate::engine::ImageConfig as EngineConfig;
+use crate::oci::config::Empty;
+use crate::oci::{ContainerConfig, Healthcheck, ImageConfig};
+
+/// What an instruction did to the config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Edit {
+    /// The config changed (or the instruction is config-only, like ARG): no layer.
+    ConfigOnly,
+    /// Not a metadata instruction (COPY, ADD, RUN): the caller handles it.
+    NotMetadata,
+}
+
+/// Per-stage state the edits need besides the config.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StageState {
+    /// CMD was set by an instruction of this stage (ENTRYPOINT then keeps it).
+    pub cmd_set: bool,
+}
+
+/// Applies a metadata instruction (already expanded by the planner) to `config`.
+pub fn apply(config: &mut ImageConfig, state: &mut StageState, instr: &Instruction) -> Edit {
+    let c = config.config.get_or_insert_with(ContainerConfig::default);
+    match instr {
+        Instruction::Env(pairs) => {
+            let env = c.env.get_or_insert_with(Vec::new);
+            for kv in pairs {
+                set_env(env, &kv.key, &kv.value);
+            }
+        }
+        Instruction::Label(pairs) => {
+            let labels = c.labels.get_or_insert_with(BTreeMap::new);
+            for kv in pairs {
+                labels.insert(kv.key.clone(), kv.value.clone());
+            }
+        }
+        Instruction::Workdir(dir) => {
+            let base = c.working_dir.clone().unwrap_or_else(|| "/".into());
+            c.working_dir = Some(join_workdir(&base, dir));
+        }
+        Instruction::User(u) => c.user = Some(u.clone()),
+        Instruction::Expose(ports) => {
+            let set = c.exposed_ports.get_or_insert_with(BTreeMap::new);
+            for p in ports {
+                set.insert(port_key(p), Empty {});
+            }
+        }
+        Instruction::Volume(vols) => {
+            let set = c.volumes.get_or_insert_with(BTreeMap::new);
+            for v in vols {
+                set.insert(v.clone(), Empty {});
+            }
+        }
+        Instruction::Cmd(cmd) => {
+            c.cmd = Some(argv(cmd, c.shell.as_deref()));
+            state.cmd_set = true;
+        }
+        Instruction::Entrypoint(cmd) => {
+            c.entrypoint = Some(argv(cmd, c.shell.as_deref()));
+            if !state.cmd_set {
+                c.cmd = None;
+            }
+        }
+        Instruction::Shell(sh) => c.shell = Some(sh.clone()),
+        Instruction::Stopsignal(s) => c.stop_signal = Some(s.clone()),
+        Instruction::Healthcheck(h) => c.healthcheck = Some(healthcheck(h, c.shell.as_deref())),
+        Instruction::Onbuild(o) => c
+            .on_build
+            .get_or_insert_with(Vec::new)
+            .push(o.original.clone()),
+        Instruction::Maintainer(m) => config.author = Some(m.clone()),
+        Instruction::Arg(_) => {}
+        Instruction::Run(_) | Instruction::Copy(_) | Instruction::Add(_) => {
+            return Edit::NotMetadata
+        }
+    }
+    Edit::ConfigOnly
+}
+
+/// The history text of an instruction (`created_by`), as BuildKit writes it: the keyword
+/// and its arguments.
+pub fn created_by(instr: &Instruction) -> String {
+    let cmd = |c: &Command| match c {
+        Command::Exec(v) => serde_json::to_string(v).unwrap_or_default(),
+        Command::Shell(s) => s.clone(),
+    };
+    let kvs = |v: &[crate::dockerfile::KeyValue]| {
+        v.iter()
+            .map(|kv| format!("{}={}", kv.key, kv.value))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let rest = match instr {
+        Instruction::Env(p) | Instruction::Label(p) => kvs(p),
+        Instruction::Workdir(s)
+        | Instruction::User(s)
+        | Instruction::Stopsignal(s)
+        | Instruction::Maintainer(s) => s.clone(),
+        Instruction::Expose(v) | Instruction::Volume(v) | Instruction::Shell(v) => v.join(" "),
+        Instruction::Cmd(c) | Instruction::Entrypoint(c) => cmd(c),
+        Instruction::Copy(c) => format!(
+            "{}{} {}",
+            c.from
+                .as_ref()
+                .map(|f| format!("--from={f} "))
+                .unwrap_or_default(),
+            c.sources.join(" "),
+            c.dest
+        ),
+        Instruction::Add(a) => format!("{} {}", a.sources.join(" "), a.dest),
+        Instruction::Run(r) => cmd(&r.command),
+        Instruction::Onbuild(o) => o.original.clone(),
+        Instruction::Healthcheck(_) | Instruction::Arg(_) => String::new(),
+    };
+    format!("{} {}", instr.keyword(), rest)
+        .trim_end()
+        .to_string()
+}
+
+fn set_env(env: &mut Vec<String>, key: &str, value: &str) {
+    let entry = format!("{key}={value}");
+    match env
+        .iter_mut()
+        .find(|e| e.split_once('=').map_or(e.as_str(), |(k, _)| k) == key)
+    {
+        Some(e) => *e = entry,
+        None => env.push(entry),
+    }
+}
+
+/// `WORKDIR` resolution: absolute paths are cleaned, relative ones joined onto `base`.
+pub fn join_workdir(base: &str, dir: &str) -> String {
+    let joined = if dir.starts_with('/') {
+        dir.to_string()
+    } else {
+        format!("{base}/{dir}")
+    };
+    let mut parts: Vec<&str> = Vec::new();
+    for p in joined.split('/') {
+        match p {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            p => parts.push(p),
+        }
+    }
+    format!("/{}", parts.join("/"))
+}
+
+fn port_key(p: &str) -> String {
+    if p.contains('/') {
+        p.to_ascii_lowercase()
+    } else {
+        format!("{p}/tcp")
+    }
+}
+
+fn argv(cmd: &Command, shell: Option<&[String]>) -> Vec<String> {
+    match cmd {
+        Command::Exec(v) => v.clone(),
+        Command::Shell(s) => {
+            let mut v = shell.map_or_else(|| vec!["/bin/sh".into(), "-c".into()], <[_]>::to_vec);
+            v.push(s.clone());
+            v
+        }
+    }
+}
+
+fn healthcheck(h: &HealthcheckInstr, shell: Option<&[String]>) -> Healthcheck {
+    let ns = |d: &Option<std::time::Duration>| d.map(|d| d.as_nanos() as i64);
+    match h {
+        HealthcheckInstr::None => Healthcheck {
+            test: Some(vec!["NONE".into()]),
+            ..Healthcheck::default()
+        },
+        HealthcheckInstr::Cmd {
+            test,
+            interval,
+            timeout,
+            start_period,
+            start_interval,
+            retries,
+        } => {
+            let test = match test {
+                Command::Exec(v) => std::iter::once("CMD".to_string())
+                    .chain(v.iter().cloned())
+                    .collect(),
+                Command::Shell(s) => {
+                    let _ = shell;
+                    vec!["CMD-SHELL".into(), s.clone()]
+                }
+            };
+            Healthcheck {
+                test: Some(test),
+                interval: ns(interval),
+                timeout: ns(timeout),
+                start_period: ns(start_period),
+                start_interval: ns(start_interval),
+                retries: retries.map(i64::from),
+            }
+        }
+    }
+}
+
+/// Replaces the runtime part of `config` by the executor's config state (the authoritative
+/// one: an engine commit can only add to a config, never remove, see ENGINE-AND-REGISTRY.md
+/// decision 1). Fields the executor does not model (e.g. `ArgsEscaped`) are kept.
+pub fn with_engine_config(config: &mut ImageConfig, state: &EngineConfig) {
+    let c = config.config.get_or_insert_with(ContainerConfig::default);
+    let set = |s: &std::collections::BTreeSet<String>| {
+        (!s.is_empty()).then(|| s.iter().map(|k| (k.clone(), Empty {})).collect())
+    };
+    c.user = state.user.clone().filter(|u| !u.is_empty());
+    c.env = (!state.env.is_empty()).then(|| state.env.clone());
+    c.cmd = state.cmd.clone();
+    c.entrypoint = state.entrypoint.clone();
+    c.working_dir = state.working_dir.clone().filter(|w| !w.is_empty());
+    c.labels = (!state.labels.is_empty()).then(|| state.labels.clone());
+    c.exposed_ports = set(&state.exposed_ports);
+    c.volumes = set(&state.volumes);
+    c.stop_signal = state.stop_signal.clone();
+    c.healthcheck = state.healthcheck.as_ref().map(|h| Healthcheck {
+        test: Some(h.test.clone()),
+        interval: (h.interval != 0).then_some(h.interval),
+        timeout: (h.timeout != 0).then_some(h.timeout),
+        start_period: (h.start_period != 0).then_some(h.start_period),
+        start_interval: None,
+        retries: (h.retries != 0).then_some(h.retries),
+    });
+    c.shell = state.shell.clone();
+    c.on_build = (!state.on_build.is_empty()).then(|| state.on_build.clone());
+    // Engine-only fields a commit adds that no Dockerfile asked for.
+    for k in [
+        "Hostname",
+        "Domainname",
+        "Image",
+        "AttachStdin",
+        "AttachStdout",
+        "AttachStderr",
+        "Tty",
+        "OpenStdin",
+        "StdinOnce",
+    ] {
+        c.extra.remove(k);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dockerfile::KeyValue;
+
+    fn cfg() -> (ImageConfig, StageState) {
+        (ImageConfig::default(), StageState::default())
+    }
+
+    fn kv(k: &str, v: &str) -> KeyValue {
+        KeyValue {
+            key: k.into(),
+            value: v.into(),
+        }
+    }
+
+    #[test]
+    fn env_replaces_in_place_and_appends_new_keys() {
+        let (mut c, mut s) = cfg();
+        c.config = Some(ContainerConfig {
+            env: Some(vec!["PATH=/bin".into(), "A=1".into()]),
+            ..ContainerConfig::default()
+        });
+        apply(
+            &mut c,
+            &mut s,
+            &Instruction::Env(vec![kv("PATH", "/usr/bin:/bin"), kv("B", "x y")]),
+        );
+        assert_eq!(
+            c.config.unwrap().env.unwrap(),
+            vec!["PATH=/usr/bin:/bin", "A=1", "B=x y"]
+        );
+    }
+
+    #[test]
+    fn entrypoint_clears_an_inherited_cmd_but_not_one_set_in_the_stage() {
+        let (mut c, mut s) = cfg();
+        c.config = Some(ContainerConfig {
+            cmd: Some(vec!["sh".into()]),
+            ..ContainerConfig::default()
+        });
+        apply(
+            &mut c,
+            &mut s,
+            &Instruction::Entrypoint(Command::Exec(vec!["/app".into()])),
+        );
+        assert_eq!(c.config.as_ref().unwrap().cmd, None);
+        apply(
+            &mut c,
+            &mut s,
+            &Instruction::Cmd(Command::Exec(vec!["--help".into()])),
+        );
+        apply(
+            &mut c,
+            &mut s,
+            &Instruction::Entrypoint(Command::Exec(vec!["/b".into()])),
+        );
+        let cc = c.config.unwrap();
+        assert_eq!(cc.cmd, Some(vec!["--help".to_string()]));
+        assert_eq!(cc.entrypoint, Some(vec!["/b".to_string()]));
+    }
+
+    #[test]
+    fn shell_form_uses_the_current_shell() {
+        let (mut c, mut s) = cfg();
+        apply(
+            &mut c,
+            &mut s,
+            &Instruction::Cmd(Command::Shell("echo hi".into())),
+        );
+        assert_eq!(
+            c.config.as_ref().unwrap().cmd.as_deref().unwrap(),
+            ["/bin/sh", "-c", "echo hi"]
+        );
+        apply(
+            &mut c,
+            &mut s,
+            &Instruction::Shell(vec!["/bin/bash".into(), "-ec".into()]),
+        );
+        apply(
+            &mut c,
+            &mut s,
+            &Instruction::Cmd(Command::Shell("x".into())),
+        );
+        assert_eq!(c.config.unwrap().cmd.unwrap(), ["/bin/bash", "-ec", "x"]);
+    }
+
+    #[test]
+    fn expose_defaults_to_tcp_and_workdir_joins() {
+        let (mut c, mut s) = cfg();
+        apply(
+            &mut c,
+            &mut s,
+            &Instruction::Expose(vec!["8080".into(), "53/UDP".into()]),
+        );
+        apply(&mut c, &mut s, &Instruction::Workdir("/srv".into()));
+        apply(&mut c, &mut s, &Instruction::Workdir("app/../web".into()));
+        let cc = c.config.unwrap();
+        let ports: Vec<_> = cc.exposed_ports.unwrap().into_keys().collect();
+        assert_eq!(ports, ["53/udp", "8080/tcp"]);
+        assert_eq!(cc.working_dir.as_deref(), Some("/srv/web"));
+    }
+
+    #[test]
+    fn copy_is_not_metadata_and_has_a_history_text() {
+        let (mut c, mut s) = cfg();
+        let copy = Instruction::Copy(crate::dockerfile::Copy {
+            sources: vec!["/out/app".into()],
+            dest: "/app".into(),
+            from: Some("build".into()),
+            chown: None,
+            chmod: None,
+            link: false,
+            parents: false,
+            exclude: vec![],
+            heredocs: vec![],
+        });
+        assert_eq!(apply(&mut c, &mut s, &copy), Edit::NotMetadata);
+        assert_eq!(created_by(&copy), "COPY --from=build /out/app /app");
+        assert_eq!(
+            created_by(&Instruction::Expose(vec!["80".into()])),
+            "EXPOSE 80"
+        );
+    }
+
+    #[test]
+    fn engine_state_replaces_runtime_fields_and_drops_commit_noise() {
+        let mut c = ImageConfig::default();
+        let mut cc = ContainerConfig {
+            cmd: Some(vec!["/bin/sh".into(), "-c".into(), "make".into()]),
+            ..ContainerConfig::default()
+        };
+        cc.extra
+            .insert("Hostname".into(), serde_json::json!("abc123"));
+        c.config = Some(cc);
+        let state = EngineConfig {
+            entrypoint: Some(vec!["/hello".into()]),
+            exposed_ports: ["8080/tcp".to_string()].into(),
+            ..EngineConfig::default()
+        };
+        with_engine_config(&mut c, &state);
+        let cc = c.config.unwrap();
+        assert_eq!(cc.cmd, None);
+        assert_eq!(cc.entrypoint.unwrap(), ["/hello"]);
+        assert!(cc.extra.is_empty());
+        assert_eq!(cc.exposed_ports.unwrap().len(), 1);
+    }
+}
