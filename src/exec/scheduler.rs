@@ -11,7 +11,7 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use tokio_util::sync::CancellationToken;
 
 use super::step::{run_job, JobEnv};
-use super::{ExecError, ExecJob, JobOutput, Result};
+use super::{ExecError, JobOutput, Result};
 
 /// Runs `deps.len()` jobs; job `i` starts once every job in `deps[i]` has finished, with
 /// at most `limit` running at once. `run(i, outputs_of_deps)` runs job `i`. The first
@@ -52,7 +52,7 @@ where
             // Nothing runnable and nothing running: a cycle or a bad index.
             let stuck = (0..n).find(|i| !started[*i]).unwrap_or(0);
             return Err(ExecError::Cycle {
-                stage: stuck.to_string(),
+                job: format!("#{stuck}"),
             });
         }
         tokio::select! {
@@ -70,10 +70,15 @@ where
         .collect())
 }
 
-/// Runs every job on the engine and always removes the containers left behind,
-/// whether the build succeeded, failed or was cancelled.
-pub async fn execute(env: &JobEnv<'_>, jobs: &[ExecJob], limit: usize) -> Result<Vec<JobOutput>> {
-    let deps: Vec<Vec<usize>> = jobs.iter().map(|j| j.deps.clone()).collect();
+/// Runs every job of `env.plan` on the engine (outputs indexed by job id) and always
+/// removes the containers left behind, whether the build succeeded, failed or was
+/// cancelled.
+pub async fn execute(env: &JobEnv<'_>, limit: usize) -> Result<Vec<JobOutput>> {
+    let jobs = &env.plan.jobs;
+    let deps: Vec<Vec<usize>> = jobs
+        .iter()
+        .map(|j| j.deps.iter().map(|d| d.0).collect())
+        .collect();
     let result = run_jobs(&deps, limit, env.cancel, |i, inputs| {
         Box::pin(async move { run_job(env, &jobs[i], &inputs).await })
     })
