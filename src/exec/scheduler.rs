@@ -13,10 +13,18 @@ use tokio_util::sync::CancellationToken;
 use super::step::{run_job, JobEnv};
 use super::{ExecError, JobOutput, Result};
 
+/// How long running jobs get to wind down after an error or a cancellation before
+/// they are dropped.
+pub const DRAIN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Runs `deps.len()` jobs; job `i` starts once every job in `deps[i]` has finished, with
-/// at most `limit` running at once. `run(i, outputs_of_deps)` runs job `i`. The first
-/// error (or cancellation) stops everything: running jobs are dropped and the error is
-/// returned. Dependencies must point to existing jobs and form no cycle.
+/// at most `limit` running at once. `run(i, outputs_of_deps)` runs job `i`, and must
+/// stop soon once `cancel` fires. The first error (or a cancellation) stops everything:
+/// no job starts any more, `cancel` is fired so running jobs stop, and they are awaited
+/// (up to [`DRAIN_GRACE`]) before the first error is returned. Awaiting matters: a job
+/// dropped in the middle of an engine call can leave a container the engine created
+/// but nobody tracks (seen with Ctrl-C during a container create).
+/// Dependencies must point to existing jobs and form no cycle.
 pub async fn run_jobs<'a, T, F>(
     deps: &[Vec<usize>],
     limit: usize,
@@ -55,14 +63,24 @@ where
                 job: format!("#{stuck}"),
             });
         }
-        tokio::select! {
+        let failure = tokio::select! {
             biased;
-            _ = cancel.cancelled() => return Err(ExecError::Cancelled),
-            Some((i, res)) = running.next() => {
-                slots[i] = Some(res?);
-                finished += 1;
-            }
-        }
+            _ = cancel.cancelled() => ExecError::Cancelled,
+            Some((i, res)) = running.next() => match res {
+                Ok(v) => {
+                    slots[i] = Some(v);
+                    finished += 1;
+                    continue;
+                }
+                Err(e) => e,
+            },
+        };
+        cancel.cancel();
+        let _ = tokio::time::timeout(DRAIN_GRACE, async {
+            while running.next().await.is_some() {}
+        })
+        .await;
+        return Err(failure);
     }
     Ok(slots
         .into_iter()
@@ -79,7 +97,13 @@ pub async fn execute(env: &JobEnv<'_>, limit: usize) -> Result<Vec<JobOutput>> {
         .iter()
         .map(|j| j.deps.iter().map(|d| d.0).collect())
         .collect();
-    let result = run_jobs(&deps, limit, env.cancel, |i, inputs| {
+    // A child token: a failing job stops its siblings without cancelling the caller's.
+    let stop = env.cancel.child_token();
+    let env = &JobEnv {
+        cancel: &stop,
+        ..*env
+    };
+    let result = run_jobs(&deps, limit, &stop, |i, inputs| {
         Box::pin(async move { run_job(env, &jobs[i], &inputs).await })
     })
     .await;
@@ -97,3 +121,7 @@ pub async fn execute(env: &JobEnv<'_>, limit: usize) -> Result<Vec<JobOutput>> {
 #[cfg(test)]
 #[path = "scheduler_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "fake_engine_tests.rs"]
+mod fake_engine_tests;

@@ -392,9 +392,8 @@ pub async fn image_for_platform(
         .await
         .map_err(at.engine(format!("inspecting {reference}")))?
     {
-        if info.platform.architecture == platform.architecture
-            && info.platform.variant == platform.variant
-        {
+        // `matches`, not `==`: an arm64 image often says variant v8, the target none.
+        if platform.matches(&info.platform) {
             return Ok(*info);
         }
     }
