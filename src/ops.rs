@@ -8,8 +8,9 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::context::BuildContext;
-use crate::engine::{DockerEngine, Engine, ImageConfig, MANAGED_LABEL};
-use crate::exec::{local_plan, scheduler, ExecError, JobEnv, Result};
+use crate::engine::{DockerEngine, Engine, ImageConfig, Removal};
+use crate::exec::{scheduler, ExecError, JobEnv, Result};
+use crate::plan::{plan, BuildPlan, PlanOptions};
 use crate::platform::{Catalog, Platform};
 use crate::progress::{Event, Reporter};
 
@@ -106,31 +107,13 @@ pub async fn build(
         .read_dockerfile()
         .map_err(|e| ExecError::OpenContext(Box::new(e)))?;
     let df = crate::dockerfile::parse(&text)?;
-    let build_platform = engine.platform().clone();
-    let platforms = if opts.platforms.is_empty() {
-        vec![build_platform.clone()]
-    } else {
-        opts.platforms.clone()
-    };
-    let catalog = Catalog::embedded();
-    let lp = local_plan::plan(
-        &df,
-        &platforms,
-        &build_platform,
-        opts.target.as_deref(),
-        &opts.build_args,
-        &catalog,
-    )?;
-    let native = lp
-        .jobs
-        .iter()
-        .filter(|j| j.platform.architecture == build_platform.architecture)
-        .count();
+    let plan = plan_build(opts, &df, engine.platform())?;
+    let (native, assembled, emulated) = plan.mode_counts();
     reporter.report(&Event::Plan {
-        jobs: lp.jobs.len(),
+        jobs: plan.jobs.len(),
         native,
-        assembled: 0,
-        emulated: lp.jobs.len() - native,
+        assembled,
+        emulated,
     });
     let scratch = scratch_image(engine).await?;
     let limit = if opts.jobs == 0 {
@@ -151,6 +134,8 @@ pub async fn build(
     let env = JobEnv {
         engine,
         reporter,
+        plan: &plan,
+        dockerfile: &df,
         context: Some(&ctx),
         cancel,
         no_cache: opts.no_cache,
@@ -158,10 +143,10 @@ pub async fn build(
         scratch_image: &scratch,
         labels: &labels,
     };
-    let outputs = scheduler::execute(&env, &lp.jobs, limit).await?;
-    let mut targets = Vec::with_capacity(platforms.len());
-    for (p, j) in platforms.iter().zip(&lp.targets) {
-        let out = &outputs[*j];
+    let outputs = scheduler::execute(&env, limit).await?;
+    let mut targets = Vec::with_capacity(plan.targets.len());
+    for t in &plan.targets {
+        let (p, out) = (&t.platform, &outputs[t.final_job.0]);
         let tag = match &opts.tag {
             Some(name) if opts.target.is_some() => {
                 let t = platform_tag(name, p);
@@ -185,10 +170,31 @@ pub async fn build(
     }
     Ok(BuildOutcome {
         targets,
-        jobs: lp.jobs.len(),
+        jobs: plan.jobs.len(),
         steps_run: outputs.iter().map(|o| o.steps_run).sum(),
         steps_cached: outputs.iter().map(|o| o.steps_cached).sum(),
     })
+}
+
+/// The plan `build` runs: the Dockerfile planned for `opts` with the engine's
+/// platform as build platform (default target: the build platform).
+pub fn plan_build(
+    opts: &BuildOptions,
+    df: &crate::dockerfile::Dockerfile,
+    build_platform: &Platform,
+) -> Result<BuildPlan> {
+    let targets = if opts.platforms.is_empty() {
+        vec![build_platform.clone()]
+    } else {
+        opts.platforms.clone()
+    };
+    let plan_opts = PlanOptions {
+        targets,
+        build_platform: build_platform.clone(),
+        build_args: opts.build_args.clone(),
+        target_stage: opts.target.clone(),
+    };
+    Ok(plan(df, &plan_opts, &Catalog::embedded())?)
 }
 
 /// The empty image for `FROM scratch`, imported once.
@@ -219,6 +225,11 @@ pub async fn scratch_image(engine: &DockerEngine) -> Result<String> {
 pub struct PruneOutcome {
     /// Step-cache images removed.
     pub images: usize,
+    /// Bytes of the removed images' own layers.
+    pub image_bytes: i64,
+    /// xplat images kept: user-tagged results (`-t`), what they build on, and
+    /// images the engine reported in use.
+    pub kept: usize,
     /// Cache volumes removed.
     pub volumes: usize,
     /// Bytes of the removed volumes the engine reported.
@@ -227,7 +238,10 @@ pub struct PruneOutcome {
     pub containers: usize,
 }
 
-/// Removes xplat's step-cache images, cache volumes and any leftover containers.
+/// Removes xplat's leftover containers, step-cache images and cache volumes. Results a
+/// user tagged (`-t`) stay, with the cache images under them (see [`exec::prune`]).
+///
+/// [`exec::prune`]: crate::exec::prune
 pub async fn prune(engine: &DockerEngine) -> Result<PruneOutcome> {
     let op = |action: &str| {
         let action = action.to_string();
@@ -248,17 +262,21 @@ pub async fn prune(engine: &DockerEngine) -> Result<PruneOutcome> {
             .map_err(op("removing a container"))?;
         out.containers += 1;
     }
-    // Newest first, so children go before their parents.
-    while let crate::engine::ImageLookup::Found(info) = engine
-        .find_image_by_label(MANAGED_LABEL, "true")
-        .await
-        .map_err(op("listing cached images"))?
-    {
-        engine
-            .remove_image(&info.id, true)
+    let images = engine.list_images().await.map_err(op("listing images"))?;
+    let selection = crate::exec::prune::select(&images);
+    out.kept = selection.kept;
+    for (id, bytes) in &selection.remove {
+        match engine
+            .remove_unused_image(id)
             .await
-            .map_err(op("removing a cached image"))?;
-        out.images += 1;
+            .map_err(op("removing a cached image"))?
+        {
+            Removal::Removed => {
+                out.images += 1;
+                out.image_bytes += bytes;
+            }
+            Removal::InUse => out.kept += 1,
+        }
     }
     let vols = engine
         .list_cache_volumes()

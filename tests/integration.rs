@@ -15,6 +15,7 @@ mod support;
 
 mod engine_pull;
 mod exec_build;
+mod exec_cross;
 mod fixture_smoke;
 mod oci_build;
 mod oci_docker;

@@ -65,7 +65,14 @@ pub enum Command {
         xplat completions zsh > \"${fpath[1]}/_xplat\"\n  \
         xplat completions fish > ~/.config/fish/completions/xplat.fish")]
     Completions(CompletionsArgs),
+    /// Remove xplat's step-cache images and cache volumes (results tagged with -t stay).
+    #[command(after_help = "Example:\n  xplat prune")]
+    Prune(PruneArgs),
 }
+
+/// `xplat prune`.
+#[derive(Debug, Clone, Args)]
+pub struct PruneArgs {}
 
 /// Output format of a listing command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
@@ -126,6 +133,9 @@ pub struct BuildArgs {
     /// How progress is shown (default: tty on a terminal, plain otherwise).
     #[arg(long, value_enum, value_name = "MODE")]
     pub progress: Option<ProgressMode>,
+    /// A secret for `RUN --mount=type=secret`: id=ID,src=FILE (repeatable).
+    #[arg(long = "secret", value_name = "id=ID,src=FILE")]
+    pub secrets: Vec<String>,
     /// xplat.toml, variables, labels and annotations.
     #[command(flatten)]
     pub config: ConfigFileArgs,

@@ -4,6 +4,7 @@
 //! 0 ok, 1 build or check failure, 2 usage error, 130 interrupted.
 
 pub mod args;
+pub mod build;
 pub mod options;
 pub mod project;
 
@@ -68,7 +69,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Check(args) => return check(&args, &load_catalog(&cli.platforms_dir)?),
         Command::Plan(args) => return plan(&args, &load_catalog(&cli.platforms_dir)?, &mut stdout),
-        other => return Err(Exit::Usage(format!("{other:?} is not available yet")).into()),
+        Command::Build(args) => {
+            let catalog = load_catalog(&cli.platforms_dir)?;
+            return build::build_command(&args, cli.quiet, &catalog, &mut stdout);
+        }
+        Command::Prune(_) => return build::prune_command(cli.quiet, &mut stdout),
     }
     Ok(ExitCode::SUCCESS)
 }

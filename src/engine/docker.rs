@@ -446,7 +446,10 @@ impl Engine for DockerEngine {
         async move {
             let label = format!("{key}={value}");
             let filters = HashMap::from([("label", vec![label.as_str()])]);
+            // all=true: a step image with children is an "intermediate" image, which
+            // the engine leaves out of a plain listing (found by the first exec pass).
             let opts = ListImagesOptionsBuilder::default()
+                .all(true)
                 .filters(&filters)
                 .build();
             let mut images = self

@@ -8,7 +8,8 @@ use bollard::errors::Error as Bollard;
 use bollard::models::VolumeCreateRequest;
 use bollard::query_parameters::{
     CreateImageOptionsBuilder, ImportImageOptionsBuilder, ListContainersOptionsBuilder,
-    ListVolumesOptionsBuilder, RemoveImageOptionsBuilder, RemoveVolumeOptions,
+    ListImagesOptionsBuilder, ListVolumesOptionsBuilder, RemoveImageOptionsBuilder,
+    RemoveVolumeOptions,
 };
 use bytes::Bytes;
 use futures::stream::{BoxStream, StreamExt, TryStreamExt};
@@ -40,7 +41,83 @@ pub struct DiskUsage {
     pub unknown: usize,
 }
 
+/// One local image as an image listing shows it (intermediate images included).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageEntry {
+    /// The engine's id.
+    pub id: String,
+    /// The parent image id (set for committed images), if any.
+    pub parent: Option<String>,
+    /// Tags pointing at it (`<none>:<none>` left out).
+    pub repo_tags: Vec<String>,
+    /// Its labels.
+    pub labels: BTreeMap<String, String>,
+    /// Size in bytes including its parents' layers, as the engine reports it.
+    pub size: i64,
+}
+
+/// Whether a removal took place or the engine kept the image because something
+/// (a container, a child image) still uses it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Removal {
+    /// The image is gone (or was already).
+    Removed,
+    /// The engine refused: the image is in use.
+    InUse,
+}
+
 impl DockerEngine {
+    /// Every local image, intermediate ones included (`all=true`), sorted by id.
+    pub async fn list_images(&self) -> Result<Vec<ImageEntry>> {
+        let opts = ListImagesOptionsBuilder::default().all(true).build();
+        let list = self
+            .docker
+            .list_images(Some(opts))
+            .await
+            .map_err(|source| EngineError::ListImages {
+                label: String::new(),
+                source,
+            })?;
+        let mut out: Vec<ImageEntry> = list
+            .into_iter()
+            .map(|i| ImageEntry {
+                parent: Some(i.parent_id).filter(|p| !p.is_empty()),
+                repo_tags: i
+                    .repo_tags
+                    .into_iter()
+                    .filter(|t| t != "<none>:<none>")
+                    .collect(),
+                labels: i.labels.into_iter().collect(),
+                size: i.size,
+                id: i.id,
+            })
+            .collect();
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(out)
+    }
+
+    /// Removes an image by id, with its tags; an image that is in use (by a container
+    /// or a child image) is kept and reported as [`Removal::InUse`].
+    pub async fn remove_unused_image(&self, id: &str) -> Result<Removal> {
+        let opts = RemoveImageOptionsBuilder::default()
+            .force(true)
+            .noprune(true)
+            .build();
+        match self.docker.remove_image(id, Some(opts), None).await {
+            Ok(_)
+            | Err(Bollard::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(Removal::Removed),
+            Err(Bollard::DockerResponseServerError {
+                status_code: 409, ..
+            }) => Ok(Removal::InUse),
+            Err(source) => Err(EngineError::RemoveImage {
+                reference: id.into(),
+                source,
+            }),
+        }
+    }
+
     /// Whether a container exists (in any state).
     pub async fn container_exists(&self, id: &ContainerId) -> Result<bool> {
         match self.docker.inspect_container(&id.0, None).await {

@@ -45,7 +45,7 @@ use crate::platform::Platform;
 pub use config::{Endpoint, EngineConfig, DEFAULT_SOCKET};
 pub use docker::{DockerEngine, MIN_API_VERSION};
 pub use error::{EngineError, Result};
-pub use images::{CacheVolume, DiskUsage};
+pub use images::{CacheVolume, DiskUsage, ImageEntry, Removal};
 pub use output::{LineSplitter, OutputLine, OutputStream};
 
 /// Label put on every container (and so on every committed image) xplat creates.
@@ -338,7 +338,8 @@ pub trait Engine: Send + Sync {
     /// Removing a container that is already gone is not an error.
     fn remove_container<'a>(&'a self, id: &'a ContainerId) -> BoxFuture<'a, Result<()>>;
 
-    /// The newest image carrying label `key=value` (the step cache's lookup).
+    /// The newest image carrying label `key=value` (the step cache's lookup),
+    /// intermediate images (those with children) included.
     fn find_image_by_label<'a>(
         &'a self,
         key: &'a str,

@@ -1,10 +1,13 @@
 //! The image config state xplat keeps while a stage runs: the config being built
-//! (ENV, USER, WORKDIR, CMD, …) and the ARGs in scope. Metadata instructions only edit
-//! this state; they never touch the engine. Pure and unit-tested.
+//! (ENV, USER, WORKDIR, CMD, …). Metadata instructions only edit this state; they never
+//! touch the engine. Pure and unit-tested.
+//!
+//! Instructions arrive expanded by the planner (`plan::Step`): nothing here expands a
+//! word again (a second expansion would break values containing `$`), and ARG scoping
+//! is the planner's (each RUN carries the ARG values it sees in `plan::Step::args`).
 
 use std::collections::BTreeMap;
 
-use crate::dockerfile::expand::Expander;
 use crate::dockerfile::{Command, Healthcheck, Instruction};
 use crate::engine::{self, ImageConfig};
 
@@ -18,51 +21,27 @@ pub const DEFAULT_SHELL: [&str; 2] = ["/bin/sh", "-c"];
 pub struct State {
     /// The config being built (authoritative: what the final image gets).
     pub config: ImageConfig,
-    /// ARGs in scope: declared in this stage, with their values.
-    pub args: BTreeMap<String, String>,
     /// Whether CMD was set in this stage (ENTRYPOINT then keeps it).
     pub cmd_set: bool,
     /// Stage name for errors.
     pub stage: String,
-    /// The escape character.
-    pub escape: char,
 }
 
 impl State {
     /// The state at FROM: the base image's config without its ONBUILD triggers.
-    pub fn new(base: ImageConfig, stage: &str, escape: char) -> State {
+    pub fn new(base: ImageConfig, stage: &str) -> State {
         let mut config = base;
         config.on_build.clear();
         State {
             config,
-            args: BTreeMap::new(),
             cmd_set: false,
             stage: stage.to_string(),
-            escape,
         }
     }
 
-    /// Variables visible to expansion: ARGs in scope, then ENV (ENV wins).
-    pub fn expansion_env(&self) -> Vec<(String, String)> {
-        let mut v: Vec<(String, String)> = self
-            .args
-            .iter()
-            .map(|(k, val)| (k.clone(), val.clone()))
-            .collect();
-        v.extend(self.config.env.iter().map(|kv| split_env(kv)));
-        v
-    }
-
-    /// Expands one word (quotes removed, variables substituted).
-    pub fn expand(&self, word: &str, line: usize) -> Result<String> {
-        Expander::new(self.escape)
-            .expand_word(word, &self.expansion_env())
-            .map_err(|source| ExecError::Expand {
-                stage: self.stage.clone(),
-                line,
-                word: word.to_string(),
-                source: Box::new(source),
-            })
+    /// The current ENV as a map (what re-expanding a step sees on top of its ARGs).
+    pub fn env_map(&self) -> BTreeMap<String, String> {
+        self.config.env.iter().map(|kv| split_env(kv)).collect()
     }
 
     /// The shell used for shell-form commands.
@@ -85,78 +64,50 @@ impl State {
         }
     }
 
-    /// The ARG values given to a RUN's process (never stored in the config); names ENV
-    /// already sets are left out (ENV wins over ARG).
-    pub fn run_args(&self) -> BTreeMap<String, String> {
-        self.args
-            .iter()
+    /// The ARG values given to a RUN's process (never stored in the config) from the
+    /// step's `args`; names ENV already sets are left out (ENV wins over ARG).
+    pub fn run_args(&self, args: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+        args.iter()
             .filter(|(k, _)| !self.config.env.iter().any(|kv| split_env(kv).0 == **k))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect()
     }
 
-    /// Applies a metadata instruction. Returns `false` when the instruction changes
-    /// the filesystem (RUN, COPY, ADD, WORKDIR) and must be executed instead.
-    /// `arg_values` are the values an `ARG` may take from outside the stage.
-    pub fn apply(
-        &mut self,
-        instr: &Instruction,
-        line: usize,
-        arg_values: &BTreeMap<String, String>,
-    ) -> Result<bool> {
+    /// Applies a metadata instruction, already expanded. Returns `false` when the
+    /// instruction changes the filesystem (RUN, COPY, ADD, WORKDIR) and must be executed
+    /// instead (WORKDIR also updates the config first). ARG is the planner's business:
+    /// it changes nothing here.
+    pub fn apply(&mut self, instr: &Instruction, line: usize) -> Result<bool> {
         match instr {
             Instruction::Run(_) | Instruction::Copy(_) | Instruction::Add(_) => return Ok(false),
             Instruction::Workdir(w) => {
-                let w = self.expand(w, line)?;
-                self.config.working_dir =
-                    Some(join_workdir(self.config.working_dir.as_deref(), &w));
+                self.config.working_dir = Some(join_workdir(self.config.working_dir.as_deref(), w));
                 return Ok(false);
             }
             Instruction::Env(pairs) => {
-                // Later pairs see the previous values (ENV a=bye b=$a keeps the old a).
-                let expanded: Vec<(String, String)> = pairs
-                    .iter()
-                    .map(|kv| Ok((self.expand(&kv.key, line)?, self.expand(&kv.value, line)?)))
-                    .collect::<Result<_>>()?;
-                for (k, v) in expanded {
-                    set_env(&mut self.config.env, &k, &v);
+                for kv in pairs {
+                    set_env(&mut self.config.env, &kv.key, &kv.value);
                 }
             }
-            Instruction::Arg(decls) => {
-                for d in decls {
-                    let value = match (arg_values.get(&d.name), &d.default) {
-                        (Some(v), _) => Some(v.clone()),
-                        (None, Some(def)) => Some(self.expand(def, line)?),
-                        (None, None) => None,
-                    };
-                    if let Some(v) = value {
-                        self.args.insert(d.name.clone(), v);
-                    }
-                }
-            }
+            Instruction::Arg(_) | Instruction::Maintainer(_) => {}
             Instruction::Label(pairs) => {
                 for kv in pairs {
-                    let k = self.expand(&kv.key, line)?;
-                    let v = self.expand(&kv.value, line)?;
-                    self.config.labels.insert(k, v);
+                    self.config.labels.insert(kv.key.clone(), kv.value.clone());
                 }
             }
-            Instruction::User(u) => self.config.user = Some(self.expand(u, line)?),
+            Instruction::User(u) => self.config.user = Some(u.clone()),
             Instruction::Expose(ports) => {
-                for p in ports {
-                    for word in self.expand(p, line)?.split_whitespace() {
-                        let port = normalize_port(word).ok_or_else(|| ExecError::Invalid {
-                            stage: self.stage.clone(),
-                            line,
-                            message: format!("invalid port {word:?} in EXPOSE"),
-                        })?;
-                        self.config.exposed_ports.insert(port);
-                    }
+                for word in ports.iter().flat_map(|p| p.split_whitespace()) {
+                    let port = normalize_port(word).ok_or_else(|| ExecError::Invalid {
+                        stage: self.stage.clone(),
+                        line,
+                        message: format!("invalid port {word:?} in EXPOSE"),
+                    })?;
+                    self.config.exposed_ports.insert(port);
                 }
             }
             Instruction::Volume(vols) => {
                 for v in vols {
-                    let v = self.expand(v, line)?;
                     if v.trim().is_empty() {
                         return Err(ExecError::Invalid {
                             stage: self.stage.clone(),
@@ -164,7 +115,7 @@ impl State {
                             message: "VOLUME specified can not be an empty string".into(),
                         });
                     }
-                    self.config.volumes.insert(v);
+                    self.config.volumes.insert(v.clone());
                 }
             }
             Instruction::Cmd(c) => {
@@ -178,10 +129,9 @@ impl State {
                 }
             }
             Instruction::Shell(s) => self.config.shell = Some(s.clone()),
-            Instruction::Stopsignal(s) => self.config.stop_signal = Some(self.expand(s, line)?),
-            Instruction::Healthcheck(h) => self.config.healthcheck = Some(healthcheck(self, h)),
+            Instruction::Stopsignal(s) => self.config.stop_signal = Some(s.clone()),
+            Instruction::Healthcheck(h) => self.config.healthcheck = Some(healthcheck(h)),
             Instruction::Onbuild(o) => self.config.on_build.push(o.original.clone()),
-            Instruction::Maintainer(_) => {}
         }
         Ok(true)
     }
@@ -228,7 +178,7 @@ pub fn normalize_port(word: &str) -> Option<String> {
     (port_ok && matches!(proto.as_str(), "tcp" | "udp" | "sctp")).then(|| format!("{port}/{proto}"))
 }
 
-fn healthcheck(state: &State, h: &Healthcheck) -> engine::Healthcheck {
+fn healthcheck(h: &Healthcheck) -> engine::Healthcheck {
     let ns = |d: &Option<std::time::Duration>| d.map(|d| d.as_nanos() as i64).unwrap_or(0);
     match h {
         Healthcheck::None => engine::Healthcheck {
@@ -251,7 +201,6 @@ fn healthcheck(state: &State, h: &Healthcheck) -> engine::Healthcheck {
                 }
                 Command::Shell(s) => vec!["CMD-SHELL".to_string(), s.clone()],
             };
-            let _ = state;
             engine::Healthcheck {
                 test,
                 interval: ns(interval),
@@ -266,36 +215,58 @@ fn healthcheck(state: &State, h: &Healthcheck) -> engine::Healthcheck {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dockerfile::{parse, Instruction};
+    use crate::dockerfile::parse;
+    use crate::plan::{plan, PlanOptions, Step};
+    use crate::platform::{Catalog, Platform};
 
-    fn apply_all(text: &str, args: &[(&str, &str)]) -> State {
+    /// Plans `FROM scratch` + `text` for linux/amd64 and applies every step; returns
+    /// the state and the planned steps.
+    fn apply_all(text: &str, args: &[(&str, &str)]) -> (State, Vec<Step>) {
         let df = parse(&format!("FROM scratch\n{text}")).unwrap();
-        let values: BTreeMap<String, String> = args
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        let mut st = State::new(ImageConfig::default(), "0", '\\');
-        for i in &df.stages[0].instructions {
-            let _ = st.apply(&i.node, i.span.start_line, &values).unwrap();
+        let amd64 = Platform::parse("linux/amd64").unwrap();
+        let opts = PlanOptions {
+            targets: vec![amd64.clone()],
+            build_platform: amd64,
+            build_args: args
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            target_stage: None,
+        };
+        let p = plan(&df, &opts, &Catalog::embedded()).unwrap();
+        let steps = p.jobs[0].steps.clone();
+        let mut st = State::new(ImageConfig::default(), "0");
+        for s in &steps {
+            let _ = st.apply(&s.instruction, s.line).unwrap();
         }
-        st
+        (st, steps)
     }
 
     #[test]
     fn env_pairs_see_previous_values_and_replace_in_place() {
-        let st = apply_all("ENV a=hi b=x\nENV a=bye c=$a\n", &[]);
+        let (st, _) = apply_all("ENV a=hi b=x\nENV a=bye c=$a\n", &[]);
         assert_eq!(st.config.env, vec!["a=bye", "b=x", "c=hi"]);
     }
 
     #[test]
-    fn arg_takes_given_value_else_default_and_env_wins_for_run() {
-        let st = apply_all("ARG A=def\nARG B\nARG C\nENV A=env\n", &[("B", "given")]);
-        assert_eq!(st.args.get("A").map(String::as_str), Some("def"));
-        assert_eq!(st.args.get("B").map(String::as_str), Some("given"));
-        assert!(!st.args.contains_key("C"));
-        let run = st.run_args();
-        assert!(!run.contains_key("A"), "ENV wins over ARG");
-        assert_eq!(run.get("B").map(String::as_str), Some("given"));
+    fn a_dollar_in_a_value_is_not_expanded_twice() {
+        // The planner turns '\$HOME' into a literal "$HOME"; applying must keep it.
+        let (st, _) = apply_all("ENV HOME=/h\nENV a='$HOME' b=\\$HOME\nLABEL l='$x'\n", &[]);
+        assert_eq!(st.config.env, vec!["HOME=/h", "a=$HOME", "b=$HOME"]);
+        assert_eq!(st.config.labels.get("l").map(String::as_str), Some("$x"));
+    }
+
+    #[test]
+    fn run_gets_planned_args_and_env_wins_over_arg() {
+        let (st, steps) = apply_all(
+            "ARG A=def\nARG B\nARG C\nENV A=env\nRUN true\n",
+            &[("B", "given")],
+        );
+        let run = steps.last().unwrap();
+        let args = st.run_args(&run.args);
+        assert!(!args.contains_key("A"), "ENV wins over ARG");
+        assert_eq!(args.get("B").map(String::as_str), Some("given"));
+        assert!(!args.contains_key("C"));
         assert!(
             st.config.env.iter().all(|e| !e.starts_with("B=")),
             "ARG never stored"
@@ -310,13 +281,11 @@ mod tests {
                 ..Default::default()
             },
             "0",
-            '\\',
         );
         let df = parse("FROM scratch\nENTRYPOINT [\"/e\"]\n").unwrap();
-        st.apply(&df.stages[0].instructions[0].node, 2, &BTreeMap::new())
-            .unwrap();
+        st.apply(&df.stages[0].instructions[0].node, 2).unwrap();
         assert_eq!(st.config.cmd, None);
-        let st = apply_all("CMD [\"c\"]\nENTRYPOINT e\n", &[]);
+        let (st, _) = apply_all("CMD [\"c\"]\nENTRYPOINT e\n", &[]);
         assert_eq!(st.config.cmd, Some(vec!["c".to_string()]));
         assert_eq!(
             st.config.entrypoint,
@@ -326,7 +295,7 @@ mod tests {
 
     #[test]
     fn shell_changes_shell_form_and_workdir_joins() {
-        let st = apply_all(
+        let (st, _) = apply_all(
             "SHELL [\"/bin/bash\", \"-xc\"]\nCMD echo hi\nWORKDIR /a\nWORKDIR b/../c\n",
             &[],
         );
@@ -342,8 +311,8 @@ mod tests {
     }
 
     #[test]
-    fn expose_label_volume_user_stopsignal_expand() {
-        let st = apply_all(
+    fn expose_label_volume_user_stopsignal_come_expanded() {
+        let (st, _) = apply_all(
             "ARG P=80\nEXPOSE $P 53/UDP\nLABEL \"k\"=\"v w\" x=$P\nVOLUME /data [\"/x\"]\nUSER ${P}:1\nSTOPSIGNAL SIGTERM\n",
             &[],
         );
@@ -359,16 +328,12 @@ mod tests {
     #[test]
     fn bad_port_is_an_error_and_fs_instructions_are_not_applied() {
         let df = parse("FROM scratch\nEXPOSE abc\nRUN true\n").unwrap();
-        let mut st = State::new(ImageConfig::default(), "0", '\\');
-        assert!(st
-            .apply(&df.stages[0].instructions[0].node, 2, &BTreeMap::new())
-            .is_err());
+        let mut st = State::new(ImageConfig::default(), "0");
+        assert!(st.apply(&df.stages[0].instructions[0].node, 2).is_err());
         assert!(matches!(
             df.stages[0].instructions[1].node,
             Instruction::Run(_)
         ));
-        assert!(!st
-            .apply(&df.stages[0].instructions[1].node, 3, &BTreeMap::new())
-            .unwrap());
+        assert!(!st.apply(&df.stages[0].instructions[1].node, 3).unwrap());
     }
 }

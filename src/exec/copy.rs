@@ -19,6 +19,7 @@ use crate::context::{
 };
 use crate::dockerfile::{Add, Copy, Instruction};
 use crate::engine::{tar_body, ContainerId, PathKind, PathLookup, RunSpec};
+use crate::plan::Source;
 
 /// COPY from the context, or `--from` a stage or image.
 pub async fn execute_copy(
@@ -27,25 +28,23 @@ pub async fn execute_copy(
     state: &State,
     parent: &str,
     c: &Copy,
+    source: Option<&Source>,
     deps: &BTreeMap<usize, JobOutput>,
 ) -> Result<StepOutcome> {
     if !c.heredocs.is_empty() {
         return Err(at.unsupported("COPY with a heredoc"));
     }
     let instr = Instruction::Copy(c.clone());
-    match &c.from {
-        Some(from) => {
-            let from = state.expand(from, at.line)?;
-            let sources = expand_all(state, at, &c.sources)?;
-            let dest = state.expand(&c.dest, at.line)?;
-            copy_from(
-                env, at, state, parent, &instr, &from, &sources, &dest, c, deps,
-            )
-            .await
-        }
-        None => {
+    match (&c.from, source) {
+        (Some(_), Some(source)) => copy_from(env, at, state, parent, &instr, source, c, deps).await,
+        (Some(from), None) => Err(ExecError::Invalid {
+            stage: at.stage(),
+            line: at.line,
+            message: format!("the plan did not resolve COPY --from={from}"),
+        }),
+        (None, _) => {
             let spec = copy_spec(
-                state, at, &c.sources, &c.dest, &c.chown, &c.chmod, &c.exclude, c.parents, false,
+                state, &c.sources, &c.dest, &c.chown, &c.chmod, &c.exclude, c.parents, false,
             )?;
             from_context(env, at, state, parent, &instr, spec).await
         }
@@ -63,8 +62,8 @@ pub async fn execute_add(
     if !a.heredocs.is_empty() {
         return Err(at.unsupported("ADD with a heredoc"));
     }
-    let sources = expand_all(state, at, &a.sources)?;
-    if let Some(url) = sources
+    if let Some(url) = a
+        .sources
         .iter()
         .find(|s| s.contains("://") || s.starts_with("git@"))
     {
@@ -73,19 +72,14 @@ pub async fn execute_add(
     let instr = Instruction::Add(a.clone());
     let unpack = a.unpack.unwrap_or(true);
     let spec = copy_spec(
-        state, at, &a.sources, &a.dest, &a.chown, &a.chmod, &a.exclude, false, unpack,
+        state, &a.sources, &a.dest, &a.chown, &a.chmod, &a.exclude, false, unpack,
     )?;
     from_context(env, at, state, parent, &instr, spec).await
-}
-
-fn expand_all(state: &State, at: &At<'_>, words: &[String]) -> Result<Vec<String>> {
-    words.iter().map(|w| state.expand(w, at.line)).collect()
 }
 
 #[allow(clippy::too_many_arguments)]
 fn copy_spec(
     state: &State,
-    at: &At<'_>,
     sources: &[String],
     dest: &str,
     chown: &Option<String>,
@@ -94,18 +88,17 @@ fn copy_spec(
     parents: bool,
     unpack: bool,
 ) -> Result<CopySpec> {
-    let opt = |o: &Option<String>| o.as_ref().map(|w| state.expand(w, at.line)).transpose();
     Ok(CopySpec {
-        sources: expand_all(state, at, sources)?,
-        dest: state.expand(dest, at.line)?,
+        sources: sources.to_vec(),
+        dest: dest.to_string(),
         workdir: state
             .config
             .working_dir
             .clone()
             .unwrap_or_else(|| "/".into()),
-        chown: opt(chown)?,
-        chmod: opt(chmod)?,
-        excludes: expand_all(state, at, exclude)?,
+        chown: chown.clone(),
+        chmod: chmod.clone(),
+        excludes: exclude.to_vec(),
         parents,
         unpack,
         created_mtime: 0,
@@ -114,7 +107,7 @@ fn copy_spec(
 
 fn ctx_err<'a>(at: &'a At<'_>) -> impl Fn(ContextError) -> ExecError + 'a {
     move |source| ExecError::Context {
-        stage: at.job.stage.clone(),
+        stage: at.stage(),
         line: at.line,
         source: Box::new(source),
     }
@@ -252,7 +245,7 @@ async fn read_text(env: &JobEnv<'_>, at: &At<'_>, id: &ContainerId, path: &str) 
     let mut ar = tar::Archive::new(&data[..]);
     let mut text = String::new();
     let io = |source| ExecError::Archive {
-        stage: at.job.stage.clone(),
+        stage: at.stage(),
         line: at.line,
         path: path.to_string(),
         source,
@@ -276,25 +269,24 @@ async fn copy_from(
     state: &State,
     parent: &str,
     instr: &Instruction,
-    from: &str,
-    sources: &[String],
-    dest: &str,
+    source: &Source,
     c: &Copy,
     deps: &BTreeMap<usize, JobOutput>,
 ) -> Result<StepOutcome> {
+    let (sources, dest) = (&c.sources, c.dest.as_str());
     if let Some(s) = sources.iter().find(|s| s.contains(['*', '?', '['])) {
         return Err(at.unsupported(format!("wildcards in COPY --from ({s})")));
     }
-    let src_image = match at.job.from_jobs.get(from) {
-        Some(j) => deps
-            .get(j)
+    let src_image = match source {
+        Source::Stage { job } => deps
+            .get(&job.0)
             .ok_or_else(|| ExecError::DependencyFailed {
-                job: at.job.id.clone(),
+                job: at.label.to_string(),
             })?
             .image
             .clone(),
-        None => {
-            image_for_platform(env, at, from, &at.job.platform)
+        Source::Image { reference } => {
+            image_for_platform(env, at, reference, &at.job.run_platform)
                 .await?
                 .id
         }
@@ -312,12 +304,13 @@ async fn copy_from(
         }
     };
     let res = async {
-        let opt = |o: &Option<String>| o.as_ref().map(|w| state.expand(w, at.line)).transpose();
-        let chmod = opt(&c.chmod)?
-            .map(|m| parse_chmod(&m))
+        let chmod = c
+            .chmod
+            .as_deref()
+            .map(parse_chmod)
             .transpose()
             .map_err(ctx_err(at))?;
-        let chown = match opt(&c.chown)? {
+        let chown = match c.chown.clone() {
             Some(v) => {
                 let names = if v.split(':').any(|p| p.parse::<u32>().is_err()) {
                     passwd_names(env, at, &dst).await?
@@ -333,7 +326,7 @@ async fn copy_from(
         let dest_is_dir = dest.ends_with('/') || dest.ends_with("/.") || is_dir(env, at, &dst, &dest_abs).await?;
         if sources.len() > 1 && !dest_is_dir {
             return Err(ExecError::Invalid {
-                stage: at.job.stage.clone(),
+                stage: at.stage(),
                 line: at.line,
                 message: "when using COPY with more than one source file, the destination must be a directory and end with a /".into(),
             });
@@ -345,9 +338,9 @@ async fn copy_from(
             let (real, kind) = match stat(env, at, &src, &path).await? {
                 PathLookup::Missing => {
                     return Err(ExecError::Invalid {
-                        stage: at.job.stage.clone(),
+                        stage: at.stage(),
                         line: at.line,
-                        message: format!("COPY --from={from}: {path} not found"),
+                        message: format!("COPY --from={}: {path} not found", c.from.as_deref().unwrap_or_default()),
                     })
                 }
                 PathLookup::Found(st) => match st.kind {
@@ -400,7 +393,7 @@ async fn copy_from(
 
 fn io_err<'a>(at: &'a At<'_>, path: &'a str) -> impl Fn(std::io::Error) -> ExecError + 'a {
     move |source| ExecError::Archive {
-        stage: at.job.stage.clone(),
+        stage: at.stage(),
         line: at.line,
         path: path.to_string(),
         source,
@@ -428,7 +421,7 @@ fn rewrite(
         let rel = member.trim_start_matches("./").trim_end_matches('/');
         if rel.split('/').any(|c| c == "..") {
             return Err(ExecError::UnsafeMember {
-                stage: at.job.stage.clone(),
+                stage: at.stage(),
                 line: at.line,
                 member,
             });

@@ -4,7 +4,6 @@
 use thiserror::Error;
 
 use crate::context::ContextError;
-use crate::dockerfile::expand::ExpandError;
 use crate::engine::EngineError;
 
 /// Errors of the `exec` module.
@@ -50,20 +49,7 @@ pub enum ExecError {
         #[source]
         source: Box<ContextError>,
     },
-    /// A word could not be expanded.
-    #[error("stage {stage}, line {line}: expanding {word:?}: {source}")]
-    Expand {
-        /// Stage name or index.
-        stage: String,
-        /// Dockerfile line.
-        line: usize,
-        /// The word as written.
-        word: String,
-        /// The expansion error.
-        #[source]
-        source: Box<ExpandError>,
-    },
-    /// An instruction or flag xplat does not execute (yet).
+    /// The executor does not support this instruction or flag yet.
     #[error("stage {stage}, line {line}: {what} is not supported by xplat's executor")]
     Unsupported {
         /// Stage name or index.
@@ -126,25 +112,27 @@ pub enum ExecError {
     /// Reading the Dockerfile or the context failed before any job ran.
     #[error("opening the build context: {0}")]
     OpenContext(#[source] Box<ContextError>),
-    /// `--target` names no stage.
-    #[error("target stage {name:?} not found in the Dockerfile")]
-    UnknownTarget {
-        /// The name given.
-        name: String,
-    },
-    /// A stage refers to itself through FROM or --from, directly or not.
-    #[error("stage {stage} depends on itself")]
+    /// The planner refused the Dockerfile or the options, or could not re-expand a
+    /// step with the base image's ENV.
+    #[error("{0}")]
+    Plan(#[from] Box<crate::plan::PlanError>),
+    /// The scheduler was given dependencies that never become ready (a cycle or a
+    /// bad index): a bug in the plan.
+    #[error("job {job} waits for a job that never runs")]
     Cycle {
-        /// The stage.
-        stage: String,
+        /// The job.
+        job: String,
     },
-    /// A `FROM --platform` value does not parse.
-    #[error("stage {stage}: invalid platform {value:?}")]
-    BadPlatform {
-        /// The stage.
+    /// An assembled job (one that must run nothing) met a RUN, e.g. from a base
+    /// image's ONBUILD trigger.
+    #[error("stage {stage}, line {line}: RUN in a job planned to run nothing ({platform} is not the build platform)")]
+    RunInAssembledJob {
+        /// Stage name or index.
         stage: String,
-        /// The expanded value.
-        value: String,
+        /// Dockerfile line.
+        line: usize,
+        /// The job's platform.
+        platform: String,
     },
     /// The build was cancelled (Ctrl-C).
     #[error("build cancelled")]
@@ -185,5 +173,11 @@ impl ExecError {
 impl From<crate::dockerfile::ParseError> for ExecError {
     fn from(e: crate::dockerfile::ParseError) -> Self {
         ExecError::Parse(Box::new(e))
+    }
+}
+
+impl From<crate::plan::PlanError> for ExecError {
+    fn from(e: crate::plan::PlanError) -> Self {
+        ExecError::Plan(Box::new(e))
     }
 }

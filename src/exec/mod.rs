@@ -6,24 +6,23 @@
 //! see ENGINE-AND-REGISTRY §0), the step cache keys ([`step_cache`]) and the job
 //! scheduler ([`scheduler`]). Talks to the engine only through [`crate::engine::Engine`].
 //!
-//! Until the planner (`crate::plan`) is merged, [`local_plan`] derives the jobs from
-//! the Dockerfile itself; [`ExecJob`] is the executor's own input type so that the
-//! switch to `plan::Job` is one adapter.
+//! Input is the planner's value itself ([`crate::plan::BuildPlan`], STYLE rule 1: what
+//! `xplat plan` prints is what runs). Steps arrive expanded; the executor only
+//! re-expands a step whose names were unset at plan time and whose job starts from an
+//! external image (whose config ENV may define them), through the planner's own
+//! [`crate::plan::expand_instruction`].
 
 pub mod config;
 pub mod copy;
 mod error;
-pub mod local_plan;
+pub mod prune;
 pub mod run;
 pub mod scheduler;
 pub mod step;
 pub mod step_cache;
 
-use std::collections::BTreeMap;
-
 use serde::Serialize;
 
-use crate::dockerfile::{Instruction, Spanned};
 use crate::engine::ImageConfig;
 use crate::platform::Platform;
 
@@ -31,43 +30,9 @@ pub use error::{ExecError, Result};
 pub use scheduler::run_jobs;
 pub use step::{run_job, JobEnv};
 
-/// Where a job's filesystem starts.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub enum Base {
-    /// `FROM scratch`: an empty filesystem.
-    Scratch,
-    /// A base image by reference (local, else pulled for the job's platform).
-    Image(String),
-    /// The output of another job (index into the job list).
-    Job(usize),
-}
-
-/// One job as the executor runs it: a stage for one run platform with resolved inputs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ExecJob {
-    /// Stable id for display and events (e.g. `build@linux/amd64`).
-    pub id: String,
-    /// Stage name, or its index when unnamed.
-    pub stage: String,
-    /// The platform the job's containers are created for.
-    pub platform: Platform,
-    /// Platforms of the targets this job serves (display only).
-    pub serves: Vec<Platform>,
-    /// Where the filesystem starts.
-    pub base: Base,
-    /// The stage's instructions, unexpanded, with their lines.
-    pub steps: Vec<Spanned<Instruction>>,
-    /// Values an `ARG` in the stage may take: `--build-arg`s, global ARG values and the
-    /// automatic platform ARGs. Only names the stage declares come into scope.
-    pub arg_values: BTreeMap<String, String>,
-    /// Jobs whose outputs this one reads (`FROM`, `COPY --from`), by index.
-    pub deps: Vec<usize>,
-    /// `COPY --from` names (stage name or index) mapped to job indices.
-    pub from_jobs: BTreeMap<String, usize>,
-    /// The job's cache key: identity of its stage and resolved inputs.
-    pub key: String,
-    /// The Dockerfile's escape character.
-    pub escape: char,
+/// The label of a job in progress events and errors: its plan id (`#3`).
+pub fn job_label(job: &crate::plan::Job) -> String {
+    job.id.to_string()
 }
 
 /// What a job produced: an engine image and xplat's authoritative config for it.

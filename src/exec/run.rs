@@ -44,7 +44,7 @@ pub async fn execute(
                 at,
                 env.context,
                 env.secrets,
-                &at.job.platform.to_string(),
+                &at.job.run_platform.to_string(),
             )
         })
         .collect::<Result<Vec<_>>>()?
@@ -60,7 +60,7 @@ pub async fn execute(
         platform: None,
         cmd: state.argv(&run.command),
         env: state.config.env.clone(),
-        build_args: state.run_args(),
+        build_args: state.run_args(at.args),
         user: state.config.user.clone(),
         workdir: state.config.working_dir.clone(),
         labels: BTreeMap::new(),
@@ -69,7 +69,7 @@ pub async fn execute(
     };
     let id = create(env, at, &spec).await?;
     let last: Mutex<VecDeque<String>> = Mutex::new(VecDeque::with_capacity(LAST_LINES));
-    let job = at.job.id.clone();
+    let job = at.label.to_string();
     let sink = |line: OutputLine| {
         let text = line.text.clone();
         env.reporter.report(&Event::Output {
@@ -89,7 +89,7 @@ pub async fn execute(
             .await
             .map(StepOutcome::Ran),
         Ok(code) => Err(ExecError::RunFailed {
-            stage: at.job.stage.clone(),
+            stage: at.stage(),
             line: at.line,
             command: command_text(&run.command),
             code,
@@ -124,7 +124,7 @@ pub fn mount_spec(
     let target = m.target.clone().map(|t| clean_path(&t));
     let need_target = || {
         target.clone().ok_or_else(|| ExecError::Invalid {
-            stage: at.job.stage.clone(),
+            stage: at.stage(),
             line: at.line,
             message: "--mount needs a target".into(),
         })
@@ -151,13 +151,13 @@ pub fn mount_spec(
             let rel = rel.trim_start_matches('/').to_string();
             if !rel.is_empty() {
                 let listing = ctx.listing().map_err(|source| ExecError::Context {
-                    stage: at.job.stage.clone(),
+                    stage: at.stage(),
                     line: at.line,
                     source: Box::new(source),
                 })?;
                 if listing.get(&rel).is_none() {
                     return Err(ExecError::Invalid {
-                        stage: at.job.stage.clone(),
+                        stage: at.stage(),
                         line: at.line,
                         message: format!("bind mount source {rel:?} is not in the build context"),
                     });
@@ -184,7 +184,7 @@ pub fn mount_spec(
                     target: target.unwrap_or_else(|| format!("/run/secrets/{id}")),
                 })),
                 None if m.required == Some(true) => Err(ExecError::MissingSecret {
-                    stage: at.job.stage.clone(),
+                    stage: at.stage(),
                     line: at.line,
                     id,
                 }),

@@ -11,12 +11,20 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use tokio_util::sync::CancellationToken;
 
 use super::step::{run_job, JobEnv};
-use super::{ExecError, ExecJob, JobOutput, Result};
+use super::{ExecError, JobOutput, Result};
+
+/// How long running jobs get to wind down after an error or a cancellation before
+/// they are dropped.
+pub const DRAIN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Runs `deps.len()` jobs; job `i` starts once every job in `deps[i]` has finished, with
-/// at most `limit` running at once. `run(i, outputs_of_deps)` runs job `i`. The first
-/// error (or cancellation) stops everything: running jobs are dropped and the error is
-/// returned. Dependencies must point to existing jobs and form no cycle.
+/// at most `limit` running at once. `run(i, outputs_of_deps)` runs job `i`, and must
+/// stop soon once `cancel` fires. The first error (or a cancellation) stops everything:
+/// no job starts any more, `cancel` is fired so running jobs stop, and they are awaited
+/// (up to [`DRAIN_GRACE`]) before the first error is returned. Awaiting matters: a job
+/// dropped in the middle of an engine call can leave a container the engine created
+/// but nobody tracks (seen with Ctrl-C during a container create).
+/// Dependencies must point to existing jobs and form no cycle.
 pub async fn run_jobs<'a, T, F>(
     deps: &[Vec<usize>],
     limit: usize,
@@ -52,17 +60,27 @@ where
             // Nothing runnable and nothing running: a cycle or a bad index.
             let stuck = (0..n).find(|i| !started[*i]).unwrap_or(0);
             return Err(ExecError::Cycle {
-                stage: stuck.to_string(),
+                job: format!("#{stuck}"),
             });
         }
-        tokio::select! {
+        let failure = tokio::select! {
             biased;
-            _ = cancel.cancelled() => return Err(ExecError::Cancelled),
-            Some((i, res)) = running.next() => {
-                slots[i] = Some(res?);
-                finished += 1;
-            }
-        }
+            _ = cancel.cancelled() => ExecError::Cancelled,
+            Some((i, res)) = running.next() => match res {
+                Ok(v) => {
+                    slots[i] = Some(v);
+                    finished += 1;
+                    continue;
+                }
+                Err(e) => e,
+            },
+        };
+        cancel.cancel();
+        let _ = tokio::time::timeout(DRAIN_GRACE, async {
+            while running.next().await.is_some() {}
+        })
+        .await;
+        return Err(failure);
     }
     Ok(slots
         .into_iter()
@@ -70,11 +88,22 @@ where
         .collect())
 }
 
-/// Runs every job on the engine and always removes the containers left behind,
-/// whether the build succeeded, failed or was cancelled.
-pub async fn execute(env: &JobEnv<'_>, jobs: &[ExecJob], limit: usize) -> Result<Vec<JobOutput>> {
-    let deps: Vec<Vec<usize>> = jobs.iter().map(|j| j.deps.clone()).collect();
-    let result = run_jobs(&deps, limit, env.cancel, |i, inputs| {
+/// Runs every job of `env.plan` on the engine (outputs indexed by job id) and always
+/// removes the containers left behind, whether the build succeeded, failed or was
+/// cancelled.
+pub async fn execute(env: &JobEnv<'_>, limit: usize) -> Result<Vec<JobOutput>> {
+    let jobs = &env.plan.jobs;
+    let deps: Vec<Vec<usize>> = jobs
+        .iter()
+        .map(|j| j.deps.iter().map(|d| d.0).collect())
+        .collect();
+    // A child token: a failing job stops its siblings without cancelling the caller's.
+    let stop = env.cancel.child_token();
+    let env = &JobEnv {
+        cancel: &stop,
+        ..*env
+    };
+    let result = run_jobs(&deps, limit, &stop, |i, inputs| {
         Box::pin(async move { run_job(env, &jobs[i], &inputs).await })
     })
     .await;
@@ -92,3 +121,7 @@ pub async fn execute(env: &JobEnv<'_>, jobs: &[ExecJob], limit: usize) -> Result
 #[cfg(test)]
 #[path = "scheduler_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "fake_engine_tests.rs"]
+mod fake_engine_tests;

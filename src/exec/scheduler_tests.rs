@@ -104,14 +104,47 @@ async fn cancellation_returns_promptly() {
     let deps = vec![vec![]];
     let cancel = CancellationToken::new();
     cancel.cancel();
+    let started = std::time::Instant::now();
     let err = run_jobs(&deps, 1, &cancel, |_, _| {
-        Box::pin(async {
-            tokio::time::sleep(Duration::from_secs(30)).await;
-            Ok(0usize)
+        let cancel = cancel.clone();
+        Box::pin(async move {
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(30)) => Ok(0usize),
+                _ = cancel.cancelled() => Err(ExecError::Cancelled),
+            }
         })
     })
     .await;
     assert!(matches!(err, Err(ExecError::Cancelled)));
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[tokio::test]
+async fn running_jobs_finish_their_engine_call_before_an_error_returns() {
+    // Job 1 fails at once; job 0 is in the middle of something that must not be
+    // dropped (an engine call creating a container): run_jobs waits for it.
+    let deps = vec![vec![], vec![]];
+    let done = AtomicUsize::new(0);
+    let cancel = CancellationToken::new();
+    let err = run_jobs(&deps, 2, &cancel, |i, _| {
+        let done = &done;
+        Box::pin(async move {
+            if i == 1 {
+                return Err(ExecError::Cancelled);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            done.fetch_add(1, Ordering::SeqCst);
+            Ok(0usize)
+        })
+    })
+    .await;
+    assert!(err.is_err());
+    assert_eq!(
+        done.load(Ordering::SeqCst),
+        1,
+        "job 0 was awaited, not dropped"
+    );
+    assert!(cancel.is_cancelled(), "the running jobs were told to stop");
 }
 
 #[tokio::test]

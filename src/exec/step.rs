@@ -1,7 +1,8 @@
-//! Running one job: resolve FROM (with ONBUILD triggers), then each instruction in
+//! Running one job: resolve FROM (with ONBUILD triggers), then each planned step in
 //! turn. Metadata instructions edit the [`State`]; RUN, COPY, ADD and WORKDIR produce a
 //! committed image, looked up first in the step cache.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -10,10 +11,11 @@ use tokio_util::sync::CancellationToken;
 
 use super::config::State;
 use super::step_cache::StepInputs;
-use super::{copy, run, Base, ExecError, ExecJob, JobOutput, Result};
+use super::{copy, job_label, run, ExecError, JobOutput, Result};
 use crate::context::BuildContext;
-use crate::dockerfile::{Instruction, Spanned};
+use crate::dockerfile::{Dockerfile, Instruction};
 use crate::engine::{ContainerId, Engine, ImageConfig, ImageLookup, RunSpec, CACHE_KEY_LABEL};
+use crate::plan::{expand_instruction, Base, BuildPlan, Job, Mode, Step};
 use crate::platform::Platform;
 use crate::progress::{shorten, Event, Reporter};
 
@@ -23,6 +25,11 @@ pub struct JobEnv<'a> {
     pub engine: &'a dyn Engine,
     /// Where progress goes.
     pub reporter: &'a dyn Reporter,
+    /// The plan being run.
+    pub plan: &'a BuildPlan,
+    /// The parsed Dockerfile the plan was made from (original instructions for
+    /// re-expansion, the escape character).
+    pub dockerfile: &'a Dockerfile,
     /// The build context (COPY/ADD sources, bind mounts).
     pub context: Option<&'a BuildContext>,
     /// Fires on Ctrl-C.
@@ -37,18 +44,27 @@ pub struct JobEnv<'a> {
     pub labels: &'a BTreeMap<String, String>,
 }
 
-/// Where a step runs: its job, stage and line.
+/// Where a step runs: its job, stage and line, and the ARGs it sees.
 #[derive(Debug, Clone, Copy)]
 pub struct At<'a> {
     /// The job.
-    pub job: &'a ExecJob,
+    pub job: &'a Job,
+    /// The job's label in events ([`job_label`]).
+    pub label: &'a str,
     /// 1-based step number.
     pub step: usize,
     /// Dockerfile line.
     pub line: usize,
+    /// The ARG values the step sees (planned; RUN gives them to the process).
+    pub args: &'a BTreeMap<String, String>,
 }
 
 impl At<'_> {
+    /// The stage's name (or `stage N`) for errors.
+    pub fn stage(&self) -> String {
+        self.job.stage.to_string()
+    }
+
     /// Wraps an engine error with the stage, line and what was being done.
     pub fn engine(
         &self,
@@ -56,7 +72,7 @@ impl At<'_> {
     ) -> impl FnOnce(crate::engine::EngineError) -> ExecError + '_ {
         let action = action.into();
         move |source| ExecError::Engine {
-            stage: self.job.stage.clone(),
+            stage: self.stage(),
             line: self.line,
             action,
             source: Box::new(source),
@@ -66,7 +82,7 @@ impl At<'_> {
     /// An [`ExecError::Unsupported`] here.
     pub fn unsupported(&self, what: impl Into<String>) -> ExecError {
         ExecError::Unsupported {
-            stage: self.job.stage.clone(),
+            stage: self.stage(),
             line: self.line,
             what: what.into(),
         }
@@ -76,18 +92,19 @@ impl At<'_> {
 /// Runs one job on top of the outputs of the jobs it depends on (by job index).
 pub async fn run_job(
     env: &JobEnv<'_>,
-    job: &ExecJob,
+    job: &Job,
     deps: &BTreeMap<usize, JobOutput>,
 ) -> Result<JobOutput> {
     let started = Instant::now();
-    let result = run_job_inner(env, job, deps).await;
+    let label = job_label(job);
+    let result = run_job_inner(env, job, &label, deps).await;
     match &result {
         Ok(_) => env.reporter.report(&Event::JobFinished {
-            job: job.id.clone(),
+            job: label,
             millis: started.elapsed().as_millis() as u64,
         }),
         Err(e) => env.reporter.report(&Event::JobFailed {
-            job: job.id.clone(),
+            job: label,
             error: e.to_string().lines().next().unwrap_or_default().to_string(),
         }),
     }
@@ -96,24 +113,29 @@ pub async fn run_job(
 
 async fn run_job_inner(
     env: &JobEnv<'_>,
-    job: &ExecJob,
+    job: &Job,
+    label: &str,
     deps: &BTreeMap<usize, JobOutput>,
 ) -> Result<JobOutput> {
+    let no_args = BTreeMap::new();
     let from = At {
         job,
+        label,
         step: 0,
-        line: 0,
+        line: from_line(env, job),
+        args: &no_args,
     };
     let (mut image, base_config, platform) = resolve_base(env, job, deps, &from).await?;
-    let mut steps: Vec<Spanned<Instruction>> = onbuild_triggers(&base_config, job)?;
+    let mut steps: Vec<Step> = onbuild_triggers(env, &base_config, &from)?;
+    let reexpand = starts_from_image(env.plan, job);
     steps.extend(job.steps.iter().cloned());
     env.reporter.report(&Event::JobStarted {
-        job: job.id.clone(),
-        stage: job.stage.clone(),
-        platforms: job.serves.iter().map(|p| p.to_string()).collect(),
+        job: label.to_string(),
+        stage: job.stage.to_string(),
+        platforms: job.platforms.iter().map(|p| p.to_string()).collect(),
         steps: steps.len(),
     });
-    let mut state = State::new(base_config, &job.stage, job.escape);
+    let mut state = State::new(base_config, &job.stage.to_string());
     let (mut run_count, mut cached) = (0, 0);
     for (n, s) in steps.iter().enumerate() {
         if env.cancel.is_cancelled() {
@@ -121,21 +143,37 @@ async fn run_job_inner(
         }
         let at = At {
             job,
+            label,
             step: n + 1,
-            line: s.span.start_line,
+            line: s.line,
+            args: &s.args,
+        };
+        let instruction = if reexpand && !s.unresolved.is_empty() {
+            Cow::Owned(reexpanded(env, job, s, &state)?)
+        } else {
+            Cow::Borrowed(&s.instruction)
         };
         env.reporter.report(&Event::StepStarted {
-            job: job.id.clone(),
+            job: label.to_string(),
             step: n + 1,
             of: steps.len(),
-            text: shorten(&describe(&s.node), 60),
+            text: shorten(&describe(&instruction), 60),
         });
-        if state.apply(&s.node, at.line, &job.arg_values)? {
+        if state.apply(&instruction, at.line)? {
             continue;
         }
-        let outcome = match &s.node {
+        let outcome = match instruction.as_ref() {
+            Instruction::Run(_) if job.mode == Mode::Assembled => {
+                return Err(ExecError::RunInAssembledJob {
+                    stage: at.stage(),
+                    line: at.line,
+                    platform: job.run_platform.to_string(),
+                })
+            }
             Instruction::Run(r) => run::execute(env, &at, &state, &image, r).await?,
-            Instruction::Copy(c) => copy::execute_copy(env, &at, &state, &image, c, deps).await?,
+            Instruction::Copy(c) => {
+                copy::execute_copy(env, &at, &state, &image, c, s.from.as_ref(), deps).await?
+            }
             Instruction::Add(a) => copy::execute_add(env, &at, &state, &image, a).await?,
             Instruction::Workdir(_) => workdir(env, &at, &state, &image).await?,
             other => return Err(at.unsupported(other.keyword())),
@@ -160,6 +198,56 @@ async fn run_job_inner(
     })
 }
 
+/// Whether the job's filesystem comes from an external image, directly or through
+/// the stages it builds on: only then can a base config ENV define names the planner
+/// could not resolve.
+fn starts_from_image(plan: &BuildPlan, job: &Job) -> bool {
+    let mut j = job;
+    loop {
+        match &j.base {
+            Base::Image { .. } => return true,
+            Base::Scratch => return false,
+            Base::Stage { job } => j = plan.job(*job),
+        }
+    }
+}
+
+/// The step's original instruction expanded again with its ARGs and the current ENV
+/// (base image ENV included; ENV wins over ARG).
+fn reexpanded(env: &JobEnv<'_>, job: &Job, step: &Step, state: &State) -> Result<Instruction> {
+    let original = env
+        .dockerfile
+        .stages
+        .get(job.stage.index)
+        .and_then(|st| {
+            st.instructions
+                .iter()
+                .find(|i| i.span.start_line == step.line)
+        })
+        .map(|i| &i.node)
+        .ok_or_else(|| ExecError::Invalid {
+            stage: job.stage.to_string(),
+            line: step.line,
+            message: "the plan names an instruction the Dockerfile does not have".into(),
+        })?;
+    let mut vars = step.args.clone();
+    vars.extend(state.env_map());
+    Ok(expand_instruction(
+        original,
+        step.line,
+        &vars,
+        env.dockerfile.directives.escape,
+    )?)
+}
+
+fn from_line(env: &JobEnv<'_>, job: &Job) -> usize {
+    env.dockerfile
+        .stages
+        .get(job.stage.index)
+        .map(|s| s.span.start_line)
+        .unwrap_or(0)
+}
+
 /// How a filesystem step got its image.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StepOutcome {
@@ -171,44 +259,34 @@ pub enum StepOutcome {
 
 /// Looks the step's key up in the cache (unless `--no-cache`), reporting a hit.
 ///
-/// Cached step images are found by a tag derived from the key ([`cache_tag`]), not by
-/// listing labels: the engine hides intermediate images (those with children) from an
-/// image list without `all=true`, and a tag is an exact lookup.
+/// Cached step images are found by their `xplat.cache.key` label (the engine lists
+/// intermediate images too: see `Engine::find_image_by_label`). One lookup mechanism
+/// only: the first pass also tagged every step image `xplat-cache:<key>`, which put one
+/// line per cached step into `docker images` and is no longer needed.
 pub async fn lookup(env: &JobEnv<'_>, at: &At<'_>, key: &str) -> Result<Option<String>> {
     if env.no_cache {
         return Ok(None);
     }
-    let tag = cache_tag(key);
     match env
         .engine
-        .inspect_image(&tag)
+        .find_image_by_label(CACHE_KEY_LABEL, key)
         .await
         .map_err(at.engine("looking up the step cache"))?
     {
-        ImageLookup::Found(info)
-            if info.config.labels.get(CACHE_KEY_LABEL).map(String::as_str) == Some(key) =>
-        {
+        ImageLookup::Found(info) => {
             env.reporter.report(&Event::StepCached {
-                job: at.job.id.clone(),
+                job: at.label.to_string(),
                 step: at.step,
             });
             Ok(Some(info.id))
         }
-        _ => Ok(None),
+        ImageLookup::Missing => Ok(None),
     }
-}
-
-/// The repository of step-cache tags (`xplat prune` removes it).
-pub const CACHE_REPO: &str = "xplat-cache";
-
-/// The tag of the image caching the step with `key`: `xplat-cache:<hex>`.
-pub fn cache_tag(key: &str) -> String {
-    format!("{CACHE_REPO}:{}", key.trim_start_matches("sha256:"))
 }
 
 /// The step key for `instr` in `state` on `parent`, with `content` (what it reads).
 pub fn key(at: &At<'_>, state: &State, parent: &str, instr: &Instruction, content: &str) -> String {
-    StepInputs::new(&at.job.key, parent, instr, state, content).key()
+    StepInputs::new(&at.job.key.0, parent, instr, state, at.args, content).key()
 }
 
 /// Creates a container, reporting it.
@@ -223,7 +301,7 @@ pub async fn create(env: &JobEnv<'_>, at: &At<'_>, spec: &RunSpec) -> Result<Con
         .await
         .map_err(at.engine(format!("creating a container from {}", short(&spec.image))))?;
     env.reporter.report(&Event::ContainerCreated {
-        job: at.job.id.clone(),
+        job: at.label.to_string(),
     });
     Ok(id)
 }
@@ -240,16 +318,10 @@ pub async fn commit(
     config
         .labels
         .insert(CACHE_KEY_LABEL.to_string(), key.to_string());
-    let image = env
-        .engine
+    env.engine
         .commit(id, &config)
         .await
-        .map_err(at.engine("committing the step"))?;
-    env.engine
-        .tag_image(&image, &cache_tag(key))
-        .await
-        .map_err(at.engine("tagging the step's cache image"))?;
-    Ok(image)
+        .map_err(at.engine("committing the step"))
 }
 
 /// Removes a container; errors are ignored here because `cleanup` retries at the end.
@@ -283,7 +355,7 @@ async fn workdir(
 
 async fn resolve_base(
     env: &JobEnv<'_>,
-    job: &ExecJob,
+    job: &Job,
     deps: &BTreeMap<usize, JobOutput>,
     at: &At<'_>,
 ) -> Result<(String, ImageConfig, Platform)> {
@@ -291,16 +363,18 @@ async fn resolve_base(
         Base::Scratch => Ok((
             env.scratch_image.to_string(),
             ImageConfig::default(),
-            job.platform.clone(),
+            job.run_platform.clone(),
         )),
-        Base::Job(i) => {
-            let out = deps.get(i).ok_or_else(|| ExecError::DependencyFailed {
-                job: job.id.clone(),
-            })?;
+        Base::Stage { job: dep } => {
+            let out = deps
+                .get(&dep.0)
+                .ok_or_else(|| ExecError::DependencyFailed {
+                    job: at.label.to_string(),
+                })?;
             Ok((out.image.clone(), out.config.clone(), out.platform.clone()))
         }
-        Base::Image(reference) => {
-            let info = image_for_platform(env, at, reference, &job.platform).await?;
+        Base::Image { reference } => {
+            let info = image_for_platform(env, at, reference, &job.run_platform).await?;
             Ok((info.id.clone(), info.config.clone(), info.platform.clone()))
         }
     }
@@ -318,13 +392,12 @@ pub async fn image_for_platform(
         .await
         .map_err(at.engine(format!("inspecting {reference}")))?
     {
-        if info.platform.architecture == platform.architecture
-            && info.platform.variant == platform.variant
-        {
+        // `matches`, not `==`: an arm64 image often says variant v8, the target none.
+        if platform.matches(&info.platform) {
             return Ok(*info);
         }
     }
-    let job = at.job.id.clone();
+    let job = at.label.to_string();
     let sink = move |p: crate::engine::PullProgress| {
         if p.layer.is_none() {
             let _ = (&job, p);
@@ -340,36 +413,40 @@ pub async fn image_for_platform(
     {
         ImageLookup::Found(info) => Ok(*info),
         ImageLookup::Missing => Err(ExecError::Invalid {
-            stage: at.job.stage.clone(),
+            stage: at.stage(),
             line: at.line,
             message: format!("image {reference} is missing after pulling it"),
         }),
     }
 }
 
-/// The base image's ONBUILD triggers as instructions (they run first, at the FROM line).
-fn onbuild_triggers(base: &ImageConfig, job: &ExecJob) -> Result<Vec<Spanned<Instruction>>> {
+/// The base image's ONBUILD triggers as planned steps (they run first, at the FROM
+/// line), expanded with the base image's ENV. Triggers see no ARG.
+fn onbuild_triggers(env: &JobEnv<'_>, base: &ImageConfig, at: &At<'_>) -> Result<Vec<Step>> {
     if base.on_build.is_empty() {
         return Ok(Vec::new());
     }
     let text = format!("FROM scratch\n{}\n", base.on_build.join("\n"));
     let df = crate::dockerfile::parse(&text)?;
-    let line = job
-        .steps
-        .first()
-        .map(|s| s.span.start_line.saturating_sub(1))
-        .unwrap_or(1);
-    Ok(df.stages[0]
+    let vars = State::new(base.clone(), &at.stage()).env_map();
+    let escape = env.dockerfile.directives.escape;
+    df.stages[0]
         .instructions
         .iter()
-        .map(|s| Spanned {
-            node: s.node.clone(),
-            span: crate::dockerfile::Span {
-                start_line: line,
-                end_line: line,
-            },
+        .map(|s| {
+            if matches!(s.node, Instruction::Copy(ref c) if c.from.is_some()) {
+                return Err(at.unsupported("COPY --from in an ONBUILD trigger"));
+            }
+            Ok(Step {
+                line: at.line,
+                instruction: expand_instruction(&s.node, at.line, &vars, escape)?,
+                args: BTreeMap::new(),
+                from: None,
+                mount_from: Vec::new(),
+                unresolved: Vec::new(),
+            })
         })
-        .collect())
+        .collect()
 }
 
 /// A one-line description of an instruction for progress.

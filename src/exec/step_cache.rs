@@ -4,6 +4,8 @@
 //! USER, WORKDIR, SHELL) and the content hash of what it reads (context files, another
 //! image). A hit reuses the image without creating a container.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -17,7 +19,7 @@ pub struct StepInputs<'a> {
     pub job_key: &'a str,
     /// The parent image id.
     pub parent: &'a str,
-    /// The instruction, unexpanded.
+    /// The instruction, as the planner expanded it.
     pub instruction: &'a Instruction,
     /// The env, ARGs in scope, user, workdir and shell it runs with.
     pub env: &'a [String],
@@ -40,6 +42,7 @@ impl<'a> StepInputs<'a> {
         parent: &'a str,
         instruction: &'a Instruction,
         state: &'a State,
+        args: &'a BTreeMap<String, String>,
         content: &'a str,
     ) -> StepInputs<'a> {
         StepInputs {
@@ -47,11 +50,7 @@ impl<'a> StepInputs<'a> {
             parent,
             instruction,
             env: &state.config.env,
-            args: state
-                .args
-                .iter()
-                .map(|(k, v)| (k.as_str(), v.as_str()))
-                .collect(),
+            args: args.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect(),
             user: state.config.user.as_deref(),
             workdir: state.config.working_dir.as_deref(),
             shell: state.shell(),
@@ -73,14 +72,25 @@ mod tests {
     use crate::engine::ImageConfig;
 
     fn key_of(df: &str, parent: &str, content: &str, env: &[&str]) -> String {
+        key_with_args(df, parent, content, env, &BTreeMap::new())
+    }
+
+    fn key_with_args(
+        df: &str,
+        parent: &str,
+        content: &str,
+        env: &[&str],
+        args: &BTreeMap<String, String>,
+    ) -> String {
         let df = parse(&format!("FROM scratch\n{df}")).unwrap();
-        let mut st = State::new(ImageConfig::default(), "0", '\\');
+        let mut st = State::new(ImageConfig::default(), "0");
         st.config.env = env.iter().map(|s| s.to_string()).collect();
         StepInputs::new(
             "job",
             parent,
             &df.stages[0].instructions[0].node,
             &st,
+            args,
             content,
         )
         .key()
@@ -95,5 +105,7 @@ mod tests {
         assert_ne!(k, key_of("RUN make", "p2", "", &[]));
         assert_ne!(k, key_of("RUN make", "p1", "sha256:x", &[]));
         assert_ne!(k, key_of("RUN make", "p1", "", &["A=1"]));
+        let arch = BTreeMap::from([("TARGETARCH".to_string(), "arm64".to_string())]);
+        assert_ne!(k, key_with_args("RUN make", "p1", "", &[], &arch));
     }
 }

@@ -35,6 +35,8 @@ pub mod mode;
 pub mod render;
 mod resolve;
 
+pub use resolve::expand_instruction;
+
 pub use error::{PlanError, Result};
 pub use key::CacheKey;
 pub use lint::{fails, lint, render_diagnostics, Diagnostic, Severity};
@@ -183,7 +185,8 @@ pub struct Step {
     pub instruction: Instruction,
     /// For RUN: the ARGs declared in the stage so far that have a value
     /// (automatic ones included), which BuildKit puts in the RUN environment;
-    /// an ENV of the same name wins over them. Empty for other instructions.
+    /// an ENV of the same name wins over them. Also set for a step with
+    /// [`Step::unresolved`] names, so the executor can re-expand it. Empty otherwise.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub args: BTreeMap<String, String>,
     /// For `COPY --from=`: the resolved source.

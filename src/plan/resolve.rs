@@ -154,6 +154,7 @@ pub(super) fn resolve_stage(stage: &Stage, ctx: StageCtx<'_>) -> Result<Body> {
     };
     for (i, spanned) in stage.instructions.iter().enumerate() {
         let line = spanned.span.start_line;
+        let args_before = args.clone();
         // What this instruction sees: ARGs, then ENV on top (ENV wins).
         let mut visible = args.clone();
         visible.extend(env.iter().cloned());
@@ -164,7 +165,6 @@ pub(super) fn resolve_stage(stage: &Stage, ctx: StageCtx<'_>) -> Result<Body> {
             location: Location::line(line),
             unresolved: BTreeSet::new(),
         };
-        let mut step_args = BTreeMap::new();
         let instruction = match &spanned.node {
             Instruction::Env(kvs) => {
                 let kvs = w.kvs(kvs)?;
@@ -256,7 +256,6 @@ pub(super) fn resolve_stage(stage: &Stage, ctx: StageCtx<'_>) -> Result<Body> {
                     }
                 }
                 body.run_lines.push(line);
-                step_args = args.clone();
                 Instruction::Run(r)
             }
             other => other.clone(),
@@ -266,6 +265,13 @@ pub(super) fn resolve_stage(stage: &Stage, ctx: StageCtx<'_>) -> Result<Body> {
                 vec![None; r.mounts.len()]
             }
             _ => Vec::new(),
+        };
+        // RUN gets the ARGs in its environment; a step with names unset at plan
+        // time gets them so the executor can re-expand it with the base image's ENV.
+        let step_args = if matches!(instruction, Instruction::Run(_)) || !w.unresolved.is_empty() {
+            args_before
+        } else {
+            BTreeMap::new()
         };
         body.steps.push(Step {
             line,
@@ -278,4 +284,49 @@ pub(super) fn resolve_stage(stage: &Stage, ctx: StageCtx<'_>) -> Result<Body> {
     }
     body.env_out = env;
     Ok(body)
+}
+
+/// Expands one instruction the way [`resolve_stage`] does, with `vars` as everything
+/// it can see (ARGs and ENV merged, ENV already winning). For the executor: ONBUILD
+/// triggers of a base image, and steps whose names only the base image's ENV defines.
+/// An `ARG` keeps its expanded default (the executor does not scope ARGs).
+pub fn expand_instruction(
+    instruction: &Instruction,
+    line: usize,
+    vars: &BTreeMap<String, String>,
+    escape: char,
+) -> Result<Instruction> {
+    let stage = Stage {
+        index: 0,
+        name: None,
+        base: "scratch".into(),
+        platform: None,
+        span: crate::dockerfile::Span {
+            start_line: line,
+            end_line: line,
+        },
+        instructions: vec![crate::dockerfile::Spanned {
+            node: instruction.clone(),
+            span: crate::dockerfile::Span {
+                start_line: line,
+                end_line: line,
+            },
+        }],
+    };
+    let empty = BTreeMap::new();
+    let body = resolve_stage(
+        &stage,
+        StageCtx {
+            global: &empty,
+            build_args: &empty,
+            escape,
+            env_in: vars.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        },
+    )?;
+    Ok(body
+        .steps
+        .into_iter()
+        .next()
+        .map(|s| s.instruction)
+        .unwrap_or_else(|| instruction.clone()))
 }

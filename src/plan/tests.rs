@@ -320,3 +320,27 @@ fn buildkit_platform_args_explicit() {
     assert_eq!(p.jobs[0].mode, Mode::Native);
     assert_eq!(p.jobs[1].mode, Mode::Assembled);
 }
+
+#[test]
+fn unresolved_steps_carry_their_args_and_reexpand_with_base_env() {
+    let src = "FROM golang\nARG V=1\nENV P=$GOPATH/v$V\nLABEL l=$V\n";
+    let p = plan_of(src, &opts(&["linux/amd64"])).unwrap();
+    let steps = &p.jobs[0].steps;
+    assert_eq!(steps[1].unresolved, vec!["GOPATH".to_string()]);
+    assert_eq!(steps[1].args.get("V").map(String::as_str), Some("1"));
+    assert!(
+        steps[2].args.is_empty(),
+        "resolved non-RUN steps carry no args"
+    );
+    // What the executor does with the base image's ENV.
+    let df = parse(src).unwrap();
+    let vars = BTreeMap::from([
+        ("V".to_string(), "1".to_string()),
+        ("GOPATH".to_string(), "/go".to_string()),
+    ]);
+    let again = expand_instruction(&df.stages[0].instructions[1].node, 3, &vars, '\\').unwrap();
+    match again {
+        Instruction::Env(kvs) => assert_eq!(kvs[0].value, "/go/v1"),
+        other => panic!("{other:?}"),
+    }
+}

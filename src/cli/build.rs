@@ -1,0 +1,336 @@
+//! `xplat build` and `xplat prune`: flags + `xplat.toml` + `XPLAT_*` → [`BuildOptions`],
+//! a tokio runtime, SIGINT/SIGTERM → the cancellation token (the library removes the
+//! build's containers, the command exits 130), progress on stderr, and one summary line
+//! per target on stdout.
+
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use tokio_util::sync::CancellationToken;
+
+use super::args::{BuildArgs, ProgressMode};
+use super::options::Config;
+use super::{project, Exit};
+use crate::engine::{DockerEngine, Engine};
+use crate::ops::{self, BuildOptions, BuildOutcome};
+use crate::platform::Catalog;
+use crate::progress::{JsonReporter, PlainReporter, Reporter, Silent, TtyReporter};
+
+/// `--secret id=ID,src=FILE` → (id, file). `id` defaults to the file's name, as in
+/// `docker build`; `source=` is accepted for `src=`.
+pub fn parse_secret(value: &str) -> Result<(String, PathBuf), String> {
+    let (mut id, mut src) = (None, None);
+    for field in value.split(',') {
+        match field.split_once('=') {
+            Some(("id", v)) => id = Some(v.to_string()),
+            Some(("src" | "source", v)) => src = Some(PathBuf::from(v)),
+            Some(("type", "file")) => {}
+            _ => return Err(format!("--secret {value:?}: expected id=ID,src=FILE")),
+        }
+    }
+    let src = src.ok_or_else(|| format!("--secret {value:?}: src=FILE is missing"))?;
+    let id = match id {
+        Some(id) if !id.is_empty() => id,
+        _ => src
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .ok_or_else(|| format!("--secret {value:?}: id=ID is missing"))?,
+    };
+    Ok((id, src))
+}
+
+/// The library's options from the merged configuration and the build-only flags.
+pub fn build_options(config: &Config, args: &BuildArgs) -> Result<BuildOptions, String> {
+    let secrets = args
+        .secrets
+        .iter()
+        .map(|s| parse_secret(s))
+        .collect::<Result<BTreeMap<_, _>, _>>()?;
+    Ok(BuildOptions {
+        context_dir: config.context.clone(),
+        dockerfile: Some(config.dockerfile.clone()),
+        platforms: config.platforms.clone(),
+        target: config.target.clone(),
+        // With --target the first -t names the per-platform tags; the final image
+        // tags are the outputs' business (the output stage).
+        tag: config.tags.first().cloned(),
+        build_args: config.build_args.clone(),
+        no_cache: config.cache.disabled || args.no_cache,
+        jobs: args.jobs.unwrap_or(0),
+        secrets,
+        build_id: None,
+    })
+}
+
+/// Which progress display: `--progress`, else tty when stderr is a terminal.
+pub fn progress_mode(flag: Option<ProgressMode>, stderr_is_terminal: bool) -> ProgressMode {
+    flag.unwrap_or(if stderr_is_terminal {
+        ProgressMode::Tty
+    } else {
+        ProgressMode::Plain
+    })
+}
+
+fn reporter(mode: ProgressMode, quiet: bool) -> Box<dyn Reporter> {
+    if quiet {
+        return Box::new(Silent);
+    }
+    match mode {
+        ProgressMode::Tty => Box::new(TtyReporter::default()),
+        ProgressMode::Plain => Box::new(PlainReporter::new(std::io::stderr())),
+        ProgressMode::Json => Box::new(JsonReporter::new(std::io::stderr())),
+    }
+}
+
+/// The lines printed on stdout when a build succeeds: one per target.
+pub fn summary(outcome: &BuildOutcome) -> String {
+    let width = outcome
+        .targets
+        .iter()
+        .map(|t| t.platform.to_string().len())
+        .max()
+        .unwrap_or(0);
+    let mut out = String::new();
+    for t in &outcome.targets {
+        let id = t.image.strip_prefix("sha256:").unwrap_or(&t.image);
+        let short = &id[..12.min(id.len())];
+        let line = match &t.tag {
+            Some(tag) => format!("{:<width$}  {short}  {tag}", t.platform.to_string()),
+            None => format!("{:<width$}  {short}", t.platform.to_string()),
+        };
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// Cancels `token` on the first SIGINT or SIGTERM.
+fn cancel_on_signals(token: CancellationToken) -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut int = signal(SignalKind::interrupt()).context("listening for SIGINT")?;
+    let mut term = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
+        }
+        token.cancel();
+    });
+    Ok(())
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+/// `xplat build`.
+pub fn build_command(
+    args: &BuildArgs,
+    quiet: bool,
+    catalog: &Catalog,
+    out: &mut dyn Write,
+) -> anyhow::Result<ExitCode> {
+    let env: BTreeMap<String, String> = std::env::vars().collect();
+    let cwd = std::env::current_dir().context("finding the current folder")?;
+    let git = super::options::git::probe(&cwd);
+    let config = project::load_config(args, &env, &cwd, &git, catalog)?;
+    let opts = build_options(&config, args).map_err(Exit::Usage)?;
+    let mode = progress_mode(args.progress, std::io::stderr().is_terminal());
+    let reporter = reporter(mode, quiet);
+    let rt = runtime()?;
+    let result = rt.block_on(async {
+        let cancel = CancellationToken::new();
+        cancel_on_signals(cancel.clone())?;
+        let engine = DockerEngine::connect_from_process_env()
+            .await
+            .context("connecting to the Docker engine")?;
+        if let Some(bp) = &config.build_platform {
+            if bp != engine.platform() {
+                return Err(Exit::Usage(format!(
+                    "--build-platform {bp}: build stages run on the engine's platform ({}); \
+                     another build platform needs an engine of that platform",
+                    engine.platform()
+                ))
+                .into());
+            }
+        }
+        let outcome = ops::build(&opts, &engine, reporter.as_ref(), &cancel).await;
+        reporter.finish();
+        match outcome {
+            Ok(o) => Ok(o),
+            Err(e) if e.is_cancelled() => Err(Exit::Interrupted.into()),
+            Err(e) => Err(anyhow::Error::new(e).context(building(&opts.context_dir))),
+        }
+    });
+    let outcome = result?;
+    // Outputs (--push/--output/--load/--metadata-file) are written here, from `outcome`.
+    out.write_all(summary(&outcome).as_bytes())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn building(context: &Path) -> String {
+    format!("building {}", context.display())
+}
+
+/// `xplat prune`.
+pub fn prune_command(quiet: bool, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+    let rt = runtime()?;
+    let outcome = rt.block_on(async {
+        let engine = DockerEngine::connect_from_process_env()
+            .await
+            .context("connecting to the Docker engine")?;
+        ops::prune(&engine).await.context("pruning xplat's cache")
+    })?;
+    if !quiet {
+        writeln!(
+            out,
+            "removed {} cache image{} ({}), {} cache volume{} ({}), {} leftover container{}; kept {} image{} under user tags",
+            outcome.images,
+            plural(outcome.images),
+            human_bytes(outcome.image_bytes),
+            outcome.volumes,
+            plural(outcome.volumes),
+            human_bytes(outcome.volume_bytes),
+            outcome.containers,
+            plural(outcome.containers),
+            outcome.kept,
+            plural(outcome.kept),
+        )?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+/// `1536` → `1.5 KB` (powers of 1000, as `docker system df` prints).
+pub fn human_bytes(n: i64) -> String {
+    let units = ["B", "KB", "MB", "GB", "TB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1000.0 && u + 1 < units.len() {
+        v /= 1000.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", units[u])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::args::{Cli, Command};
+    use crate::platform::Platform;
+    use clap::Parser;
+
+    fn build_args(argv: &[&str]) -> BuildArgs {
+        let mut full = vec!["xplat", "build"];
+        full.extend_from_slice(argv);
+        match Cli::try_parse_from(full).unwrap().command {
+            Command::Build(b) => b,
+            _ => panic!("expected build"),
+        }
+    }
+
+    #[test]
+    fn secrets_parse_with_id_default_and_errors() {
+        assert_eq!(
+            parse_secret("id=tok,src=/run/t").unwrap(),
+            ("tok".to_string(), PathBuf::from("/run/t"))
+        );
+        assert_eq!(parse_secret("src=/a/key.pem").unwrap().0, "key.pem");
+        assert!(parse_secret("id=x").is_err());
+        assert!(parse_secret("id=x,src=/f,bogus=1").is_err());
+    }
+
+    #[test]
+    fn options_come_from_the_merged_config() {
+        let args = build_args(&[
+            "--platform",
+            "linux/amd64,linux/arm64",
+            "--target",
+            "build",
+            "-t",
+            "me/app:1",
+            "--jobs",
+            "3",
+            "--secret",
+            "id=s,src=/tmp/s",
+            "--no-config",
+            "ctx",
+        ]);
+        let cwd = std::env::temp_dir();
+        let catalog = Catalog::embedded();
+        let config =
+            project::load_config(&args, &BTreeMap::new(), &cwd, &Default::default(), &catalog)
+                .unwrap();
+        let o = build_options(&config, &args).unwrap();
+        assert_eq!(
+            o.platforms,
+            vec![
+                Platform::parse("linux/amd64").unwrap(),
+                Platform::parse("linux/arm64").unwrap()
+            ]
+        );
+        assert_eq!(o.target.as_deref(), Some("build"));
+        assert_eq!(o.tag.as_deref(), Some("me/app:1"));
+        assert_eq!(o.jobs, 3);
+        assert!(!o.no_cache);
+        assert!(o.context_dir.ends_with("ctx"), "{:?}", o.context_dir);
+        assert_eq!(o.secrets.get("s"), Some(&PathBuf::from("/tmp/s")));
+    }
+
+    #[test]
+    fn progress_defaults_to_tty_only_on_a_terminal() {
+        assert_eq!(progress_mode(None, true), ProgressMode::Tty);
+        assert_eq!(progress_mode(None, false), ProgressMode::Plain);
+        assert_eq!(
+            progress_mode(Some(ProgressMode::Json), true),
+            ProgressMode::Json
+        );
+    }
+
+    #[test]
+    fn summary_has_one_aligned_line_per_target() {
+        let t = |p: &str, tag: Option<&str>| crate::ops::TargetResult {
+            platform: Platform::parse(p).unwrap(),
+            image: "sha256:0123456789abcdef".into(),
+            config: Default::default(),
+            tag: tag.map(String::from),
+        };
+        let o = BuildOutcome {
+            targets: vec![
+                t("linux/amd64", Some("a:t-linux-amd64")),
+                t("linux/arm/v7", None),
+            ],
+            jobs: 2,
+            steps_run: 1,
+            steps_cached: 0,
+        };
+        assert_eq!(
+            summary(&o),
+            "linux/amd64   0123456789ab  a:t-linux-amd64\nlinux/arm/v7  0123456789ab\n"
+        );
+    }
+
+    #[test]
+    fn bytes_are_human() {
+        assert_eq!(human_bytes(999), "999 B");
+        assert_eq!(human_bytes(1500), "1.5 KB");
+        assert_eq!(human_bytes(2_300_000_000), "2.3 GB");
+    }
+}

@@ -1,0 +1,338 @@
+//! The scheduler through `trait Engine` with a recording fake (DESIGN: a fake is fine
+//! for a unit test of the scheduler): dependency order, one run per shared job, the
+//! concurrency cap, and cleanup on error and on cancellation. Real-engine behaviour is
+//! tested in `tests/exec_build.rs` and `tests/exec_cross.rs`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use futures::stream::BoxStream;
+use futures::FutureExt;
+use tokio_util::sync::CancellationToken;
+
+use super::{execute, ExecError, JobEnv};
+use crate::dockerfile::{parse, Dockerfile};
+use crate::engine::{
+    ContainerId, Engine, EngineError, ImageConfig, ImageLookup, OutputSink, PathLookup, PullSink,
+    Result as EngineResult, RunSpec, TarBody,
+};
+use crate::plan::{plan, BuildPlan, PlanOptions};
+use crate::platform::{Catalog, Platform};
+use crate::progress::Silent;
+
+/// What the fake does when a container runs.
+#[derive(Clone, Copy, PartialEq)]
+enum OnRun {
+    Succeed,
+    /// Commands containing "fail" exit 3.
+    FailMarked,
+    /// Wait for the cancellation token, like a `sleep 60`.
+    Hang,
+}
+
+struct FakeEngine {
+    platform: Platform,
+    on_run: OnRun,
+    next: AtomicUsize,
+    live: Mutex<BTreeSet<String>>,
+    /// RUN commands (last argv word) in the order they started.
+    runs: Mutex<Vec<String>>,
+    running: AtomicUsize,
+    peak: AtomicUsize,
+    cleanups: AtomicUsize,
+    specs: Mutex<BTreeMap<String, RunSpec>>,
+}
+
+impl FakeEngine {
+    fn new(on_run: OnRun) -> FakeEngine {
+        FakeEngine {
+            platform: Platform::new("linux", "amd64", ""),
+            on_run,
+            next: AtomicUsize::new(0),
+            live: Mutex::new(BTreeSet::new()),
+            runs: Mutex::new(Vec::new()),
+            running: AtomicUsize::new(0),
+            peak: AtomicUsize::new(0),
+            cleanups: AtomicUsize::new(0),
+            specs: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    fn runs(&self) -> Vec<String> {
+        self.runs.lock().unwrap().clone()
+    }
+}
+
+impl Engine for FakeEngine {
+    fn platform(&self) -> &Platform {
+        &self.platform
+    }
+
+    fn inspect_image<'a>(&'a self, _r: &'a str) -> BoxFuture<'a, EngineResult<ImageLookup>> {
+        async { Ok(ImageLookup::Missing) }.boxed()
+    }
+
+    fn pull_image<'a>(
+        &'a self,
+        reference: &'a str,
+        _p: &'a Platform,
+        _s: PullSink<'a>,
+    ) -> BoxFuture<'a, EngineResult<()>> {
+        async move {
+            Err(EngineError::InvalidTag {
+                reference: reference.into(),
+            })
+        }
+        .boxed()
+    }
+
+    fn create_container<'a>(
+        &'a self,
+        spec: &'a RunSpec,
+    ) -> BoxFuture<'a, EngineResult<ContainerId>> {
+        async move {
+            let id = format!("c{}", self.next.fetch_add(1, Ordering::SeqCst));
+            self.live.lock().unwrap().insert(id.clone());
+            self.specs.lock().unwrap().insert(id.clone(), spec.clone());
+            Ok(ContainerId(id))
+        }
+        .boxed()
+    }
+
+    fn put_archive<'a>(
+        &'a self,
+        _id: &'a ContainerId,
+        _d: &'a str,
+        _t: TarBody,
+    ) -> BoxFuture<'a, EngineResult<()>> {
+        async { Ok(()) }.boxed()
+    }
+
+    fn get_archive<'a>(
+        &'a self,
+        _id: &'a ContainerId,
+        _p: &'a str,
+    ) -> BoxStream<'a, EngineResult<Bytes>> {
+        Box::pin(futures::stream::empty())
+    }
+
+    fn stat_path<'a>(
+        &'a self,
+        _id: &'a ContainerId,
+        _p: &'a str,
+    ) -> BoxFuture<'a, EngineResult<PathLookup>> {
+        async { Ok(PathLookup::Missing) }.boxed()
+    }
+
+    fn run_container<'a>(
+        &'a self,
+        id: &'a ContainerId,
+        _output: OutputSink<'a>,
+        cancel: &'a CancellationToken,
+    ) -> BoxFuture<'a, EngineResult<i64>> {
+        async move {
+            let cmd = self.specs.lock().unwrap()[&id.0]
+                .cmd
+                .last()
+                .cloned()
+                .unwrap_or_default();
+            self.runs.lock().unwrap().push(cmd.clone());
+            let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+            self.peak.fetch_max(now, Ordering::SeqCst);
+            let code = match self.on_run {
+                OnRun::Hang => {
+                    cancel.cancelled().await;
+                    self.running.fetch_sub(1, Ordering::SeqCst);
+                    return Err(EngineError::Cancelled { id: id.0.clone() });
+                }
+                OnRun::FailMarked if cmd.contains("fail") => 3,
+                _ => 0,
+            };
+            tokio::time::sleep(Duration::from_millis(30)).await;
+            self.running.fetch_sub(1, Ordering::SeqCst);
+            Ok(code)
+        }
+        .boxed()
+    }
+
+    fn commit<'a>(
+        &'a self,
+        id: &'a ContainerId,
+        _c: &'a ImageConfig,
+    ) -> BoxFuture<'a, EngineResult<String>> {
+        async move { Ok(format!("img-{}", id.0)) }.boxed()
+    }
+
+    fn remove_container<'a>(&'a self, id: &'a ContainerId) -> BoxFuture<'a, EngineResult<()>> {
+        async move {
+            self.live.lock().unwrap().remove(&id.0);
+            Ok(())
+        }
+        .boxed()
+    }
+
+    fn find_image_by_label<'a>(
+        &'a self,
+        _k: &'a str,
+        _v: &'a str,
+    ) -> BoxFuture<'a, EngineResult<ImageLookup>> {
+        async { Ok(ImageLookup::Missing) }.boxed()
+    }
+
+    fn tag_image<'a>(&'a self, _i: &'a str, _t: &'a str) -> BoxFuture<'a, EngineResult<()>> {
+        async { Ok(()) }.boxed()
+    }
+
+    fn cleanup(&self) -> BoxFuture<'_, EngineResult<usize>> {
+        async move {
+            self.cleanups.fetch_add(1, Ordering::SeqCst);
+            let mut live = self.live.lock().unwrap();
+            let n = live.len();
+            live.clear();
+            Ok(n)
+        }
+        .boxed()
+    }
+}
+
+fn plan_for(df: &Dockerfile, targets: &[&str]) -> BuildPlan {
+    let opts = PlanOptions {
+        targets: targets
+            .iter()
+            .map(|t| Platform::parse(t).unwrap().normalized())
+            .collect(),
+        build_platform: Platform::new("linux", "amd64", ""),
+        build_args: BTreeMap::new(),
+        target_stage: None,
+    };
+    plan(df, &opts, &Catalog::embedded()).unwrap()
+}
+
+async fn run(
+    engine: &FakeEngine,
+    df: &Dockerfile,
+    plan: &BuildPlan,
+    limit: usize,
+    cancel: &CancellationToken,
+) -> super::Result<Vec<super::JobOutput>> {
+    let (secrets, labels) = (BTreeMap::new(), BTreeMap::new());
+    let env = JobEnv {
+        engine,
+        reporter: &Silent,
+        plan,
+        dockerfile: df,
+        context: None,
+        cancel,
+        no_cache: false,
+        secrets: &secrets,
+        scratch_image: "scratch-id",
+        labels: &labels,
+    };
+    execute(&env, limit).await
+}
+
+const SHARED: &str = "FROM --platform=$BUILDPLATFORM scratch AS deps\nRUN deps\n\
+FROM --platform=$BUILDPLATFORM deps AS build\nARG TARGETARCH\nRUN build-$TARGETARCH\n";
+
+#[tokio::test]
+async fn shared_job_runs_once_and_before_its_dependants() {
+    let df = parse(SHARED).unwrap();
+    let plan = plan_for(&df, &["linux/amd64", "linux/arm64"]);
+    assert_eq!(plan.jobs.len(), 3, "deps once + build per target");
+    let engine = FakeEngine::new(OnRun::Succeed);
+    let out = run(&engine, &df, &plan, 4, &CancellationToken::new())
+        .await
+        .unwrap();
+    let runs = engine.runs();
+    assert_eq!(runs.iter().filter(|r| *r == "deps").count(), 1, "{runs:?}");
+    assert_eq!(runs[0], "deps", "the shared job first: {runs:?}");
+    let mut rest = runs[1..].to_vec();
+    rest.sort();
+    // The RUN command stays as written: the shell expands $TARGETARCH at run time.
+    assert_eq!(rest, ["build-$TARGETARCH", "build-$TARGETARCH"]);
+    // Each build job started from the deps job's image, with its own TARGETARCH.
+    let specs = engine.specs.lock().unwrap();
+    let mut arches: Vec<_> = specs
+        .values()
+        .filter(|s| s.cmd.last().is_some_and(|c| c.starts_with("build")))
+        .map(|s| {
+            assert_eq!(s.image, out[0].image);
+            s.build_args["TARGETARCH"].clone()
+        })
+        .collect();
+    arches.sort();
+    assert_eq!(arches, ["amd64", "arm64"]);
+    assert!(engine.live.lock().unwrap().is_empty());
+    assert_eq!(engine.cleanups.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn at_most_limit_jobs_run_at_once() {
+    let text = "FROM scratch AS a\nRUN a\nFROM scratch AS b\nRUN b\nFROM scratch AS c\nRUN c\n\
+FROM scratch\nCOPY --from=a /x /a\nCOPY --from=b /x /b\nCOPY --from=c /x /c\n";
+    let df = parse(text).unwrap();
+    let plan = plan_for(&df, &["linux/amd64"]);
+    for (limit, expected) in [(1, 1), (2, 2), (8, 3)] {
+        let engine = FakeEngine::new(OnRun::Succeed);
+        // The final job's COPY --from finds nothing in the fake: the error is expected;
+        // what matters is how many RUNs overlapped before it.
+        let _ = run(&engine, &df, &plan, limit, &CancellationToken::new()).await;
+        assert_eq!(engine.runs().len(), 3);
+        assert_eq!(
+            engine.peak.load(Ordering::SeqCst),
+            expected,
+            "limit {limit}"
+        );
+        assert!(engine.live.lock().unwrap().is_empty());
+    }
+}
+
+#[tokio::test]
+async fn a_failing_step_stops_the_build_and_cleanup_runs() {
+    let text = "FROM scratch AS a\nRUN fail now\nFROM a\nRUN never\n";
+    let df = parse(text).unwrap();
+    let plan = plan_for(&df, &["linux/amd64"]);
+    let engine = FakeEngine::new(OnRun::FailMarked);
+    let err = run(&engine, &df, &plan, 2, &CancellationToken::new())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ExecError::RunFailed {
+                line: 2,
+                code: 3,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(engine.runs(), ["fail now"], "nothing after the failure ran");
+    assert_eq!(engine.cleanups.load(Ordering::SeqCst), 1);
+    assert!(engine.live.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn cancelling_stops_running_steps_and_cleanup_runs() {
+    let df = parse("FROM scratch\nRUN sleep 60\nRUN never\n").unwrap();
+    let plan = plan_for(&df, &["linux/amd64"]);
+    let engine = FakeEngine::new(OnRun::Hang);
+    let cancel = CancellationToken::new();
+    let c2 = cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        c2.cancel();
+    });
+    let err = tokio::time::timeout(Duration::from_secs(5), run(&engine, &df, &plan, 2, &cancel))
+        .await
+        .expect("cancellation ends the build promptly")
+        .unwrap_err();
+    assert!(err.is_cancelled(), "{err}");
+    assert_eq!(engine.runs(), ["sleep 60"]);
+    assert_eq!(engine.cleanups.load(Ordering::SeqCst), 1);
+    assert!(engine.live.lock().unwrap().is_empty());
+}
