@@ -291,3 +291,35 @@ fn copy_source_outside_the_context_is_refused() {
         env: &[],
     });
 }
+
+/// Runs `xplat plan missing` under a pseudo-terminal (`script`), so that stderr is a tty.
+fn on_a_terminal(no_color: Option<&str>) -> Result<String, String> {
+    let dir = TestDir::new(&[]);
+    let bin = env!("CARGO_BIN_EXE_xplat");
+    let mut cmd = std::process::Command::new("script");
+    cmd.args(["-qec", &format!("{bin} plan missing"), "/dev/null"])
+        .current_dir(dir.path())
+        .env_remove("NO_COLOR");
+    if let Some(v) = no_color {
+        cmd.env("NO_COLOR", v);
+    }
+    let out = cmd
+        .output()
+        .map_err(|e| format!("no `script` to make a terminal: {e}"))?;
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[test]
+fn colour_only_on_a_terminal_and_never_with_no_color() {
+    let coloured = require!(on_a_terminal(None));
+    assert!(
+        coloured.contains("\x1b[1;31merror\x1b[0m: no Dockerfile"),
+        "{coloured:?}"
+    );
+    let plain = require!(on_a_terminal(Some("1")));
+    assert!(plain.contains("error: no Dockerfile"), "{plain:?}");
+    assert!(!plain.contains('\x1b'), "{plain:?}");
+    // An empty NO_COLOR does not count (no-color.org).
+    let empty = require!(on_a_terminal(Some("")));
+    assert!(empty.contains('\x1b'), "{empty:?}");
+}

@@ -97,6 +97,7 @@ pub fn stderr_style(verbose: bool) -> render_error::Style {
     use std::io::IsTerminal;
     render_error::Style {
         verbose,
+        backtrace: verbose,
         color: render_error::color_enabled(
             std::env::var_os("NO_COLOR").as_deref(),
             std::io::stderr().is_terminal(),

@@ -46,12 +46,14 @@ pub struct Style {
     pub verbose: bool,
     /// Colour the `error:` label (a terminal, and no `NO_COLOR`).
     pub color: bool,
+    /// Print the backtrace when one was captured (`-v` with `RUST_BACKTRACE=1`).
+    pub backtrace: bool,
 }
 
 /// Colour only on a terminal, and never when `NO_COLOR` is set to a non-empty value
 /// (<https://no-color.org>).
 pub fn color_enabled(no_color: Option<&OsStr>, stderr_is_terminal: bool) -> bool {
-    stderr_is_terminal && no_color.is_none_or(|v| v.is_empty())
+    stderr_is_terminal && no_color.map_or(true, |v| v.is_empty())
 }
 
 /// The `error:` label, bold red when colour is on.
@@ -114,10 +116,19 @@ pub fn render(err: &anyhow::Error, style: Style) -> String {
     } else {
         out.push_str(&format!("{label} {}\n", parts.join(": ")));
     }
-    for hint in hints(&chain) {
+    // `Advice` added with `.context(...)` is seen by `downcast_ref`, not by `chain()`.
+    let mut all = hints(&chain);
+    if let Some(a) = err.downcast_ref::<Advice>() {
+        if !all.contains(&a.hint) {
+            all.insert(0, a.hint.clone());
+        }
+    }
+    for hint in all {
         out.push_str(&format!("hint: {hint}\n"));
     }
-    if style.verbose || std::env::var_os("RUST_BACKTRACE").is_some() {
+    // anyhow captures one only under RUST_BACKTRACE/RUST_LIB_BACKTRACE; printing it
+    // also needs -v, so a CI job with RUST_BACKTRACE=1 still gets plain messages.
+    if style.backtrace {
         let bt = err.backtrace();
         if bt.status() == std::backtrace::BacktraceStatus::Captured {
             out.push_str(&format!("backtrace:\n{bt}\n"));
@@ -255,7 +266,7 @@ mod tests {
             &err,
             Style {
                 verbose: true,
-                color: false,
+                ..Style::default()
             },
         );
         assert_eq!(
