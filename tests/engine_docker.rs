@@ -501,7 +501,7 @@ async fn an_unreachable_engine_gets_one_clear_sentence() {
     assert_eq!(
         err.to_string(),
         format!(
-            "cannot reach the Docker engine at unix://{}: connection refused; start dockerd or set DOCKER_HOST",
+            "cannot reach the Docker engine at unix://{}: connection refused",
             path.display()
         )
     );
@@ -517,7 +517,7 @@ async fn an_unreachable_engine_gets_one_clear_sentence() {
     assert_eq!(
         err.to_string(),
         format!(
-            "cannot reach the Docker engine at unix://{}: no such socket; start dockerd or set DOCKER_HOST",
+            "cannot reach the Docker engine at unix://{}: no such socket",
             missing.display()
         )
     );
@@ -534,7 +534,7 @@ async fn an_unreachable_engine_gets_one_clear_sentence() {
         .unwrap_err();
     assert!(
         err.to_string().starts_with(&format!(
-            "cannot reach the Docker engine at tcp://127.0.0.1:{port}: connection refused;"
+            "cannot reach the Docker engine at tcp://127.0.0.1:{port}: connection refused"
         )),
         "{err}"
     );

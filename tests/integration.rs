@@ -1,5 +1,6 @@
 //! One integration-test binary: every effectful or conformance test lives in a module here.
 mod cli_config;
+mod cli_errors;
 mod cli_help;
 mod cli_init;
 mod cli_templates;

@@ -141,6 +141,8 @@ pub fn build_command(
     let git = super::options::git::probe(&cwd);
     let config = project::load_config(args, &env, &cwd, &git, catalog)?;
     let opts = build_options(&config, args).map_err(Exit::Usage)?;
+    // Dockerfile, plan and tag mistakes are reported before (and without) an engine.
+    super::preflight::build(&config, catalog)?;
     let mode = progress_mode(args.progress, std::io::stderr().is_terminal());
     let reporter = reporter(mode, quiet);
     let rt = runtime()?;

@@ -7,11 +7,13 @@ pub mod args;
 pub mod build;
 pub mod options;
 pub mod output_args;
+pub mod preflight;
 pub mod project;
+pub mod render_error;
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -20,7 +22,7 @@ use clap::Parser;
 pub use args::Cli;
 use args::{Command, Format};
 
-use crate::dockerfile::{self, Dockerfile};
+use crate::dockerfile::Dockerfile;
 use crate::plan::PlanOptions;
 use crate::platform::{catalog, render, Catalog, Platform};
 
@@ -40,6 +42,7 @@ pub enum Exit {
 
 /// Parses the process arguments, runs the command and maps the outcome to an exit code.
 pub fn main() -> ExitCode {
+    // clap prints its own usage errors and exits 2 (help and version exit 0).
     let cli = Cli::parse();
     let verbose = cli.verbose > 0;
     match run(cli) {
@@ -91,32 +94,27 @@ fn load_catalog(extra: &[PathBuf]) -> anyhow::Result<Catalog> {
     Catalog::load(&dirs).context("loading the platform catalog")
 }
 
-/// Prints an error for people and picks the exit code.
+/// How stderr is written by this process: `-v`, and colour unless `NO_COLOR` or not a terminal.
+pub fn stderr_style(verbose: bool) -> render_error::Style {
+    use std::io::IsTerminal;
+    render_error::Style {
+        verbose,
+        backtrace: verbose,
+        color: render_error::color_enabled(
+            std::env::var_os("NO_COLOR").as_deref(),
+            std::io::stderr().is_terminal(),
+        ),
+    }
+}
+
+/// Prints an error for people and picks the exit code (see [`render_error`]).
 fn report(err: &anyhow::Error, verbose: bool) -> ExitCode {
     // `xplat plan | head` closing the pipe early is not a failure.
-    let broken_pipe = err.chain().any(|cause| {
-        cause
-            .downcast_ref::<std::io::Error>()
-            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
-    });
-    if broken_pipe {
+    if render_error::is_broken_pipe(err) {
         return ExitCode::SUCCESS;
     }
-    let code = match err.downcast_ref::<Exit>() {
-        Some(Exit::Failed) => return ExitCode::from(1),
-        Some(Exit::Interrupted) => {
-            eprintln!("xplat: interrupted");
-            return ExitCode::from(130);
-        }
-        Some(Exit::Usage(_)) => 2,
-        None => 1,
-    };
-    if verbose {
-        eprintln!("error: {err:?}");
-    } else {
-        eprintln!("error: {err:#}");
-    }
-    ExitCode::from(code)
+    eprint!("{}", render_error::render(err, stderr_style(verbose)));
+    ExitCode::from(render_error::exit_code(err))
 }
 
 /// The Dockerfile named by `-f`, else `CONTEXT/Dockerfile`.
@@ -131,21 +129,8 @@ fn dockerfile_path(source: &args::SourceArgs) -> PathBuf {
 /// Reads and parses the Dockerfile; a syntax error is printed with its location and ends the command.
 fn load_dockerfile(source: &args::SourceArgs) -> anyhow::Result<(PathBuf, String, Dockerfile)> {
     let path = dockerfile_path(source);
-    let bytes = std::fs::read(&path).with_context(|| {
-        format!(
-            "reading {}: pass the Dockerfile with -f, or the context folder that holds it",
-            path.display()
-        )
-    })?;
-    let shown = path.display().to_string();
-    let text = String::from_utf8_lossy(&bytes).into_owned();
-    match dockerfile::parse_bytes(&bytes) {
-        Ok(df) => Ok((path, text, df)),
-        Err(err) => {
-            eprint!("{}", dockerfile::render_diagnostic(&shown, &text, &err));
-            Err(Exit::Failed.into())
-        }
-    }
+    let (text, df) = preflight::read_dockerfile(&path)?;
+    Ok((path, text, df))
 }
 
 /// Turns the planner flags into validated options. `default_targets` applies when
@@ -163,11 +148,11 @@ fn plan_options(
     };
     let targets = catalog
         .resolve_list_with_host(&list, &host)
-        .map_err(|e| Exit::Usage(format!("--platform: {e}")))?;
+        .map_err(|e| anyhow::Error::new(e).context(Exit::Usage("--platform".into())))?;
     let build_platform = match &args.build_platform {
         Some(p) => catalog
             .resolve_with_host(p, &host)
-            .map_err(|e| Exit::Usage(format!("--build-platform: {e}")))?,
+            .map_err(|e| anyhow::Error::new(e).context(Exit::Usage("--build-platform".into())))?,
         None => host.normalized(),
     };
     let mut build_args = BTreeMap::new();
@@ -178,7 +163,11 @@ fn plan_options(
             None => (pair.clone(), std::env::var(pair).unwrap_or_default()),
         };
         if name.is_empty() {
-            return Err(Exit::Usage(format!("--build-arg {pair:?}: expected NAME=VALUE")).into());
+            return Err(anyhow::Error::new(render_error::Advice::new(
+                format!("{pair:?} has no name"),
+                "write --build-arg NAME=VALUE, or --build-arg NAME to take the value from the environment",
+            ))
+            .context(Exit::Usage("--build-arg".into())));
         }
         build_args.insert(name, value);
     }
@@ -190,29 +179,13 @@ fn plan_options(
     })
 }
 
-/// Prints a planner error with its location and source line.
-fn plan_failed(path: &Path, text: &str, err: &crate::plan::PlanError) -> anyhow::Error {
-    match err.location() {
-        Some(loc) => {
-            let line = text
-                .split('\n')
-                .nth(loc.line.saturating_sub(1))
-                .unwrap_or("");
-            eprintln!("{}:{}: error: {err}", path.display(), loc.line);
-            eprintln!("{:>4} | {}", loc.line, line.trim_end_matches('\r'));
-        }
-        None => eprintln!("{}: error: {err}", path.display()),
-    }
-    Exit::Failed.into()
-}
-
 /// `xplat plan`: which work runs where, before anything runs.
 fn plan(args: &args::PlanArgs, catalog: &Catalog, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     let (path, text, df) = load_dockerfile(&args.source)?;
     let host = Platform::host().normalized().format();
     let options = plan_options(&args.plan, catalog, &host)?;
-    let plan =
-        crate::plan::plan(&df, &options, catalog).map_err(|e| plan_failed(&path, &text, &e))?;
+    let plan = crate::plan::plan(&df, &options, catalog)
+        .map_err(|e| preflight::plan_failed(&path, &text, e))?;
     match args.format {
         Format::Text => out.write_all(crate::plan::render_text(&plan).as_bytes())?,
         Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(&plan)?)?,

@@ -618,7 +618,14 @@ mod tests {
         );
         assert_eq!(
             err.to_string(),
-            "cannot reach the Docker engine at unix:///var/run/docker.sock: connection refused; start dockerd or set DOCKER_HOST"
+            "cannot reach the Docker engine at unix:///var/run/docker.sock: connection refused"
         );
+        // The advice is a field; the CLI prints it as a `hint:` line.
+        match err {
+            EngineError::Unreachable { hint, .. } => {
+                assert_eq!(hint, "start dockerd or set DOCKER_HOST")
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }

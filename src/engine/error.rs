@@ -10,13 +10,13 @@ pub type Result<T> = std::result::Result<T, EngineError>;
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
     /// The engine could not be reached at all (no socket, connection refused, timeout).
-    #[error("cannot reach the Docker engine at {endpoint}: {reason}; {hint}")]
+    #[error("cannot reach the Docker engine at {endpoint}: {reason}")]
     Unreachable {
         /// The endpoint that was tried, e.g. `unix:///var/run/docker.sock`.
         endpoint: String,
         /// The root cause in a few words, e.g. `connection refused`.
         reason: String,
-        /// What the user can do about it.
+        /// What the user can do about it (not in the message: the CLI prints it as a `hint:` line).
         hint: String,
     },
     /// `DOCKER_HOST` names a scheme xplat cannot use.
