@@ -11,7 +11,7 @@ use crate::engine::EngineError;
 pub enum ExecError {
     /// A RUN exited non-zero.
     #[error(
-        "stage {stage}, line {line}: RUN {command} returned exit code {code}\n--- last lines of output ---\n{last_lines}"
+        "{stage}, line {line}: RUN {command} returned exit code {code}\n--- last lines of output ---\n{last_lines}"
     )]
     RunFailed {
         /// Stage name or index.
@@ -26,7 +26,7 @@ pub enum ExecError {
         last_lines: String,
     },
     /// An engine call failed while executing an instruction.
-    #[error("stage {stage}, line {line}: {action}: {source}")]
+    #[error("{stage}, line {line}: {action}: {source}")]
     Engine {
         /// Stage name or index.
         stage: String,
@@ -39,7 +39,7 @@ pub enum ExecError {
         source: Box<EngineError>,
     },
     /// Resolving COPY/ADD sources in the build context failed.
-    #[error("stage {stage}, line {line}: {source}")]
+    #[error("{stage}, line {line}: {source}")]
     Context {
         /// Stage name or index.
         stage: String,
@@ -50,7 +50,7 @@ pub enum ExecError {
         source: Box<ContextError>,
     },
     /// The executor does not support this instruction or flag yet.
-    #[error("stage {stage}, line {line}: {what} is not supported by xplat's executor")]
+    #[error("{stage}, line {line}: {what} is not supported by xplat's executor")]
     Unsupported {
         /// Stage name or index.
         stage: String,
@@ -60,7 +60,7 @@ pub enum ExecError {
         what: String,
     },
     /// An instruction's argument is invalid (e.g. a bad port, a relative VOLUME).
-    #[error("stage {stage}, line {line}: {message}")]
+    #[error("{stage}, line {line}: {message}")]
     Invalid {
         /// Stage name or index.
         stage: String,
@@ -70,9 +70,7 @@ pub enum ExecError {
         message: String,
     },
     /// `--mount=type=secret,id=X` names a secret not given with `--secret id=X,src=...`.
-    #[error(
-        "stage {stage}, line {line}: secret {id:?} was not given (use --secret id={id},src=FILE)"
-    )]
+    #[error("{stage}, line {line}: secret {id:?} was not given (use --secret id={id},src=FILE)")]
     MissingSecret {
         /// Stage name or index.
         stage: String,
@@ -82,7 +80,7 @@ pub enum ExecError {
         id: String,
     },
     /// A tar stream from the engine could not be read or rewritten.
-    #[error("stage {stage}, line {line}: reading the archive of {path}: {source}")]
+    #[error("{stage}, line {line}: reading the archive of {path}: {source}")]
     Archive {
         /// Stage name or index.
         stage: String,
@@ -95,9 +93,7 @@ pub enum ExecError {
         source: std::io::Error,
     },
     /// A tar member from another image would land outside its destination.
-    #[error(
-        "stage {stage}, line {line}: refusing archive member {member:?} (escapes its destination)"
-    )]
+    #[error("{stage}, line {line}: refusing archive member {member:?} (escapes its destination)")]
     UnsafeMember {
         /// Stage name or index.
         stage: String,
@@ -125,7 +121,7 @@ pub enum ExecError {
     },
     /// An assembled job (one that must run nothing) met a RUN, e.g. from a base
     /// image's ONBUILD trigger.
-    #[error("stage {stage}, line {line}: RUN in a job planned to run nothing ({platform} is not the build platform)")]
+    #[error("{stage}, line {line}: RUN in a job planned to run nothing ({platform} is not the build platform)")]
     RunInAssembledJob {
         /// Stage name or index.
         stage: String,

@@ -62,7 +62,7 @@ pub struct At<'a> {
 impl At<'_> {
     /// The stage's name (or `stage N`) for errors.
     pub fn stage(&self) -> String {
-        self.job.stage.to_string()
+        stage_label(&self.job.stage)
     }
 
     /// Wraps an engine error with the stage, line and what was being done.
@@ -135,7 +135,7 @@ async fn run_job_inner(
         platforms: job.platforms.iter().map(|p| p.to_string()).collect(),
         steps: steps.len(),
     });
-    let mut state = State::new(base_config, &job.stage.to_string());
+    let mut state = State::new(base_config, &stage_label(&job.stage));
     let (mut run_count, mut cached) = (0, 0);
     for (n, s) in steps.iter().enumerate() {
         if env.cancel.is_cancelled() {
@@ -470,4 +470,12 @@ fn short(image: &str) -> &str {
         .strip_prefix("sha256:")
         .map(|h| &h[..12.min(h.len())])
         .unwrap_or(image)
+}
+
+/// How errors name a stage: `stage build`, or `stage 0` when it has no name.
+fn stage_label(stage: &crate::plan::StageRef) -> String {
+    match &stage.name {
+        Some(name) => format!("stage {name}"),
+        None => stage.to_string(),
+    }
 }
