@@ -60,6 +60,22 @@ struct Cleanup {
     classic_images: Vec<String>,
     /// Protected image ids (the base image): never removed.
     keep: Vec<String>,
+    /// Dangling volumes that existed before the suite: never removed.
+    volumes_before: Vec<String>,
+}
+
+/// Anonymous volumes no container uses. The classic builder leaves one behind for every
+/// `VOLUME` its intermediate containers declared, even with `--rm`.
+fn dangling_volumes() -> Vec<String> {
+    docker(["volume", "ls", "-q", "--filter", "dangling=true"])
+        .output()
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 impl Drop for Cleanup {
@@ -94,6 +110,14 @@ impl Drop for Cleanup {
             if left.len() == before {
                 eprintln!("differential: could not remove {left:?}");
                 break;
+            }
+        }
+        // Only unnamed (64-hex) volumes that appeared during the suite; one a running
+        // container still uses is not dangling, and `volume rm` refuses it anyway.
+        for v in dangling_volumes() {
+            let anonymous = v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit());
+            if anonymous && !self.volumes_before.contains(&v) {
+                let _ = docker(["volume", "rm", &v]).output();
             }
         }
     }
@@ -284,6 +308,7 @@ async fn differential_xplat_vs_classic_builder() {
     let base = Fixtures::get().busybox_image("amd64");
     let mut cleanup = Cleanup::default();
     cleanup.keep = image_id(&base).into_iter().collect();
+    cleanup.volumes_before = dangling_volumes();
     let run_id = format!(
         "{}-{}",
         std::process::id(),
