@@ -528,3 +528,29 @@ fn onbuild_triggers_may_carry_heredocs() {
     assert_eq!(o.original, "RUN <<EOF\necho hi\nEOF");
     assert_eq!(ins[1].node, Instruction::User("x".into()));
 }
+
+#[test]
+fn parse_all_reports_every_instruction_error_in_line_order() {
+    let text = "FROM busybox\nRUNN echo\nCOPY --chmown=1 a b\nRUN ok\nFROM x AS a\nFROM y AS a\n";
+    let errors = xplat::dockerfile::parse_all(text).unwrap_err();
+    let lines: Vec<usize> = errors.iter().map(|e| e.location().line).collect();
+    assert_eq!(lines, [2, 3, 6], "{errors:?}");
+    assert!(errors[0].to_string().contains("RUNN"), "{}", errors[0]);
+    assert!(errors[1].to_string().contains("--chmown"), "{}", errors[1]);
+    assert!(
+        errors[2].to_string().contains("duplicate stage name"),
+        "{}",
+        errors[2]
+    );
+    // The one-error form agrees with the first of them.
+    assert_eq!(
+        xplat::dockerfile::parse(text).unwrap_err().to_string(),
+        errors[0].to_string()
+    );
+    // A clean file parses the same either way.
+    let clean = "FROM busybox\nRUN echo hi\n";
+    assert_eq!(
+        xplat::dockerfile::parse_all(clean).unwrap(),
+        xplat::dockerfile::parse(clean).unwrap()
+    );
+}

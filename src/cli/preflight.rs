@@ -39,14 +39,25 @@ pub fn read_dockerfile(path: &Path) -> anyhow::Result<(String, Dockerfile)> {
         Err(e) => return Err(anyhow::Error::new(e).context(format!("reading {shown}"))),
     };
     let text = String::from_utf8_lossy(&bytes).into_owned();
-    match dockerfile::parse_bytes(&bytes) {
+    // Every error at once (an error in one instruction does not hide the next), so a
+    // user fixes a file in one round.
+    let parsed = match std::str::from_utf8(&bytes) {
+        Ok(utf8) => dockerfile::parse_all(utf8),
+        Err(_) => dockerfile::parse_bytes(&bytes).map_err(|e| vec![e]),
+    };
+    match parsed {
         Ok(df) => Ok((text, df)),
-        Err(err) => {
+        Err(errors) => {
             let label = error_label(stderr_style(false));
-            eprint!(
-                "{label} {}",
-                dockerfile::render_diagnostic(&shown, &text, &err)
-            );
+            for err in &errors {
+                eprint!(
+                    "{label} {}",
+                    dockerfile::render_diagnostic(&shown, &text, err)
+                );
+            }
+            if errors.len() > 1 {
+                eprintln!("{shown}: {} errors", errors.len());
+            }
             Err(Exit::Failed.into())
         }
     }

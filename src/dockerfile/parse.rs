@@ -52,12 +52,22 @@ pub fn parse_bytes(bytes: &[u8]) -> Result<Dockerfile, ParseError> {
     }
 }
 
-/// Parses Dockerfile text into stages of typed, unexpanded instructions.
+/// Parses Dockerfile text into stages of typed, unexpanded instructions; the
+/// first error, if any (see [`parse_all`] for every one).
 pub fn parse(text: &str) -> Result<Dockerfile, ParseError> {
-    let raw = parse_raw(text)?;
+    parse_all(text).map_err(|mut errors| errors.swap_remove(0))
+}
+
+/// Parses Dockerfile text and reports every error it finds, in line order, so
+/// `xplat check` can list them all at once. An error in one instruction does not
+/// hide errors in later ones; an error in line assembly (an unterminated heredoc,
+/// a bad directive, a line over the size limit) stops parsing, as in BuildKit.
+pub fn parse_all(text: &str) -> Result<Dockerfile, Vec<ParseError>> {
+    let raw = parse_raw(text).map_err(|e| vec![e])?;
     let src = Source {
         lines: text.split('\n').collect(),
     };
+    let mut errors = Vec::new();
     let mut meta_args = Vec::new();
     let mut stages: Vec<Stage> = Vec::new();
     let mut names: BTreeMap<String, usize> = BTreeMap::new();
@@ -68,10 +78,16 @@ pub fn parse(text: &str) -> Result<Dockerfile, ParseError> {
         };
         let keyword = node.value.to_ascii_lowercase();
         if keyword == "from" {
-            let stage = from_stage(node, span, stages.len(), &src)?;
+            let stage = match from_stage(node, span, stages.len(), &src) {
+                Ok(stage) => stage,
+                Err(e) => {
+                    errors.push(e);
+                    continue;
+                }
+            };
             if let Some(name) = &stage.name {
                 if let Some(&first_line) = names.get(name) {
-                    return Err(ParseError::DuplicateStageName {
+                    errors.push(ParseError::DuplicateStageName {
                         name: name.clone(),
                         first_line,
                         location: src.find(span, name, true),
@@ -82,7 +98,13 @@ pub fn parse(text: &str) -> Result<Dockerfile, ParseError> {
             stages.push(stage);
             continue;
         }
-        let instruction = instruction(node, span, &src)?;
+        let instruction = match instruction(node, span, &src) {
+            Ok(instruction) => instruction,
+            Err(e) => {
+                errors.push(e);
+                continue;
+            }
+        };
         match stages.last_mut() {
             Some(stage) => {
                 stage.span.end_line = span.end_line;
@@ -95,19 +117,20 @@ pub fn parse(text: &str) -> Result<Dockerfile, ParseError> {
                 Instruction::Arg(decls) => {
                     meta_args.extend(decls.into_iter().map(|node| Spanned { node, span }))
                 }
-                other => {
-                    return Err(ParseError::InstructionBeforeFrom {
-                        instruction: other.keyword().to_string(),
-                        location: src.keyword(span),
-                    })
-                }
+                other => errors.push(ParseError::InstructionBeforeFrom {
+                    instruction: other.keyword().to_string(),
+                    location: src.keyword(span),
+                }),
             },
         }
     }
-    if stages.is_empty() {
-        return Err(ParseError::NoStage {
+    if stages.is_empty() && errors.is_empty() {
+        errors.push(ParseError::NoStage {
             location: Location::line(raw.root.end_line),
         });
+    }
+    if !errors.is_empty() {
+        return Err(errors);
     }
     Ok(Dockerfile {
         directives: raw.directives,
