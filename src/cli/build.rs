@@ -17,10 +17,10 @@ use super::{project, Exit};
 use crate::engine::{DockerEngine, Engine};
 use crate::ops::{self, BuildOptions};
 use crate::output::{deliver, BuildSummary, LoadTarget};
-use crate::progress::Event;
-use crate::registry::PushEvent;
 use crate::platform::Catalog;
+use crate::progress::Event;
 use crate::progress::{JsonReporter, PlainReporter, Reporter, Silent, TtyReporter};
+use crate::registry::PushEvent;
 
 /// `--secret id=ID,src=FILE` → (id, file). `id` defaults to the file's name, as in
 /// `docker build`; `source=` is accepted for `src=`.
@@ -219,9 +219,10 @@ pub fn build_command(
 pub fn source_date_epoch(env: &BTreeMap<String, String>) -> Result<Option<i64>, String> {
     match env.get("SOURCE_DATE_EPOCH").map(|v| v.trim()) {
         None | Some("") => Ok(None),
-        Some(v) => v.parse::<i64>().map(Some).map_err(|_| {
-            format!("SOURCE_DATE_EPOCH={v:?}: expected whole seconds since 1970")
-        }),
+        Some(v) => v
+            .parse::<i64>()
+            .map(Some)
+            .map_err(|_| format!("SOURCE_DATE_EPOCH={v:?}: expected whole seconds since 1970")),
     }
 }
 

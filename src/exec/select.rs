@@ -101,7 +101,10 @@ mod tests {
     fn planned(df: &str, targets: &[&str]) -> BuildPlan {
         let df = crate::dockerfile::parse(df).unwrap();
         let opts = PlanOptions {
-            targets: targets.iter().map(|p| Platform::parse(p).unwrap()).collect(),
+            targets: targets
+                .iter()
+                .map(|p| Platform::parse(p).unwrap())
+                .collect(),
             build_platform: Platform::parse("linux/amd64").unwrap(),
             build_args: Default::default(),
             target_stage: None,
@@ -147,7 +150,10 @@ mod tests {
         let sel = engine_jobs(&p);
         assert_eq!(stages(&p, &sel), vec!["base@linux/amd64"]);
         assert_eq!(sel.export.len(), 1);
-        assert_eq!(p.job(*sel.export.first().unwrap()).stage.to_string(), "base");
+        assert_eq!(
+            p.job(*sel.export.first().unwrap()).stage.to_string(),
+            "base"
+        );
     }
 
     #[test]

@@ -106,9 +106,7 @@ pub async fn build(
     let ran = run_plan(opts, engine, reporter, cancel, false).await?;
     let mut targets = Vec::with_capacity(ran.plan.targets.len());
     for t in &ran.plan.targets {
-        let out = ran.outputs[t.final_job.0]
-            .as_ref()
-            .expect("every job ran");
+        let out = ran.outputs[t.final_job.0].as_ref().expect("every job ran");
         let tag = tag_target(opts, engine, &t.platform, &out.image).await?;
         targets.push(TargetResult {
             platform: t.platform.clone(),

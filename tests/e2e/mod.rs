@@ -133,7 +133,10 @@ pub fn extract_from_registry(reference: &str, arch: &str, path: &str, dest: &Pat
     };
     let index = read(&layout.join("index.json"));
     let manifest = read(&blob(&index["manifests"][0]["digest"]));
-    let out = dest.join(format!("{arch}-{}", path.trim_start_matches('/').replace('/', "_")));
+    let out = dest.join(format!(
+        "{arch}-{}",
+        path.trim_start_matches('/').replace('/', "_")
+    ));
     let want = path.trim_start_matches('/');
     for layer in manifest["layers"].as_array().unwrap() {
         let f = std::fs::File::open(blob(&layer["digest"])).unwrap();

@@ -71,10 +71,7 @@ fn goping_push_gives_a_two_platform_index_that_runs_and_repushes_nothing() {
     let plan = &events(&first, "plan")[0];
     assert_eq!(plan["assembled"], 2, "{plan}");
     let started: Vec<_> = events(&first, "job_started");
-    assert!(
-        started.iter().all(|e| e["stage"] == "build"),
-        "{started:?}"
-    );
+    assert!(started.iter().all(|e| e["stage"] == "build"), "{started:?}");
 
     // skopeo reads an index of exactly the two platforms; the summary names its digest.
     let raw = skopeo_inspect_raw(&tag).unwrap();
@@ -87,7 +84,11 @@ fn goping_push_gives_a_two_platform_index_that_runs_and_repushes_nothing() {
         .unwrap()
         .stdout;
     let index_digest = format!("sha256:{}", hex::encode(Sha256::digest(&raw_bytes)));
-    let index_line = first.stdout.lines().find(|l| l.starts_with("index")).unwrap();
+    let index_line = first
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("index"))
+        .unwrap();
     assert!(index_line.contains(&index_digest), "{}", first.stdout);
     for m in raw["manifests"].as_array().unwrap() {
         assert!(first.stdout.contains(m["digest"].as_str().unwrap()));
@@ -155,10 +156,7 @@ fn hello_c_on_busybox_from_the_registry_pushes_and_runs() {
     ));
     // Busybox layers are mounted from the busybox repository, not uploaded again.
     let blobs = events(&out, "blob");
-    assert!(
-        blobs.iter().any(|b| b["outcome"] == "mounted"),
-        "{blobs:?}"
-    );
+    assert!(blobs.iter().any(|b| b["outcome"] == "mounted"), "{blobs:?}");
     let raw = skopeo_inspect_raw(&tag).unwrap();
     assert_eq!(platforms(&raw), ["linux/amd64", "linux/arm64"]);
     assert_eq!(skopeo_config(&tag, "arm64")["architecture"], "arm64");
@@ -197,8 +195,7 @@ fn source_date_epoch_gives_the_same_index_from_two_cold_builds_and_skopeo_reads_
             ],
             &[("SOURCE_DATE_EPOCH", "1700000000")],
         ));
-        let m: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(&meta).unwrap()).unwrap();
+        let m: serde_json::Value = serde_json::from_slice(&std::fs::read(&meta).unwrap()).unwrap();
         assert_eq!(m["platforms"].as_array().unwrap().len(), 2);
         digests.push(m["index_digest"].as_str().unwrap().to_string());
     }
@@ -214,7 +211,10 @@ fn source_date_epoch_gives_the_same_index_from_two_cold_builds_and_skopeo_reads_
     ]);
     let index: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dst.join("index.json")).unwrap()).unwrap();
-    let copied = index["manifests"][0]["digest"].as_str().unwrap().to_string();
+    let copied = index["manifests"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert_eq!(copied, digests[0], "skopeo kept the index as it was");
 }
 
@@ -246,7 +246,11 @@ fn load_gives_a_runnable_image_and_no_output_flag_writes_the_default_layout() {
     ));
     let layout = work.path().join("xplat-out/goping");
     assert!(layout.join("index.json").is_file(), "{}", out.stdout);
-    let hint: Vec<_> = out.stdout.lines().filter(|l| l.contains("--push")).collect();
+    let hint: Vec<_> = out
+        .stdout
+        .lines()
+        .filter(|l| l.contains("--push"))
+        .collect();
     assert_eq!(hint.len(), 1, "{}", out.stdout);
     if try_run(Command::new("skopeo").arg("--version")).is_ok() {
         let shown = skopeo(&["inspect", "--raw", &format!("oci:{}", layout.display())]);
