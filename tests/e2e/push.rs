@@ -128,6 +128,8 @@ fn goping_push_gives_a_two_platform_index_that_runs_and_repushes_nothing() {
     let blobs = events(&second, "blob");
     assert!(!blobs.is_empty());
     assert!(blobs.iter().all(|b| b["outcome"] == "exists"), "{blobs:?}");
+    drop(_c);
+    let _ = docker(["rmi", &tag]).output();
 }
 
 #[test]
