@@ -9,6 +9,7 @@ mod differential;
 mod dockerfile_conformance;
 mod dockerfile_fuzz;
 mod dockerfile_typed;
+mod e2e;
 mod e2e_output;
 mod engine_docker;
 mod expand_conformance;

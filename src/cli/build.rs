@@ -15,9 +15,12 @@ use super::args::{BuildArgs, ProgressMode};
 use super::options::Config;
 use super::{project, Exit};
 use crate::engine::{DockerEngine, Engine};
-use crate::ops::{self, BuildOptions, BuildOutcome};
+use crate::ops::{self, BuildOptions};
+use crate::output::{deliver, BuildSummary, LoadTarget};
 use crate::platform::Catalog;
+use crate::progress::Event;
 use crate::progress::{JsonReporter, PlainReporter, Reporter, Silent, TtyReporter};
+use crate::registry::PushEvent;
 
 /// `--secret id=ID,src=FILE` → (id, file). `id` defaults to the file's name, as in
 /// `docker build`; `source=` is accepted for `src=`.
@@ -85,28 +88,6 @@ fn reporter(mode: ProgressMode, quiet: bool) -> Box<dyn Reporter> {
     }
 }
 
-/// The lines printed on stdout when a build succeeds: one per target.
-pub fn summary(outcome: &BuildOutcome) -> String {
-    let width = outcome
-        .targets
-        .iter()
-        .map(|t| t.platform.to_string().len())
-        .max()
-        .unwrap_or(0);
-    let mut out = String::new();
-    for t in &outcome.targets {
-        let id = t.image.strip_prefix("sha256:").unwrap_or(&t.image);
-        let short = &id[..12.min(id.len())];
-        let line = match &t.tag {
-            Some(tag) => format!("{:<width$}  {short}  {tag}", t.platform.to_string()),
-            None => format!("{:<width$}  {short}", t.platform.to_string()),
-        };
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
-    out
-}
-
 /// Cancels `token` on the first SIGINT or SIGTERM.
 fn cancel_on_signals(token: CancellationToken) -> anyhow::Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
@@ -143,6 +124,24 @@ pub fn build_command(
     let opts = build_options(&config, args).map_err(Exit::Usage)?;
     // Dockerfile, plan and tag mistakes are reported before (and without) an engine.
     super::preflight::build(&config, catalog)?;
+    let mut out_opts = args.output.options(&config.tags, &layout_name(&config))?;
+    out_opts.push |= config.output.push;
+    out_opts.load |= config.output.load;
+    if out_opts.oci_dest.is_none() {
+        out_opts.oci_dest = config.output.oci_layout.as_ref().map(PathBuf::from);
+    }
+    if out_opts.push && out_opts.tags.is_empty() {
+        return Err(crate::output::OutputError::PushWithoutTag.into());
+    }
+    let source_date_epoch = source_date_epoch(&env).map_err(Exit::Usage)?;
+    let client = args.output.client()?;
+    let work = WorkDir::new()?;
+    let image_opts = ops::ImageOptions {
+        format: args.output.index_format.into(),
+        created: source_date_epoch.unwrap_or_else(now),
+        source_date_epoch,
+        work_dir: work.0.clone(),
+    };
     let mode = progress_mode(args.progress, std::io::stderr().is_terminal());
     let reporter = reporter(mode, quiet);
     let rt = runtime()?;
@@ -162,18 +161,182 @@ pub fn build_command(
                 .into());
             }
         }
-        let outcome = ops::build(&opts, &engine, reporter.as_ref(), &cancel).await;
+        let built = ops::build_images(
+            &opts,
+            &engine,
+            &client,
+            &image_opts,
+            reporter.as_ref(),
+            &cancel,
+        )
+        .await;
+        let built = match built {
+            Ok(b) => b,
+            Err(e) if e.is_cancelled() => {
+                reporter.finish();
+                return Err(Exit::Interrupted.into());
+            }
+            Err(e) => {
+                reporter.finish();
+                return Err(anyhow::Error::new(e).context(building(&opts.context_dir)));
+            }
+        };
+        let load = LoadTarget {
+            engine: &engine,
+            fallback_tag: format!("{}:latest", layout_name(&config)),
+        };
+        let on_push = push_reporter(reporter.as_ref(), &out_opts.tags);
+        let delivered = tokio::select! {
+            d = deliver(&built.index, &out_opts, &client, Some(&load), &work.0, &on_push) => d,
+            _ = cancel.cancelled() => {
+                reporter.finish();
+                return Err(Exit::Interrupted.into());
+            }
+        };
         reporter.finish();
-        match outcome {
-            Ok(o) => Ok(o),
-            Err(e) if e.is_cancelled() => Err(Exit::Interrupted.into()),
-            Err(e) => Err(anyhow::Error::new(e).context(building(&opts.context_dir))),
-        }
+        let delivered = delivered.context("writing the build's outputs")?;
+        Ok::<_, anyhow::Error>((built, delivered))
     });
-    let outcome = result?;
-    // Outputs (--push/--output/--load/--metadata-file) are written here, from `outcome`.
-    out.write_all(summary(&outcome).as_bytes())?;
+    let (built, delivered) = result?;
+    let summary = BuildSummary::of(&built.index, &out_opts.tags);
+    out.write_all(summary.render().as_bytes())?;
+    for t in &built.engine_tags {
+        writeln!(out, "tagged {t}")?;
+    }
+    for (repo, _) in &delivered.pushed {
+        writeln!(out, "pushed {repo}")?;
+    }
+    for l in &delivered.loaded {
+        writeln!(out, "{l}")?;
+    }
+    if let Some(hint) = &delivered.hint {
+        writeln!(out, "{hint}")?;
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// SOURCE_DATE_EPOCH from the environment, when set (whole seconds).
+pub fn source_date_epoch(env: &BTreeMap<String, String>) -> Result<Option<i64>, String> {
+    match env.get("SOURCE_DATE_EPOCH").map(|v| v.trim()) {
+        None | Some("") => Ok(None),
+        Some(v) => v
+            .parse::<i64>()
+            .map(Some)
+            .map_err(|_| format!("SOURCE_DATE_EPOCH={v:?}: expected whole seconds since 1970")),
+    }
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// The name of the default layout folder and of a `--load` without `-t`: the first tag's
+/// repository's last part, else the context folder's name, lowercased to a valid name.
+pub fn layout_name(config: &Config) -> String {
+    let from_tag = config
+        .tags
+        .first()
+        .and_then(|t| crate::registry::ImageRef::parse(t).ok())
+        .map(|r| r.repository);
+    let raw = from_tag.unwrap_or_else(|| {
+        std::fs::canonicalize(&config.context)
+            .unwrap_or_else(|_| config.context.clone())
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    });
+    let last = raw.rsplit('/').next().unwrap_or("");
+    let name: String = last
+        .to_lowercase()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let name = name.trim_matches(|c: char| !c.is_ascii_alphanumeric());
+    if name.is_empty() {
+        "image".into()
+    } else {
+        name.to_string()
+    }
+}
+
+/// Push events as progress events: `Blob` per blob (uploaded bytes, `exists`, `mounted`),
+/// a note per manifest, index and retry. The repository is named when every tag
+/// goes to one repository.
+fn push_reporter<'a>(
+    reporter: &'a dyn Reporter,
+    tags: &[String],
+) -> impl Fn(&PushEvent) + Send + Sync + 'a {
+    let repos: std::collections::BTreeSet<String> = tags
+        .iter()
+        .filter_map(|t| crate::registry::ImageRef::parse(t).ok())
+        .map(|r| format!("{}/{}", r.registry, r.repository))
+        .collect();
+    let repository = if repos.len() == 1 {
+        repos.into_iter().next().unwrap_or_default()
+    } else {
+        String::new()
+    };
+    move |e: &PushEvent| {
+        let blob = |digest: &str, uploaded: u64, outcome: &str| Event::Blob {
+            repository: repository.clone(),
+            digest: digest.to_string(),
+            uploaded,
+            outcome: outcome.into(),
+        };
+        let event = match e {
+            PushEvent::BlobSkipped { digest, .. } => blob(digest, 0, "exists"),
+            PushEvent::BlobMounted { digest, .. } => blob(digest, 0, "mounted"),
+            PushEvent::BlobUploaded {
+                digest, bytes_sent, ..
+            } => blob(digest, *bytes_sent, "uploaded"),
+            PushEvent::Retrying {
+                operation,
+                attempt,
+                reason,
+            } => Event::Note {
+                message: format!("retrying {operation} (attempt {attempt}): {reason}"),
+            },
+            PushEvent::ManifestPushed { platform, digest } => Event::Note {
+                message: format!("pushed the {platform} manifest {digest}"),
+            },
+            PushEvent::IndexPushed { tag, digest } => Event::Note {
+                message: format!("pushed the index {digest} as {tag}"),
+            },
+            _ => return,
+        };
+        reporter.report(&event);
+    }
+}
+
+/// A work folder for exported and large layers, removed when dropped.
+struct WorkDir(PathBuf);
+
+impl WorkDir {
+    fn new() -> anyhow::Result<WorkDir> {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let dir = std::env::temp_dir().join(format!("xplat-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("creating the work folder {}", dir.display()))?;
+        Ok(WorkDir(dir))
+    }
+}
+
+impl Drop for WorkDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 fn building(context: &Path) -> String {
@@ -303,29 +466,6 @@ mod tests {
         assert_eq!(
             progress_mode(Some(ProgressMode::Json), true),
             ProgressMode::Json
-        );
-    }
-
-    #[test]
-    fn summary_has_one_aligned_line_per_target() {
-        let t = |p: &str, tag: Option<&str>| crate::ops::TargetResult {
-            platform: Platform::parse(p).unwrap(),
-            image: "sha256:0123456789abcdef".into(),
-            config: Default::default(),
-            tag: tag.map(String::from),
-        };
-        let o = BuildOutcome {
-            targets: vec![
-                t("linux/amd64", Some("a:t-linux-amd64")),
-                t("linux/arm/v7", None),
-            ],
-            jobs: 2,
-            steps_run: 1,
-            steps_cached: 0,
-        };
-        assert_eq!(
-            summary(&o),
-            "linux/amd64   0123456789ab  a:t-linux-amd64\nlinux/arm/v7  0123456789ab\n"
         );
     }
 

@@ -18,6 +18,7 @@ mod error;
 pub mod prune;
 pub mod run;
 pub mod scheduler;
+pub mod select;
 pub mod step;
 pub mod step_cache;
 

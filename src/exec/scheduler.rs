@@ -92,30 +92,73 @@ where
 /// removes the containers left behind, whether the build succeeded, failed or was
 /// cancelled.
 pub async fn execute(env: &JobEnv<'_>, limit: usize) -> Result<Vec<JobOutput>> {
+    let all = vec![true; env.plan.jobs.len()];
+    let outputs = execute_selected(env, limit, &all).await?;
+    Ok(outputs
+        .into_iter()
+        .map(|o| o.expect("every job ran"))
+        .collect())
+}
+
+/// Runs the jobs `run` selects (see [`super::select::engine_jobs`]; the selection must
+/// hold every dependency of a selected job) and cleans up as [`execute`] does. Outputs are
+/// indexed by job id, `None` for jobs that did not run.
+pub async fn execute_selected(
+    env: &JobEnv<'_>,
+    limit: usize,
+    run: &[bool],
+) -> Result<Vec<Option<JobOutput>>> {
     let jobs = &env.plan.jobs;
-    let deps: Vec<Vec<usize>> = jobs
-        .iter()
-        .map(|j| j.deps.iter().map(|d| d.0).collect())
-        .collect();
+    // The selected jobs, renumbered densely for `run_jobs`.
+    let ids: Vec<usize> = (0..jobs.len()).filter(|i| run[*i]).collect();
+    let mut dense = vec![usize::MAX; jobs.len()];
+    for (k, i) in ids.iter().enumerate() {
+        dense[*i] = k;
+    }
+    let mut deps = Vec::with_capacity(ids.len());
+    for &i in &ids {
+        let mut d = Vec::with_capacity(jobs[i].deps.len());
+        for dep in &jobs[i].deps {
+            if dense[dep.0] == usize::MAX {
+                return Err(ExecError::Cycle {
+                    job: format!("{} (needs #{}, which is not selected)", jobs[i].id, dep.0),
+                });
+            }
+            d.push(dense[dep.0]);
+        }
+        deps.push(d);
+    }
     // A child token: a failing job stops its siblings without cancelling the caller's.
     let stop = env.cancel.child_token();
     let env = &JobEnv {
         cancel: &stop,
         ..*env
     };
-    let result = run_jobs(&deps, limit, &stop, |i, inputs| {
-        Box::pin(async move { run_job(env, &jobs[i], &inputs).await })
+    let ids_ref = &ids;
+    let result = run_jobs(&deps, limit, &stop, |k, inputs| {
+        Box::pin(async move {
+            let inputs: BTreeMap<usize, JobOutput> =
+                inputs.into_iter().map(|(d, o)| (ids_ref[d], o)).collect();
+            run_job(env, &jobs[ids_ref[k]], &inputs).await
+        })
     })
     .await;
     let cleaned = env.engine.cleanup().await;
-    match (result, cleaned) {
-        (Err(e), _) => Err(e),
-        (Ok(_), Err(source)) => Err(ExecError::EngineOp {
-            action: "removing the build's containers".into(),
-            source: Box::new(source),
-        }),
-        (Ok(v), Ok(_)) => Ok(v),
+    let outputs = match (result, cleaned) {
+        (Err(e), _) => return Err(e),
+        (Ok(_), Err(source)) => {
+            return Err(ExecError::EngineOp {
+                action: "removing the build's containers".into(),
+                source: Box::new(source),
+            })
+        }
+        (Ok(v), Ok(_)) => v,
+    };
+    let mut all = vec![None; jobs.len()];
+    for (k, o) in outputs.into_iter().enumerate() {
+        all[ids[k]] = Some(o);
     }
+    Ok(all)
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ pub struct Registry {
     port: u16,
     dir: tempfile::TempDir,
     bin: PathBuf,
+    htpasswd: Option<PathBuf>,
 }
 
 fn free_port() -> Result<u16, String> {
@@ -45,6 +46,15 @@ pub fn http_status(port: u16, path: &str) -> Result<u16, String> {
 impl Registry {
     /// Starts a registry with empty storage on a free port and waits until `/v2/` answers 200.
     pub fn start() -> Result<Registry, String> {
+        Registry::start_with(None)
+    }
+
+    /// Starts a registry that requires basic auth from the `htpasswd` file (bcrypt entries).
+    pub fn start_with_htpasswd(htpasswd: &Path) -> Result<Registry, String> {
+        Registry::start_with(Some(htpasswd.to_path_buf()))
+    }
+
+    fn start_with(htpasswd: Option<PathBuf>) -> Result<Registry, String> {
         let bin = Fixtures::get().registry_bin()?;
         let dir = tempfile::Builder::new()
             .prefix("xplat-registry-")
@@ -55,6 +65,7 @@ impl Registry {
             port: free_port()?,
             dir,
             bin,
+            htpasswd,
         };
         reg.spawn()?;
         Ok(reg)
@@ -64,11 +75,17 @@ impl Registry {
         let storage = self.dir.path().join("storage");
         std::fs::create_dir_all(&storage).map_err(|e| e.to_string())?;
         let config = self.dir.path().join("config.yml");
-        let yaml = format!(
+        let mut yaml = format!(
             "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{}\n",
             storage.display(),
             self.port
         );
+        if let Some(h) = &self.htpasswd {
+            yaml.push_str(&format!(
+                "auth:\n  htpasswd:\n    realm: xplat-test\n    path: {}\n",
+                h.display()
+            ));
+        }
         std::fs::write(&config, yaml).map_err(|e| e.to_string())?;
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -86,7 +103,8 @@ impl Registry {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
-            if let Ok(200) = http_status(self.port, "/v2/") {
+            let want = if self.htpasswd.is_some() { 401 } else { 200 };
+            if http_status(self.port, "/v2/") == Ok(want) {
                 return Ok(());
             }
             if let Some(status) = self

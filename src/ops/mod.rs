@@ -9,10 +9,14 @@ use tokio_util::sync::CancellationToken;
 
 use crate::context::BuildContext;
 use crate::engine::{DockerEngine, Engine, ImageConfig, Removal};
-use crate::exec::{scheduler, ExecError, JobEnv, Result};
-use crate::plan::{plan, BuildPlan, PlanOptions};
+use crate::exec::select::{self, EngineJobs};
+use crate::exec::{scheduler, ExecError, JobEnv, JobOutput, Result};
+use crate::plan::{plan, BuildPlan, Mode, PlanOptions};
 use crate::platform::{Catalog, Platform};
 use crate::progress::{Event, Reporter};
+
+mod images;
+pub use images::{build_images, BuildError, ImageBuild, ImageOptions};
 
 /// Reference of the empty image that stands for `FROM scratch`.
 pub const SCRATCH_IMAGE: &str = "xplat/scratch:empty";
@@ -90,13 +94,86 @@ pub fn platform_tag(name: &str, p: &Platform) -> String {
     }
 }
 
-/// Builds the Dockerfile for every platform on `engine`.
+/// Builds the Dockerfile for every platform on `engine`: every job runs in the engine,
+/// final stages included (what `--target` builds and the differential tests compare).
+/// `xplat build` uses [`build_images`], which assembles no-RUN finals without the engine.
 pub async fn build(
     opts: &BuildOptions,
     engine: &DockerEngine,
     reporter: &dyn Reporter,
     cancel: &CancellationToken,
 ) -> Result<BuildOutcome> {
+    let ran = run_plan(opts, engine, reporter, cancel, false).await?;
+    let mut targets = Vec::with_capacity(ran.plan.targets.len());
+    for t in &ran.plan.targets {
+        let out = ran.outputs[t.final_job.0].as_ref().expect("every job ran");
+        let tag = tag_target(opts, engine, &t.platform, &out.image).await?;
+        targets.push(TargetResult {
+            platform: t.platform.clone(),
+            image: out.image.clone(),
+            config: out.config.clone(),
+            tag,
+        });
+    }
+    Ok(ran.outcome(targets))
+}
+
+/// With `--target` and `-t NAME`, tags a target's engine image `NAME-<os>-<arch>`.
+async fn tag_target(
+    opts: &BuildOptions,
+    engine: &DockerEngine,
+    p: &Platform,
+    image: &str,
+) -> Result<Option<String>> {
+    match &opts.tag {
+        Some(name) if opts.target.is_some() => {
+            let t = platform_tag(name, p);
+            engine
+                .tag_image(image, &t)
+                .await
+                .map_err(|source| ExecError::EngineOp {
+                    action: format!("tagging {t}"),
+                    source: Box::new(source),
+                })?;
+            Ok(Some(t))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// What running (part of) a plan in the engine left.
+pub(crate) struct Ran {
+    /// The opened build context.
+    pub ctx: BuildContext,
+    /// The plan.
+    pub plan: BuildPlan,
+    /// Per job id, its output when it ran.
+    pub outputs: Vec<Option<JobOutput>>,
+    /// Which jobs ran and which are exported.
+    pub selection: EngineJobs,
+}
+
+impl Ran {
+    fn outcome(&self, targets: Vec<TargetResult>) -> BuildOutcome {
+        let ran = self.outputs.iter().flatten();
+        BuildOutcome {
+            targets,
+            jobs: self.selection.count(),
+            steps_run: ran.clone().map(|o| o.steps_run).sum(),
+            steps_cached: ran.map(|o| o.steps_cached).sum(),
+        }
+    }
+}
+
+/// Parses, plans and runs the plan's jobs: all of them, or with `assemble_finals` only
+/// those the final images need from the engine ([`select::engine_jobs`]).
+pub(crate) async fn run_plan(
+    opts: &BuildOptions,
+    engine: &DockerEngine,
+    reporter: &dyn Reporter,
+    cancel: &CancellationToken,
+    assemble_finals: bool,
+) -> Result<Ran> {
     let dockerfile = opts
         .dockerfile
         .clone()
@@ -108,7 +185,20 @@ pub async fn build(
         .map_err(|e| ExecError::OpenContext(Box::new(e)))?;
     let df = crate::dockerfile::parse(&text)?;
     let plan = plan_build(opts, &df, engine.platform())?;
-    let (native, assembled, emulated) = plan.mode_counts();
+    let selection = if assemble_finals {
+        select::engine_jobs(&plan)
+    } else {
+        EngineJobs::all(&plan)
+    };
+    // Jobs that do not run in the engine are assembled as OCI images.
+    let (mut native, mut assembled, mut emulated) = (0, 0, 0);
+    for j in &plan.jobs {
+        match (selection.run[j.id.0], j.mode) {
+            (false, _) | (true, Mode::Assembled) => assembled += 1,
+            (true, Mode::Native) => native += 1,
+            (true, Mode::Emulated) => emulated += 1,
+        }
+    }
     reporter.report(&Event::Plan {
         jobs: plan.jobs.len(),
         native,
@@ -143,36 +233,12 @@ pub async fn build(
         scratch_image: &scratch,
         labels: &labels,
     };
-    let outputs = scheduler::execute(&env, limit).await?;
-    let mut targets = Vec::with_capacity(plan.targets.len());
-    for t in &plan.targets {
-        let (p, out) = (&t.platform, &outputs[t.final_job.0]);
-        let tag = match &opts.tag {
-            Some(name) if opts.target.is_some() => {
-                let t = platform_tag(name, p);
-                engine
-                    .tag_image(&out.image, &t)
-                    .await
-                    .map_err(|source| ExecError::EngineOp {
-                        action: format!("tagging {t}"),
-                        source: Box::new(source),
-                    })?;
-                Some(t)
-            }
-            _ => None,
-        };
-        targets.push(TargetResult {
-            platform: p.clone(),
-            image: out.image.clone(),
-            config: out.config.clone(),
-            tag,
-        });
-    }
-    Ok(BuildOutcome {
-        targets,
-        jobs: plan.jobs.len(),
-        steps_run: outputs.iter().map(|o| o.steps_run).sum(),
-        steps_cached: outputs.iter().map(|o| o.steps_cached).sum(),
+    let outputs = scheduler::execute_selected(&env, limit, &selection.run).await?;
+    Ok(Ran {
+        ctx,
+        plan,
+        outputs,
+        selection,
     })
 }
 
