@@ -461,11 +461,9 @@ fn expand_source(src: &str, parents: bool, listing: &Listing) -> Result<Vec<Matc
             });
         }
     }
-    if out.is_empty() {
-        return Err(ContextError::NoSourceMatch {
-            pattern: src.to_string(),
-        });
-    }
+    // A wildcard that matches nothing copies nothing, as in BuildKit (its COPY sets
+    // AllowEmptyWildcard), so the common `COPY go.mod go.sum* ./` works before the
+    // project has a go.sum. A name without wildcards must exist (above).
     Ok(out)
 }
 

@@ -5,6 +5,7 @@
 
 mod faults;
 mod push;
+mod templates;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
