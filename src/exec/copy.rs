@@ -9,10 +9,11 @@ use std::io::Read;
 use futures::TryStreamExt;
 
 use super::config::{join_workdir, State};
+use super::inline::{self, InlineCopy};
 use super::step::{
     commit, create, image_for_platform, key, lookup, remove, At, JobEnv, StepOutcome,
 };
-use super::{ExecError, JobOutput, Result};
+use super::{fetch, ExecError, JobOutput, Result};
 use crate::context::copy::{parse_chmod, parse_chown, without_existing, PasswdNames};
 use crate::context::{
     clean_path, write_tar, BuildContext, ContextError, CopySpec, DestImage, Origin,
@@ -31,10 +32,19 @@ pub async fn execute_copy(
     source: Option<&Source>,
     deps: &BTreeMap<usize, JobOutput>,
 ) -> Result<StepOutcome> {
-    if !c.heredocs.is_empty() {
-        return Err(at.unsupported("COPY with a heredoc"));
-    }
     let instr = Instruction::Copy(c.clone());
+    if let Some(files) = inline::heredoc_files(at, &c.sources, &c.heredocs)? {
+        if c.from.is_some() {
+            return Err(at.unsupported("COPY --from with a heredoc source"));
+        }
+        let what = InlineCopy {
+            files,
+            dest: &c.dest,
+            chown: c.chown.as_deref(),
+            chmod: c.chmod.as_deref(),
+        };
+        return inline::execute(env, at, state, parent, &instr, what).await;
+    }
     match (&c.from, source) {
         (Some(_), Some(source)) => copy_from(env, at, state, parent, &instr, source, c, deps).await,
         (Some(from), None) => Err(ExecError::Invalid {
@@ -51,7 +61,8 @@ pub async fn execute_copy(
     }
 }
 
-/// ADD from the context (local archives are extracted); URLs and git are not supported yet.
+/// ADD from the context (local archives are extracted), of heredocs, or of http(s)
+/// URLs (downloaded; git repositories are not supported).
 pub async fn execute_add(
     env: &JobEnv<'_>,
     at: &At<'_>,
@@ -59,17 +70,23 @@ pub async fn execute_add(
     parent: &str,
     a: &Add,
 ) -> Result<StepOutcome> {
-    if !a.heredocs.is_empty() {
-        return Err(at.unsupported("ADD with a heredoc"));
-    }
-    if let Some(url) = a
-        .sources
-        .iter()
-        .find(|s| s.contains("://") || s.starts_with("git@"))
-    {
-        return Err(at.unsupported(format!("ADD of a URL ({url})")));
-    }
     let instr = Instruction::Add(a.clone());
+    let inline_files = match inline::heredoc_files(at, &a.sources, &a.heredocs)? {
+        Some(files) => Some(files),
+        None if a.sources.iter().any(|s| fetch::is_remote(s)) => {
+            Some(inline::url_files(at, a).await?)
+        }
+        None => None,
+    };
+    if let Some(files) = inline_files {
+        let what = InlineCopy {
+            files,
+            dest: &a.dest,
+            chown: a.chown.as_deref(),
+            chmod: a.chmod.as_deref(),
+        };
+        return inline::execute(env, at, state, parent, &instr, what).await;
+    }
     let unpack = a.unpack.unwrap_or(true);
     let spec = copy_spec(
         state, &a.sources, &a.dest, &a.chown, &a.chmod, &a.exclude, false, unpack,
@@ -198,14 +215,24 @@ fn copy_container(image: &str) -> RunSpec {
     }
 }
 
-async fn stat(env: &JobEnv<'_>, at: &At<'_>, id: &ContainerId, path: &str) -> Result<PathLookup> {
+pub(super) async fn stat(
+    env: &JobEnv<'_>,
+    at: &At<'_>,
+    id: &ContainerId,
+    path: &str,
+) -> Result<PathLookup> {
     env.engine
         .stat_path(id, path)
         .await
         .map_err(at.engine(format!("looking at {path}")))
 }
 
-async fn is_dir(env: &JobEnv<'_>, at: &At<'_>, id: &ContainerId, path: &str) -> Result<bool> {
+pub(super) async fn is_dir(
+    env: &JobEnv<'_>,
+    at: &At<'_>,
+    id: &ContainerId,
+    path: &str,
+) -> Result<bool> {
     Ok(match stat(env, at, id, path).await? {
         PathLookup::Found(s) => match s.kind {
             PathKind::Dir => true,
@@ -222,7 +249,7 @@ async fn is_dir(env: &JobEnv<'_>, at: &At<'_>, id: &ContainerId, path: &str) -> 
     })
 }
 
-async fn read_archive(
+pub(super) async fn read_archive(
     env: &JobEnv<'_>,
     at: &At<'_>,
     id: &ContainerId,
@@ -256,7 +283,11 @@ async fn read_text(env: &JobEnv<'_>, at: &At<'_>, id: &ContainerId, path: &str) 
     Ok(text)
 }
 
-async fn passwd_names(env: &JobEnv<'_>, at: &At<'_>, id: &ContainerId) -> Result<PasswdNames> {
+pub(super) async fn passwd_names(
+    env: &JobEnv<'_>,
+    at: &At<'_>,
+    id: &ContainerId,
+) -> Result<PasswdNames> {
     let passwd = read_text(env, at, id, "/etc/passwd").await?;
     let group = read_text(env, at, id, "/etc/group").await?;
     Ok(PasswdNames::parse(&passwd, &group))
