@@ -253,3 +253,46 @@ async fn run_mount_bind_from_a_stage_and_an_image() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn copy_from_with_wildcards() {
+    let Some(engine) = engine().await else { return };
+    let n = nonce();
+    let df = format!(
+        "FROM xplat-test/busybox:amd64 AS out\n\
+         RUN mkdir -p /out/sub && echo a{n} > /out/a.so && echo b > /out/b.so && echo c > /out/c.txt \
+         && echo deep > /out/sub/d.so\n\
+         FROM xplat-test/busybox:amd64 AS build\n\
+         COPY --from=out /out/*.so /lib/x/\n\
+         COPY --from=out out/a.s? /single\n\
+         COPY --from=out /out/[c]*.txt /out/*/d.so /many/\n"
+    );
+    let dir = TestDir::new(&[("Dockerfile", &df)]);
+    let out = run_build(&opts(dir.path()), &engine).await.expect("build");
+    let img = &out.targets[0].image;
+    assert_eq!(sh(img, "ls /lib/x"), "a.so\nb.so\n");
+    assert_eq!(sh(img, "cat /single"), format!("a{n}\n"));
+    assert_eq!(sh(img, "ls /many"), "c.txt\nd.so\n");
+    // No match, and several matches into a file, are errors with the stage and line.
+    for (copy, needle) in [
+        (
+            "COPY --from=out /out/*.none /x",
+            "no files match /out/*.none",
+        ),
+        ("COPY --from=out /out/*.so /file", "must be a directory"),
+    ] {
+        let df = format!(
+            "FROM xplat-test/busybox:amd64 AS out\nRUN mkdir /out && touch /out/a.so /out/b.so\n\
+             FROM xplat-test/busybox:amd64 AS build\n{copy}\n"
+        );
+        let dir = TestDir::new(&[("Dockerfile", &df)]);
+        let err = run_build(&opts(dir.path()), &engine)
+            .await
+            .expect_err(copy)
+            .to_string();
+        assert!(
+            err.contains("stage build, line 4") && err.contains(needle),
+            "{copy}: {err}"
+        );
+    }
+}

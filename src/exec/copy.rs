@@ -16,7 +16,8 @@ use super::step::{
 use super::{fetch, ExecError, JobOutput, Result};
 use crate::context::copy::{parse_chmod, parse_chown, without_existing, PasswdNames};
 use crate::context::{
-    clean_path, write_tar, BuildContext, ContextError, CopySpec, DestImage, Origin,
+    clean_path, is_pattern, write_tar, BuildContext, ContextError, CopySpec, DestImage, Glob,
+    Origin,
 };
 use crate::dockerfile::{Add, Copy, Instruction};
 use crate::engine::{tar_body, ContainerId, PathKind, PathLookup, RunSpec};
@@ -304,10 +305,7 @@ async fn copy_from(
     c: &Copy,
     deps: &BTreeMap<usize, JobOutput>,
 ) -> Result<StepOutcome> {
-    let (sources, dest) = (&c.sources, c.dest.as_str());
-    if let Some(s) = sources.iter().find(|s| s.contains(['*', '?', '['])) {
-        return Err(at.unsupported(format!("wildcards in COPY --from ({s})")));
-    }
+    let dest = c.dest.as_str();
     let src_image = match source {
         Source::Stage { job } => deps
             .get(&job.0)
@@ -352,6 +350,7 @@ async fn copy_from(
             }
             None => None,
         };
+        let sources = &expand_wildcards(env, at, &src, &c.sources, c.from.as_deref().unwrap_or_default()).await?;
         let wd = state.config.working_dir.clone().unwrap_or_else(|| "/".into());
         let dest_abs = join_workdir(Some(&wd), dest);
         let dest_is_dir = dest.ends_with('/') || dest.ends_with("/.") || is_dir(env, at, &dst, &dest_abs).await?;
@@ -420,6 +419,66 @@ async fn copy_from(
     remove(env, &src).await;
     remove(env, &dst).await;
     res.map(StepOutcome::Ran)
+}
+
+/// Replaces each wildcard source by the paths it matches in the source container
+/// (Go `filepath.Match`, so `*` never crosses `/`), sorted; a pattern matching
+/// nothing is an error, as in BuildKit.
+async fn expand_wildcards(
+    env: &JobEnv<'_>,
+    at: &At<'_>,
+    src: &ContainerId,
+    sources: &[String],
+    from: &str,
+) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for s in sources {
+        if !is_pattern(s) {
+            out.push(s.clone());
+            continue;
+        }
+        let pattern = clean_path(&format!("/{s}"));
+        let glob = Glob::go(&pattern).map_err(ctx_err(at))?;
+        // The deepest folder without pattern characters holds every match.
+        let parts: Vec<&str> = pattern.split('/').collect();
+        let fixed = parts.iter().take_while(|p| !is_pattern(p)).count();
+        let base = parts[..fixed].join("/");
+        let base = if base.is_empty() {
+            "/".to_string()
+        } else {
+            base
+        };
+        let mut matched = Vec::new();
+        if let PathLookup::Found(_) = stat(env, at, src, &base).await? {
+            let data =
+                read_archive(env, at, src, &format!("{}/.", base.trim_end_matches('/'))).await?;
+            let io = io_err(at, &base);
+            let mut ar = tar::Archive::new(&data[..]);
+            for entry in ar.entries().map_err(&io)? {
+                let entry = entry.map_err(&io)?;
+                let member = entry.path().map_err(&io)?.to_string_lossy().into_owned();
+                let rel = member.trim_start_matches("./").trim_end_matches('/');
+                if rel.is_empty() || rel == "." {
+                    continue;
+                }
+                let full = clean_path(&format!("{base}/{rel}"));
+                if glob.matches(&full) {
+                    matched.push(full);
+                }
+            }
+        }
+        if matched.is_empty() {
+            return Err(ExecError::Invalid {
+                stage: at.stage(),
+                line: at.line,
+                message: format!("COPY --from={from}: no files match {pattern}"),
+            });
+        }
+        matched.sort();
+        matched.dedup();
+        out.extend(matched);
+    }
+    Ok(out)
 }
 
 fn io_err<'a>(at: &'a At<'_>, path: &'a str) -> impl Fn(std::io::Error) -> ExecError + 'a {
