@@ -20,6 +20,7 @@ mod support;
 mod engine_pull;
 mod exec_build;
 mod exec_cross;
+mod exec_instructions;
 mod fixture_smoke;
 mod oci_build;
 mod oci_docker;

@@ -25,6 +25,8 @@ use std::io::Read;
 pub use copy::{resolve, CopyEntry, CopySpec, DestImage, EntryKind, Origin};
 pub use error::{ContextError, Result};
 pub use glob::clean_path;
+/// Go `filepath.Match` patterns, also used by the executor for `COPY --from` wildcards.
+pub(crate) use glob::{is_pattern, Glob};
 pub use hash::{hash_sources, ContentSource};
 pub use ignore::Ignore;
 pub use tar::write_tar;

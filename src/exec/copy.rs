@@ -9,13 +9,15 @@ use std::io::Read;
 use futures::TryStreamExt;
 
 use super::config::{join_workdir, State};
+use super::inline::{self, InlineCopy};
 use super::step::{
     commit, create, image_for_platform, key, lookup, remove, At, JobEnv, StepOutcome,
 };
-use super::{ExecError, JobOutput, Result};
+use super::{fetch, ExecError, JobOutput, Result};
 use crate::context::copy::{parse_chmod, parse_chown, without_existing, PasswdNames};
 use crate::context::{
-    clean_path, write_tar, BuildContext, ContextError, CopySpec, DestImage, Origin,
+    clean_path, is_pattern, write_tar, BuildContext, ContextError, CopySpec, DestImage, Glob,
+    Origin,
 };
 use crate::dockerfile::{Add, Copy, Instruction};
 use crate::engine::{tar_body, ContainerId, PathKind, PathLookup, RunSpec};
@@ -31,10 +33,19 @@ pub async fn execute_copy(
     source: Option<&Source>,
     deps: &BTreeMap<usize, JobOutput>,
 ) -> Result<StepOutcome> {
-    if !c.heredocs.is_empty() {
-        return Err(at.unsupported("COPY with a heredoc"));
-    }
     let instr = Instruction::Copy(c.clone());
+    if let Some(files) = inline::heredoc_files(at, &c.sources, &c.heredocs)? {
+        if c.from.is_some() {
+            return Err(at.unsupported("COPY --from with a heredoc source"));
+        }
+        let what = InlineCopy {
+            files,
+            dest: &c.dest,
+            chown: c.chown.as_deref(),
+            chmod: c.chmod.as_deref(),
+        };
+        return inline::execute(env, at, state, parent, &instr, what).await;
+    }
     match (&c.from, source) {
         (Some(_), Some(source)) => copy_from(env, at, state, parent, &instr, source, c, deps).await,
         (Some(from), None) => Err(ExecError::Invalid {
@@ -51,7 +62,8 @@ pub async fn execute_copy(
     }
 }
 
-/// ADD from the context (local archives are extracted); URLs and git are not supported yet.
+/// ADD from the context (local archives are extracted), of heredocs, or of http(s)
+/// URLs (downloaded; git repositories are not supported).
 pub async fn execute_add(
     env: &JobEnv<'_>,
     at: &At<'_>,
@@ -59,17 +71,23 @@ pub async fn execute_add(
     parent: &str,
     a: &Add,
 ) -> Result<StepOutcome> {
-    if !a.heredocs.is_empty() {
-        return Err(at.unsupported("ADD with a heredoc"));
-    }
-    if let Some(url) = a
-        .sources
-        .iter()
-        .find(|s| s.contains("://") || s.starts_with("git@"))
-    {
-        return Err(at.unsupported(format!("ADD of a URL ({url})")));
-    }
     let instr = Instruction::Add(a.clone());
+    let inline_files = match inline::heredoc_files(at, &a.sources, &a.heredocs)? {
+        Some(files) => Some(files),
+        None if a.sources.iter().any(|s| fetch::is_remote(s)) => {
+            Some(inline::url_files(at, a).await?)
+        }
+        None => None,
+    };
+    if let Some(files) = inline_files {
+        let what = InlineCopy {
+            files,
+            dest: &a.dest,
+            chown: a.chown.as_deref(),
+            chmod: a.chmod.as_deref(),
+        };
+        return inline::execute(env, at, state, parent, &instr, what).await;
+    }
     let unpack = a.unpack.unwrap_or(true);
     let spec = copy_spec(
         state, &a.sources, &a.dest, &a.chown, &a.chmod, &a.exclude, false, unpack,
@@ -198,14 +216,24 @@ fn copy_container(image: &str) -> RunSpec {
     }
 }
 
-async fn stat(env: &JobEnv<'_>, at: &At<'_>, id: &ContainerId, path: &str) -> Result<PathLookup> {
+pub(super) async fn stat(
+    env: &JobEnv<'_>,
+    at: &At<'_>,
+    id: &ContainerId,
+    path: &str,
+) -> Result<PathLookup> {
     env.engine
         .stat_path(id, path)
         .await
         .map_err(at.engine(format!("looking at {path}")))
 }
 
-async fn is_dir(env: &JobEnv<'_>, at: &At<'_>, id: &ContainerId, path: &str) -> Result<bool> {
+pub(super) async fn is_dir(
+    env: &JobEnv<'_>,
+    at: &At<'_>,
+    id: &ContainerId,
+    path: &str,
+) -> Result<bool> {
     Ok(match stat(env, at, id, path).await? {
         PathLookup::Found(s) => match s.kind {
             PathKind::Dir => true,
@@ -222,7 +250,7 @@ async fn is_dir(env: &JobEnv<'_>, at: &At<'_>, id: &ContainerId, path: &str) -> 
     })
 }
 
-async fn read_archive(
+pub(super) async fn read_archive(
     env: &JobEnv<'_>,
     at: &At<'_>,
     id: &ContainerId,
@@ -256,7 +284,11 @@ async fn read_text(env: &JobEnv<'_>, at: &At<'_>, id: &ContainerId, path: &str) 
     Ok(text)
 }
 
-async fn passwd_names(env: &JobEnv<'_>, at: &At<'_>, id: &ContainerId) -> Result<PasswdNames> {
+pub(super) async fn passwd_names(
+    env: &JobEnv<'_>,
+    at: &At<'_>,
+    id: &ContainerId,
+) -> Result<PasswdNames> {
     let passwd = read_text(env, at, id, "/etc/passwd").await?;
     let group = read_text(env, at, id, "/etc/group").await?;
     Ok(PasswdNames::parse(&passwd, &group))
@@ -273,10 +305,7 @@ async fn copy_from(
     c: &Copy,
     deps: &BTreeMap<usize, JobOutput>,
 ) -> Result<StepOutcome> {
-    let (sources, dest) = (&c.sources, c.dest.as_str());
-    if let Some(s) = sources.iter().find(|s| s.contains(['*', '?', '['])) {
-        return Err(at.unsupported(format!("wildcards in COPY --from ({s})")));
-    }
+    let dest = c.dest.as_str();
     let src_image = match source {
         Source::Stage { job } => deps
             .get(&job.0)
@@ -321,6 +350,7 @@ async fn copy_from(
             }
             None => None,
         };
+        let sources = &expand_wildcards(env, at, &src, &c.sources, c.from.as_deref().unwrap_or_default()).await?;
         let wd = state.config.working_dir.clone().unwrap_or_else(|| "/".into());
         let dest_abs = join_workdir(Some(&wd), dest);
         let dest_is_dir = dest.ends_with('/') || dest.ends_with("/.") || is_dir(env, at, &dst, &dest_abs).await?;
@@ -389,6 +419,66 @@ async fn copy_from(
     remove(env, &src).await;
     remove(env, &dst).await;
     res.map(StepOutcome::Ran)
+}
+
+/// Replaces each wildcard source by the paths it matches in the source container
+/// (Go `filepath.Match`, so `*` never crosses `/`), sorted; a pattern matching
+/// nothing is an error, as in BuildKit.
+async fn expand_wildcards(
+    env: &JobEnv<'_>,
+    at: &At<'_>,
+    src: &ContainerId,
+    sources: &[String],
+    from: &str,
+) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for s in sources {
+        if !is_pattern(s) {
+            out.push(s.clone());
+            continue;
+        }
+        let pattern = clean_path(&format!("/{s}"));
+        let glob = Glob::go(&pattern).map_err(ctx_err(at))?;
+        // The deepest folder without pattern characters holds every match.
+        let parts: Vec<&str> = pattern.split('/').collect();
+        let fixed = parts.iter().take_while(|p| !is_pattern(p)).count();
+        let base = parts[..fixed].join("/");
+        let base = if base.is_empty() {
+            "/".to_string()
+        } else {
+            base
+        };
+        let mut matched = Vec::new();
+        if let PathLookup::Found(_) = stat(env, at, src, &base).await? {
+            let data =
+                read_archive(env, at, src, &format!("{}/.", base.trim_end_matches('/'))).await?;
+            let io = io_err(at, &base);
+            let mut ar = tar::Archive::new(&data[..]);
+            for entry in ar.entries().map_err(&io)? {
+                let entry = entry.map_err(&io)?;
+                let member = entry.path().map_err(&io)?.to_string_lossy().into_owned();
+                let rel = member.trim_start_matches("./").trim_end_matches('/');
+                if rel.is_empty() || rel == "." {
+                    continue;
+                }
+                let full = clean_path(&format!("{base}/{rel}"));
+                if glob.matches(&full) {
+                    matched.push(full);
+                }
+            }
+        }
+        if matched.is_empty() {
+            return Err(ExecError::Invalid {
+                stage: at.stage(),
+                line: at.line,
+                message: format!("COPY --from={from}: no files match {pattern}"),
+            });
+        }
+        matched.sort();
+        matched.dedup();
+        out.extend(matched);
+    }
+    Ok(out)
 }
 
 fn io_err<'a>(at: &'a At<'_>, path: &'a str) -> impl Fn(std::io::Error) -> ExecError + 'a {

@@ -15,6 +15,9 @@
 pub mod config;
 pub mod copy;
 mod error;
+pub mod fetch;
+pub mod inline;
+pub mod mounts;
 pub mod prune;
 pub mod run;
 pub mod scheduler;

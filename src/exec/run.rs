@@ -9,56 +9,93 @@ use std::sync::Mutex;
 use sha2::{Digest, Sha256};
 
 use super::config::State;
+use super::mounts::{self, HostDir, PIPES_DIR};
 use super::step::{commit, create, key, lookup, remove, At, JobEnv, StepOutcome};
-use super::{ExecError, Result};
+use super::{ExecError, JobOutput, Result};
 use crate::context::{clean_path, BuildContext};
-use crate::dockerfile::{Command, Instruction, Mount, MountType, NetworkMode, Run};
+use crate::dockerfile::{Command, Heredoc, Instruction, Mount, MountType, NetworkMode, Run};
 use crate::engine::{MountSpec, Network, OutputLine, RunSpec};
+use crate::plan::Source;
 use crate::progress::Event;
 
 /// How many output lines a failing RUN shows.
 pub const LAST_LINES: usize = 20;
 
-/// Executes a RUN (or reuses its cached result).
+/// Executes a RUN (or reuses its cached result). `mount_from` is the plan's
+/// resolution of each `--mount` with `from=` ([`crate::plan::Step::mount_from`]).
 pub async fn execute(
     env: &JobEnv<'_>,
     at: &At<'_>,
     state: &State,
     parent: &str,
     run: &Run,
+    mount_from: &[Option<Source>],
+    deps: &BTreeMap<usize, JobOutput>,
 ) -> Result<StepOutcome> {
-    if !run.heredocs.is_empty() {
-        return Err(at.unsupported("RUN with a heredoc"));
-    }
+    let argv = heredoc_argv(run);
     let network = match run.network {
         None | Some(NetworkMode::Default) => Network::Default,
         Some(NetworkMode::None) => Network::None,
         Some(NetworkMode::Host) => return Err(at.unsupported("RUN --network=host")),
     };
-    let mounts = run
-        .mounts
+    let mut mounts: Vec<MountSpec> = Vec::new();
+    // Images read by `from=` mounts: their ids are part of the step key.
+    let mut from_images: Vec<(usize, String)> = Vec::new();
+    for (n, m) in run.mounts.iter().enumerate() {
+        if m.from.is_some() {
+            if m.kind != MountType::Bind {
+                return Err(at.unsupported(format!("RUN --mount=type={:?},from=…", m.kind)));
+            }
+            let source =
+                mount_from
+                    .get(n)
+                    .and_then(|s| s.as_ref())
+                    .ok_or_else(|| ExecError::Invalid {
+                        stage: at.stage(),
+                        line: at.line,
+                        message: format!(
+                            "the plan did not resolve --mount from={}",
+                            m.from.as_deref().unwrap_or_default()
+                        ),
+                    })?;
+            from_images.push((n, mounts::source_image(env, at, source, deps).await?));
+            continue;
+        }
+        let platform = at.job.run_platform.to_string();
+        if let Some(spec) = mount_spec(m, at, env.context, env.secrets, &platform)? {
+            mounts.push(spec);
+        }
+    }
+    let content = from_images
         .iter()
-        .map(|m| {
-            mount_spec(
-                m,
-                at,
-                env.context,
-                env.secrets,
-                &at.job.run_platform.to_string(),
-            )
-        })
-        .collect::<Result<Vec<_>>>()?
-        .into_iter()
-        .flatten()
-        .collect();
-    let key = key(at, state, parent, &Instruction::Run(run.clone()), "");
+        .map(|(_, id)| id.as_str())
+        .collect::<Vec<_>>()
+        .join(",");
+    let key = key(at, state, parent, &Instruction::Run(run.clone()), &content);
     if let Some(id) = lookup(env, at, &key).await? {
         return Ok(StepOutcome::Cached(id));
     }
+    // Host folders behind bind mounts made for this step; removed when dropped.
+    let mut host_dirs: Vec<HostDir> = Vec::new();
+    for (n, image) in &from_images {
+        let (dir, spec) = mounts::bind_from(env, at, &run.mounts[*n], image).await?;
+        host_dirs.push(dir);
+        mounts.push(spec);
+    }
+    let cmd = match argv {
+        HeredocArgv::Plain => state.argv(&run.command),
+        HeredocArgv::Shell(script) => state.argv(&Command::Shell(script)),
+        HeredocArgv::Script(h) => {
+            let (dir, spec) = mounts::script_mount(at, &h.name, &h.body())?;
+            host_dirs.push(dir);
+            mounts.push(spec);
+            vec![format!("{PIPES_DIR}/{}", h.name)]
+        }
+    };
     let spec = RunSpec {
         image: parent.to_string(),
         platform: None,
-        cmd: state.argv(&run.command),
+        cmd,
         env: state.config.env.clone(),
         build_args: state.run_args(at.args),
         user: state.config.user.clone(),
@@ -103,7 +140,60 @@ pub async fn execute(
         }),
     };
     remove(env, &id).await;
+    drop(host_dirs);
     result
+}
+
+/// How a RUN with heredocs runs, after BuildKit's rules.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeredocArgv<'a> {
+    /// No heredoc: the command as written.
+    Plain,
+    /// A script for the SHELL: the body of a lone `<<EOF`, or the command line with
+    /// every heredoc body and terminator put back after it (the shell reads them).
+    Shell(String),
+    /// A lone `<<EOF` whose body starts with `#!`: written to a file and executed.
+    Script(&'a Heredoc),
+}
+
+/// Decides how a RUN with heredocs runs: a command line that is only `<<[-]WORD`
+/// (quotes allowed) runs its body (a file if it starts with `#!`, else through the
+/// SHELL, tabs stripped for `<<-`); any other line gets the bodies appended, each
+/// followed by its terminator, and the shell handles them.
+pub fn heredoc_argv(run: &Run) -> HeredocArgv<'_> {
+    let line = match (&run.command, run.heredocs.as_slice()) {
+        (_, []) | (Command::Exec(_), _) => return HeredocArgv::Plain,
+        (Command::Shell(line), _) => line,
+    };
+    if let [h] = run.heredocs.as_slice() {
+        if is_lone_heredoc(line, &h.name) {
+            let body = h.body();
+            if body.starts_with("#!") {
+                return HeredocArgv::Script(h);
+            }
+            return HeredocArgv::Shell(body);
+        }
+    }
+    let mut full = line.clone();
+    for h in &run.heredocs {
+        full.push('\n');
+        full.push_str(&h.content);
+        full.push_str(&h.name);
+    }
+    HeredocArgv::Shell(full)
+}
+
+/// Whether a command line is nothing but the heredoc marker `<<[-]NAME` (the name
+/// possibly quoted).
+fn is_lone_heredoc(line: &str, name: &str) -> bool {
+    let Some(rest) = line.trim().strip_prefix("<<") else {
+        return false;
+    };
+    let rest = rest.strip_prefix('-').unwrap_or(rest);
+    if rest.contains(char::is_whitespace) {
+        return false;
+    }
+    rest.replace(['"', '\''], "") == name
 }
 
 fn command_text(c: &Command) -> String {
@@ -143,7 +233,8 @@ pub fn mount_spec(
         })),
         MountType::Bind => {
             if m.from.is_some() {
-                return Err(at.unsupported("RUN --mount=type=bind,from=…"));
+                // Resolved by `execute` (it needs the engine): see `mounts::bind_from`.
+                return Err(at.unsupported("RUN --mount=type=bind,from=… here"));
             }
             let ctx =
                 context.ok_or_else(|| at.unsupported("a bind mount without a build context"))?;
@@ -199,4 +290,50 @@ pub fn mount_spec(
 pub fn cache_volume_name(id: &str, platform: &str) -> String {
     let h = hex::encode(Sha256::digest(format!("{id}\0{platform}").as_bytes()));
     format!("xplat-cache-{}", &h[..16])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run_of(text: &str) -> Run {
+        let df = crate::dockerfile::parse(&format!("FROM scratch\n{text}")).unwrap();
+        match &df.stages[0].instructions[0].node {
+            Instruction::Run(r) => r.clone(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn heredoc_rules() {
+        let r = run_of("RUN echo hi\n");
+        assert_eq!(heredoc_argv(&r), HeredocArgv::Plain);
+        let r = run_of("RUN <<EOF\necho a\necho b\nEOF\n");
+        assert_eq!(
+            heredoc_argv(&r),
+            HeredocArgv::Shell("echo a\necho b\n".into())
+        );
+        let r = run_of("RUN <<-'EOF'\n\techo $A\n\tEOF\n");
+        assert_eq!(heredoc_argv(&r), HeredocArgv::Shell("echo $A\n".into()));
+        let r = run_of("RUN <<EOF\n#!/bin/sh -e\necho x\nEOF\n");
+        assert!(matches!(heredoc_argv(&r), HeredocArgv::Script(h) if h.name == "EOF"));
+        let r = run_of("RUN <<EOF sh -e\necho x\nEOF\n");
+        assert_eq!(
+            heredoc_argv(&r),
+            HeredocArgv::Shell("<<EOF sh -e\necho x\nEOF".into())
+        );
+        let r = run_of("RUN cat <<A <<B > /f\none\nA\ntwo\nB\n");
+        assert_eq!(
+            heredoc_argv(&r),
+            HeredocArgv::Shell("cat <<A <<B > /f\none\nA\ntwo\nB".into())
+        );
+    }
+
+    #[test]
+    fn lone_heredoc_marker() {
+        assert!(is_lone_heredoc("<<EOF", "EOF"));
+        assert!(is_lone_heredoc("<<-\"EOF\"", "EOF"));
+        assert!(!is_lone_heredoc("<<EOF bash", "EOF"));
+        assert!(!is_lone_heredoc("cat <<EOF", "EOF"));
+    }
 }

@@ -170,7 +170,9 @@ async fn run_job_inner(
                     platform: job.run_platform.to_string(),
                 })
             }
-            Instruction::Run(r) => run::execute(env, &at, &state, &image, r).await?,
+            Instruction::Run(r) => {
+                run::execute(env, &at, &state, &image, r, &s.mount_from, deps).await?
+            }
             Instruction::Copy(c) => {
                 copy::execute_copy(env, &at, &state, &image, c, s.from.as_ref(), deps).await?
             }
