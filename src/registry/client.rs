@@ -95,8 +95,10 @@ pub enum Access {
 /// A request that did not produce an answer we can use.
 #[derive(Debug)]
 pub(crate) enum SendFailure {
-    /// Worth retrying: connection refused/reset, timeout, 5xx, 408, 429.
+    /// Worth retrying: connection refused/reset, timeout, 408, 429.
     Transient(String),
+    /// Worth retrying: the registry answered with a 5xx status.
+    Server(StatusCode),
     /// Not worth retrying.
     Fatal(RegistryError),
 }
@@ -277,6 +279,9 @@ impl RegistryClient {
                     status: status.as_u16(),
                 }));
             }
+            if status.is_server_error() {
+                return Err(SendFailure::Server(status));
+            }
             if is_transient(status) {
                 return Err(SendFailure::Transient(format!("HTTP {status}")));
             }
@@ -300,12 +305,24 @@ impl RegistryClient {
             match self.send_once(r, access, operation, build).await {
                 Ok(resp) => return Ok(resp),
                 Err(SendFailure::Fatal(e)) => return Err(e),
-                Err(SendFailure::Transient(reason)) => {
+                Err(failure) => {
+                    let reason = match &failure {
+                        SendFailure::Server(status) => format!("HTTP {status}"),
+                        SendFailure::Transient(reason) => reason.clone(),
+                        SendFailure::Fatal(_) => unreachable!("handled above"),
+                    };
                     if attempt >= policy.attempts {
-                        return Err(RegistryError::Unreachable {
-                            operation: operation.to_string(),
-                            attempts: attempt,
-                            reason,
+                        return Err(match failure {
+                            SendFailure::Server(status) => RegistryError::ServerError {
+                                operation: operation.to_string(),
+                                attempts: attempt,
+                                status: status.as_u16(),
+                            },
+                            _ => RegistryError::Unreachable {
+                                operation: operation.to_string(),
+                                attempts: attempt,
+                                reason,
+                            },
                         });
                     }
                     on_event(&PushEvent::Retrying {

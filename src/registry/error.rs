@@ -76,6 +76,16 @@ pub enum RegistryError {
         /// The last failure (redacted).
         reason: String,
     },
+    /// The registry kept answering with a server error (5xx) after all retries.
+    #[error("{operation}: the registry kept answering HTTP {status} after {attempts} attempt(s)")]
+    ServerError {
+        /// What we were doing.
+        operation: String,
+        /// How many times we tried.
+        attempts: u32,
+        /// The last status.
+        status: u16,
+    },
     /// The registry answered with a status the protocol does not allow here.
     #[error("{operation}: unexpected HTTP {status} from {url}: {body}")]
     UnexpectedStatus {

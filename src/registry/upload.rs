@@ -54,6 +54,7 @@ impl From<SendFailure> for Failure {
     fn from(f: SendFailure) -> Self {
         match f {
             SendFailure::Transient(t) => Failure::Transient(t),
+            SendFailure::Server(status) => Failure::Transient(format!("HTTP {status}")),
             SendFailure::Fatal(e) => Failure::Fatal(e),
         }
     }
@@ -170,7 +171,15 @@ impl Uploader<'_> {
             .send(self.target, Access::Push, &op, self.on_event, &|c| {
                 c.head(&url)
             })
-            .await?;
+            .await;
+        let resp = match resp {
+            Ok(resp) => resp,
+            // HEAD only saves an upload. A registry that keeps failing it (seen after
+            // distribution was killed mid-write: a half-written link file) may still accept
+            // the blob, and the upload rewrites the link, so upload rather than give up.
+            Err(RegistryError::ServerError { .. }) => return Ok(false),
+            Err(e) => return Err(e),
+        };
         match resp.status() {
             StatusCode::OK => Ok(true),
             StatusCode::NOT_FOUND => Ok(false),

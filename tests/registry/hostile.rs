@@ -27,6 +27,8 @@ struct Faults {
     fail_patches: u32,
     /// Answer this many upload PUTs with 500.
     fail_puts: u32,
+    /// Answer every blob HEAD with 500 (a registry whose blob links are damaged).
+    fail_heads: bool,
     /// Demand Bearer tokens from `/token`, issued for this Basic credential
     /// (base64 of `user:password`); the first token expires after this many requests.
     bearer: Option<(String, u32)>,
@@ -231,6 +233,9 @@ fn handle(state: &Mutex<State>, req: Req) -> Answer {
         return answer(200, &[]);
     }
     let rest = req.path.strip_prefix("/v2/").unwrap_or("");
+    if st.faults.fail_heads && req.method == "HEAD" && rest.contains("/blobs/sha256:") {
+        return answer(500, &[]);
+    }
     let session_loc = |id: &str, repo: &str| format!("/v2/{repo}/blobs/uploads/{id}");
     if let Some((repo, _)) = rest.split_once("/blobs/uploads") {
         let repo = repo.to_string();
@@ -552,6 +557,45 @@ async fn unauthorized_is_a_clear_error_without_credentials() {
         matches!(pull, RegistryError::Unauthorized { status: 401, .. }),
         "{pull}"
     );
+}
+
+#[tokio::test]
+async fn a_blob_check_that_keeps_failing_falls_back_to_an_upload() {
+    let reg = Hostile::start(Faults {
+        fail_heads: true,
+        ..Default::default()
+    })
+    .await;
+    let layer = mem_blob(noise("heads", 3_000));
+    let req = request(
+        &format!("{}/app", reg.host),
+        &["t"],
+        vec![image("linux/amd64", vec![layer.clone()])],
+    );
+    let events = Events::default();
+    client_with(AuthSources::default())
+        .push(&req, &PushOptions::default(), &events.sink())
+        .await
+        .unwrap();
+    let log = reg.log();
+    // Each blob was checked (and retried) before it was uploaded anyway.
+    assert!(
+        log.iter().any(|l| l.starts_with("HEAD /v2/app/blobs/")),
+        "{log:?}"
+    );
+    assert!(
+        events.all().iter().any(
+            |e| matches!(e, PushEvent::BlobUploaded { digest, .. } if *digest == layer.digest)
+        ),
+        "{:?}",
+        events.all()
+    );
+    let st = reg.state.lock().unwrap();
+    assert_eq!(
+        st.blobs[&format!("app@{}", layer.digest)],
+        noise("heads", 3_000)
+    );
+    assert!(st.manifests.contains_key("app:t"));
 }
 
 #[tokio::test]
