@@ -186,3 +186,23 @@ fn readme_dockerfiles_plan_without_emulation() {
     }
     assert!(found >= 1, "README.md has no dockerfile fence");
 }
+
+/// Every ```` ```toml ```` fence in README.md is a valid `xplat.toml` (the reference and
+/// the quickstart must not teach a key xplat refuses).
+#[test]
+fn readme_toml_fences_are_valid_xplat_toml() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let mut fences = 0;
+    let mut rest = readme.as_str();
+    while let Some(start) = rest.find("```toml\n") {
+        let body = &rest[start + "```toml\n".len()..];
+        let end = body.find("```").expect("closed fence");
+        let text = &body[..end];
+        xplat::cli::options::file::parse("README.md", text)
+            .unwrap_or_else(|e| panic!("README toml fence: {e}\n{text}"));
+        fences += 1;
+        rest = &body[end..];
+    }
+    assert!(fences >= 2, "README.md has {fences} toml fences");
+}

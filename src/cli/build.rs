@@ -170,7 +170,7 @@ pub fn build_command(
             &cancel,
         )
         .await;
-        let built = match built {
+        let mut built = match built {
             Ok(b) => b,
             Err(e) if e.is_cancelled() => {
                 reporter.finish();
@@ -181,6 +181,22 @@ pub fn build_command(
                 return Err(anyhow::Error::new(e).context(building(&opts.context_dir)));
             }
         };
+        // `--label`/`--annotation` and xplat.toml's (git's OCI set included) go on last,
+        // onto every target's image and the index.
+        built.index = crate::output::metadata::with_labels_and_annotations(
+            &built.index,
+            &config.labels,
+            &config.annotations,
+        )
+        .context("adding labels and annotations")?;
+        if built.index.format() == crate::oci::IndexFormat::Docker && !config.annotations.is_empty()
+        {
+            reporter.report(&crate::progress::Event::Note {
+                message: "annotations are not written: Docker manifest lists have none \
+                          (use --index-format oci)"
+                    .into(),
+            });
+        }
         let load = LoadTarget {
             engine: &engine,
             fallback_tag: format!("{}:latest", layout_name(&config)),

@@ -260,3 +260,51 @@ fn load_gives_a_runnable_image_and_no_output_flag_writes_the_default_layout() {
         assert_eq!(platforms(&v), ["linux/amd64", "linux/arm64"]);
     }
 }
+
+#[test]
+fn labels_and_annotations_from_flags_reach_every_config_manifest_and_the_index() {
+    require_engine!();
+    let dir = super::scratch_context(16);
+    let work = tempfile::tempdir().unwrap();
+    let dest = work.path().join("layout");
+    let output = format!("type=oci,dest={}", dest.display());
+    ok(xplat_build(
+        work.path(),
+        &[
+            "--no-config",
+            "--platform",
+            BOTH,
+            "--label",
+            "org.opencontainers.image.version=1.2.3",
+            "--annotation",
+            "org.opencontainers.image.title=demo",
+            "-t",
+            "demo:1",
+            "--output",
+            &output,
+            &dir.path().display().to_string(),
+        ],
+        &[],
+    ));
+    let layout = xplat::oci::layout::read_layout(&dest).unwrap();
+    let (_, index) = layout.indexes.values().next().unwrap();
+    assert_eq!(
+        index.annotations.as_ref().unwrap()["org.opencontainers.image.title"],
+        "demo"
+    );
+    assert_eq!(layout.manifests.len(), 2);
+    for (_, manifest) in layout.manifests.values() {
+        assert_eq!(
+            manifest.annotations.as_ref().unwrap()["org.opencontainers.image.title"],
+            "demo"
+        );
+    }
+    assert_eq!(layout.configs.len(), 2);
+    for bytes in layout.configs.values() {
+        let config: serde_json::Value = serde_json::from_slice(bytes).unwrap();
+        assert_eq!(
+            config["config"]["Labels"]["org.opencontainers.image.version"],
+            "1.2.3"
+        );
+    }
+}
