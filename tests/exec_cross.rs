@@ -227,3 +227,52 @@ fn interrupt_build_when(when: impl Fn(&str) -> bool) {
         .collect();
     assert!(left.is_empty(), "containers left behind: {left:?}");
 }
+
+/// The issue-4 workflow through the binary: `xplat build --platform P1,P2 --target build
+/// -t NAME` tags each target's stage result in the engine, exports nothing, and prints
+/// one line per target.
+#[test]
+fn cli_target_build_tags_each_platform_in_the_engine() {
+    require_engine!();
+    let builder = require_builder!();
+    let work = TestDir::new(&[]);
+    let arg = format!("BUILDER_IMAGE={builder}");
+    let out = xplat()
+        .current_dir(work.path())
+        .args([
+            "build",
+            "--no-config",
+            "--progress",
+            "plain",
+            "--platform",
+            "linux/amd64,linux/arm64",
+            "--target",
+            "build",
+            "--build-arg",
+            &arg,
+            "-t",
+            "xplat-test-cli/hello-c",
+        ])
+        .arg(samples_dir().join("hello-c"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    for (platform, tag) in [
+        ("linux/amd64", "xplat-test-cli/hello-c:linux-amd64"),
+        ("linux/arm64", "xplat-test-cli/hello-c:linux-arm64"),
+    ] {
+        assert!(
+            stdout.contains(&format!("{platform}  tagged {tag}")),
+            "{stdout}"
+        );
+        let arch = docker(["image", "inspect", "-f", "{{.Id}}", tag])
+            .output()
+            .unwrap();
+        assert!(arch.status.success(), "{tag} is not in the engine");
+        let _ = docker(["rmi", tag]).output();
+    }
+    // Nothing was exported: no default layout was written.
+    assert!(!work.join("xplat-out").exists());
+}

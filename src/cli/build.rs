@@ -133,6 +133,17 @@ pub fn build_command(
     if out_opts.push && out_opts.tags.is_empty() {
         return Err(crate::output::OutputError::PushWithoutTag.into());
     }
+    let mode = progress_mode(args.progress, std::io::stderr().is_terminal());
+    // `--target STAGE -t NAME` and no output asked for: the user wants the stage's results
+    // in the engine to inspect (NAME-<os>-<arch>), not an OCI export of what is often a
+    // whole toolchain image, which would cost minutes for nothing.
+    if config.target.is_some()
+        && !out_opts.tags.is_empty()
+        && out_opts.wants_default_layout()
+        && out_opts.metadata_file.is_none()
+    {
+        return stage_results_command(&opts, &config, reporter(mode, quiet), out);
+    }
     let source_date_epoch = source_date_epoch(&env).map_err(Exit::Usage)?;
     let client = args.output.client()?;
     let work = WorkDir::new()?;
@@ -142,7 +153,6 @@ pub fn build_command(
         source_date_epoch,
         work_dir: work.0.clone(),
     };
-    let mode = progress_mode(args.progress, std::io::stderr().is_terminal());
     let reporter = reporter(mode, quiet);
     let rt = runtime()?;
     let result = rt.block_on(async {
@@ -227,6 +237,46 @@ pub fn build_command(
     }
     if let Some(hint) = &delivered.hint {
         writeln!(out, "{hint}")?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Builds up to `--target` in the engine and tags each target's result there
+/// (`NAME-<os>-<arch>[-<variant>]`); nothing is exported.
+fn stage_results_command(
+    opts: &ops::BuildOptions,
+    config: &Config,
+    reporter: Box<dyn Reporter>,
+    out: &mut dyn Write,
+) -> anyhow::Result<ExitCode> {
+    let rt = runtime()?;
+    let outcome = rt.block_on(async {
+        let cancel = CancellationToken::new();
+        cancel_on_signals(cancel.clone())?;
+        let engine = DockerEngine::connect_from_process_env()
+            .await
+            .context("connecting to the Docker engine")?;
+        if let Some(bp) = &config.build_platform {
+            if bp != engine.platform() {
+                return Err(Exit::Usage(format!(
+                    "--build-platform {bp}: build stages run on the engine's platform ({})",
+                    engine.platform()
+                ))
+                .into());
+            }
+        }
+        let outcome = ops::build(opts, &engine, reporter.as_ref(), &cancel).await;
+        reporter.finish();
+        match outcome {
+            Ok(o) => Ok(o),
+            Err(e) if e.is_cancelled() => Err(Exit::Interrupted.into()),
+            Err(e) => Err(anyhow::Error::new(e).context(building(&opts.context_dir))),
+        }
+    })?;
+    for t in &outcome.targets {
+        if let Some(tag) = &t.tag {
+            writeln!(out, "{}  tagged {tag}", t.platform)?;
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
