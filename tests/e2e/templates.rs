@@ -14,6 +14,38 @@ use crate::support::{
 
 const BOTH: &str = "linux/amd64,linux/arm64";
 
+/// The `RUN --mount=type=cache` volumes a test's builds create, removed when it ends (they
+/// are kept between builds by design, so nothing else removes them).
+struct CacheVolumes(Vec<String>);
+
+impl CacheVolumes {
+    fn list() -> Vec<String> {
+        docker(["volume", "ls", "-q", "--filter", "label=xplat.cache=true"])
+            .output()
+            .map(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .lines()
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn snapshot() -> CacheVolumes {
+        CacheVolumes(CacheVolumes::list())
+    }
+}
+
+impl Drop for CacheVolumes {
+    fn drop(&mut self) {
+        for v in CacheVolumes::list() {
+            if !self.0.contains(&v) {
+                let _ = docker(["volume", "rm", &v]).output();
+            }
+        }
+    }
+}
+
 /// `xplat init --template NAME DIR` into a project folder that already has its sources.
 fn init(template: &str, dir: &TestDir) {
     let out = run_ok(
@@ -62,6 +94,7 @@ fn go_template_builds_for_two_platforms_and_runs() {
     require_skopeo!();
     let qemu = require_qemu_aarch64!();
     let reg = require_registry!();
+    let _volumes = CacheVolumes::snapshot();
     let dir = TestDir::new(&[
         ("go.mod", "module example.com/hello\n\ngo 1.19\n"),
         (
