@@ -44,7 +44,7 @@ pub use mode::{Mode, Reason};
 pub use render::render_text;
 
 /// What to plan: validated options (the CLI builds them from flags).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 pub struct PlanOptions {
     /// Target platforms, in the user's `--platform` order (normalized by the caller
     /// or here; duplicates after normalization are an error).
@@ -55,6 +55,10 @@ pub struct PlanOptions {
     pub build_args: BTreeMap<String, String>,
     /// `--target NAME` (a stage name, case-insensitive, or an index); `None`: the last stage.
     pub target_stage: Option<String>,
+    /// Run every job in the engine, assembling nothing (stage results tagged in the
+    /// engine with `--target STAGE -t NAME`; the classic-builder differential suite).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub all_in_engine: bool,
 }
 
 /// Index of a job in [`BuildPlan::jobs`]. Jobs are topologically ordered, so a
@@ -226,7 +230,9 @@ impl BuildPlan {
 /// a reference to a stage index that does not exist, a cycle between stages,
 /// an expansion error, a blank base name or an invalid `--platform` value.
 pub fn plan(df: &Dockerfile, opts: &PlanOptions, catalog: &Catalog) -> Result<BuildPlan> {
-    graph::build(df, opts, catalog)
+    let mut plan = graph::build(df, opts, catalog)?;
+    mode::finalize(&mut plan, opts.all_in_engine);
+    Ok(plan)
 }
 
 #[cfg(test)]

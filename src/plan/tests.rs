@@ -13,6 +13,7 @@ pub(crate) fn opts(targets: &[&str]) -> PlanOptions {
         build_platform: Platform::new("linux", "amd64", ""),
         build_args: BTreeMap::new(),
         target_stage: None,
+        all_in_engine: false,
     }
 }
 
