@@ -12,8 +12,8 @@ use bytes::Bytes;
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 use xplat::engine::{
-    tar_body, ContainerId, DockerEngine, Engine, EngineConfig, EngineError, ContainerConfig as ImageConfig,
-    ImageLookup, MountSpec, OutputLine, OutputStream, PathKind, PathLookup, RunSpec,
+    tar_body, ContainerConfig as ImageConfig, ContainerId, DockerEngine, Engine, EngineConfig,
+    EngineError, ImageLookup, MountSpec, OutputLine, OutputStream, PathKind, PathLookup, RunSpec,
     CACHE_KEY_LABEL, MANAGED_LABEL,
 };
 use xplat::platform::Platform;

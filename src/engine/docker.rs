@@ -8,8 +8,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use bollard::container::LogOutput;
-use bollard::exec::{StartExecOptions, StartExecResults};
 use bollard::errors::Error as Bollard;
+use bollard::exec::{StartExecOptions, StartExecResults};
 use bollard::query_parameters::{
     AttachContainerOptionsBuilder, CommitContainerOptionsBuilder,
     ContainerArchiveInfoOptionsBuilder, CreateContainerOptionsBuilder, CreateImageOptionsBuilder,
@@ -104,7 +104,11 @@ impl DockerEngine {
             .info()
             .await
             .map_err(|e| unreachable(&config.endpoint, root_cause(&e)))?;
-        let profile = request::engine_profile(&info, version.version.as_deref().unwrap_or(""));
+        let mut profile = request::engine_profile(&info, version.version.as_deref().unwrap_or(""));
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+        profile.shares_filesystem = matches!(config.endpoint, Endpoint::Unix(_))
+            && !host.trim().is_empty()
+            && host.trim() == profile.name;
         Ok(DockerEngine {
             docker: docker.with_timeout(config.request_timeout),
             endpoint,

@@ -173,6 +173,10 @@ pub struct EngineProfile {
     pub memory: i64,
     /// The engine host's operating system description.
     pub operating_system: String,
+    /// The engine runs on this machine and sees its files (a unix socket, and the engine
+    /// says this machine's host name): host paths may be bind-mounted. Nothing else
+    /// assumes it.
+    pub shares_filesystem: bool,
 }
 
 impl EngineProfile {

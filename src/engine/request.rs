@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, HashMap};
 use bollard::models::{ContainerCreateBody, HostConfig, Mount, MountType, MountVolumeOptions};
 
 use super::{
-    ContainerConfig, EngineProfile, ExecSpec, MountSpec, Network, PathKind, PathStat, RunSpec, CACHE_VOLUME_LABEL,
-    MANAGED_LABEL,
+    ContainerConfig, EngineProfile, ExecSpec, MountSpec, Network, PathKind, PathStat, RunSpec,
+    CACHE_VOLUME_LABEL, MANAGED_LABEL,
 };
 use crate::platform::Platform;
 
@@ -209,7 +209,7 @@ pub fn image_config(config: Option<&bollard::models::ImageConfig>) -> ContainerC
         out.extra.remove(k);
     }
     out.extra.retain(|_, v| !v.is_null());
-    let empty = |s: &Option<String>| s.as_deref().is_none_or(str::is_empty);
+    let empty = |s: &Option<String>| s.as_deref().map_or(true, str::is_empty);
     if empty(&out.user) {
         out.user = None;
     }
@@ -282,6 +282,7 @@ pub fn engine_profile(info: &bollard::models::SystemInfo, server_version: &str) 
         cpus: info.ncpu.unwrap_or(0),
         memory: info.mem_total.unwrap_or(0),
         operating_system: info.operating_system.clone().unwrap_or_default(),
+        shares_filesystem: false,
     }
 }
 
@@ -586,7 +587,10 @@ mod tests {
         let p = engine_profile(&info("overlay2", &[("Native Overlay Diff", "false")]), "");
         assert!(!p.native_diff);
         let p = engine_profile(
-            &info("overlayfs", &[("driver-type", "io.containerd.snapshotter.v1")]),
+            &info(
+                "overlayfs",
+                &[("driver-type", "io.containerd.snapshotter.v1")],
+            ),
             "",
         );
         assert!(p.native_diff);

@@ -139,8 +139,12 @@ pub async fn make_workdir(
         h.set_uid(uid.into());
         h.set_gid(gid.into());
         h.set_size(0);
-        tar.append_data(&mut h, format!("{}/", dir.trim_start_matches('/')), std::io::empty())
-            .map_err(&io)?;
+        tar.append_data(
+            &mut h,
+            format!("{}/", dir.trim_start_matches('/')),
+            std::io::empty(),
+        )
+        .map_err(&io)?;
     }
     let tar = tar.into_inner().map_err(&io)?;
     env.engine
@@ -153,10 +157,7 @@ pub async fn make_workdir(
 /// user alone takes that user's primary group... which xplat reads as the same id when
 /// the group file does not name it (as `--chown`).
 fn parse_user(user: &str, names: &PasswdNames) -> (u32, u32) {
-    match parse_chown(user, names) {
-        Ok(ids) => ids,
-        Err(_) => (0, 0),
-    }
+    parse_chown(user, names).unwrap_or_default()
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -209,7 +210,12 @@ impl DestImage for Dest {
     }
 }
 
-async fn from_context(env: &JobEnv<'_>, at: &At<'_>, id: &ContainerId, spec: CopySpec) -> Result<()> {
+async fn from_context(
+    env: &JobEnv<'_>,
+    at: &At<'_>,
+    id: &ContainerId,
+    spec: CopySpec,
+) -> Result<()> {
     let ctx: &BuildContext = env
         .context
         .ok_or_else(|| at.unsupported("COPY from the context without a build context"))?;
@@ -281,7 +287,12 @@ pub(super) async fn is_dir(
     })
 }
 
-async fn read_archive(env: &JobEnv<'_>, at: &At<'_>, id: &ContainerId, path: &str) -> Result<Vec<u8>> {
+async fn read_archive(
+    env: &JobEnv<'_>,
+    at: &At<'_>,
+    id: &ContainerId,
+    path: &str,
+) -> Result<Vec<u8>> {
     let chunks: Vec<bytes::Bytes> = env
         .engine
         .get_archive(id, path)
@@ -563,7 +574,10 @@ fn rewrite(
     for entry in ar.entries().map_err(&io)? {
         let mut entry = entry.map_err(&io)?;
         let member = entry.path().map_err(&io)?.to_string_lossy().into_owned();
-        let member = member.trim_start_matches("./").trim_end_matches('/').to_string();
+        let member = member
+            .trim_start_matches("./")
+            .trim_end_matches('/')
+            .to_string();
         if member.split('/').any(|c| c == "..") {
             return Err(ExecError::UnsafeMember {
                 stage: at.stage(),
@@ -607,7 +621,8 @@ fn rewrite(
             _ => {
                 let mut buf = Vec::new();
                 entry.read_to_end(&mut buf).map_err(&io)?;
-                out.append_data(&mut h, &rel_target, &buf[..]).map_err(&io)?;
+                out.append_data(&mut h, &rel_target, &buf[..])
+                    .map_err(&io)?;
             }
         }
     }

@@ -134,7 +134,9 @@ pub enum ExecError {
         line: usize,
     },
     /// An ADD URL whose path gives no file name, into a folder.
-    #[error("{stage}, line {line}: the URL has no file name in its path; give a destination file name")]
+    #[error(
+        "{stage}, line {line}: the URL has no file name in its path; give a destination file name"
+    )]
     UrlWithoutName {
         /// Stage name.
         stage: String,

@@ -15,7 +15,6 @@ use futures::stream::BoxStream;
 use futures::FutureExt;
 use tokio_util::sync::CancellationToken;
 
-use crate::exec::scheduler::{execute, ExecInputs};
 use super::{ExecError, Fs};
 use crate::dockerfile::{parse, Dockerfile};
 use crate::engine::{
@@ -24,6 +23,7 @@ use crate::engine::{
     RunSpec, TarBody,
 };
 use crate::exec::outputs::OutputCache;
+use crate::exec::scheduler::{execute, ExecInputs};
 use crate::ops::resolve::Bases;
 use crate::plan::{plan, BuildPlan, PlanOptions};
 use crate::platform::{Catalog, Platform};

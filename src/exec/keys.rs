@@ -175,11 +175,9 @@ async fn content_of(
     let source_key = |s: &Source| -> Result<String> {
         Ok(match s {
             Source::Stage { job } => keys.jobs[job.0].key_out.clone(),
-            Source::Image { reference } => {
-                base_of(bases, reference, &job.run_platform, job)?
-                    .pinned
-                    .clone()
-            }
+            Source::Image { reference } => base_of(bases, reference, &job.run_platform, job)?
+                .pinned
+                .clone(),
         })
     };
     match &step.instruction {
@@ -187,7 +185,9 @@ async fn content_of(
         Instruction::Copy(c) => match &step.from {
             Some(s) => Ok((source_key(s)?, None)),
             None => {
-                let spec = probe_spec(state, &c.sources, &c.dest, &c.chmod, &c.exclude, c.parents, false);
+                let spec = probe_spec(
+                    state, &c.sources, &c.dest, &c.chmod, &c.exclude, c.parents, false,
+                );
                 Ok((context_hash(&at, context, &spec)?, None))
             }
         },
@@ -250,7 +250,8 @@ fn probe_spec(
 }
 
 fn context_hash(at: &At<'_>, context: Option<&BuildContext>, spec: &CopySpec) -> Result<String> {
-    let ctx = context.ok_or_else(|| at.unsupported("COPY from the context without a build context"))?;
+    let ctx =
+        context.ok_or_else(|| at.unsupported("COPY from the context without a build context"))?;
     let err = |source| ExecError::Context {
         stage: at.stage(),
         line: at.line,
@@ -304,7 +305,13 @@ mod tests {
             .map(|t| k.job(t.final_job).key_out.as_str())
             .collect();
         assert_ne!(finals[0], finals[1], "TARGETARCH differs");
-        let wd = k.job(plan.jobs[0].id).end.config.clone().unwrap().working_dir;
+        let wd = k
+            .job(plan.jobs[0].id)
+            .end
+            .config
+            .clone()
+            .unwrap()
+            .working_dir;
         assert_eq!(wd.as_deref(), Some("/w"));
     }
 }

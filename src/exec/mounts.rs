@@ -56,12 +56,7 @@ pub fn volume_name(kind: &str, content: &str, build: &str) -> String {
 
 /// Makes volume `name` and fills it with `tar` (entries relative to the volume root),
 /// once per build. `tar` is only called the first time.
-pub async fn ensure_volume<F, Fut>(
-    env: &JobEnv<'_>,
-    at: &At<'_>,
-    name: &str,
-    tar: F,
-) -> Result<()>
+pub async fn ensure_volume<F, Fut>(env: &JobEnv<'_>, at: &At<'_>, name: &str, tar: F) -> Result<()>
 where
     F: FnOnce() -> Fut,
     Fut: std::future::Future<Output = Result<Vec<u8>>>,
@@ -98,9 +93,12 @@ where
             },
         )
         .await?;
+        // Extracted at `/` under the mount point, so a relative symlink in the data (a
+        // busybox `arch -> ../bin/busybox`) stays inside the extraction root.
+        let data = prefixed(at, &data, FILL_AT.trim_start_matches('/'))?;
         let put = env
             .engine
-            .put_archive(&helper, FILL_AT, tar_body(data.into()))
+            .put_archive(&helper, "/", tar_body(data.into()))
             .await
             .map_err(at.engine(format!("filling volume {name}")));
         let _ = env.engine.remove_container(&helper).await;
@@ -108,6 +106,81 @@ where
     })
     .await?;
     Ok(())
+}
+
+/// The entries of `tar` moved under `prefix/`.
+fn prefixed(at: &At<'_>, tar: &[u8], prefix: &str) -> Result<Vec<u8>> {
+    let io = |source| ExecError::Archive {
+        stage: at.stage(),
+        line: at.line,
+        path: prefix.to_string(),
+        source,
+    };
+    let mut ar = tar::Archive::new(tar);
+    let mut out = tar::Builder::new(Vec::new());
+    for entry in ar.entries().map_err(io)? {
+        let mut entry = entry.map_err(io)?;
+        let name = entry.path().map_err(io)?.to_string_lossy().into_owned();
+        let name = name.trim_start_matches("./").trim_start_matches('/');
+        let new = if name.is_empty() || name == "." {
+            format!("{prefix}/")
+        } else {
+            format!("{prefix}/{name}")
+        };
+        let mut h = entry.header().clone();
+        let link = entry.link_name().map_err(io)?.map(|l| l.into_owned());
+        let mut data = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut data).map_err(io)?;
+        match link {
+            Some(l) if h.entry_type().is_hard_link() => {
+                let l = l.to_string_lossy();
+                let l = format!(
+                    "{prefix}/{}",
+                    l.trim_start_matches("./").trim_start_matches('/')
+                );
+                out.append_link(&mut h, &new, l).map_err(io)?
+            }
+            Some(l) if h.entry_type().is_symlink() => {
+                out.append_link(&mut h, &new, l).map_err(io)?
+            }
+            _ => out.append_data(&mut h, &new, &data[..]).map_err(io)?,
+        }
+    }
+    out.into_inner().map_err(io)
+}
+
+/// Unpacks the one file of a tar into `dir`; returns its path.
+pub fn unpack_single(at: &At<'_>, tar: &[u8], dir: &Path) -> Result<PathBuf> {
+    let io = |source| ExecError::Archive {
+        stage: at.stage(),
+        line: at.line,
+        path: dir.display().to_string(),
+        source,
+    };
+    let mut ar = tar::Archive::new(tar);
+    ar.set_preserve_permissions(true);
+    for entry in ar.entries().map_err(io)? {
+        let mut entry = entry.map_err(io)?;
+        if !entry.header().entry_type().is_file() {
+            continue;
+        }
+        let name = entry.path().map_err(io)?.to_string_lossy().into_owned();
+        let base = name.rsplit('/').next().unwrap_or("file").to_string();
+        let base = if base.is_empty() || base == ".." {
+            "file".into()
+        } else {
+            base
+        };
+        let path = dir.join(base);
+        entry.unpack(&path).map_err(io)?;
+        return Ok(path);
+    }
+    Err(ExecError::Archive {
+        stage: at.stage(),
+        line: at.line,
+        path: dir.display().to_string(),
+        source: std::io::Error::other("no file in the archive"),
+    })
 }
 
 /// A temporary host folder, removed on drop (secrets).
@@ -161,7 +234,10 @@ pub fn contents_of(at: &At<'_>, tar: &[u8], is_dir: bool) -> Result<Vec<u8>> {
     for entry in ar.entries().map_err(io)? {
         let mut entry = entry.map_err(io)?;
         let name = entry.path().map_err(io)?.to_string_lossy().into_owned();
-        let name = name.trim_start_matches("./").trim_end_matches('/').to_string();
+        let name = name
+            .trim_start_matches("./")
+            .trim_end_matches('/')
+            .to_string();
         if name.split('/').any(|c| c == "..") {
             return Err(ExecError::UnsafeMember {
                 stage: at.stage(),
@@ -200,7 +276,10 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let d = HostDir::new("t").unwrap();
         let p = d.path().to_path_buf();
-        assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o700);
+        assert_eq!(
+            std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
         std::fs::write(p.join("f"), "x").unwrap();
         drop(d);
         assert!(!p.exists());

@@ -142,10 +142,7 @@ impl OutputCache {
     }
 
     fn entry(&self, key: &str, root: &str) -> Option<(PathBuf, PathBuf)> {
-        let dir = self
-            .dir
-            .as_ref()?
-            .join(key.trim_start_matches("sha256:"));
+        let dir = self.dir.as_ref()?.join(key.trim_start_matches("sha256:"));
         let name = hex_of(root);
         Some((
             dir.join(format!("{name}.json")),
@@ -496,11 +493,17 @@ mod tests {
         let files = cache.files("sha256:k", &roots).unwrap();
         assert!(matches!(
             files.stat("/link").await.unwrap(),
-            PathLookup::Found(PathStat { kind: PathKind::Symlink { .. }, .. })
+            PathLookup::Found(PathStat {
+                kind: PathKind::Symlink { .. },
+                ..
+            })
         ));
         assert!(matches!(
             files.stat("/out/app").await.unwrap(),
-            PathLookup::Found(PathStat { kind: PathKind::File, .. })
+            PathLookup::Found(PathStat {
+                kind: PathKind::File,
+                ..
+            })
         ));
         assert_eq!(files.stat("/nope").await.unwrap(), PathLookup::Missing);
         assert_eq!(files.stat("/out/none").await.unwrap(), PathLookup::Missing);

@@ -20,8 +20,9 @@ pub enum Start {
     Base(String),
     /// The empty filesystem.
     Scratch,
-    /// A live container at the end of the parent job, handed over to this one.
-    Live(ContainerId),
+    /// A live container at the end of the parent job, handed over to this one (and
+    /// whether it was started).
+    Live(ContainerId, bool),
 }
 
 /// One step of a program.
@@ -61,7 +62,7 @@ pub fn build<'p>(
     keys: &'p Keys,
     job: &'p Job,
     output: &dyn Fn(JobId) -> Option<JobOutput>,
-    take_live: &dyn Fn(JobId) -> Option<ContainerId>,
+    take_live: &dyn Fn(JobId) -> Option<(ContainerId, bool)>,
 ) -> Program<'p> {
     // The chain of jobs to run, from the one whose start is materialized to `job`.
     let mut chain: Vec<&Job> = vec![job];
@@ -79,7 +80,7 @@ pub fn build<'p>(
                     None
                 };
                 match (live, out.map(|o| o.fs)) {
-                    (Some(id), _) => start = Some(Start::Live(id)),
+                    (Some((id, started)), _) => start = Some(Start::Live(id, started)),
                     (None, Some(Fs::Image(img))) => start = Some(Start::Image(img)),
                     // Replay (or not run at all: the selection only skips a base whose
                     // consumers do not run, so this is a replay too).
@@ -142,8 +143,8 @@ mod tests {
             std::fs::write(dir.path().join(f), f).unwrap();
         }
         std::fs::write(dir.path().join("Dockerfile"), "").unwrap();
-        let ctx = crate::context::BuildContext::open(dir.path(), &dir.path().join("Dockerfile"))
-            .unwrap();
+        let ctx =
+            crate::context::BuildContext::open(dir.path(), &dir.path().join("Dockerfile")).unwrap();
         let empty = |p: &Platform| ImageConfig::for_platform(p, None);
         let keys = super::super::keys::compute(&p, &Bases::new(), Some(&ctx), &empty)
             .await
@@ -176,13 +177,9 @@ mod tests {
         assert_eq!(prog.positions.len(), 1);
         assert_eq!(prog.start_key, keys.job(p.jobs[1].id).key_out);
         // A live container handed over wins.
-        let prog = build(
-            &p,
-            &keys,
-            last,
-            &|_| Some(out(Fs::Replay)),
-            &|_| Some(ContainerId("c".into())),
-        );
-        assert_eq!(prog.start, Start::Live(ContainerId("c".into())));
+        let prog = build(&p, &keys, last, &|_| Some(out(Fs::Replay)), &|_| {
+            Some((ContainerId("c".into()), true))
+        });
+        assert_eq!(prog.start, Start::Live(ContainerId("c".into()), true));
     }
 }

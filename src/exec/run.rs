@@ -58,7 +58,7 @@ impl RunMounts {
             && other
                 .caches
                 .iter()
-                .all(|(t, m)| self.caches.get(t).is_none_or(|mine| mine == m))
+                .all(|(t, m)| self.caches.get(t).map_or(true, |mine| mine == m))
     }
 
     /// Every mount, for creating the container.
@@ -185,9 +185,7 @@ pub async fn mounts(
                 .clone()
                 .filter(|t| !t.is_empty())
                 .map(|t| dest_of(state, &t))
-                .unwrap_or_else(|| {
-                    format!("/run/secrets/{}", m.id.clone().unwrap_or_default())
-                }),
+                .unwrap_or_else(|| format!("/run/secrets/{}", m.id.clone().unwrap_or_default())),
             _ => target_of(at, state, m)?,
         };
         let rw = m.readonly == Some(false);
@@ -205,17 +203,10 @@ pub async fn mounts(
             MountType::Tmpfs => MountSpec::Tmpfs {
                 target: target.clone(),
             },
-            MountType::Bind => {
-                let volume = match p.step.mount_from.get(n).and_then(|s| s.as_ref()) {
-                    Some(source) => from_volume(env, at, m, source, &build, rw, p).await?,
-                    None => context_volume(env, at, state, m, &build, rw, p).await?,
-                };
-                MountSpec::Volume {
-                    volume,
-                    target: target.clone(),
-                    read_only: !rw,
-                }
-            }
+            MountType::Bind => match p.step.mount_from.get(n).and_then(|s| s.as_ref()) {
+                Some(source) => from_mount(env, at, m, source, &build, rw, p, &target).await?,
+                None => context_mount(env, at, state, m, &build, rw, p, &target).await?,
+            },
             MountType::Secret => match secret_mount(env, at, m, &target)? {
                 Some(s) => s,
                 None => continue,
@@ -229,8 +220,13 @@ pub async fn mounts(
         let volume = volume_name("pipes", &format!("{}\0{}", h.name, h.body()), &build);
         let body = h.body();
         let name = h.name.clone();
-        mounts::ensure_volume(env, at, &volume, || async move { script_tar(at, &name, &body) })
-            .await?;
+        mounts::ensure_volume(
+            env,
+            at,
+            &volume,
+            || async move { script_tar(at, &name, &body) },
+        )
+        .await?;
         out.fixed.push(MountSpec::Volume {
             volume,
             target: PIPES_DIR.into(),
@@ -263,9 +259,12 @@ fn script_tar(at: &At<'_>, name: &str, body: &str) -> Result<Vec<u8>> {
     b.into_inner().map_err(io)
 }
 
-/// A volume holding the context files under the mount's `source` (a folder), `.dockerignore`
-/// applied. A `rw` mount gets its own copy per step, so its writes go nowhere.
-async fn context_volume(
+/// The context files under the mount's `source`, `.dockerignore` applied: a volume for a
+/// folder; a private copy bind-mounted for a single file (which needs an engine that
+/// shares this machine's files). A `rw` mount gets its own copy per step, so its writes
+/// go nowhere.
+#[allow(clippy::too_many_arguments)]
+async fn context_mount(
     env: &JobEnv<'_>,
     at: &At<'_>,
     state: &State,
@@ -273,7 +272,8 @@ async fn context_volume(
     build: &str,
     rw: bool,
     p: &Position<'_>,
-) -> Result<String> {
+    target: &str,
+) -> Result<MountSpec> {
     let ctx = env
         .context
         .ok_or_else(|| at.unsupported("a bind mount without a build context"))?;
@@ -293,13 +293,16 @@ async fn context_volume(
         .resolve_copy(&spec, &crate::context::copy::UnknownImage)
         .map_err(err)?;
     if entries.len() == 1 && !matches!(entries[0].kind, crate::context::EntryKind::Dir) {
-        return Err(at.unsupported(format!(
-            "a bind mount of the single file {src:?} (mount its folder)"
-        )));
+        let tar = write_tar(Vec::new(), &entries, ctx).map_err(err)?;
+        return file_mount(env, at, &tar, target, rw);
     }
     let hash = hash_sources(&entries, ctx).map_err(err)?;
     let unique = if rw {
-        format!("{hash}\0rw\0{}\0{}", p.key, m.target.as_deref().unwrap_or(""))
+        format!(
+            "{hash}\0rw\0{}\0{}",
+            p.key,
+            m.target.as_deref().unwrap_or("")
+        )
     } else {
         hash
     };
@@ -308,11 +311,47 @@ async fn context_volume(
         write_tar(Vec::new(), &entries, ctx).map_err(err)
     })
     .await?;
-    Ok(name)
+    Ok(MountSpec::Volume {
+        volume: name,
+        target: target.to_string(),
+        read_only: !rw,
+    })
 }
 
-/// A volume holding another stage's (or image's) files under the mount's `source`.
-async fn from_volume(
+/// A single file bind-mounted from a private host copy: the engine must share this
+/// machine's files (a volume can only be mounted as a folder).
+fn file_mount(
+    env: &JobEnv<'_>,
+    at: &At<'_>,
+    tar: &[u8],
+    target: &str,
+    rw: bool,
+) -> Result<MountSpec> {
+    if !env.engine.profile().shares_filesystem {
+        return Err(at.unsupported(
+            "a bind mount of a single file on an engine on another machine (mount its folder)",
+        ));
+    }
+    let dir = HostDir::new("mount").map_err(|source| ExecError::Archive {
+        stage: at.stage(),
+        line: at.line,
+        path: target.to_string(),
+        source,
+    })?;
+    let file = mounts::unpack_single(at, tar, dir.path())?;
+    let spec = MountSpec::Bind {
+        source: file.to_string_lossy().into_owned(),
+        target: target.to_string(),
+        rw,
+    };
+    env.shared.keep(dir);
+    Ok(spec)
+}
+
+/// Another stage's (or image's) files under the mount's `source`: a volume for a folder,
+/// a private host copy for a single file.
+#[allow(clippy::too_many_arguments)]
+async fn from_mount(
     env: &JobEnv<'_>,
     at: &At<'_>,
     m: &Mount,
@@ -320,7 +359,8 @@ async fn from_volume(
     build: &str,
     rw: bool,
     p: &Position<'_>,
-) -> Result<String> {
+    target: &str,
+) -> Result<MountSpec> {
     let path = clean_path(&format!("/{}", m.source.as_deref().unwrap_or("")));
     let key = match source {
         Source::Stage { job } => env.keys.job(*job).key_out.clone(),
@@ -333,17 +373,21 @@ async fn from_volume(
     };
     let name = volume_name("from", &unique, build);
     let from = m.from.clone().unwrap_or_default();
-    mounts::ensure_volume(env, at, &name, || async {
-        let files = super::copy::source_files(env, at, source, &[read_root(&path)]).await?;
-        let (real, kind) = follow(at, files.as_ref(), &path, &from).await?;
-        let tar = files
-            .archive(&real)
-            .await
-            .map_err(|e| ExecError::read_source(at, &real, e))?;
-        contents_of(at, &tar, kind == PathKind::Dir)
+    let files = super::copy::source_files(env, at, source, &[read_root(&path)]).await?;
+    let (real, kind) = follow(at, files.as_ref(), &path, &from).await?;
+    let tar = files
+        .archive(&real)
+        .await
+        .map_err(|e| ExecError::read_source(at, &real, e))?;
+    if kind != PathKind::Dir {
+        return file_mount(env, at, &tar, target, rw);
+    }
+    mounts::ensure_volume(env, at, &name, || async { contents_of(at, &tar, true) }).await?;
+    Ok(MountSpec::Volume {
+        volume: name,
+        target: target.to_string(),
+        read_only: !rw,
     })
-    .await?;
-    Ok(name)
 }
 
 /// Follows symlinks at `path` in `files`; the real path and its kind.
@@ -395,10 +439,9 @@ fn secret_mount(
     m: &Mount,
     target: &str,
 ) -> Result<Option<MountSpec>> {
-    let id = m
-        .id
-        .clone()
-        .unwrap_or_else(|| target.rsplit('/').next().unwrap_or("").to_string());
+    let id =
+        m.id.clone()
+            .unwrap_or_else(|| target.rsplit('/').next().unwrap_or("").to_string());
     match env.secrets.get(&id) {
         Some(src) => Ok(Some(MountSpec::Secret {
             source: src.to_string_lossy().into_owned(),

@@ -30,7 +30,9 @@ use super::select::Needs;
 use super::state::State;
 use super::{job_label, At, ExecError, Fs, JobEnv, JobOutput, Result};
 use crate::dockerfile::Instruction;
-use crate::engine::{ContainerId, Engine, ImageLookup, MountSpec, Network, PathLookup, RunSpec, CACHE_KEY_LABEL};
+use crate::engine::{
+    ContainerId, Engine, ImageLookup, MountSpec, Network, PathLookup, RunSpec, CACHE_KEY_LABEL,
+};
 use crate::ops::resolve::{base_key, BaseOrigin};
 use crate::plan::{Job, JobId};
 use crate::platform::Platform;
@@ -47,14 +49,16 @@ pub struct Shared {
     scratch: Mutex<BTreeMap<String, Arc<OnceCell<String>>>>,
     /// Finished jobs' outputs (a program may replay any ancestor).
     pub outputs: Mutex<BTreeMap<JobId, JobOutput>>,
-    /// Live containers a job left for a consumer to continue in.
-    pub handover: Mutex<BTreeMap<JobId, ContainerId>>,
+    /// Live containers a job left for a consumer to continue in (and whether started).
+    pub handover: Mutex<BTreeMap<JobId, (ContainerId, bool)>>,
     /// Needs of every job (from the selection).
     pub needs: Vec<Needs>,
     /// Roots each job records for this build's consumers.
     pub roots: Vec<BTreeSet<String>>,
     /// Volumes this build made.
     pub volumes: super::mounts::Volumes,
+    /// Host folders behind bind mounts, kept until the build ends.
+    host_dirs: Mutex<Vec<super::mounts::HostDir>>,
 }
 
 impl Shared {
@@ -70,6 +74,11 @@ impl Shared {
             roots,
             ..Shared::default()
         }
+    }
+
+    /// Keeps a host folder until the build ends.
+    pub fn keep(&self, dir: super::mounts::HostDir) {
+        lock(&self.host_dirs).push(dir);
     }
 
     fn checkpoint(&self, key: &str) -> Option<String> {
@@ -129,13 +138,9 @@ pub async fn run_job(env: &JobEnv<'_>, job: &Job) -> Result<JobOutput> {
 
 async fn run_inner(env: &JobEnv<'_>, job: &Job, label: &str) -> Result<JobOutput> {
     let shared = env.shared;
-    let prog = program::build(
-        env.plan,
-        env.keys,
-        job,
-        &|id| shared.output(id),
-        &|id| lock(&shared.handover).remove(&id),
-    );
+    let prog = program::build(env.plan, env.keys, job, &|id| shared.output(id), &|id| {
+        lock(&shared.handover).remove(&id)
+    });
     env.reporter.report(&Event::JobStarted {
         job: label.to_string(),
         stage: job.stage.to_string(),
@@ -151,10 +156,10 @@ async fn run_inner(env: &JobEnv<'_>, job: &Job, label: &str) -> Result<JobOutput
         run_since_image: 0.0,
         live: None,
     };
-    if let Start::Live(id) = &prog.start {
+    if let Start::Live(id, started) = &prog.start {
         cursor.live = Some(Live {
             id: id.clone(),
-            started: true,
+            started: *started,
             fixed: Vec::new(),
             network: Network::Default,
             caches: BTreeMap::new(),
@@ -210,7 +215,9 @@ async fn run_inner(env: &JobEnv<'_>, job: &Job, label: &str) -> Result<JobOutput
                 text: describe(&p.step.instruction),
             });
             // A checkpoint before a step that reads the context, where rebuilds start.
-            if reads_context(p) && cursor.fs_since_image && policy.checkpoint(cursor.run_since_image)
+            if reads_context(p)
+                && cursor.fs_since_image
+                && policy.checkpoint(cursor.run_since_image)
             {
                 let key = if n == 0 {
                     prog.start_key.clone()
@@ -222,7 +229,10 @@ async fn run_inner(env: &JobEnv<'_>, job: &Job, label: &str) -> Result<JobOutput
             let instr = &p.step.instruction;
             let fs_step = matches!(
                 instr,
-                Instruction::Run(_) | Instruction::Copy(_) | Instruction::Add(_) | Instruction::Workdir(_)
+                Instruction::Run(_)
+                    | Instruction::Copy(_)
+                    | Instruction::Add(_)
+                    | Instruction::Workdir(_)
             );
             state.apply(instr);
             if !fs_step {
@@ -267,7 +277,10 @@ async fn run_inner(env: &JobEnv<'_>, job: &Job, label: &str) -> Result<JobOutput
         }
         return Err(e);
     }
-    finish(env, job, label, &prog, &state, cursor, &policy, run_total, ran, cached).await
+    finish(
+        env, job, label, &prog, &state, cursor, &policy, run_total, ran, cached,
+    )
+    .await
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -302,11 +315,15 @@ async fn finish(
             Some(l) => l.id.clone(),
             None => {
                 let img = cursor.image.clone().expect("an image or a container");
-                temp = create(env, &at, &RunSpec {
-                    image: img,
-                    platform: Some(prog.platform.clone()),
-                    ..RunSpec::default()
-                })
+                temp = create(
+                    env,
+                    &at,
+                    &RunSpec {
+                        image: img,
+                        platform: Some(prog.platform.clone()),
+                        ..RunSpec::default()
+                    },
+                )
                 .await?;
                 temp.clone()
             }
@@ -322,25 +339,21 @@ async fn finish(
         res?;
     }
     let want_image = needs.image
-        || (!needs.from_consumers.is_empty() && policy.commit_for_consumers(cursor.run_since_image));
-    let fs = if !cursor.fs_since_image {
-        match &cursor.image {
-            Some(img) => Fs::Image(img.clone()),
-            None => Fs::Replay,
-        }
-    } else if want_image {
-        Fs::Image(commit(env, &at, &mut cursor, state, &key_out).await?)
-    } else {
-        Fs::Replay
+        || (!needs.from_consumers.is_empty()
+            && policy.commit_for_consumers(cursor.run_since_image));
+    let fs = match (&cursor.image, cursor.fs_since_image) {
+        (Some(img), false) => Fs::Image(img.clone()),
+        _ if want_image => Fs::Image(commit(env, &at, &mut cursor, state, &key_out).await?),
+        _ => Fs::Replay,
     };
     // The one consumer that continues in the container takes it; else it goes.
     let runs_after = needs
         .from_consumers
         .iter()
-        .any(|k| matches!(shared.output(*k), None));
+        .any(|k| shared.output(*k).is_none());
     let handed_over = match cursor.live.take() {
-        Some(live) if runs_after && live.started => {
-            lock(&shared.handover).insert(job.id, live.id.clone());
+        Some(live) if runs_after => {
+            lock(&shared.handover).insert(job.id, (live.id.clone(), live.started));
             Some(live.id)
         }
         Some(live) => {
@@ -395,7 +408,7 @@ async fn start_image(env: &JobEnv<'_>, job: &Job, prog: &Program<'_>) -> Result<
     };
     match &prog.start {
         Start::Image(img) => Ok(img.clone()),
-        Start::Live(_) => unreachable!("a live start needs no image"),
+        Start::Live(..) => unreachable!("a live start needs no image"),
         Start::Scratch => scratch_image(env, &at, &prog.platform).await,
         Start::Base(reference) => base_image(env, &at, reference, &prog.platform).await,
     }
@@ -565,7 +578,8 @@ async fn ensure_live(
             } else {
                 prog.positions[n - 1].key.to_string()
             };
-            if cursor.fs_since_image {
+            // (A handed-over container has no image yet: commit it too.)
+            if cursor.fs_since_image || cursor.image.is_none() {
                 commit(env, at, cursor, state, &key).await?;
             }
             let live = cursor.live.take().expect("checked");
@@ -581,7 +595,11 @@ async fn ensure_live(
     let spec = RunSpec {
         image,
         platform: Some(prog.platform.clone()),
-        cmd: vec![state.shell().first().cloned().unwrap_or_else(|| "/bin/sh".into())],
+        cmd: vec![state
+            .shell()
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "/bin/sh".into())],
         env: state.env(),
         user: None,
         workdir: None,

@@ -144,9 +144,10 @@ pub struct ExecOutcome {
 impl ExecOutcome {
     /// Steps run and reused, over all jobs.
     pub fn step_counts(&self) -> (usize, usize) {
-        self.outputs.iter().flatten().fold((0, 0), |(r, c), o| {
-            (r + o.steps_run, c + o.steps_cached)
-        })
+        self.outputs
+            .iter()
+            .flatten()
+            .fold((0, 0), |(r, c), o| (r + o.steps_run, c + o.steps_cached))
     }
 }
 
@@ -184,9 +185,8 @@ pub async fn execute(inputs: ExecInputs<'_>) -> Result<ExecOutcome> {
     let needs = super::select::needs(plan, &inputs.image_needed);
     let key_out = |id: JobId| keys.job(id).key_out.clone();
     let ckpt = |k: &str| checkpoints.get(k).cloned();
-    let recorded = |k: &str, roots: &BTreeSet<String>| {
-        !inputs.no_cache && inputs.outputs.has_all(k, roots)
-    };
+    let recorded =
+        |k: &str, roots: &BTreeSet<String>| !inputs.no_cache && inputs.outputs.has_all(k, roots);
     let selection = super::select::select(plan, &key_out, &needs, &ckpt, &recorded);
     let shared = Shared::new(checkpoints.clone(), needs, selection.roots.clone());
     let stop = inputs.cancel.child_token();
@@ -267,7 +267,8 @@ async fn satisfy(env: &JobEnv<'_>, selection: &Selection) -> Result<()> {
         };
         let jk = env.keys.job(job.id);
         let roots = &selection.roots[job.id.0];
-        if let (Fs::Image(img), false) = (fs, env.no_cache == false && env.outputs.has_all(&jk.key_out, roots)) {
+        let recorded = !env.no_cache && env.outputs.has_all(&jk.key_out, roots);
+        if let (Fs::Image(img), false) = (fs, recorded) {
             if !roots.is_empty() {
                 let label = super::job_label(job);
                 let no_args = BTreeMap::new();

@@ -48,8 +48,7 @@ pub fn needs(plan: &BuildPlan, image_needed: &BTreeSet<JobId>) -> Vec<Needs> {
             }
         }
         for s in &k.steps {
-            if let (Instruction::Copy(c), Some(Source::Stage { job })) = (&s.instruction, &s.from)
-            {
+            if let (Instruction::Copy(c), Some(Source::Stage { job })) = (&s.instruction, &s.from) {
                 let roots = out[job.0].roots.entry(k.id).or_default();
                 roots.extend(c.sources.iter().map(|src| read_root(src)));
             }
@@ -161,7 +160,10 @@ mod tests {
     fn planned(df: &str, targets: &[&str]) -> BuildPlan {
         let df = crate::dockerfile::parse(df).unwrap();
         let opts = PlanOptions {
-            targets: targets.iter().map(|p| Platform::parse(p).unwrap()).collect(),
+            targets: targets
+                .iter()
+                .map(|p| Platform::parse(p).unwrap())
+                .collect(),
             build_platform: Platform::parse("linux/amd64").unwrap(),
             build_args: Default::default(),
             target_stage: None,
@@ -194,7 +196,11 @@ mod tests {
             .map(|j| j.stage.to_string())
             .collect();
         assert_eq!(ran, ["build", "build"], "one per target; finals assembled");
-        let build = p.jobs.iter().find(|j| j.stage.to_string() == "build").unwrap();
+        let build = p
+            .jobs
+            .iter()
+            .find(|j| j.stage.to_string() == "build")
+            .unwrap();
         assert_eq!(
             cold.roots[build.id.0],
             BTreeSet::from(["/out/app".to_string()])

@@ -61,19 +61,16 @@ impl State {
             .collect()
     }
 
-    /// The RUN environment: ENV overridden by the ARG values in effect (BuildKit: the
-    /// later of an ENV and an ARG of one name wins; the planner gives only the ARGs
-    /// whose latest setter was an ARG).
+    /// The RUN environment: ENV, then the ARG values in effect that no ENV sets.
     pub fn run_env(&self, args: &BTreeMap<String, String>) -> Vec<String> {
         let mut env = self.env();
+        let keys: Vec<String> = env
+            .iter()
+            .map(|e| e.split_once('=').map_or(e.as_str(), |(k, _)| k).to_string())
+            .collect();
         for (k, v) in args {
-            let entry = format!("{k}={v}");
-            match env
-                .iter_mut()
-                .find(|e| e.split_once('=').map_or(e.as_str(), |(ek, _)| ek) == k)
-            {
-                Some(slot) => *slot = entry,
-                None => env.push(entry),
+            if !keys.contains(k) {
+                env.push(format!("{k}={v}"));
             }
         }
         env
@@ -136,8 +133,11 @@ mod tests {
     fn run_env_is_env_with_args_on_top_and_argv_uses_shell() {
         let mut st = State::default();
         assert!(st.apply(&parse_one("ENV A=1 B=2")));
-        let args = BTreeMap::from([("B".to_string(), "arg".to_string())]);
-        assert_eq!(st.run_env(&args), vec!["A=1", "B=arg"]);
+        let args = BTreeMap::from([
+            ("B".to_string(), "arg".to_string()),
+            ("C".to_string(), "c".to_string()),
+        ]);
+        assert_eq!(st.run_env(&args), vec!["A=1", "B=2", "C=c"]);
         assert_eq!(st.env(), vec!["A=1", "B=2"], "ARGs never reach the config");
         assert!(st.apply(&parse_one("SHELL [\"/bin/bash\", \"-c\"]")));
         assert_eq!(

@@ -186,12 +186,13 @@ impl StageFiles for RecordedStageFiles<'_> {
             };
             let key = &self.keys.job(*job).key_out;
             let root = read_root(path);
-            let files = self.outputs.files(key, &[root]).ok_or_else(|| {
-                OutputError::MissingInput {
-                    what: format!("{path} of job {job}"),
-                    needed_by: "COPY --from".into(),
-                }
-            })?;
+            let files =
+                self.outputs
+                    .files(key, &[root])
+                    .ok_or_else(|| OutputError::MissingInput {
+                        what: format!("{path} of job {job}"),
+                        needed_by: "COPY --from".into(),
+                    })?;
             let missing = |e: crate::exec::outputs::FilesError| OutputError::BadArchive {
                 path: path.to_string(),
                 stage: format!("job {job}"),

@@ -164,8 +164,6 @@ pub(crate) struct Ran {
     pub ctx: BuildContext,
     /// The plan.
     pub plan: BuildPlan,
-    /// Resolved base images.
-    pub bases: resolve::Bases,
     /// What the executor did.
     pub exec: ExecOutcome,
     /// The output cache.
@@ -224,13 +222,7 @@ pub(crate) async fn run_engine(
         .map_err(|e| ExecError::OpenContext(Box::new(e)))?;
     let df = crate::dockerfile::parse(&text)?;
     let plan = plan_build(opts, &df, engine.platform(), all_in_engine)?;
-    let wanted: Vec<(String, Platform)> = wanted_images(&plan)
-        .into_iter()
-        .filter(|(_, p)| {
-            // Assembled jobs read bases from the registry themselves (for now).
-            all_in_engine || plan.jobs.iter().any(|j| j.mode != Mode::Assembled && j.run_platform == *p)
-        })
-        .collect();
+    let wanted = wanted_images(&plan);
     let bases = resolve::resolve_all(&wanted, Some(engine as &dyn Engine), client, opts.pull)
         .await
         .map_err(|e| ExecError::Resolve(Box::new(e)))?;
@@ -282,7 +274,6 @@ pub(crate) async fn run_engine(
     Ok(Ran {
         ctx,
         plan,
-        bases,
         exec,
         outputs,
     })

@@ -338,7 +338,6 @@ mod tests {
             "EXPOSE 80"
         );
     }
-
 }
 
 /// The build's `--label`/`xplat.toml` labels added to every image's config (a Dockerfile

@@ -34,6 +34,7 @@ pub mod lint;
 pub mod mode;
 pub mod render;
 mod resolve;
+pub mod share;
 
 pub use resolve::expand_instruction;
 
@@ -230,7 +231,8 @@ impl BuildPlan {
 /// a reference to a stage index that does not exist, a cycle between stages,
 /// an expansion error, a blank base name or an invalid `--platform` value.
 pub fn plan(df: &Dockerfile, opts: &PlanOptions, catalog: &Catalog) -> Result<BuildPlan> {
-    let mut plan = graph::build(df, opts, catalog)?;
+    let plan = graph::build(df, opts, catalog)?;
+    let mut plan = share::share_prefixes(plan);
     mode::finalize(&mut plan, opts.all_in_engine);
     Ok(plan)
 }

@@ -108,16 +108,28 @@ pub fn not_assemblable(job: &Job) -> Option<(usize, &'static str)> {
     job.steps.iter().find_map(|s| {
         let what = match &s.instruction {
             Instruction::Copy(c) if !c.heredocs.is_empty() => "COPY of a heredoc",
-            Instruction::Copy(c) if c.chown.as_deref().is_some_and(has_name) => "COPY --chown by name",
-            Instruction::Copy(c) if c.from.is_some() && c.sources.iter().any(|x| x.contains(['*', '?', '['])) => {
+            Instruction::Copy(c) if c.chown.as_deref().is_some_and(has_name) => {
+                "COPY --chown by name"
+            }
+            Instruction::Copy(c)
+                if c.from.is_some() && c.sources.iter().any(|x| x.contains(['*', '?', '['])) =>
+            {
                 "COPY --from with a wildcard"
             }
-            Instruction::Copy(_) if matches!(s.from, Some(Source::Image { .. })) => "COPY --from an image",
+            Instruction::Copy(_) if matches!(s.from, Some(Source::Image { .. })) => {
+                "COPY --from an image"
+            }
             Instruction::Add(a) if !a.heredocs.is_empty() => "ADD of a heredoc",
-            Instruction::Add(a) if a.sources.iter().any(|x| x.contains("://") || x.starts_with("git@")) => {
+            Instruction::Add(a)
+                if a.sources
+                    .iter()
+                    .any(|x| x.contains("://") || x.starts_with("git@")) =>
+            {
                 "ADD of a URL"
             }
-            Instruction::Add(a) if a.chown.as_deref().is_some_and(has_name) => "ADD --chown by name",
+            Instruction::Add(a) if a.chown.as_deref().is_some_and(has_name) => {
+                "ADD --chown by name"
+            }
             _ => return None,
         };
         Some((s.line, what))
