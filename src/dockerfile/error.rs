@@ -34,14 +34,6 @@ impl fmt::Display for Location {
 /// Why a Dockerfile could not be parsed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ParseError {
-    /// The bytes are not valid UTF-8.
-    #[error("the Dockerfile is not valid UTF-8 (invalid byte 0x{byte:02x})")]
-    NotUtf8 {
-        /// The first invalid byte.
-        byte: u8,
-        /// Where it is.
-        location: Location,
-    },
     /// No instruction at all (empty file, or only comments and blank lines).
     #[error("file with no instructions")]
     NoInstructions {
@@ -214,8 +206,7 @@ impl ParseError {
     pub fn location(&self) -> Location {
         use ParseError::*;
         match self {
-            NotUtf8 { location, .. }
-            | NoInstructions { location }
+            NoInstructions { location }
             | NoStage { location }
             | LineTooLong { location, .. }
             | DuplicateDirective { location, .. }
@@ -252,7 +243,6 @@ impl ParseError {
             ParseError::UnterminatedHeredoc { name, .. } => Some(format!(
                 "end the heredoc with a line containing only {name}"
             )),
-            ParseError::NotUtf8 { .. } => Some("save the Dockerfile as UTF-8".into()),
             ParseError::NoStage { .. } => Some("add FROM <image> after the ARGs".into()),
             _ => None,
         }
