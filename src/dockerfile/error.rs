@@ -70,6 +70,16 @@ pub enum ParseError {
         /// The directive line.
         location: Location,
     },
+    /// `# check=` with a value BuildKit's lint options parser refuses.
+    #[error("failed to parse check options {value:?}: {reason}")]
+    InvalidCheckDirective {
+        /// The directive's value.
+        value: String,
+        /// What is wrong.
+        reason: String,
+        /// The directive line.
+        location: Location,
+    },
     /// A heredoc whose terminator line never comes.
     #[error("unterminated heredoc {name}: no line \"{name}\" before the end of the file")]
     UnterminatedHeredoc {
@@ -211,6 +221,7 @@ impl ParseError {
             | LineTooLong { location, .. }
             | DuplicateDirective { location, .. }
             | InvalidEscape { location, .. }
+            | InvalidCheckDirective { location, .. }
             | UnterminatedHeredoc { location, .. }
             | NotStringArray { location, .. }
             | UnknownInstruction { location, .. }

@@ -2,16 +2,24 @@
 //! ARG/platform mistakes, each with a location, an explanation and a one-line
 //! fix, plus [`render_diagnostics`], the text `xplat check` prints.
 //!
-//! Rules (names are stable; BuildKit's own check names where one exists):
-//! - `EmulatedStage`: a RUN in a stage whose run platform the engine cannot run;
-//! - `UndeclaredPlatformArg`: `$TARGETARCH` (or another predefined ARG) used in a
-//!   stage that never declares `ARG TARGETARCH` before: it is empty there;
-//! - `FromPlatformFlagConstDisallowed`: `FROM --platform=linux/amd64` (no
-//!   warning when the stage name contains the platform, os or arch, as BuildKit);
-//! - `RedundantTargetPlatform`: `FROM --platform=$TARGETPLATFORM`;
-//! - `UnusedStage`: a stage no build reaches;
-//! - `UndefinedArgInFrom`: a name in FROM that no global ARG declares;
-//! - `PlanError`: the plan itself fails (severity error).
+//! Rules (names are stable; BuildKit's own check names where one exists, and
+//! `# check=skip=<name>` takes either name where two are listed):
+//!
+//! | rule | BuildKit's name | what |
+//! |---|---|---|
+//! | `EmulatedStage` | (xplat's own) | a RUN in a stage whose run platform the engine cannot run |
+//! | `UndeclaredPlatformArg` | `UndefinedVar` (in part) | `$TARGETARCH` (or another predefined ARG) used in a stage where neither it nor a stage it is built FROM declared `ARG TARGETARCH` before: it is empty there |
+//! | `FromPlatformFlagConstDisallowed` | same | `FROM --platform=linux/amd64` (no warning when the stage name contains the platform, os or arch, as BuildKit) |
+//! | `RedundantTargetPlatform` | same | `FROM --platform=$TARGETPLATFORM` |
+//! | `UnusedStage` | (xplat's own) | a stage no build reaches |
+//! | `UndefinedArgInFrom` | same | a name in FROM that no global ARG declares |
+//! | `NoEmptyContinuation` | same | an empty line inside a continued instruction (the parser's warning) |
+//! | `UnknownStage` | (xplat's own; error) | `COPY --from=biuld` / `--mount from=biuld` where no stage is `biuld` but one is close (`build`): it would pull an image |
+//! | `PlanError` | (the build error) | the plan itself fails; never skipped |
+//!
+//! The `# check=` directive applies ([`CheckDirective`]): `skip=` leaves rules out,
+//! `skip=all` all of them (`PlanError` stays), `error=true` makes every finding an
+//! error, as BuildKit fails the build on any lint finding then.
 //!
 //! Columns: the Dockerfile AST keeps lines, not columns, so locations point
 //! at column 1 of the instruction's first line.
@@ -21,7 +29,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use crate::dockerfile::expand::Expander;
-use crate::dockerfile::{Command, Dockerfile, Instruction, Location, Stage};
+use crate::dockerfile::{CheckDirective, Command, Dockerfile, Instruction, Location, Stage};
 use crate::platform::{Catalog, Platform};
 
 use super::args::{global_names, is_predefined, AUTOMATIC};
@@ -68,6 +76,7 @@ pub struct Diagnostic {
 /// one `PlanError` diagnostic (and the lints that need a plan are skipped).
 pub fn lint(df: &Dockerfile, opts: &PlanOptions, catalog: &Catalog) -> Vec<Diagnostic> {
     let mut out = Vec::new();
+    parser_warnings(df, &mut out);
     from_lints(df, &mut out);
     for stage in &df.stages {
         undeclared_platform_args(stage, &mut out);
@@ -87,9 +96,46 @@ pub fn lint(df: &Dockerfile, opts: &PlanOptions, catalog: &Catalog) -> Vec<Diagn
         }
         Err(e) => out.push(plan_error(df, &e)),
     }
+    apply_check_directive(&df.directives.check, &mut out);
     out.sort();
     out.dedup();
     out
+}
+
+/// BuildKit's name for a rule of ours, where one corresponds (`# check=skip=` takes both).
+fn buildkit_alias(rule: &str) -> Option<&'static str> {
+    match rule {
+        "UndeclaredPlatformArg" => Some("UndefinedVar"),
+        _ => None,
+    }
+}
+
+/// `# check=skip=...` leaves rules out (never `PlanError`); `error=true` makes the
+/// rest errors.
+fn apply_check_directive(check: &CheckDirective, out: &mut Vec<Diagnostic>) {
+    out.retain(|d| {
+        d.rule == "PlanError"
+            || !(check.skips(d.rule) || buildkit_alias(d.rule).is_some_and(|a| check.skips(a)))
+    });
+    if check.error {
+        for d in out.iter_mut() {
+            d.severity = Severity::Error;
+        }
+    }
+}
+
+/// The parser's own findings (empty continuation lines), as diagnostics.
+fn parser_warnings(df: &Dockerfile, out: &mut Vec<Diagnostic>) {
+    for w in &df.warnings {
+        out.push(Diagnostic {
+            location: w.location,
+            severity: Severity::Warning,
+            rule: w.rule,
+            message: w.short.clone(),
+            explanation: format!("{} ({})", w.detail, w.url),
+            fix: "remove the empty line, or end the instruction before it".into(),
+        });
+    }
 }
 
 fn at(line: usize) -> Location {

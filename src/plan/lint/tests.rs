@@ -160,3 +160,74 @@ fn exit_policy() {
     assert!(fails(&err, false));
     assert!(!fails(&[], true));
 }
+
+#[test]
+fn check_directive_skips_rules_and_turns_findings_into_errors() {
+    let body = "FROM alpine AS old\nCOPY a /a\nFROM --platform=linux/amd64 node AS web\nRUN npm ci \\\n\n  && true\nFROM scratch\nCOPY --from=web /d /d\nRUN echo $TARGETARCH\n";
+    let all = rules(body, &["linux/amd64", "linux/arm64"]);
+    assert_eq!(
+        all,
+        [
+            (1, "UnusedStage"),
+            (3, "FromPlatformFlagConstDisallowed"),
+            (6, "NoEmptyContinuation"),
+            (9, "EmulatedStage"),
+            (9, "UndeclaredPlatformArg"),
+        ]
+    );
+    // (directive, rules left, all errors?)
+    let cases: &[(&str, &[&str], bool)] = &[
+        (
+            "# check=skip=UnusedStage,NoEmptyContinuation\n",
+            &[
+                "FromPlatformFlagConstDisallowed",
+                "EmulatedStage",
+                "UndeclaredPlatformArg",
+            ],
+            false,
+        ),
+        // BuildKit's name for our rule works too.
+        (
+            "# check=skip=UndefinedVar, EmulatedStage\n",
+            &[
+                "UnusedStage",
+                "FromPlatformFlagConstDisallowed",
+                "NoEmptyContinuation",
+            ],
+            false,
+        ),
+        ("# check=skip=all\n", &[], false),
+        ("# check=skip=all;error=true\n", &[], true),
+        (
+            "#check=error=true\n",
+            &[
+                "UnusedStage",
+                "FromPlatformFlagConstDisallowed",
+                "NoEmptyContinuation",
+                "EmulatedStage",
+                "UndeclaredPlatformArg",
+            ],
+            true,
+        ),
+    ];
+    for (directive, left, errors) in cases {
+        let src = format!("{directive}{body}");
+        let df = parse(&src).unwrap();
+        let d = lint(
+            &df,
+            &opts(&["linux/amd64", "linux/arm64"]),
+            &Catalog::embedded(),
+        );
+        let got: Vec<&str> = d.iter().map(|d| d.rule).collect();
+        assert_eq!(&got, left, "{directive}");
+        assert!(
+            d.iter().all(|d| (d.severity == Severity::Error) == *errors),
+            "{directive}"
+        );
+        assert_eq!(fails(&d, false), *errors && !d.is_empty(), "{directive}");
+    }
+    // A plan that cannot be made is never skipped.
+    let df = parse("# check=skip=all\nFROM a\nCOPY --from=7 / /\n").unwrap();
+    let d = lint(&df, &opts(&["linux/amd64"]), &Catalog::embedded());
+    assert_eq!(d.iter().map(|d| d.rule).collect::<Vec<_>>(), ["PlanError"]);
+}
