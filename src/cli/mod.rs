@@ -176,6 +176,7 @@ fn plan_options(
         build_platform,
         build_args,
         target_stage: args.target.clone(),
+        ..Default::default()
     })
 }
 

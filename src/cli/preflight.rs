@@ -135,6 +135,7 @@ pub fn build(config: &Config, catalog: &Catalog) -> anyhow::Result<()> {
         build_platform: config.build_platform.clone().unwrap_or(host),
         build_args: config.build_args.clone(),
         target_stage: config.target.clone(),
+        ..Default::default()
     };
     crate::plan::plan(&df, &options, catalog)
         .map(|_| ())

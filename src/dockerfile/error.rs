@@ -197,6 +197,14 @@ pub enum ParseError {
         /// The instruction.
         location: Location,
     },
+    /// An ONBUILD trigger from an image config that is not exactly one instruction.
+    #[error("onbuild trigger should be a single expression (found {count} instructions)")]
+    TriggerNotOneInstruction {
+        /// How many instructions the text holds (FROM lines included).
+        count: usize,
+        /// The trigger's first line.
+        location: Location,
+    },
 }
 
 fn allowed_list(allowed: &[String]) -> String {
@@ -233,7 +241,8 @@ impl ParseError {
             | MissingEquals { location, .. }
             | InstructionBeforeFrom { location, .. }
             | DuplicateStageName { location, .. }
-            | InvalidOnbuildTrigger { location, .. } => *location,
+            | InvalidOnbuildTrigger { location, .. }
+            | TriggerNotOneInstruction { location, .. } => *location,
         }
     }
 

@@ -51,6 +51,30 @@ pub fn parse_bytes(bytes: &[u8]) -> Result<Dockerfile, ParseError> {
     parse(&decode(bytes))
 }
 
+/// Parses one ONBUILD trigger as an image config stores it (`RUN make`, heredoc bodies
+/// on the lines after it), the way BuildKit does when a child build starts
+/// (`initOnBuildTriggers`): on its own, with the default escape, exactly one
+/// instruction. Line numbers in an error count the trigger's first line as 2.
+pub fn parse_trigger(text: &str) -> Result<Instruction, ParseError> {
+    let df = parse(&format!("FROM scratch\n{text}\n"))?;
+    // Every instruction after our FROM, a FROM in the trigger included.
+    let count = df
+        .stages
+        .iter()
+        .map(|s| s.instructions.len())
+        .sum::<usize>()
+        + df.stages.len()
+        - 1;
+    let mut instructions = df.stages.into_iter().flat_map(|s| s.instructions);
+    match (count, instructions.next()) {
+        (1, Some(only)) => Ok(only.node),
+        _ => Err(ParseError::TriggerNotOneInstruction {
+            count,
+            location: Location::line(2),
+        }),
+    }
+}
+
 /// Parses Dockerfile text into stages of typed, unexpanded instructions; the
 /// first error, if any (see [`parse_all`] for every one).
 pub fn parse(text: &str) -> Result<Dockerfile, ParseError> {

@@ -78,8 +78,13 @@ pub fn lint(df: &Dockerfile, opts: &PlanOptions, catalog: &Catalog) -> Vec<Diagn
     let mut out = Vec::new();
     parser_warnings(df, &mut out);
     from_lints(df, &mut out);
+    // What each stage has declared by its end: a stage built FROM it inherits it.
+    let mut ends: Vec<BTreeSet<String>> = Vec::new();
     for stage in &df.stages {
-        undeclared_platform_args(stage, &mut out);
+        let inherited = parent_stage(df, stage.index)
+            .map(|p| ends[p].clone())
+            .unwrap_or_default();
+        ends.push(undeclared_platform_args(stage, inherited, &mut out));
     }
     match plan(df, opts, catalog) {
         Ok(p) => {
@@ -316,10 +321,40 @@ fn from_lints(df: &Dockerfile, out: &mut Vec<Diagnostic>) {
     }
 }
 
+/// The earlier stage that stage `i` is built FROM, if any: its base expanded with
+/// the global ARG defaults (as the planner does without build args).
+fn parent_stage(df: &Dockerfile, i: usize) -> Option<usize> {
+    let ex = Expander::new(df.directives.escape);
+    let mut globals: BTreeMap<String, String> = BTreeMap::new();
+    for arg in &df.meta_args {
+        if let Some(v) = arg
+            .node
+            .default
+            .as_ref()
+            .and_then(|d| ex.expand_word(d, &globals).ok())
+        {
+            globals.insert(arg.node.name.clone(), v);
+        }
+    }
+    let base = ex
+        .expand_word(&df.stages[i].base, &globals)
+        .ok()?
+        .to_ascii_lowercase();
+    df.stages[..i]
+        .iter()
+        .find(|s| s.name.as_deref() == Some(base.as_str()))
+        .map(|s| s.index)
+}
+
 /// `$NAME` / `${NAME...}` references to predefined ARGs in the stage's words,
-/// before the stage declares them.
-fn undeclared_platform_args(stage: &Stage, out: &mut Vec<Diagnostic>) {
-    let mut declared: BTreeSet<String> = BTreeSet::new();
+/// before the stage (or a stage it is built FROM, whose ARG values it inherits, as
+/// in BuildKit) declares them. Returns the names declared by the stage's end.
+fn undeclared_platform_args(
+    stage: &Stage,
+    inherited: BTreeSet<String>,
+    out: &mut Vec<Diagnostic>,
+) -> BTreeSet<String> {
+    let mut declared = inherited;
     let mut reported: BTreeSet<String> = BTreeSet::new();
     for ins in &stage.instructions {
         let line = ins.span.start_line;
@@ -345,6 +380,7 @@ fn undeclared_platform_args(stage: &Stage, out: &mut Vec<Diagnostic>) {
             }
         }
     }
+    declared
 }
 
 fn report_refs(
@@ -368,8 +404,8 @@ fn report_refs(
                 stage_label(stage)
             ),
             explanation: format!(
-                "predefined ARGs are visible inside a stage only after `ARG {name}`; \
-                 here ${name} is empty"
+                "predefined ARGs are visible inside a stage only after `ARG {name}` in it \
+                 or in a stage it is built FROM; here ${name} is empty"
             ),
             fix: format!("add `ARG {name}` to the stage before line {line}"),
         });
@@ -474,6 +510,12 @@ fn plan_error(df: &Dockerfile, e: &PlanError) -> Diagnostic {
             "use an os/arch[/variant] value such as $BUILDPLATFORM or linux/arm64".into()
         }
         PlanError::Expand { .. } => "fix the variable reference".into(),
+        PlanError::InvalidTrigger { .. } => {
+            "rebuild the base image with a valid ONBUILD instruction, or use another base".into()
+        }
+        PlanError::InvalidMountTarget { .. } => {
+            "give the mount a target= path, or set a WORKDIR other than / before this RUN".into()
+        }
         PlanError::NoTargets | PlanError::DuplicateTarget { .. } => {
             "pass a list of distinct platforms to --platform".into()
         }
