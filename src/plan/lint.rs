@@ -33,7 +33,7 @@ use crate::dockerfile::{CheckDirective, Command, Dockerfile, Instruction, Locati
 use crate::platform::{Catalog, Platform};
 
 use super::args::{global_names, is_predefined, AUTOMATIC};
-use super::{plan, PlanError, PlanOptions, Reason};
+use super::{plan, Base, BuildPlan, PlanError, PlanOptions, Reason, Source};
 
 /// How bad a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -89,6 +89,7 @@ pub fn lint(df: &Dockerfile, opts: &PlanOptions, catalog: &Catalog) -> Vec<Diagn
     match plan(df, opts, catalog) {
         Ok(p) => {
             emulated(df, &p, &mut out);
+            unknown_stages(df, &p, &mut out);
             let mut reached: BTreeSet<usize> = p.jobs.iter().map(|j| j.stage.index).collect();
             if opts.target_stage.is_some() {
                 let mut default = opts.clone();
@@ -166,15 +167,21 @@ fn emulated(df: &Dockerfile, p: &super::BuildPlan, out: &mut Vec<Diagnostic>) {
                 .push(job.run_platform.clone());
         }
     }
+    let chain = final_chain(p);
     for ((idx, line), platforms) in groups {
         let stage = &df.stages[idx];
         let list = Platform::format_list(&platforms);
-        let is_target = idx == p.target_stage.index;
-        let fix = if is_target {
-            "move this RUN into a `FROM --platform=$BUILDPLATFORM` stage that cross-compiles \
-             with `ARG TARGETOS TARGETARCH` (or TARGET_GNU_TRIPLE, TARGET_RUST_TRIPLE), \
-             and COPY --from that stage"
-                .to_string()
+        // A stage the final image is built FROM must stay on the target platform:
+        // `--platform=$BUILDPLATFORM` there would put build-platform files (an x86-64
+        // busybox, libc, ...) into the target image (issue 10).
+        let fix = if chain.contains(&idx) {
+            format!(
+                "this stage is in the final image's FROM chain, so it must stay {list}: move \
+                 the RUN's work into a `FROM --platform=$BUILDPLATFORM` stage that \
+                 cross-compiles with `ARG TARGETOS TARGETARCH` (or TARGET_GNU_TRIPLE, \
+                 TARGET_RUST_TRIPLE) and COPY --from that stage, or build {list} on an \
+                 engine that runs it natively"
+            )
         } else {
             format!(
                 "use `FROM --platform=$BUILDPLATFORM {}` at line {} and cross-compile with \
@@ -197,6 +204,81 @@ fn emulated(df: &Dockerfile, p: &super::BuildPlan, out: &mut Vec<Diagnostic>) {
             ),
             fix,
         });
+    }
+}
+
+/// The stages the targets' images are built FROM: each final job and its stage bases.
+fn final_chain(p: &BuildPlan) -> BTreeSet<usize> {
+    let mut chain = BTreeSet::new();
+    for t in &p.targets {
+        let mut job = p.job(t.final_job);
+        loop {
+            chain.insert(job.stage.index);
+            match &job.base {
+                Base::Stage { job: b } => job = p.job(*b),
+                Base::Image { .. } | Base::Scratch => break,
+            }
+        }
+    }
+    chain
+}
+
+/// The stage name `reference` is a likely typo of: no stage has that name (the
+/// plan made it an image), but one is one edit away (two for names of 8 or more
+/// characters; a swap of two letters is one edit). References that look like image
+/// names (a registry, a path, a tag or a digest) are left alone.
+fn typo_of<'a>(reference: &str, names: &[&'a str]) -> Option<&'a str> {
+    if reference.contains(['/', ':', '@', '.']) {
+        return None;
+    }
+    let lower = reference.to_ascii_lowercase();
+    let limit = if lower.len() >= 8 { 2 } else { 1 };
+    names
+        .iter()
+        .map(|n| (strsim::osa_distance(&lower, n), *n))
+        .filter(|(d, _)| *d > 0 && *d <= limit)
+        .min()
+        .map(|(_, n)| n)
+}
+
+/// `COPY --from=biuld` / `--mount from=biuld` with a stage `build`: it would be
+/// pulled as the image `biuld` (issue 10), an error unless skipped.
+fn unknown_stages(df: &Dockerfile, p: &BuildPlan, out: &mut Vec<Diagnostic>) {
+    let names: Vec<&str> = df.stages.iter().filter_map(|s| s.name.as_deref()).collect();
+    for job in &p.jobs {
+        for step in &job.steps {
+            let sources = step.from.iter().map(|s| ("COPY --from", s)).chain(
+                step.mount_from
+                    .iter()
+                    .flatten()
+                    .map(|s| ("RUN --mount from", s)),
+            );
+            for (flag, source) in sources {
+                let Source::Image { reference } = source else {
+                    continue;
+                };
+                let Some(stage) = typo_of(reference, &names) else {
+                    continue;
+                };
+                out.push(Diagnostic {
+                    location: at(step.line),
+                    severity: Severity::Error,
+                    rule: "UnknownStage",
+                    message: format!(
+                        "no stage is named `{reference}`: {flag}={reference} would pull the \
+                         image `{reference}` (did you mean {stage}?)"
+                    ),
+                    explanation: "a --from value that names no stage is an image reference, \
+                                  so the build pulls it from a registry instead of using the \
+                                  stage, and fails or copies the wrong files"
+                        .into(),
+                    fix: format!(
+                        "write `{flag}={stage}`, or `# check=skip=UnknownStage` if you mean \
+                         the image"
+                    ),
+                });
+            }
+        }
     }
 }
 
