@@ -254,3 +254,43 @@ fn inherited_args_are_declared_for_the_lint() {
     let found: Vec<(usize, &str)> = d.iter().map(|d| (d.location.line, d.rule)).collect();
     assert_eq!(found, [(8, "UndeclaredPlatformArg")]);
 }
+
+/// The catalog-name rule (`plan::args`): a `--build-arg` wins, else the Dockerfile's
+/// own default, else the catalog value; FROM sees catalog values undeclared.
+#[test]
+fn catalog_names_declared_by_the_dockerfile() {
+    let src = "ARG TARGET_GOOS=linux\nFROM golang:$TARGET_GOARCH AS b\n\
+               ARG TARGET_GOOS TARGET_GOARCH TARGET_GOARM=6 TARGET_RUST_TRIPLE\nRUN x\n";
+    let o = opts(&["linux/arm/v7"]);
+    let p = plan_of(src, &o).unwrap();
+    assert_eq!(
+        p.jobs[0].base,
+        Base::Image {
+            reference: "golang:arm".into(),
+            pinned: None
+        }
+    );
+    assert_eq!(
+        run_args(&p, 0, "linux/arm/v7"),
+        kv(&[
+            ("TARGET_GOARCH", "arm"),
+            ("TARGET_GOARM", "6"),
+            ("TARGET_GOOS", "linux"),
+            ("TARGET_RUST_TRIPLE", "armv7-unknown-linux-gnueabihf"),
+        ])
+    );
+    let mut o = o;
+    o.build_args.insert("TARGET_GOARM".into(), "7".into());
+    o.build_args.insert("TARGET_GOARCH".into(), "arm64".into());
+    let p = plan_of(src, &o).unwrap();
+    assert_eq!(run_args(&p, 0, "linux/arm/v7")["TARGET_GOARM"], "7");
+    assert_eq!(
+        p.jobs[0].base,
+        Base::Image {
+            reference: "golang:arm64".into(),
+            pinned: None
+        },
+        "a --build-arg reaches FROM too"
+    );
+    assert!(p.unused_build_args.is_empty());
+}
