@@ -65,6 +65,13 @@ struct KeyInput<'a> {
     run_platform: &'a Platform,
     base: KeySource<'a>,
     steps: Vec<KeyStep<'a>>,
+    /// The ARG values the stage ends with, which a stage built FROM it inherits.
+    /// A stage with `ARG TARGETPLATFORM` and no RUN has the same steps for every
+    /// target: without these, one job would serve all targets and its children
+    /// would all see the first target's value (issue 10: an amd64 binary in the
+    /// arm64 image).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    end_args: BTreeMap<String, String>,
 }
 
 struct Planner<'a> {
@@ -343,7 +350,7 @@ impl Planner<'_> {
                 Slot::Mount(m) => steps[r.step].mount_from[m] = Some(source),
             }
         }
-        let key = self.key(&run_platform, &base, &steps);
+        let key = self.key(&run_platform, &base, &steps, body.end.env.args());
         let id = match self.by_key.get(&(idx, key.clone())) {
             Some(&id) => {
                 let job = &mut self.jobs[id.0];
@@ -413,7 +420,13 @@ impl Planner<'_> {
             .map(|s| s.index))
     }
 
-    fn key(&self, run_platform: &Platform, base: &Base, steps: &[Step]) -> CacheKey {
+    fn key(
+        &self,
+        run_platform: &Platform,
+        base: &Base,
+        steps: &[Step],
+        end_args: BTreeMap<String, String>,
+    ) -> CacheKey {
         fn src<'k>(jobs: &'k [Job], s: &'k Source) -> KeySource<'k> {
             match s {
                 Source::Stage { job } => KeySource::Stage(&jobs[job.0].key),
@@ -444,6 +457,7 @@ impl Planner<'_> {
                         .collect(),
                 })
                 .collect(),
+            end_args,
         };
         CacheKey::of(&input)
     }

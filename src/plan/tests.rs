@@ -124,6 +124,12 @@ fn dedup_table() {
         ("FROM --platform=$BUILDPLATFORM a\nARG TARGETOS\nRUN x\n", 1),
         ("FROM a\nRUN x\n", 2),
         ("FROM --platform=linux/amd64 a\nCOPY x /x\n", 1),
+        // A RUN-less stage that declares a TARGET ARG differs per target: a child
+        // inherits the value (one shared job would give arm64 amd64's).
+        (
+            "FROM --platform=$BUILDPLATFORM a AS s\nARG TARGETARCH\nFROM s\nRUN x\n",
+            4,
+        ),
         (
             "FROM --platform=$BUILDPLATFORM a AS s\nRUN x\nFROM s AS t\nARG TARGETARCH\nRUN y\nFROM scratch\nCOPY --from=t / /\n",
             5,
