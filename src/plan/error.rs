@@ -95,8 +95,8 @@ pub enum PlanError {
     InvalidTrigger {
         /// The trigger text.
         trigger: String,
-        /// Why it does not parse.
-        source: ParseError,
+        /// Why it does not parse (boxed: it is large and rare).
+        source: Box<ParseError>,
         /// The FROM line (where BuildKit runs triggers).
         location: Location,
     },

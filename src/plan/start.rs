@@ -181,7 +181,7 @@ fn triggers(texts: &[String], from: Location) -> Result<Vec<Instruction>> {
         .map(|t| {
             parse_trigger(t).map_err(|source| PlanError::InvalidTrigger {
                 trigger: t.clone(),
-                source,
+                source: Box::new(source),
                 location: from,
             })
         })

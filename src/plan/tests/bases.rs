@@ -208,7 +208,7 @@ fn the_cache_key_holds_the_pinned_id_not_the_tag() {
     assert_ne!(a, offline.jobs[0].key);
     // The plan JSON shows what was used.
     let json = serde_json::to_value(
-        &plan_of(
+        plan_of(
             "FROM golang:1.22\nRUN x\n",
             &with_base(
                 opts(&["linux/amd64"]),
@@ -220,11 +220,11 @@ fn the_cache_key_holds_the_pinned_id_not_the_tag() {
     )
     .unwrap();
     assert_eq!(json["jobs"][0]["base"]["pinned"], "sha256:aaaa");
-    assert!(
-        offline.jobs[0].base
-            == Base::Image {
-                reference: "golang:1.22".into(),
-                pinned: None
-            }
+    assert_eq!(
+        offline.jobs[0].base,
+        Base::Image {
+            reference: "golang:1.22".into(),
+            pinned: None
+        }
     );
 }
