@@ -329,6 +329,9 @@ pub(super) fn resolve_stage(stage: &Stage, ctx: StageCtx<'_>) -> Result<Body> {
 /// `/src/rel`, and with no WORKDIR the build failed with `invalid mount target
 /// "/"`). Returns false when it depends on a WORKDIR the planner does not know.
 /// Secret and ssh mounts keep their own defaults (`/run/secrets/<id>`, ...).
+/// One difference, on purpose: BuildKit compares an absolute target with `/` as
+/// written, so `target=/a/..` passes its check and the RUN then fails (engine: a tmpfs
+/// there made `ls /` exit 1); here it is refused at plan time like `/`.
 fn place_mount(
     mount: &mut crate::dockerfile::Mount,
     dir: Option<&str>,
