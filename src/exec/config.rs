@@ -64,13 +64,12 @@ impl State {
         }
     }
 
-    /// The ARG values given to a RUN's process (never stored in the config) from the
-    /// step's `args`; names ENV already sets are left out (ENV wins over ARG).
+    /// The ARG values given to a RUN's process (never stored in the config): the
+    /// step's `args`, which hold only names whose latest setter was an ARG, so they
+    /// override the config Env (BuildKit: `ENV Y=a`, `ARG Y`, `--build-arg Y=b` runs
+    /// with `b`; `ARG A=1`, `ENV A=2` runs with `2`, and the plan leaves A out).
     pub fn run_args(&self, args: &BTreeMap<String, String>) -> BTreeMap<String, String> {
-        args.iter()
-            .filter(|(k, _)| !self.config.env.iter().any(|kv| split_env(kv).0 == **k))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect()
+        args.clone()
     }
 
     /// Applies a metadata instruction, already expanded. Returns `false` when the
@@ -232,6 +231,7 @@ mod tests {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
             target_stage: None,
+            ..Default::default()
         };
         let p = plan(&df, &opts, &Catalog::embedded()).unwrap();
         let steps = p.jobs[0].steps.clone();
@@ -259,12 +259,17 @@ mod tests {
     #[test]
     fn run_gets_planned_args_and_env_wins_over_arg() {
         let (st, steps) = apply_all(
-            "ARG A=def\nARG B\nARG C\nENV A=env\nRUN true\n",
-            &[("B", "given")],
+            "ARG A=def\nARG B\nARG C\nENV A=env\nENV Y=a\nARG Y\nRUN true\n",
+            &[("B", "given"), ("Y", "b")],
         );
         let run = steps.last().unwrap();
         let args = st.run_args(&run.args);
-        assert!(!args.contains_key("A"), "ENV wins over ARG");
+        assert!(!args.contains_key("A"), "a later ENV wins over an ARG");
+        assert_eq!(
+            args.get("Y").map(String::as_str),
+            Some("b"),
+            "a later ARG wins over ENV"
+        );
         assert_eq!(args.get("B").map(String::as_str), Some("given"));
         assert!(!args.contains_key("C"));
         assert!(

@@ -208,6 +208,7 @@ fn plan_for(df: &Dockerfile, targets: &[&str]) -> BuildPlan {
         build_platform: Platform::new("linux", "amd64", ""),
         build_args: BTreeMap::new(),
         target_stage: None,
+        ..Default::default()
     };
     plan(df, &opts, &Catalog::embedded()).unwrap()
 }

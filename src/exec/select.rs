@@ -108,6 +108,7 @@ mod tests {
             build_platform: Platform::parse("linux/amd64").unwrap(),
             build_args: Default::default(),
             target_stage: None,
+            ..Default::default()
         };
         plan(&df, &opts, &Catalog::embedded()).unwrap()
     }

@@ -126,7 +126,11 @@ async fn run_job_inner(
         args: &no_args,
     };
     let (mut image, base_config, platform) = resolve_base(env, job, deps, &from).await?;
-    let mut steps: Vec<Step> = onbuild_triggers(env, &base_config, &from)?;
+    // The plan runs the triggers of a stage base and of a resolved image itself.
+    let mut steps: Vec<Step> = match &job.base {
+        Base::Image { pinned: None, .. } => onbuild_triggers(env, &base_config, &from)?,
+        _ => Vec::new(),
+    };
     let reexpand = starts_from_image(env.plan, job);
     steps.extend(job.steps.iter().cloned());
     env.reporter.report(&Event::JobStarted {
@@ -171,7 +175,8 @@ async fn run_job_inner(
                 })
             }
             Instruction::Run(r) => {
-                run::execute(env, &at, &state, &image, r, &s.mount_from, deps).await?
+                let r = at_workdir(r, &s.mounts_at_workdir, &state, &at)?;
+                run::execute(env, &at, &state, &image, &r, &s.mount_from, deps).await?
             }
             Instruction::Copy(c) => {
                 copy::execute_copy(env, &at, &state, &image, c, s.from.as_ref(), deps).await?
@@ -214,32 +219,51 @@ fn starts_from_image(plan: &BuildPlan, job: &Job) -> bool {
     }
 }
 
-/// The step's original instruction expanded again with its ARGs and the current ENV
-/// (base image ENV included; ENV wins over ARG).
+/// The step's template (its instruction as written) expanded again with the current
+/// config Env (base image ENV included) overridden by the step's ARGs: the later
+/// setter wins, and an ARG set after an ENV of the same name is in `step.args`.
 fn reexpanded(env: &JobEnv<'_>, job: &Job, step: &Step, state: &State) -> Result<Instruction> {
-    let original = env
-        .dockerfile
-        .stages
-        .get(job.stage.index)
-        .and_then(|st| {
-            st.instructions
-                .iter()
-                .find(|i| i.span.start_line == step.line)
-        })
-        .map(|i| &i.node)
-        .ok_or_else(|| ExecError::Invalid {
-            stage: job.stage.to_string(),
-            line: step.line,
-            message: "the plan names an instruction the Dockerfile does not have".into(),
-        })?;
-    let mut vars = step.args.clone();
-    vars.extend(state.env_map());
+    let template = step.template.as_ref().ok_or_else(|| ExecError::Invalid {
+        stage: job.stage.to_string(),
+        line: step.line,
+        message: "the plan lists unresolved names but no template".into(),
+    })?;
+    let mut vars = state.env_map();
+    vars.extend(step.args.clone());
     Ok(expand_instruction(
-        original,
+        template,
         step.line,
         &vars,
         env.dockerfile.directives.escape,
     )?)
+}
+
+/// The RUN with the mounts the plan left to the WORKDIR ([`Step::mounts_at_workdir`])
+/// put at or under the current WORKDIR; `/` is refused as BuildKit refuses it.
+fn at_workdir(
+    r: &crate::dockerfile::Run,
+    which: &[usize],
+    state: &State,
+    at: &At<'_>,
+) -> Result<crate::dockerfile::Run> {
+    let mut r = r.clone();
+    for &i in which {
+        if let Some(m) = r.mounts.get_mut(i) {
+            let target = super::config::join_workdir(
+                state.config.working_dir.as_deref(),
+                m.target.as_deref().unwrap_or(""),
+            );
+            if target == "/" {
+                return Err(ExecError::Invalid {
+                    stage: at.stage(),
+                    line: at.line,
+                    message: format!("invalid mount target \"/\" (mount {})", i + 1),
+                });
+            }
+            m.target = Some(target);
+        }
+    }
+    Ok(r)
 }
 
 fn from_line(env: &JobEnv<'_>, job: &Job) -> usize {
@@ -375,7 +399,7 @@ async fn resolve_base(
                 })?;
             Ok((out.image.clone(), out.config.clone(), out.platform.clone()))
         }
-        Base::Image { reference } => {
+        Base::Image { reference, .. } => {
             let info = image_for_platform(env, at, reference, &job.run_platform).await?;
             Ok((info.id.clone(), info.config.clone(), info.platform.clone()))
         }
@@ -446,6 +470,8 @@ fn onbuild_triggers(env: &JobEnv<'_>, base: &ImageConfig, at: &At<'_>) -> Result
                 from: None,
                 mount_from: Vec::new(),
                 unresolved: Vec::new(),
+                template: None,
+                mounts_at_workdir: Vec::new(),
             })
         })
         .collect()

@@ -259,6 +259,7 @@ pub fn plan_build(
         build_platform: build_platform.clone(),
         build_args: opts.build_args.clone(),
         target_stage: opts.target.clone(),
+        ..Default::default()
     };
     Ok(plan(df, &plan_opts, &Catalog::embedded())?)
 }
