@@ -18,7 +18,7 @@ fn options() -> PlanOptions {
         build_platform: Platform::new("linux", "amd64", ""),
         build_args: BTreeMap::new(),
         target_stage: None,
-        all_in_engine: false,
+        ..Default::default()
     }
 }
 

@@ -13,6 +13,7 @@ use std::path::Path;
 use super::options::Config;
 use super::render_error::{error_label, usage, Advice};
 use super::{stderr_style, Exit};
+use crate::context::ContextError;
 use crate::dockerfile::{self, Dockerfile, Location};
 use crate::plan::{PlanError, PlanOptions};
 use crate::platform::{Catalog, Platform};
@@ -21,9 +22,9 @@ use crate::platform::{Catalog, Platform};
 /// error is printed with its location and ends the command (exit 1).
 pub fn read_dockerfile(path: &Path) -> anyhow::Result<(String, Dockerfile)> {
     let shown = path.display().to_string();
-    let bytes = match std::fs::read(path) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+    let text = match crate::context::read_dockerfile(path) {
+        Ok(text) => text,
+        Err(ContextError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
             let hint = "pass the Dockerfile with -f, or the context folder that holds it";
             let what = match path.parent() {
                 Some(dir) if !dir.as_os_str().is_empty() && !dir.is_dir() => {
@@ -36,15 +37,11 @@ pub fn read_dockerfile(path: &Path) -> anyhow::Result<(String, Dockerfile)> {
             };
             return Err(usage(Advice::new(what, hint)));
         }
-        Err(e) => return Err(anyhow::Error::new(e).context(format!("reading {shown}"))),
+        Err(e) => return Err(anyhow::Error::new(e)),
     };
-    let text = String::from_utf8_lossy(&bytes).into_owned();
     // Every error at once (an error in one instruction does not hide the next), so a
     // user fixes a file in one round.
-    let parsed = match std::str::from_utf8(&bytes) {
-        Ok(utf8) => dockerfile::parse_all(utf8),
-        Err(_) => dockerfile::parse_bytes(&bytes).map_err(|e| vec![e]),
-    };
+    let parsed = dockerfile::parse_all(&text);
     match parsed {
         Ok(df) => Ok((text, df)),
         Err(errors) => {
@@ -138,7 +135,7 @@ pub fn build(config: &Config, catalog: &Catalog) -> anyhow::Result<()> {
         build_platform: config.build_platform.clone().unwrap_or(host),
         build_args: config.build_args.clone(),
         target_stage: config.target.clone(),
-        all_in_engine: false,
+        ..Default::default()
     };
     crate::plan::plan(&df, &options, catalog)
         .map(|_| ())

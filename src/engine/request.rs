@@ -125,8 +125,8 @@ const SHELL_EXPORTED: [&str; 2] = ["PWD", "SHLVL"];
 
 /// The argv that gives `build_args` to the process without putting them in the
 /// container's config: `/bin/sh -c 'export K='\''v'\''…; exec "$@"' sh ARGV…`.
-/// Keys already set by `env` are left out (ENV wins over ARG, as in the classic builder).
-/// Without build args, `argv` is returned unchanged.
+/// They override `env`: the planner passes only names whose latest setter was an
+/// ARG (BuildKit's order). Without build args, `argv` is returned unchanged.
 pub fn wrap_build_args(
     argv: &[String],
     env: &[String],
@@ -138,7 +138,6 @@ pub fn wrap_build_args(
         .collect();
     let exports: Vec<String> = build_args
         .iter()
-        .filter(|(k, _)| !env_keys.contains(&k.as_str()))
         .map(|(k, v)| format!("{k}={}", shell_quote(v)))
         .collect();
     if exports.is_empty() {
@@ -489,7 +488,8 @@ mod tests {
             Some(s(&[
                 "/bin/sh",
                 "-c",
-                r#"export VERSION='1.0 '\''beta'\'''; unset PWD SHLVL; exec "$@""#,
+                // GOOS: an ARG the planner passes was set after the ENV: it wins.
+                r#"export GOOS='windows' VERSION='1.0 '\''beta'\'''; unset PWD SHLVL; exec "$@""#,
                 "sh",
                 "/bin/sh",
                 "-c",
@@ -499,10 +499,11 @@ mod tests {
     }
 
     #[test]
-    fn build_args_shadowed_by_env_leave_the_argv_alone() {
+    fn build_args_override_env_and_none_leave_the_argv_alone() {
         let argv = s(&["/app"]);
         let args = BTreeMap::from([("A".to_string(), "1".to_string())]);
-        assert_eq!(wrap_build_args(&argv, &s(&["A=2"]), &args), argv);
+        let wrapped = wrap_build_args(&argv, &s(&["A=2"]), &args);
+        assert!(wrapped[2].starts_with("export A='1';"), "{wrapped:?}");
         assert_eq!(wrap_build_args(&argv, &[], &BTreeMap::new()), argv);
     }
 

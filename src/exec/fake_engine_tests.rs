@@ -319,6 +319,7 @@ async fn run(
         outputs: &outputs,
         image_needed,
         limit,
+        escape: '\\',
     })
     .await
 }

@@ -99,7 +99,7 @@ pub async fn compute(
     let mut keys = Keys::default();
     for job in &plan.jobs {
         let (key_in, start) = match &job.base {
-            Base::Image { reference } => {
+            Base::Image { reference, .. } => {
                 let b = base_of(bases, reference, &job.run_platform, job)?;
                 (
                     base_image_key(&b.pinned, &job.run_platform),
@@ -275,7 +275,7 @@ mod tests {
             build_platform: amd,
             build_args: BTreeMap::new(),
             target_stage: None,
-            all_in_engine: false,
+            ..Default::default()
         };
         (
             crate::plan::plan(&d, &opts, &crate::platform::Catalog::embedded()).unwrap(),

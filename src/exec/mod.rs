@@ -84,6 +84,8 @@ pub struct JobEnv<'a> {
     pub shared: &'a runner::Shared,
     /// Outputs recorded for consumers, in the local cache.
     pub outputs: &'a outputs::OutputCache,
+    /// The Dockerfile's escape character (re-expanding a step's template).
+    pub escape: char,
 }
 
 /// Where a step runs: its job, step number and line, and the ARGs it sees.

@@ -70,7 +70,7 @@ pub fn build<'p>(
     let mut cur = job;
     while start.is_none() {
         match &cur.base {
-            Base::Image { reference } => start = Some(Start::Base(reference.clone())),
+            Base::Image { reference, .. } => start = Some(Start::Base(reference.clone())),
             Base::Scratch => start = Some(Start::Scratch),
             Base::Stage { job: parent } => {
                 let out = output(*parent);
@@ -135,7 +135,7 @@ mod tests {
             build_platform: amd,
             build_args: Default::default(),
             target_stage: None,
-            all_in_engine: false,
+            ..Default::default()
         };
         let p = plan(&df, &opts, &Catalog::embedded()).unwrap();
         let dir = tempfile::tempdir().unwrap();

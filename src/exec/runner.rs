@@ -226,7 +226,18 @@ async fn run_inner(env: &JobEnv<'_>, job: &Job, label: &str) -> Result<JobOutput
                 };
                 commit(env, &at, &mut cursor, &state, &key).await?;
             }
-            let instr = &p.step.instruction;
+            let expanded;
+            let instr = match &p.step.template {
+                // Names only the base's ENV defines (the base was not known when planning).
+                Some(t) => {
+                    let mut vars = state.env_map();
+                    vars.extend(p.step.args.clone());
+                    expanded = crate::plan::expand_instruction(t, p.step.line, &vars, env.escape)
+                        .map_err(|e| ExecError::Plan(Box::new(e)))?;
+                    &expanded
+                }
+                None => &p.step.instruction,
+            };
             let fs_step = matches!(
                 instr,
                 Instruction::Run(_)

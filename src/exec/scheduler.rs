@@ -128,6 +128,8 @@ pub struct ExecInputs<'a> {
     pub image_needed: BTreeSet<JobId>,
     /// At most this many jobs at once.
     pub limit: usize,
+    /// The Dockerfile's escape character.
+    pub escape: char,
 }
 
 /// What the engine side of a build produced.
@@ -203,6 +205,7 @@ pub async fn execute(inputs: ExecInputs<'_>) -> Result<ExecOutcome> {
         labels: inputs.labels,
         shared: &shared,
         outputs: inputs.outputs,
+        escape: inputs.escape,
     };
     let result = async {
         satisfy(&env, &selection).await?;

@@ -167,7 +167,7 @@ mod tests {
             build_platform: Platform::parse("linux/amd64").unwrap(),
             build_args: Default::default(),
             target_stage: None,
-            all_in_engine: false,
+            ..Default::default()
         };
         plan(&df, &opts, &Catalog::embedded()).unwrap()
     }

@@ -61,16 +61,19 @@ impl State {
             .collect()
     }
 
-    /// The RUN environment: ENV, then the ARG values in effect that no ENV sets.
+    /// The RUN environment: ENV overridden by the ARG values in effect. The planner gives
+    /// only the ARGs whose latest setter was an ARG (BuildKit: `ENV Y=a`, `ARG Y`,
+    /// `--build-arg Y=b` runs with `b`; `ARG A=1`, `ENV A=2` runs with `2`).
     pub fn run_env(&self, args: &BTreeMap<String, String>) -> Vec<String> {
         let mut env = self.env();
-        let keys: Vec<String> = env
-            .iter()
-            .map(|e| e.split_once('=').map_or(e.as_str(), |(k, _)| k).to_string())
-            .collect();
         for (k, v) in args {
-            if !keys.contains(k) {
-                env.push(format!("{k}={v}"));
+            let entry = format!("{k}={v}");
+            match env
+                .iter_mut()
+                .find(|e| e.split_once('=').map_or(e.as_str(), |(ek, _)| ek) == k)
+            {
+                Some(slot) => *slot = entry,
+                None => env.push(entry),
             }
         }
         env
@@ -137,7 +140,7 @@ mod tests {
             ("B".to_string(), "arg".to_string()),
             ("C".to_string(), "c".to_string()),
         ]);
-        assert_eq!(st.run_env(&args), vec!["A=1", "B=2", "C=c"]);
+        assert_eq!(st.run_env(&args), vec!["A=1", "B=arg", "C=c"]);
         assert_eq!(st.env(), vec!["A=1", "B=2"], "ARGs never reach the config");
         assert!(st.apply(&parse_one("SHELL [\"/bin/bash\", \"-c\"]")));
         assert_eq!(

@@ -186,7 +186,7 @@ impl Ran {
 pub fn wanted_images(plan: &BuildPlan) -> Vec<(String, Platform)> {
     let mut out = Vec::new();
     for j in &plan.jobs {
-        if let Base::Image { reference } = &j.base {
+        if let Base::Image { reference, .. } = &j.base {
             out.push((reference.clone(), j.run_platform.clone()));
         }
         for s in &j.steps {
@@ -221,11 +221,24 @@ pub(crate) async fn run_engine(
         .read_dockerfile()
         .map_err(|e| ExecError::OpenContext(Box::new(e)))?;
     let df = crate::dockerfile::parse(&text)?;
-    let plan = plan_build(opts, &df, engine.platform(), all_in_engine)?;
-    let wanted = wanted_images(&plan);
-    let bases = resolve::resolve_all(&wanted, Some(engine as &dyn Engine), client, opts.pull)
-        .await
-        .map_err(|e| ExecError::Resolve(Box::new(e)))?;
+    // Plan, resolve every image the plan names, plan again with them (their ENV, WORKDIR
+    // and ONBUILD triggers), until no new image appears (a trigger may name one).
+    let mut bases = resolve::Bases::new();
+    let mut plan = plan_build(opts, &df, engine.platform(), all_in_engine, &bases)?;
+    for _ in 0..4 {
+        let wanted: Vec<(String, Platform)> = wanted_images(&plan)
+            .into_iter()
+            .filter(|(r, p)| !bases.contains_key(&resolve::base_key(r, p)))
+            .collect();
+        if wanted.is_empty() {
+            break;
+        }
+        let more = resolve::resolve_all(&wanted, Some(engine as &dyn Engine), client, opts.pull)
+            .await
+            .map_err(|e| ExecError::Resolve(Box::new(e)))?;
+        bases.extend(more);
+        plan = plan_build(opts, &df, engine.platform(), all_in_engine, &bases)?;
+    }
     let (native, assembled, emulated) = plan.mode_counts();
     reporter.report(&Event::Plan {
         jobs: plan.jobs.len(),
@@ -269,6 +282,7 @@ pub(crate) async fn run_engine(
         outputs: &outputs,
         image_needed,
         limit,
+        escape: df.directives.escape,
     })
     .await?;
     Ok(Ran {
@@ -280,12 +294,14 @@ pub(crate) async fn run_engine(
 }
 
 /// The plan `build` runs: the Dockerfile planned for `opts` with the engine's
-/// platform as build platform (default target: the build platform).
+/// platform as build platform (default target: the build platform) and the base images
+/// resolved so far.
 pub fn plan_build(
     opts: &BuildOptions,
     df: &crate::dockerfile::Dockerfile,
     build_platform: &Platform,
     all_in_engine: bool,
+    bases: &resolve::Bases,
 ) -> Result<BuildPlan> {
     let targets = if opts.platforms.is_empty() {
         vec![build_platform.clone()]
@@ -298,6 +314,19 @@ pub fn plan_build(
         build_args: opts.build_args.clone(),
         target_stage: opts.target.clone(),
         all_in_engine,
+        bases: bases
+            .iter()
+            .map(|(k, b)| {
+                (
+                    k.clone(),
+                    crate::plan::BaseInfo {
+                        pinned: b.pinned.clone(),
+                        platform: b.platform.clone(),
+                        config: b.config.clone(),
+                    },
+                )
+            })
+            .collect(),
     };
     Ok(plan(df, &plan_opts, &Catalog::embedded())?)
 }

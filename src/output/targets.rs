@@ -65,7 +65,7 @@ async fn image_of(
         let job = plan.job(j);
         let base = match &job.base {
             Base::Scratch => None,
-            Base::Image { reference } => {
+            Base::Image { reference, .. } => {
                 Some(resolve_base(client, reference, &job.run_platform, env.format).await?)
             }
             Base::Stage { job: b } => Some(done[b].clone()),
