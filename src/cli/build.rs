@@ -65,6 +65,8 @@ pub fn build_options(config: &Config, args: &BuildArgs) -> Result<BuildOptions, 
         jobs: args.jobs.unwrap_or(0),
         secrets,
         build_id: None,
+        pull: false,
+        cache_dir: None,
     })
 }
 

@@ -36,6 +36,7 @@ pub mod lint;
 pub mod mode;
 pub mod render;
 mod resolve;
+pub mod share;
 mod start;
 
 pub use resolve::expand_instruction;
@@ -70,6 +71,10 @@ pub struct PlanOptions {
     pub build_args: BTreeMap<String, String>,
     /// `--target NAME` (a stage name, case-insensitive, or an index); `None`: the last stage.
     pub target_stage: Option<String>,
+    /// Run every job in the engine, assembling nothing (stage results tagged in the
+    /// engine with `--target STAGE -t NAME`; the classic-builder differential suite).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub all_in_engine: bool,
     /// Base images resolved before planning, by (reference as expanded in FROM,
     /// requested platform's `format_all()`). Empty: plan without them.
     #[serde(skip)]
@@ -262,7 +267,10 @@ impl BuildPlan {
 /// a reference to a stage index that does not exist, a cycle between stages,
 /// an expansion error, a blank base name or an invalid `--platform` value.
 pub fn plan(df: &Dockerfile, opts: &PlanOptions, catalog: &Catalog) -> Result<BuildPlan> {
-    graph::build(df, opts, catalog)
+    let plan = graph::build(df, opts, catalog)?;
+    let mut plan = share::share_prefixes(plan);
+    mode::finalize(&mut plan, opts.all_in_engine);
+    Ok(plan)
 }
 
 #[cfg(test)]
