@@ -314,6 +314,8 @@ pub fn plan_build(
         build_args: opts.build_args.clone(),
         target_stage: opts.target.clone(),
         all_in_engine,
+        engines: Vec::new(),
+        fixed_build_platform: false,
         bases: bases
             .iter()
             .map(|(k, b)| {

@@ -54,7 +54,8 @@ impl std::fmt::Display for Mode {
 pub enum Reason {
     /// The run platform is the build platform.
     BuildPlatform,
-    /// The build platform runs this platform natively (containerd's `Only` rules).
+    /// The build platform, or another engine's platform, runs this platform natively
+    /// (containerd's `Only` rules, or the platforms an engine is declared to run).
     CompatiblePlatform,
     /// The stage has no RUN and nothing the engine runs reads it: composed as OCI layers.
     NoRun,
@@ -82,15 +83,21 @@ pub enum Reason {
     },
 }
 
-/// The mode of a job running on `run` when the engine is `build`, given the
-/// lines of its RUN steps. A job without RUN is assembled here; [`finalize`] moves it
-/// into the engine when an engine job needs it.
-pub fn decide(build: &Platform, run: &Platform, run_lines: &[usize]) -> (Mode, Reason) {
+/// The mode of a job running on `run` when the build platform is `build` and the
+/// engines run `natives` natively (just `build` with one engine), given the lines of its
+/// RUN steps. A job without RUN is assembled here; [`finalize`] moves it into the engine
+/// when an engine job needs it.
+pub fn decide(
+    build: &Platform,
+    natives: &[Platform],
+    run: &Platform,
+    run_lines: &[usize],
+) -> (Mode, Reason) {
     if run_lines.is_empty() {
         (Mode::Assembled, Reason::NoRun)
     } else if run == build {
         (Mode::Native, Reason::BuildPlatform)
-    } else if build.can_run(run) {
+    } else if build.can_run(run) || natives.iter().any(|n| n.can_run(run)) {
         (Mode::Native, Reason::CompatiblePlatform)
     } else {
         (
@@ -199,11 +206,30 @@ mod tests {
         ];
         for (run, lines, mode, reason) in cases {
             assert_eq!(
-                decide(&amd, &p(run), lines),
+                decide(&amd, &[amd.clone()], &p(run), lines),
                 (*mode, reason.clone()),
                 "{run}"
             );
         }
+    }
+
+    #[test]
+    fn an_engine_that_runs_a_platform_natively_makes_it_native() {
+        let amd = p("linux/amd64");
+        let natives = [amd.clone(), p("linux/arm64")];
+        assert_eq!(
+            decide(&amd, &natives, &p("linux/arm64"), &[3]),
+            (Mode::Native, Reason::CompatiblePlatform)
+        );
+        // arm64 hosts run arm/v7 natively too; riscv64 no engine runs.
+        assert_eq!(
+            decide(&amd, &natives, &p("linux/arm/v7"), &[3]).0,
+            Mode::Native
+        );
+        assert_eq!(
+            decide(&amd, &natives, &p("linux/riscv64"), &[3]).0,
+            Mode::Emulated
+        );
     }
 
     #[test]
