@@ -27,6 +27,7 @@ mod config;
 mod df;
 mod docker;
 mod error;
+pub mod fleet;
 pub mod guard;
 mod images;
 mod output;
@@ -42,7 +43,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::platform::Platform;
 
-pub use config::{Endpoint, EngineConfig, DEFAULT_SOCKET};
+pub use config::{Endpoint, EngineConfig, TlsFiles, DEFAULT_SOCKET};
 pub use docker::{DockerEngine, MIN_API_VERSION};
 pub use error::{EngineError, Result};
 pub use images::{CacheVolume, DiskUsage, ImageEntry, Removal};
@@ -205,6 +206,20 @@ pub struct ExecSpec {
     pub user: Option<String>,
     /// `WORKDIR`, when set.
     pub workdir: Option<String>,
+    /// Bytes written to the command's standard input, which is then closed (a secret
+    /// written into a tmpfs by `cat`). Never serialized, never shown by `Debug`.
+    #[serde(skip)]
+    pub stdin: Option<StdinBytes>,
+}
+
+/// Bytes for a command's standard input: may be a secret, so `Debug` shows only the size.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct StdinBytes(pub Vec<u8>);
+
+impl std::fmt::Debug for StdinBytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "<{} bytes>", self.0.len())
+    }
 }
 
 /// What the engine knows of a local image.
@@ -417,4 +432,10 @@ pub trait Engine: Send + Sync {
 
     /// Removes every container still tracked; returns how many were removed.
     fn cleanup(&self) -> BoxFuture<'_, Result<usize>>;
+
+    /// Whether the engine still answers (a short `/_ping`): after a failed call, tells an
+    /// engine that went away from a step that failed.
+    fn ping(&self) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async { Ok(()) })
+    }
 }

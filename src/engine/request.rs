@@ -239,7 +239,7 @@ pub fn exec_config(spec: &ExecSpec) -> bollard::models::ExecConfig {
         working_dir: spec.workdir.clone(),
         attach_stdout: Some(true),
         attach_stderr: Some(true),
-        attach_stdin: Some(false),
+        attach_stdin: Some(spec.stdin.is_some()),
         tty: Some(false),
         ..Default::default()
     }

@@ -481,6 +481,7 @@ pub async fn execute(
         env: state.run_env(at.args),
         user: state.user(),
         workdir: Some(state.workdir()),
+        stdin: None,
     };
     let last: Mutex<VecDeque<String>> = Mutex::new(VecDeque::with_capacity(LAST_LINES));
     let job = at.label.to_string();
