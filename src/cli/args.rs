@@ -71,6 +71,12 @@ pub enum Command {
         xplat inspect oci:xplat-out/app\n  \
         xplat inspect --raw registry.example/app:1.0")]
     Inspect(super::output_args::InspectArgs),
+    /// List the engines builds run on: reachable or not, API version, native and emulated
+    /// platforms, storage driver, CPUs and memory.
+    #[command(after_help = "Examples:\n  \
+        xplat engines\n  \
+        xplat engines --engine arm=tcp://arm-builder:2376,platforms=linux/arm64,tls=certs --format json")]
+    Engines(EnginesArgs),
     /// Remove xplat's step-cache images and cache volumes (results tagged with -t stay).
     #[command(after_help = "Example:\n  xplat prune")]
     Prune(PruneArgs),
@@ -79,6 +85,21 @@ pub enum Command {
 /// `xplat prune`.
 #[derive(Debug, Clone, Args)]
 pub struct PruneArgs {}
+
+/// `xplat engines`.
+#[derive(Debug, Clone, Args)]
+pub struct EnginesArgs {
+    /// An engine, NAME=HOST[,platforms=P,…][,tls=DIR] (repeatable; adds to or replaces
+    /// xplat.toml's [engines]).
+    #[arg(long = "engine", value_name = "NAME=HOST")]
+    pub engines: Vec<String>,
+    /// xplat.toml.
+    #[command(flatten)]
+    pub config: ConfigFileArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
 
 /// Output format of a listing command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
@@ -116,6 +137,10 @@ pub struct PlanInputArgs {
     /// The platform build stages run on (default: the engine's, or the host's when planning).
     #[arg(long, value_name = "PLATFORM")]
     pub build_platform: Option<String>,
+    /// An engine to build on, NAME=HOST[,platforms=P,…][,tls=DIR] (repeatable; adds to or
+    /// replaces xplat.toml's [engines]).
+    #[arg(long = "engine", value_name = "NAME=HOST")]
+    pub engines: Vec<String>,
 }
 
 /// `xplat build`.
@@ -145,6 +170,10 @@ pub struct BuildArgs {
     /// A secret for `RUN --mount=type=secret`: id=ID,src=FILE (repeatable).
     #[arg(long = "secret", value_name = "id=ID,src=FILE")]
     pub secrets: Vec<String>,
+    /// When an engine stops answering mid-build: run its jobs again on another engine
+    /// that can run their platform (emulated if none runs it natively), or fail.
+    #[arg(long, value_enum, value_name = "WHAT", default_value_t = EngineLoss::Rerun)]
+    pub on_engine_loss: EngineLoss,
     /// xplat.toml, variables, labels and annotations.
     #[command(flatten)]
     pub config: ConfigFileArgs,
@@ -204,6 +233,15 @@ pub struct CompletionsArgs {
     /// The shell.
     #[arg(value_enum)]
     pub shell: clap_complete::Shell,
+}
+
+/// `--on-engine-loss`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EngineLoss {
+    /// Run the lost engine's jobs again on another engine.
+    Rerun,
+    /// Fail the build, naming the engine.
+    Fail,
 }
 
 /// How build progress is shown.

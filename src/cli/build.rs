@@ -67,7 +67,45 @@ pub fn build_options(config: &Config, args: &BuildArgs) -> Result<BuildOptions, 
         build_id: None,
         pull: false,
         cache_dir: None,
+        engines: super::engines::specs(&config.engines).map_err(|e| e.to_string())?,
+        on_engine_loss: match args.on_engine_loss {
+            super::args::EngineLoss::Rerun => crate::exec::fleet::OnLoss::Rerun,
+            super::args::EngineLoss::Fail => crate::exec::fleet::OnLoss::Fail,
+        },
+        build_platform: config.build_platform.clone(),
     })
+}
+
+/// Connects to the build's engines (`[engines]`, `--engine`, else the default one) and
+/// checks `--build-platform` against them.
+async fn connect_engines(
+    opts: &BuildOptions,
+    config: &Config,
+    catalog: &Catalog,
+) -> anyhow::Result<ops::Engines> {
+    let engines = ops::engines::connect(&opts.engines, catalog)
+        .await
+        .map_err(anyhow::Error::new)
+        .context("connecting to the Docker engine")?;
+    if let Some(bp) = &config.build_platform {
+        let named = engines.named();
+        let ok = engines.live.iter().any(|e| {
+            if named {
+                e.native.iter().any(|n| n.can_run(bp))
+            } else {
+                bp == e.engine.platform()
+            }
+        });
+        if !ok {
+            return Err(Exit::Usage(format!(
+                "--build-platform {bp}: build stages run on the engine's platform ({}); \
+                 another build platform needs an engine of that platform",
+                engines.first().platform()
+            ))
+            .into());
+        }
+    }
+    Ok(engines)
 }
 
 /// Which progress display: `--progress`, else tty when stderr is a terminal.
@@ -144,7 +182,7 @@ pub fn build_command(
         && out_opts.wants_default_layout()
         && out_opts.metadata_file.is_none()
     {
-        return stage_results_command(&opts, &config, reporter(mode, quiet), out);
+        return stage_results_command(&opts, &config, catalog, reporter(mode, quiet), out);
     }
     let source_date_epoch = source_date_epoch(&env).map_err(Exit::Usage)?;
     let client = args.output.client()?;
@@ -160,22 +198,10 @@ pub fn build_command(
     let result = rt.block_on(async {
         let cancel = CancellationToken::new();
         cancel_on_signals(cancel.clone())?;
-        let engine = DockerEngine::connect_from_process_env()
-            .await
-            .context("connecting to the Docker engine")?;
-        if let Some(bp) = &config.build_platform {
-            if bp != engine.platform() {
-                return Err(Exit::Usage(format!(
-                    "--build-platform {bp}: build stages run on the engine's platform ({}); \
-                     another build platform needs an engine of that platform",
-                    engine.platform()
-                ))
-                .into());
-            }
-        }
+        let engines = connect_engines(&opts, &config, catalog).await?;
         let built = ops::build_images(
             &opts,
-            &engine,
+            &engines,
             &client,
             &image_opts,
             reporter.as_ref(),
@@ -210,7 +236,7 @@ pub fn build_command(
             });
         }
         let load = LoadTarget {
-            engine: &engine,
+            engine: engines.first(),
             fallback_tag: format!("{}:latest", layout_name(&config)),
         };
         let on_push = push_reporter(reporter.as_ref(), &out_opts.tags);
@@ -248,6 +274,7 @@ pub fn build_command(
 fn stage_results_command(
     opts: &ops::BuildOptions,
     config: &Config,
+    catalog: &Catalog,
     reporter: Box<dyn Reporter>,
     out: &mut dyn Write,
 ) -> anyhow::Result<ExitCode> {
@@ -255,19 +282,8 @@ fn stage_results_command(
     let outcome = rt.block_on(async {
         let cancel = CancellationToken::new();
         cancel_on_signals(cancel.clone())?;
-        let engine = DockerEngine::connect_from_process_env()
-            .await
-            .context("connecting to the Docker engine")?;
-        if let Some(bp) = &config.build_platform {
-            if bp != engine.platform() {
-                return Err(Exit::Usage(format!(
-                    "--build-platform {bp}: build stages run on the engine's platform ({})",
-                    engine.platform()
-                ))
-                .into());
-            }
-        }
-        let outcome = ops::build(opts, &engine, reporter.as_ref(), &cancel).await;
+        let engines = connect_engines(opts, config, catalog).await?;
+        let outcome = ops::build_on(opts, &engines, reporter.as_ref(), &cancel).await;
         reporter.finish();
         match outcome {
             Ok(o) => Ok(o),

@@ -5,6 +5,7 @@
 
 pub mod args;
 pub mod build;
+pub mod engines;
 pub mod options;
 pub mod output_args;
 pub mod preflight;
@@ -79,6 +80,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             return build::build_command(&args, cli.quiet, &catalog, &mut stdout);
         }
         Command::Prune(_) => return build::prune_command(cli.quiet, &mut stdout),
+        Command::Engines(args) => {
+            let catalog = load_catalog(&cli.platforms_dir)?;
+            return engines::engines_command(&args, &catalog, &mut stdout);
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -173,6 +178,7 @@ fn plan_options(
     }
     Ok(PlanOptions {
         targets,
+        fixed_build_platform: args.build_platform.is_some(),
         build_platform,
         build_args,
         target_stage: args.target.clone(),
@@ -184,7 +190,18 @@ fn plan_options(
 fn plan(args: &args::PlanArgs, catalog: &Catalog, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     let (path, text, df) = load_dockerfile(&args.source)?;
     let host = Platform::host().normalized().format();
-    let options = plan_options(&args.plan, catalog, &host)?;
+    let mut options = plan_options(&args.plan, catalog, &host)?;
+    // The engines of ./xplat.toml and --engine, as declared (plan connects to none).
+    let env: BTreeMap<String, String> = std::env::vars().collect();
+    let cwd = std::env::current_dir().context("finding the current folder")?;
+    let settings = project::load_engines(
+        &args::ConfigFileArgs::default(),
+        &args.plan.engines,
+        &env,
+        &cwd,
+        catalog,
+    )?;
+    options.engines = engines::offline_slots(&settings, &options.build_platform);
     let plan = crate::plan::plan(&df, &options, catalog)
         .map_err(|e| preflight::plan_failed(&path, &text, e))?;
     match args.format {

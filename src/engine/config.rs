@@ -252,10 +252,7 @@ mod tests {
             "unix:///x.sock"
         );
         assert_eq!(Endpoint::Tcp("h:1".into()).to_string(), "tcp://h:1");
-        assert_eq!(
-            Endpoint::Ssh("me@box".into()).to_string(),
-            "ssh://me@box"
-        );
+        assert_eq!(Endpoint::Ssh("me@box".into()).to_string(), "ssh://me@box");
     }
 
     #[test]

@@ -311,11 +311,9 @@ pub async fn binfmt_handlers(engine: &dyn Engine, image: &str) -> Result<Vec<Str
     let tar = tar?.concat();
     let mut names = Vec::new();
     let mut archive = tar::Archive::new(&tar[..]);
-    let entries = archive
-        .entries()
-        .map_err(|e| EngineError::BinfmtListing {
-            reason: e.to_string(),
-        })?;
+    let entries = archive.entries().map_err(|e| EngineError::BinfmtListing {
+        reason: e.to_string(),
+    })?;
     for entry in entries.flatten() {
         if let Ok(path) = entry.path() {
             names.push(path.to_string_lossy().into_owned());

@@ -22,7 +22,10 @@
 
 pub mod copy;
 mod error;
+#[cfg(test)]
+pub(crate) mod fake_engine;
 pub mod fetch;
+pub mod fleet;
 pub mod inline;
 pub mod keys;
 pub mod mounts;
@@ -57,10 +60,16 @@ pub fn job_label(job: &Job) -> String {
     job.id.to_string()
 }
 
-/// What every job of a build shares.
+/// What a job runs with: the engine it is placed on and that engine's state, and what
+/// every job of the build shares.
+#[derive(Clone, Copy)]
 pub struct JobEnv<'a> {
-    /// The engine.
+    /// The engine the job runs on.
     pub engine: &'a dyn Engine,
+    /// Its name, when the build has named engines (progress says where a job runs).
+    pub engine_name: Option<&'a str>,
+    /// What the whole build shares: finished outputs, needs, placement.
+    pub ledger: &'a fleet::Ledger,
     /// Where progress goes.
     pub reporter: &'a dyn Reporter,
     /// The plan being run.
@@ -79,13 +88,20 @@ pub struct JobEnv<'a> {
     pub secrets: &'a BTreeMap<String, PathBuf>,
     /// Labels put on every container of this build (e.g. `xplat.build=<id>`).
     pub labels: &'a BTreeMap<String, String>,
-    /// Engine images and containers shared between jobs (pulls, scratch images,
-    /// checkpoints, hand-over of live containers).
+    /// The engine's images and containers shared between its jobs (pulls, scratch
+    /// images, checkpoints, hand-over of live containers, volumes).
     pub shared: &'a runner::Shared,
     /// Outputs recorded for consumers, in the local cache.
     pub outputs: &'a outputs::OutputCache,
     /// The Dockerfile's escape character (re-expanding a step's template).
     pub escape: char,
+}
+
+impl JobEnv<'_> {
+    /// The engine's name as outputs record it (`default` for the one unnamed engine).
+    pub fn engine_label(&self) -> &str {
+        self.engine_name.unwrap_or("default")
+    }
 }
 
 /// Where a step runs: its job, step number and line, and the ARGs it sees.
@@ -172,4 +188,6 @@ pub struct JobOutput {
     pub steps_cached: usize,
     /// A live container left for the one consumer that continues in it.
     pub handed_over: Option<ContainerId>,
+    /// The engine its image (or live container) is on ([`JobEnv::engine_label`]).
+    pub engine: String,
 }

@@ -158,6 +158,7 @@ mod tests {
             steps_run: 0,
             steps_cached: 0,
             handed_over: None,
+            engine: "default".into(),
         };
         // Nothing committed: the whole chain is replayed from scratch.
         let prog = build(&p, &keys, last, &|_| Some(out(Fs::Replay)), &|_| None);

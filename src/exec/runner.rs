@@ -26,7 +26,6 @@ use super::keys::Keys;
 use super::outputs::{ContainerFiles, Files};
 use super::policy::Policy;
 use super::program::{self, Position, Program, Start};
-use super::select::Needs;
 use super::state::State;
 use super::{job_label, At, ExecError, Fs, JobEnv, JobOutput, Result};
 use crate::dockerfile::Instruction;
@@ -38,7 +37,8 @@ use crate::plan::{Job, JobId};
 use crate::platform::Platform;
 use crate::progress::Event;
 
-/// Engine state shared by the jobs of one build.
+/// The state one engine's jobs share in a build (each engine has its own: see
+/// [`super::fleet`]).
 #[derive(Default)]
 pub struct Shared {
     /// Step-cache checkpoints: chain key → image id (read once, grown by commits).
@@ -47,14 +47,8 @@ pub struct Shared {
     pulls: Mutex<BTreeMap<String, Arc<OnceCell<String>>>>,
     /// The empty image per platform.
     scratch: Mutex<BTreeMap<String, Arc<OnceCell<String>>>>,
-    /// Finished jobs' outputs (a program may replay any ancestor).
-    pub outputs: Mutex<BTreeMap<JobId, JobOutput>>,
     /// Live containers a job left for a consumer to continue in (and whether started).
     pub handover: Mutex<BTreeMap<JobId, (ContainerId, bool)>>,
-    /// Needs of every job (from the selection).
-    pub needs: Vec<Needs>,
-    /// Roots each job records for this build's consumers.
-    pub roots: Vec<BTreeSet<String>>,
     /// Volumes this build made.
     pub volumes: super::mounts::Volumes,
     /// Host folders behind bind mounts, kept until the build ends.
@@ -62,16 +56,10 @@ pub struct Shared {
 }
 
 impl Shared {
-    /// The shared state of a build.
-    pub fn new(
-        checkpoints: BTreeMap<String, String>,
-        needs: Vec<Needs>,
-        roots: Vec<BTreeSet<String>>,
-    ) -> Shared {
+    /// The state of one engine, with its step-cache checkpoints.
+    pub fn new(checkpoints: BTreeMap<String, String>) -> Shared {
         Shared {
             checkpoints: Mutex::new(checkpoints),
-            needs,
-            roots,
             ..Shared::default()
         }
     }
@@ -83,11 +71,6 @@ impl Shared {
 
     fn checkpoint(&self, key: &str) -> Option<String> {
         lock(&self.checkpoints).get(key).cloned()
-    }
-
-    /// A finished job's output.
-    pub fn output(&self, id: JobId) -> Option<JobOutput> {
-        lock(&self.outputs).get(&id).cloned()
     }
 }
 
@@ -118,7 +101,7 @@ struct Cursor {
     live: Option<Live>,
 }
 
-/// Runs one job; its deps' outputs are in `env.shared.outputs`.
+/// Runs one job on `env.engine`; its deps' outputs are in `env.ledger`.
 pub async fn run_job(env: &JobEnv<'_>, job: &Job) -> Result<JobOutput> {
     let started = Instant::now();
     let label = job_label(job);
@@ -138,14 +121,20 @@ pub async fn run_job(env: &JobEnv<'_>, job: &Job) -> Result<JobOutput> {
 
 async fn run_inner(env: &JobEnv<'_>, job: &Job, label: &str) -> Result<JobOutput> {
     let shared = env.shared;
-    let prog = program::build(env.plan, env.keys, job, &|id| shared.output(id), &|id| {
-        lock(&shared.handover).remove(&id)
-    });
+    let here = env.engine_label();
+    let prog = program::build(
+        env.plan,
+        env.keys,
+        job,
+        &|id| env.ledger.output_on(id, here),
+        &|id| lock(&shared.handover).remove(&id),
+    );
     env.reporter.report(&Event::JobStarted {
         job: label.to_string(),
         stage: job.stage.to_string(),
         platforms: job.platforms.iter().map(|p| p.to_string()).collect(),
         steps: prog.positions.len(),
+        engine: env.engine_name.map(str::to_string),
     });
     let mut state = State::new(prog.start_config.clone());
     // The latest checkpoint along the program (a live start is newer than any).
@@ -308,7 +297,7 @@ async fn finish(
     cached: usize,
 ) -> Result<JobOutput> {
     let shared = env.shared;
-    let needs = &shared.needs[job.id.0];
+    let needs = &env.ledger.needs[job.id.0];
     let key_out = env.keys.job(job.id).key_out.clone();
     let no_args = BTreeMap::new();
     let at = At {
@@ -319,7 +308,7 @@ async fn finish(
         args: &no_args,
     };
     // Record what this build's consumers read.
-    let roots = &shared.roots[job.id.0];
+    let roots = &env.ledger.roots[job.id.0];
     if !roots.is_empty() {
         let temp;
         let id = match &cursor.live {
@@ -357,11 +346,13 @@ async fn finish(
         _ if want_image => Fs::Image(commit(env, &at, &mut cursor, state, &key_out).await?),
         _ => Fs::Replay,
     };
-    // The one consumer that continues in the container takes it; else it goes.
+    // The one consumer that continues in the container takes it (on this engine); else
+    // it goes.
+    let me = env.ledger.engine_of(job.id);
     let runs_after = needs
         .from_consumers
         .iter()
-        .any(|k| shared.output(*k).is_none());
+        .any(|k| env.ledger.output(*k).is_none() && env.ledger.engine_of(*k) == me);
     let handed_over = match cursor.live.take() {
         Some(live) if runs_after => {
             lock(&shared.handover).insert(job.id, (live.id.clone(), live.started));
@@ -381,8 +372,9 @@ async fn finish(
         steps_run: ran,
         steps_cached: cached,
         handed_over,
+        engine: env.engine_label().to_string(),
     };
-    lock(&shared.outputs).insert(job.id, out.clone());
+    env.ledger.finish(job.id, out.clone());
     Ok(out)
 }
 
@@ -442,14 +434,35 @@ pub async fn base_image(
             platform: platform.format_all(),
         })?;
     let pinned = match &base.origin {
-        BaseOrigin::Engine { image_id } => return Ok(image_id.clone()),
-        BaseOrigin::Registry { .. } => base.pinned.clone(),
+        // Resolved in the engine's store; with one engine that is this one.
+        BaseOrigin::Engine { image_id } if env.engine_name.is_none() => return Ok(image_id.clone()),
+        BaseOrigin::Engine { .. } | BaseOrigin::Registry { .. } => base.pinned.clone(),
     };
+    let local_only = matches!(base.origin, BaseOrigin::Engine { .. });
     let cell = lock(&env.shared.pulls)
         .entry(pinned.clone())
         .or_default()
         .clone();
     cell.get_or_try_init(|| async {
+        if local_only {
+            // Found in some engine's store: this engine must hold the same image (same
+            // id), since nothing can pull it. Images move between engines through a
+            // registry or `docker save | docker load`, not behind the user's back.
+            return match env
+                .engine
+                .inspect_image(&pinned)
+                .await
+                .map_err(at.engine(format!("inspecting {pinned}")))?
+            {
+                ImageLookup::Found(info) => Ok(info.id),
+                ImageLookup::Missing => Err(ExecError::BaseNotOnEngine {
+                    stage: at.stage(),
+                    reference: reference.into(),
+                    platform: platform.format(),
+                    engine: env.engine_label().to_string(),
+                }),
+            };
+        }
         if let ImageLookup::Found(info) = env
             .engine
             .inspect_image(&pinned)
@@ -488,8 +501,7 @@ pub async fn base_image(
 }
 
 /// The empty image labelled for `platform` (for `FROM scratch` jobs that run in the
-/// engine): loaded once as a docker-archive whose config says the platform, so creating
-/// a container for that platform is accepted (an import would say amd64).
+/// engine), once per build and engine ([`empty_image`]).
 pub async fn scratch_image(env: &JobEnv<'_>, at: &At<'_>, platform: &Platform) -> Result<String> {
     let slug = platform.format().replace('/', "-");
     let cell = lock(&env.shared.scratch)
@@ -497,41 +509,59 @@ pub async fn scratch_image(env: &JobEnv<'_>, at: &At<'_>, platform: &Platform) -
         .or_default()
         .clone();
     cell.get_or_try_init(|| async {
-        let tag = format!("{}:{slug}", crate::ops::SCRATCH_REPO);
-        if let ImageLookup::Found(info) = env
-            .engine
-            .inspect_image(&tag)
+        empty_image(env.engine, platform)
             .await
-            .map_err(at.engine("looking up the empty image"))?
-        {
-            if platform.matches(&info.platform) {
-                return Ok(info.id);
-            }
-        }
-        let tar = empty_image_archive(platform, &tag).map_err(|source| ExecError::Oci {
-            action: "making the empty image".into(),
-            source: Box::new(source),
-        })?;
-        env.engine
-            .load(crate::engine::tar_body(tar.into()))
-            .await
-            .map_err(at.engine("loading the empty image"))?;
-        match env
-            .engine
-            .inspect_image(&tag)
-            .await
-            .map_err(at.engine("looking up the empty image"))?
-        {
-            ImageLookup::Found(info) => Ok(info.id),
-            ImageLookup::Missing => Err(ExecError::UnresolvedImage {
-                stage: at.stage(),
-                reference: tag,
-                platform: platform.format(),
-            }),
-        }
+            .map_err(|e| match e {
+                ExecError::EngineOp { action, source } => at.engine(action)(*source),
+                other => other,
+            })
     })
     .await
     .cloned()
+}
+
+/// The empty image labelled for `platform` in `engine` (`xplat/scratch:<os>-<arch>`):
+/// loaded as a docker-archive whose config says the platform, so creating a container
+/// for that platform is accepted (an import would say amd64).
+pub async fn empty_image(engine: &dyn Engine, platform: &Platform) -> Result<String> {
+    let slug = platform.format().replace('/', "-");
+    let tag = format!("{}:{slug}", crate::ops::SCRATCH_REPO);
+    let op = |action: &str| {
+        let action = action.to_string();
+        move |source| ExecError::EngineOp {
+            action,
+            source: Box::new(source),
+        }
+    };
+    if let ImageLookup::Found(info) = engine
+        .inspect_image(&tag)
+        .await
+        .map_err(op("looking up the empty image"))?
+    {
+        if platform.matches(&info.platform) {
+            return Ok(info.id);
+        }
+    }
+    let tar = empty_image_archive(platform, &tag).map_err(|source| ExecError::Oci {
+        action: "making the empty image".into(),
+        source: Box::new(source),
+    })?;
+    engine
+        .load(crate::engine::tar_body(tar.into()))
+        .await
+        .map_err(op("loading the empty image"))?;
+    match engine
+        .inspect_image(&tag)
+        .await
+        .map_err(op("looking up the empty image"))?
+    {
+        ImageLookup::Found(info) => Ok(info.id),
+        ImageLookup::Missing => Err(ExecError::UnresolvedImage {
+            stage: "the empty image".into(),
+            reference: tag,
+            platform: platform.format(),
+        }),
+    }
 }
 
 /// A `docker load` tar of an empty image (one empty layer) for `platform`, tagged `tag`.

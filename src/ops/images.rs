@@ -11,8 +11,8 @@ use tokio_util::sync::CancellationToken;
 
 use futures::future::BoxFuture;
 
-use super::{run_engine, tag_target, BuildOptions, Ran};
-use crate::engine::{DockerEngine, PathKind, PathLookup};
+use super::{run_engine, tag_target, BuildOptions, Engines, Ran};
+use crate::engine::{PathKind, PathLookup};
 use crate::exec::keys::Keys;
 use crate::exec::outputs::{read_root, Files, OutputCache};
 use crate::exec::{ExecError, Fs};
@@ -72,17 +72,18 @@ pub struct ImageBuild {
     pub engine_tags: Vec<String>,
 }
 
-/// Builds every target's final image as an OCI image, running in the engine only what
-/// the finals need and the caches cannot give.
+/// Builds every target's final image as an OCI image, running on the engines only what
+/// the finals need and the caches cannot give; an engine-built image is exported from the
+/// engine its job ran on.
 pub async fn build_images(
     opts: &BuildOptions,
-    engine: &DockerEngine,
+    engines: &Engines,
     client: &RegistryClient,
     image_opts: &ImageOptions,
     reporter: &dyn Reporter,
     cancel: &CancellationToken,
 ) -> Result<ImageBuild, BuildError> {
-    let ran = run_engine(opts, engine, client, reporter, cancel, false).await?;
+    let ran = run_engine(opts, engines, client, reporter, cancel, false).await?;
     let layer_options = LayerOptions {
         source_date_epoch: image_opts.source_date_epoch,
         ..LayerOptions::default()
@@ -103,7 +104,7 @@ pub async fn build_images(
         };
         let job = ran.plan.job(JobId(i));
         let exported = export_from_engine(
-            engine,
+            engines.by_label(&out.engine),
             image,
             &job.run_platform,
             &out.config,
@@ -119,6 +120,7 @@ pub async fn build_images(
     for t in &ran.plan.targets {
         if let Some(Some(out)) = ran.exec.outputs.get(t.final_job.0) {
             if let Fs::Image(image) = &out.fs {
+                let engine = engines.by_label(&out.engine);
                 if let Some(tag) = tag_target(opts, engine, &t.platform, image).await? {
                     engine_tags.push(tag);
                 }
