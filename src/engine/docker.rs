@@ -124,6 +124,7 @@ impl DockerEngine {
             .await
             .map_err(|e| unreachable(&config.endpoint, root_cause(&e)))?;
         let mut profile = request::engine_profile(&info, version.version.as_deref().unwrap_or(""));
+        profile.api_version = api_version.clone();
         let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
         profile.shares_filesystem = matches!(config.endpoint, Endpoint::Unix(_))
             && !host.trim().is_empty()

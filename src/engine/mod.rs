@@ -118,6 +118,37 @@ pub enum MountSpec {
         /// Path in the container, e.g. `/run/secrets/<id>`.
         target: String,
     },
+    /// `--mount=type=secret` on an engine on another machine: a tmpfs at the target's
+    /// folder (`/run/secrets`), into which the executor writes the file through `exec`
+    /// before the RUN. A tmpfs is never part of a layer and never touches a disk.
+    SecretTmpfs {
+        /// Path of the secret file on xplat's machine.
+        source: String,
+        /// Path in the container, e.g. `/run/secrets/<id>`.
+        target: String,
+    },
+    /// One file of a named volume mounted at a file path (`VolumeOptions.Subpath`, API
+    /// 1.45+): a single-file bind mount on an engine on another machine.
+    VolumeFile {
+        /// Volume name.
+        volume: String,
+        /// The file's path inside the volume.
+        file: String,
+        /// Mount point in the container.
+        target: String,
+        /// Read-only.
+        read_only: bool,
+    },
+}
+
+impl MountSpec {
+    /// The folder a [`MountSpec::SecretTmpfs`] mounts its tmpfs at.
+    pub fn secret_dir(target: &str) -> &str {
+        match target.rsplit_once('/') {
+            Some(("", _)) | None => "/",
+            Some((dir, _)) => dir,
+        }
+    }
 }
 
 /// Everything needed to create the container of one step.
@@ -162,6 +193,8 @@ pub struct EngineProfile {
     pub name: String,
     /// The engine's version (`docker version` Server Version).
     pub server_version: String,
+    /// The negotiated API version (`1.41`).
+    pub api_version: String,
     /// Storage driver (`overlay2`, `fuse-overlayfs`, `vfs`, `btrfs`, ...).
     pub storage_driver: String,
     /// Whether a commit computes its diff natively (overlay2 with native diff, btrfs, zfs,

@@ -21,6 +21,7 @@
 //! value itself ([`crate::plan::BuildPlan`]): what `xplat plan` prints is what runs.
 
 pub mod copy;
+pub mod empty;
 mod error;
 #[cfg(test)]
 pub(crate) mod fake_engine;
@@ -33,6 +34,7 @@ pub mod outputs;
 pub mod policy;
 pub mod program;
 pub mod prune;
+pub mod remote;
 pub mod run;
 pub mod runner;
 pub mod scheduler;

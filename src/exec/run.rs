@@ -207,7 +207,7 @@ pub async fn mounts(
                 Some(source) => from_mount(env, at, m, source, &build, rw, p, &target).await?,
                 None => context_mount(env, at, state, m, &build, rw, p, &target).await?,
             },
-            MountType::Secret => match secret_mount(env, at, m, &target)? {
+            MountType::Secret => match super::remote::secret_mount(env, at, m, &target)? {
                 Some(s) => s,
                 None => continue,
             },
@@ -292,11 +292,12 @@ async fn context_mount(
     let entries = ctx
         .resolve_copy(&spec, &crate::context::copy::UnknownImage)
         .map_err(err)?;
+    let hash = hash_sources(&entries, ctx).map_err(err)?;
     if entries.len() == 1 && !matches!(entries[0].kind, crate::context::EntryKind::Dir) {
         let tar = write_tar(Vec::new(), &entries, ctx).map_err(err)?;
-        return file_mount(env, at, &tar, target, rw);
+        let unique = format!("{hash}\0{rw}\0{}\0{target}", p.key);
+        return super::remote::file_mount(env, at, &tar, target, rw, &unique).await;
     }
-    let hash = hash_sources(&entries, ctx).map_err(err)?;
     let unique = if rw {
         format!(
             "{hash}\0rw\0{}\0{}",
@@ -316,36 +317,6 @@ async fn context_mount(
         target: target.to_string(),
         read_only: !rw,
     })
-}
-
-/// A single file bind-mounted from a private host copy: the engine must share this
-/// machine's files (a volume can only be mounted as a folder).
-fn file_mount(
-    env: &JobEnv<'_>,
-    at: &At<'_>,
-    tar: &[u8],
-    target: &str,
-    rw: bool,
-) -> Result<MountSpec> {
-    if !env.engine.profile().shares_filesystem {
-        return Err(at.unsupported(
-            "a bind mount of a single file on an engine on another machine (mount its folder)",
-        ));
-    }
-    let dir = HostDir::new("mount").map_err(|source| ExecError::Archive {
-        stage: at.stage(),
-        line: at.line,
-        path: target.to_string(),
-        source,
-    })?;
-    let file = mounts::unpack_single(at, tar, dir.path())?;
-    let spec = MountSpec::Bind {
-        source: file.to_string_lossy().into_owned(),
-        target: target.to_string(),
-        rw,
-    };
-    env.shared.keep(dir);
-    Ok(spec)
 }
 
 /// Another stage's (or image's) files under the mount's `source`: a volume for a folder,
@@ -380,7 +351,15 @@ async fn from_mount(
         .await
         .map_err(|e| ExecError::read_source(at, &real, e))?;
     if kind != PathKind::Dir {
-        return file_mount(env, at, &tar, target, rw);
+        return super::remote::file_mount(
+            env,
+            at,
+            &tar,
+            target,
+            rw,
+            &format!("{unique}\0{target}"),
+        )
+        .await;
     }
     mounts::ensure_volume(env, at, &name, || async { contents_of(at, &tar, true) }).await?;
     Ok(MountSpec::Volume {
@@ -431,29 +410,6 @@ pub async fn follow(
         from: from.to_string(),
         path,
     })
-}
-
-fn secret_mount(
-    env: &JobEnv<'_>,
-    at: &At<'_>,
-    m: &Mount,
-    target: &str,
-) -> Result<Option<MountSpec>> {
-    let id =
-        m.id.clone()
-            .unwrap_or_else(|| target.rsplit('/').next().unwrap_or("").to_string());
-    match env.secrets.get(&id) {
-        Some(src) => Ok(Some(MountSpec::Secret {
-            source: src.to_string_lossy().into_owned(),
-            target: target.to_string(),
-        })),
-        None if m.required == Some(true) => Err(ExecError::MissingSecret {
-            stage: at.stage(),
-            line: at.line,
-            id,
-        }),
-        None => Ok(None),
-    }
 }
 
 /// The named volume behind a cache mount: stable per cache id and platform.

@@ -250,6 +250,9 @@ async fn run_inner(env: &JobEnv<'_>, job: &Job, label: &str) -> Result<JobOutput
                     if !live.started {
                         start(env, &at, live).await?;
                     }
+                    if let Some(m) = &mounts {
+                        super::remote::write_secrets(env, &at, &id, m, r).await?;
+                    }
                     let secs = super::run::execute(env, &at, &state, &id, r, p).await?;
                     cursor.run_since_image += secs;
                     run_total += secs;
@@ -509,7 +512,7 @@ pub async fn scratch_image(env: &JobEnv<'_>, at: &At<'_>, platform: &Platform) -
         .or_default()
         .clone();
     cell.get_or_try_init(|| async {
-        empty_image(env.engine, platform)
+        super::empty::empty_image(env.engine, platform)
             .await
             .map_err(|e| match e {
                 ExecError::EngineOp { action, source } => at.engine(action)(*source),
@@ -518,63 +521,6 @@ pub async fn scratch_image(env: &JobEnv<'_>, at: &At<'_>, platform: &Platform) -
     })
     .await
     .cloned()
-}
-
-/// The empty image labelled for `platform` in `engine` (`xplat/scratch:<os>-<arch>`):
-/// loaded as a docker-archive whose config says the platform, so creating a container
-/// for that platform is accepted (an import would say amd64).
-pub async fn empty_image(engine: &dyn Engine, platform: &Platform) -> Result<String> {
-    let slug = platform.format().replace('/', "-");
-    let tag = format!("{}:{slug}", crate::ops::SCRATCH_REPO);
-    let op = |action: &str| {
-        let action = action.to_string();
-        move |source| ExecError::EngineOp {
-            action,
-            source: Box::new(source),
-        }
-    };
-    if let ImageLookup::Found(info) = engine
-        .inspect_image(&tag)
-        .await
-        .map_err(op("looking up the empty image"))?
-    {
-        if platform.matches(&info.platform) {
-            return Ok(info.id);
-        }
-    }
-    let tar = empty_image_archive(platform, &tag).map_err(|source| ExecError::Oci {
-        action: "making the empty image".into(),
-        source: Box::new(source),
-    })?;
-    engine
-        .load(crate::engine::tar_body(tar.into()))
-        .await
-        .map_err(op("loading the empty image"))?;
-    match engine
-        .inspect_image(&tag)
-        .await
-        .map_err(op("looking up the empty image"))?
-    {
-        ImageLookup::Found(info) => Ok(info.id),
-        ImageLookup::Missing => Err(ExecError::UnresolvedImage {
-            stage: "the empty image".into(),
-            reference: tag,
-            platform: platform.format(),
-        }),
-    }
-}
-
-/// A `docker load` tar of an empty image (one empty layer) for `platform`, tagged `tag`.
-fn empty_image_archive(platform: &Platform, tag: &str) -> crate::oci::Result<Vec<u8>> {
-    use crate::oci::config::History;
-    use crate::oci::{IndexFormat, LayerBlob, LayerOptions, OciImage};
-    let layer = LayerBlob::build(&[], &LayerOptions::default())?;
-    let config = crate::oci::ImageConfig::for_platform(platform, Some(0));
-    let image = OciImage::new(config, vec![], IndexFormat::Docker)?.with_layer(
-        layer,
-        History::instruction("xplat: the empty filesystem", Some(0), false),
-    )?;
-    crate::oci::docker_archive::write_docker_archive(Vec::new(), &[(&image, vec![tag.to_string()])])
 }
 
 /// Creates a container, with the build's labels, reporting it.

@@ -123,7 +123,7 @@ impl Engines {
 
 /// The empty image's platform for an engine: its own.
 async fn handlers_of(engine: &DockerEngine) -> Option<Vec<String>> {
-    let image = crate::exec::runner::empty_image(engine, engine.platform())
+    let image = crate::exec::empty::empty_image(engine, engine.platform())
         .await
         .ok()?;
     binfmt_handlers(engine, &image).await.ok()
