@@ -64,7 +64,11 @@ pub fn build_options(config: &Config, args: &BuildArgs) -> Result<BuildOptions, 
         no_cache: config.cache.disabled || args.no_cache,
         jobs: args.jobs.unwrap_or(0),
         secrets,
-        build_id: None,
+        // XPLAT_BUILD_ID: the `xplat.build` label of the build's containers (a CI job
+        // can find what its build made, on every engine).
+        build_id: std::env::var("XPLAT_BUILD_ID")
+            .ok()
+            .filter(|v| !v.is_empty()),
         pull: false,
         cache_dir: None,
         engines: super::engines::specs(&config.engines).map_err(|e| e.to_string())?,
