@@ -360,8 +360,11 @@ impl Engine for DockerEngine {
                         id: id.0.clone(),
                         reason: e.to_string(),
                     };
+                    // Not shut down: over TLS the daemon answers a half-close by dropping
+                    // the connection without close_notify, which rustls reports as an
+                    // error. The command reads exactly the bytes it is given.
                     input.write_all(&bytes.0).await.map_err(io)?;
-                    input.shutdown().await.map_err(io)?;
+                    input.flush().await.map_err(io)?;
                 }
                 self.drain(id, out, output).await?;
             }

@@ -239,8 +239,9 @@ pub struct ExecSpec {
     pub user: Option<String>,
     /// `WORKDIR`, when set.
     pub workdir: Option<String>,
-    /// Bytes written to the command's standard input, which is then closed (a secret
-    /// written into a tmpfs by `cat`). Never serialized, never shown by `Debug`.
+    /// Bytes written to the command's standard input, which stays open: the command
+    /// must read exactly these (`head -c N`; a secret written into a tmpfs). Never
+    /// serialized, never shown by `Debug`.
     #[serde(skip)]
     pub stdin: Option<StdinBytes>,
 }

@@ -5,8 +5,8 @@
 //! - A secret on an engine that shares xplat's files is a read-only bind mount of the
 //!   host file, as before. On another machine it goes into a tmpfs mounted at
 //!   `/run/secrets` (never part of a layer, never on the engine's disk): the executor
-//!   writes the file through `exec` (`cat` reading the exec's standard input, as root,
-//!   mode 0400 unless `mode=`) just before the RUN. Only the default folder is used,
+//!   writes the file through `exec` (`head -c N` reading the exec's standard input, as
+//!   root, mode 0400 unless `mode=`) just before the RUN. Only the default folder is used,
 //!   since a tmpfs over another folder would hide the image's files there.
 //! - A single file: on a local engine a private host copy, bind-mounted (a volume mounts
 //!   only as a folder); on another machine the file in a volume of this build, mounted
@@ -66,8 +66,8 @@ pub fn secret_mount(
 pub const SECRETS_DIR: &str = "/run/secrets";
 
 /// Writes the RUN's secrets of an engine on another machine into their tmpfs, through
-/// `exec` as root (`cat` from standard input; mode `mode=`, else 0400 as BuildKit), just
-/// before the RUN. The bytes travel in the exec's input stream only: not in an argv,
+/// `exec` as root (`head -c N` from standard input; mode `mode=`, else 0400 as
+/// BuildKit), just before the RUN. The bytes travel in the exec's input stream only: not in an argv,
 /// an environment, a log or a layer.
 pub async fn write_secrets(
     env: &JobEnv<'_>,
@@ -102,10 +102,11 @@ pub async fn write_secrets(
             argv: vec![
                 "/bin/sh".into(),
                 "-c".into(),
-                r#"umask 077 && cat > "$1" && chmod "$2" "$1""#.into(),
+                r#"umask 077 && head -c "$3" > "$1" && chmod "$2" "$1""#.into(),
                 "xplat-secret".into(),
                 target.clone(),
                 format!("{mode:o}"),
+                bytes.len().to_string(),
             ],
             env: Vec::new(),
             user: Some("0".into()),
@@ -120,7 +121,7 @@ pub async fn write_secrets(
             .map_err(at.engine(format!("writing the secret for {target}")))?;
         if code != 0 {
             return Err(at.unsupported(format!(
-                "a secret on an engine on another machine in an image without /bin/sh and cat \
+                "a secret on an engine on another machine in an image without /bin/sh and head \
                  (writing {target} exited {code})"
             )));
         }
