@@ -206,7 +206,7 @@ mod tests {
         ];
         for (run, lines, mode, reason) in cases {
             assert_eq!(
-                decide(&amd, &[amd.clone()], &p(run), lines),
+                decide(&amd, std::slice::from_ref(&amd), &p(run), lines),
                 (*mode, reason.clone()),
                 "{run}"
             );
