@@ -49,6 +49,8 @@ pub(crate) struct FakeEngine {
     pub(crate) dead: AtomicBool,
     /// Dies at its first exec (an engine killed mid-build).
     pub(crate) dies_on_exec: bool,
+    /// Dies right after its first RUN succeeded (its results die with it).
+    pub(crate) dies_after_exec: bool,
 }
 
 impl FakeEngine {
@@ -69,6 +71,7 @@ impl FakeEngine {
             run_ms: 30,
             dead: AtomicBool::new(false),
             dies_on_exec: false,
+            dies_after_exec: false,
         }
     }
 
@@ -165,6 +168,9 @@ impl Engine for FakeEngine {
             };
             tokio::time::sleep(Duration::from_millis(self.run_ms)).await;
             self.running.fetch_sub(1, Ordering::SeqCst);
+            if self.dies_after_exec {
+                self.dead.store(true, Ordering::SeqCst);
+            }
             Ok(code)
         }
         .boxed()

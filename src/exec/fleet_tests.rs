@@ -169,3 +169,96 @@ async fn a_step_that_fails_on_a_live_engine_is_not_an_engine_loss() {
     assert!(matches!(err, ExecError::RunFailed { code: 3, .. }), "{err}");
     assert!(notes(&rec).iter().all(|n| !n.contains("stopped answering")));
 }
+
+#[tokio::test]
+async fn an_image_lost_with_its_engine_after_the_job_finished_is_made_again() {
+    let plan = two_engine_plan();
+    let a = FakeEngine::new(OnRun::Succeed);
+    let mut b = FakeEngine::new(OnRun::Succeed);
+    b.dies_after_exec = true;
+    let rec = Recorder::default();
+    let out = run(&a, &b, &plan, OnLoss::Rerun, &rec).await.unwrap();
+    // b ran its job, then died with the image the output needs: a makes it again.
+    assert_eq!(b.runs(), ["work"]);
+    assert_eq!(a.runs(), ["work", "work"]);
+    assert_eq!(out.outputs[1].as_ref().unwrap().engine, "a");
+    assert!(notes(&rec)
+        .iter()
+        .any(|n| n.contains("engine b stopped answering")));
+}
+
+#[tokio::test]
+async fn cancelling_cleans_up_every_engine() {
+    let plan = two_engine_plan();
+    let a = FakeEngine::new(OnRun::Hang);
+    let b = FakeEngine::new(OnRun::Hang);
+    let rec = Recorder::default();
+    let cancel = CancellationToken::new();
+    let c2 = cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        c2.cancel();
+    });
+    let (secrets, labels) = (BTreeMap::new(), BTreeMap::new());
+    let outputs = OutputCache::new(None);
+    let fleet = vec![
+        FleetEngine {
+            name: Some("a".into()),
+            engine: &a,
+            native: vec![p("linux/amd64")],
+            emulated: None,
+        },
+        FleetEngine {
+            name: Some("b".into()),
+            engine: &b,
+            native: vec![p("linux/arm64")],
+            emulated: None,
+        },
+    ];
+    let err = execute(ExecInputs {
+        engines: fleet,
+        on_loss: OnLoss::Rerun,
+        reporter: &rec,
+        plan: &plan,
+        bases: &Bases::new(),
+        context: None,
+        cancel: &cancel,
+        no_cache: false,
+        secrets: &secrets,
+        labels: &labels,
+        outputs: &outputs,
+        image_needed: plan.targets.iter().map(|t| t.final_job).collect(),
+        limit: 4,
+        escape: '\\',
+    })
+    .await
+    .unwrap_err();
+    assert!(err.is_cancelled(), "{err}");
+    for e in [&a, &b] {
+        assert_eq!(e.cleanups.load(Ordering::SeqCst), 1);
+        assert!(e.live.lock().unwrap().is_empty());
+    }
+}
+
+#[test]
+fn an_image_on_another_engine_is_replayed_not_used() {
+    use crate::exec::{Fs, JobOutput};
+    use crate::plan::JobId;
+    let ledger = super::Ledger::new(vec![0, 1], vec![Default::default(); 2], vec![]);
+    let out = JobOutput {
+        fs: Fs::Image("sha256:parent".into()),
+        config: Default::default(),
+        platform: p("linux/amd64"),
+        run_seconds: 3.0,
+        steps_run: 1,
+        steps_cached: 0,
+        handed_over: None,
+        engine: "a".into(),
+    };
+    ledger.finish(JobId(0), out);
+    assert_eq!(
+        ledger.output_on(JobId(0), "a").unwrap().fs,
+        Fs::Image("sha256:parent".into())
+    );
+    assert_eq!(ledger.output_on(JobId(0), "b").unwrap().fs, Fs::Replay);
+}
