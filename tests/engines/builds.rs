@@ -76,6 +76,7 @@ fn c_template_builds_its_arm64_job_on_the_second_engine_and_pushes_one_index() {
             "-t",
             &tag,
             "--push",
+            "--no-cache",
             "--build-arg",
             &builder,
             "--build-arg",
@@ -158,6 +159,7 @@ fn a_secret_reaches_the_remote_engine_on_a_tmpfs_and_never_a_layer() {
         [
             "--platform",
             "linux/arm64",
+            "--no-cache",
             "--secret",
             &secret_flag,
             "--output",

@@ -218,6 +218,7 @@ fn an_unreachable_engine_is_reported_before_anything_runs() {
             "linux/amd64,linux/arm64".into(),
             "--on-engine-loss".into(),
             on_loss.into(),
+            "--no-cache".into(),
             "--output".into(),
             format!("type=oci,dest={}", out.display()),
             dir.path().display().to_string(),
