@@ -139,6 +139,11 @@ pub struct BuildArgs {
     /// How many jobs run at once (default: the number of cores).
     #[arg(long, value_name = "N")]
     pub jobs: Option<usize>,
+    /// The id put on every container and committed step of this build as the label
+    /// `xplat.build` (default: made from the time and the process id). For scripts that
+    /// clean up after themselves (the benchmarks).
+    #[arg(long, value_name = "ID", hide = true)]
+    pub build_id: Option<String>,
     /// How progress is shown (default: tty on a terminal, plain otherwise).
     #[arg(long, value_enum, value_name = "MODE")]
     pub progress: Option<ProgressMode>,

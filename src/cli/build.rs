@@ -64,7 +64,7 @@ pub fn build_options(config: &Config, args: &BuildArgs) -> Result<BuildOptions, 
         no_cache: config.cache.disabled || args.no_cache,
         jobs: args.jobs.unwrap_or(0),
         secrets,
-        build_id: None,
+        build_id: args.build_id.clone(),
         pull: false,
         cache_dir: None,
     })

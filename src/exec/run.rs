@@ -292,7 +292,13 @@ async fn context_mount(
     let entries = ctx
         .resolve_copy(&spec, &crate::context::copy::UnknownImage)
         .map_err(err)?;
-    if entries.len() == 1 && !matches!(entries[0].kind, crate::context::EntryKind::Dir) {
+    let listing = ctx.listing().map_err(err)?;
+    let resolved = listing.resolve(&src, true).map_err(err)?;
+    let is_dir = resolved.is_empty()
+        || listing
+            .get(&resolved)
+            .map_or(true, |e| e.kind == crate::context::SourceKind::Dir);
+    if !is_dir {
         let tar = write_tar(Vec::new(), &entries, ctx).map_err(err)?;
         return file_mount(env, at, &tar, target, rw);
     }

@@ -677,6 +677,10 @@ async fn commit(
 ) -> Result<String> {
     let live = cursor.live.as_ref().expect("a container to commit");
     let mut config = state.container_config();
+    // An image's VOLUMEs become anonymous volumes (and mount points in the layer) of every
+    // container made from it, and writes under them would be lost: BuildKit keeps them.
+    // The authoritative config is xplat's state, so the engine's copy goes without.
+    config.volumes = None;
     config
         .labels
         .get_or_insert_with(BTreeMap::new)
