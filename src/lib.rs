@@ -24,3 +24,4 @@ pub mod plan;
 pub mod platform;
 pub mod progress;
 pub mod registry;
+pub mod stage;
