@@ -428,9 +428,11 @@ pub async fn workdir_files(
         Some(u) => Some(resolve_chown(u, fs).await?),
         None => None,
     };
+    let (uid, gid) = owner.unwrap_or((0, 0));
     let mut out = Entries::default();
     if path != "/" {
-        out.put(LayerEntry::dir(path, 0o755).modified_at(mtime), true);
+        let dir = LayerEntry::dir(path, 0o755).owned_by(uid.into(), gid.into());
+        out.put(dir.modified_at(mtime), true);
     }
     out.finish(fs, owner, mtime).await
 }
