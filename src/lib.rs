@@ -11,6 +11,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod assemble;
 pub mod cli;
 pub mod context;
 pub mod dockerfile;

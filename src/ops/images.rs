@@ -1,7 +1,7 @@
 //! `xplat build`'s main path: the engine runs only the jobs the final images need
 //! (`exec::select`), then every target becomes one OCI image: finals without RUN are
-//! assembled (`output::targets`), finals built in the engine are exported
-//! (`output::export`) with the executor's config state. The index over them is what
+//! assembled (`assemble::targets`), finals built in the engine are exported
+//! (`assemble::export`) with the executor's config state. The index over them is what
 //! `output::deliver` pushes, writes or loads.
 
 use std::collections::BTreeMap;
@@ -10,12 +10,15 @@ use std::path::PathBuf;
 use tokio_util::sync::CancellationToken;
 
 use super::{run_plan, tag_target, BuildOptions};
+use crate::assemble::export::from_engine_state;
+use crate::assemble::{
+    cache_dir::cache_dir_from_process, export_from_engine, images_for_targets, AssembleEnv,
+    AssembleError, Bases, EngineStageFiles, LayerCache, RegistryBases,
+};
 use crate::engine::{DockerEngine, Engine};
 use crate::exec::ExecError;
 use crate::oci::{ImageIndex, IndexFormat, LayerOptions};
-use crate::output::{
-    export_from_engine, images_for_targets, AssembleEnv, EngineStageFiles, OutputError,
-};
+use crate::output::OutputError;
 use crate::progress::Reporter;
 use crate::registry::RegistryClient;
 
@@ -38,9 +41,12 @@ pub enum BuildError {
     /// Running the jobs in the engine failed.
     #[error(transparent)]
     Exec(#[from] ExecError),
-    /// Assembling or exporting a final image failed.
+    /// Preparing the output folder failed.
     #[error(transparent)]
     Output(#[from] OutputError),
+    /// Assembling or exporting a final image failed.
+    #[error(transparent)]
+    Assemble(#[from] AssembleError),
 }
 
 impl BuildError {
@@ -84,6 +90,11 @@ pub async fn build_images(
     };
     std::fs::create_dir_all(&image_opts.work_dir)
         .map_err(OutputError::io("creating", &image_opts.work_dir))?;
+    let layers = LayerCache::new(
+        cache_dir_from_process(),
+        &image_opts.work_dir,
+        layer_options,
+    );
     let mut ready = BTreeMap::new();
     for id in &ran.selection.export {
         if cancel.is_cancelled() {
@@ -95,9 +106,9 @@ pub async fn build_images(
             engine,
             &out.image,
             &job.run_platform,
-            &out.config,
+            &from_engine_state(&out.config),
             Some(image_opts.created),
-            &layer_options,
+            &layers,
             &image_opts.work_dir.join(format!("job{}", id.0)),
             image_opts.format,
         )
@@ -112,10 +123,9 @@ pub async fn build_images(
             }
         }
     }
-    let stage_files = EngineStageFiles {
-        engine: engine as &dyn Engine,
-        images: ran
-            .plan
+    let stage_files = EngineStageFiles::new(
+        engine as &dyn Engine,
+        ran.plan
             .jobs
             .iter()
             .filter_map(|j| {
@@ -124,19 +134,22 @@ pub async fn build_images(
                     .map(|o| (j.id, (o.image.clone(), j.run_platform.clone())))
             })
             .collect(),
-    };
+    );
+    let resolver = RegistryBases { client };
+    let bases = Bases::new(&resolver, Some(client), Some(engine));
     let env = AssembleEnv {
         context: Some(&ran.ctx),
+        bases: &bases,
         stage_files: &stage_files,
         created: Some(image_opts.created),
-        layer_options,
+        layers: &layers,
         work_dir: &image_opts.work_dir,
         format: image_opts.format,
     };
     if cancel.is_cancelled() {
         return Err(ExecError::Cancelled.into());
     }
-    let index = images_for_targets(&ran.plan, client, &env, &ready).await?;
+    let index = images_for_targets(&ran.plan, &env, &ready).await?;
     let done = ran.outcome(Vec::new());
     Ok(ImageBuild {
         index,

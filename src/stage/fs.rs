@@ -138,27 +138,9 @@ impl MemFs {
 
     /// Resolves intermediate symlinks of `path` (not the last component).
     fn resolve_parents(&self, path: &str) -> Option<String> {
-        let clean = crate::context::clean_path(&format!("/{path}"));
-        if clean == "/" {
-            return Some(clean);
-        }
-        let mut cur = String::new();
-        let parts: Vec<&str> = clean.trim_start_matches('/').split('/').collect();
-        for (i, part) in parts.iter().enumerate() {
-            let mut next = format!("{cur}/{part}");
-            if i + 1 < parts.len() {
-                for _ in 0..40 {
-                    match self.nodes.get(&next).map(|n| &n.0.kind) {
-                        Some(FsKind::Symlink { target }) => {
-                            next = link_target(&next, target);
-                        }
-                        _ => break,
-                    }
-                }
-            }
-            cur = next;
-        }
-        Some(cur)
+        Some(resolve_parents(path, |p| {
+            self.nodes.get(p).map(|n| n.0.kind.clone())
+        }))
     }
 
     fn lookup(&self, path: &str) -> Option<(String, &(FsStat, Bytes))> {
@@ -234,6 +216,34 @@ fn append(b: &mut tar::Builder<Vec<u8>>, name: &str, s: &FsStat, d: &Bytes) -> s
             h.set_size(0);
             b.append_link(&mut h, name, target)
         }
+    }
+}
+
+/// `path` with its intermediate symlinks resolved (not the last component), through
+/// `kind_of` (the kind of an absolute path, `None` when missing). Absolute and cleaned.
+pub fn resolve_parents(path: &str, kind_of: impl Fn(&str) -> Option<FsKind>) -> String {
+    let clean = crate::context::clean_path(&format!("/{path}"));
+    if clean == "/" {
+        return clean;
+    }
+    let mut cur = String::new();
+    let parts: Vec<&str> = clean.trim_start_matches('/').split('/').collect();
+    for (i, part) in parts.iter().enumerate() {
+        let mut next = crate::context::clean_path(&format!("{cur}/{part}"));
+        if i + 1 < parts.len() {
+            for _ in 0..40 {
+                match kind_of(&next) {
+                    Some(FsKind::Symlink { target }) => next = link_target(&next, &target),
+                    _ => break,
+                }
+            }
+        }
+        cur = if next == "/" { String::new() } else { next };
+    }
+    if cur.is_empty() {
+        "/".into()
+    } else {
+        cur
     }
 }
 

@@ -1,0 +1,429 @@
+//! Base images for assembled jobs: a resolved base (PLAN.md's `ResolvedBase`) becomes an
+//! `OciImage` whose layers stay where they are (a registry base's layers stay in the
+//! registry; an engine-only base is exported from the engine once per image id), and any
+//! layer's bytes are made local on demand (downloaded once into the cache) when the
+//! assembler must read them (the base's filesystem index, `COPY --from` an image).
+//!
+//! `ResolvedBase`/`BaseOrigin`/`BaseInfo` mirror the types PLAN.md fixes for the lead's
+//! resolver; when it lands they become re-exports of it.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use futures::future::BoxFuture;
+use futures::StreamExt;
+use tokio::io::AsyncWriteExt;
+
+use super::error::{AssembleError, Result};
+use super::layers::LayerCache;
+use super::show;
+use crate::engine::DockerEngine;
+use crate::oci::config::History;
+use crate::oci::docker_archive::{read_docker_save, SavedImage};
+use crate::oci::{BlobSource, Descriptor, Digest, ImageConfig, IndexFormat, LayerBlob, OciImage};
+use crate::platform::Platform;
+use crate::registry::{ImageRef, RegistryClient};
+
+/// One base image for one requested platform (PLAN.md `plan::BaseInfo`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct BaseInfo {
+    /// Engine image id `sha256:…` or `repo@sha256:<manifest>`.
+    pub pinned: String,
+    /// The image's actual platform.
+    pub platform: Platform,
+    /// Its config.
+    pub config: ImageConfig,
+}
+
+/// A base image resolved once per (reference, platform) (PLAN.md).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResolvedBase {
+    /// The reference as written after expansion.
+    pub reference: String,
+    /// The platform asked for.
+    pub requested: Platform,
+    /// What was found.
+    pub info: BaseInfo,
+    /// Where its layers are.
+    pub origin: BaseOrigin,
+}
+
+/// Where a resolved base's layers are.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BaseOrigin {
+    /// In the engine's store (used as is, as BuildKit-in-engine does).
+    Engine {
+        /// The engine's image id.
+        image_id: String,
+    },
+    /// In a registry, by digest.
+    Registry {
+        /// `registry/repository`.
+        repository: String,
+        /// The platform manifest's digest.
+        manifest_digest: String,
+        /// Its layer descriptors, base first.
+        layers: Vec<Descriptor>,
+    },
+}
+
+/// Resolves base images (the lead's resolver implements it; [`RegistryBases`] and
+/// [`KnownBases`] are the two here).
+pub trait BaseResolver: Send + Sync {
+    /// The base `reference` for `platform`.
+    fn resolve<'a>(
+        &'a self,
+        reference: &'a str,
+        platform: &'a Platform,
+    ) -> BoxFuture<'a, Result<ResolvedBase>>;
+}
+
+/// Resolves every base in a registry (what the assembler did before the one resolver).
+pub struct RegistryBases<'a> {
+    /// The registry client.
+    pub client: &'a RegistryClient,
+}
+
+impl BaseResolver for RegistryBases<'_> {
+    fn resolve<'a>(
+        &'a self,
+        reference: &'a str,
+        platform: &'a Platform,
+    ) -> BoxFuture<'a, Result<ResolvedBase>> {
+        Box::pin(resolve_in_registry(self.client, reference, platform))
+    }
+}
+
+/// Bases resolved beforehand, by (reference as expanded, `platform.format_all()`).
+pub struct KnownBases(pub BTreeMap<(String, String), ResolvedBase>);
+
+impl BaseResolver for KnownBases {
+    fn resolve<'a>(
+        &'a self,
+        reference: &'a str,
+        platform: &'a Platform,
+    ) -> BoxFuture<'a, Result<ResolvedBase>> {
+        Box::pin(async move {
+            self.0
+                .get(&(reference.to_string(), platform.format_all()))
+                .cloned()
+                .ok_or_else(|| AssembleError::MissingInput {
+                    what: format!("the base image {reference} for {}", show(platform)),
+                    needed_by: "assembling".into(),
+                })
+        })
+    }
+}
+
+/// Resolves `reference` for `platform` in its registry.
+pub async fn resolve_in_registry(
+    client: &RegistryClient,
+    reference: &str,
+    platform: &Platform,
+) -> Result<ResolvedBase> {
+    let action = format!("resolving base image {reference} for {}", show(platform));
+    let r = ImageRef::parse(reference).map_err(AssembleError::registry(action.clone()))?;
+    let resolved = client
+        .resolve(&r, platform)
+        .await
+        .map_err(AssembleError::registry(action.clone()))?;
+    let config =
+        ImageConfig::parse(&resolved.config_bytes).map_err(AssembleError::oci(action.clone()))?;
+    let layers = resolved
+        .layers
+        .iter()
+        .map(|d| {
+            Ok(Descriptor::new(
+                d.media_type.clone(),
+                Digest::parse(&d.digest)?,
+                d.size,
+            ))
+        })
+        .collect::<crate::oci::Result<Vec<_>>>()
+        .map_err(AssembleError::oci(action))?;
+    let repository = format!("{}/{}", r.registry, r.repository);
+    Ok(ResolvedBase {
+        reference: reference.to_string(),
+        requested: platform.clone(),
+        info: BaseInfo {
+            pinned: format!("{repository}@{}", resolved.manifest.digest),
+            platform: config.platform(),
+            config,
+        },
+        origin: BaseOrigin::Registry {
+            repository,
+            manifest_digest: resolved.manifest.digest.clone(),
+            layers,
+        },
+    })
+}
+
+/// What the assembler needs from an engine for engine-only bases: `docker save` of one image
+/// into a folder. The lead's engine implements it; [`DockerEngine`] does here.
+pub trait EngineImages: Send + Sync {
+    /// Saves `image_id` into `dir` (an empty folder) and reads it.
+    fn save<'a>(&'a self, image_id: &'a str, dir: &'a Path) -> BoxFuture<'a, Result<SavedImage>>;
+}
+
+impl EngineImages for DockerEngine {
+    fn save<'a>(&'a self, image_id: &'a str, dir: &'a Path) -> BoxFuture<'a, Result<SavedImage>> {
+        Box::pin(async move {
+            let action = format!("exporting {image_id} from the engine");
+            let tar_path = dir.with_extension("tar");
+            std::fs::create_dir_all(dir).map_err(AssembleError::io("creating", dir))?;
+            {
+                let mut f = tokio::fs::File::create(&tar_path)
+                    .await
+                    .map_err(AssembleError::io("creating", &tar_path))?;
+                let mut stream = self.export_image(image_id);
+                while let Some(chunk) = stream.next().await {
+                    let chunk = chunk.map_err(AssembleError::engine(action.clone()))?;
+                    f.write_all(&chunk)
+                        .await
+                        .map_err(AssembleError::io("writing", &tar_path))?;
+                }
+                f.flush()
+                    .await
+                    .map_err(AssembleError::io("writing", &tar_path))?;
+            }
+            let file =
+                std::fs::File::open(&tar_path).map_err(AssembleError::io("opening", &tar_path))?;
+            let saved = read_docker_save(std::io::BufReader::new(file), dir)
+                .map_err(AssembleError::oci(action.clone()));
+            let _ = std::fs::remove_file(&tar_path);
+            saved?
+                .into_iter()
+                .next()
+                .ok_or_else(|| AssembleError::MissingInput {
+                    what: format!("image {image_id} in the engine's export"),
+                    needed_by: action,
+                })
+        })
+    }
+}
+
+/// Turns saved engine layers into gzip blobs, reusing any blob the cache has for a diff_id
+/// (so an unchanged layer is never recompressed) and keeping new ones in it.
+pub fn saved_layers(
+    saved: &SavedImage,
+    cache: &LayerCache,
+    work_dir: &Path,
+) -> Result<Vec<LayerBlob>> {
+    let expected = &saved.config.rootfs.diff_ids;
+    if expected.len() != saved.layers.len() {
+        return Err(AssembleError::Oci {
+            action: "reading an engine export".into(),
+            source: crate::oci::OciError::HistoryLayerCount {
+                non_empty: expected.len(),
+                layers: saved.layers.len(),
+            },
+        });
+    }
+    let mut out = Vec::with_capacity(expected.len());
+    for (i, (path, diff_id)) in saved.layers.iter().zip(expected).enumerate() {
+        if let Some(hit) = cache.by_diff_id(*diff_id) {
+            out.push(hit);
+            continue;
+        }
+        let action = format!("importing layer {}", path.display());
+        let dest = work_dir.join(format!("layer-{i}-{}.tar.gz", &diff_id.hex()[..12]));
+        let blob = LayerBlob::import_file(path, &dest, cache.options())
+            .map_err(AssembleError::oci(action))?;
+        if blob.diff_id() != *diff_id {
+            return Err(AssembleError::Oci {
+                action: format!("importing layer {}", path.display()),
+                source: crate::oci::OciError::DigestMismatch {
+                    what: "an exported layer".into(),
+                    expected: diff_id.to_string(),
+                    actual: blob.diff_id().to_string(),
+                },
+            });
+        }
+        out.push(cache.keep(blob));
+    }
+    Ok(out)
+}
+
+/// Makes resolved bases into images (engine exports memoized by image id) and layer bytes
+/// local (registry downloads memoized by digest).
+pub struct Bases<'a> {
+    /// Resolves references.
+    pub resolver: &'a dyn BaseResolver,
+    /// For registry layers the assembler must read.
+    pub registry: Option<&'a RegistryClient>,
+    /// For engine-only bases.
+    pub engine: Option<&'a dyn EngineImages>,
+    exported: Mutex<BTreeMap<String, Vec<LayerBlob>>>,
+}
+
+impl<'a> Bases<'a> {
+    /// A base source.
+    pub fn new(
+        resolver: &'a dyn BaseResolver,
+        registry: Option<&'a RegistryClient>,
+        engine: Option<&'a dyn EngineImages>,
+    ) -> Bases<'a> {
+        Bases {
+            resolver,
+            registry,
+            engine,
+            exported: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// The image of `reference` for `platform`, in `format`.
+    pub async fn image(
+        &self,
+        reference: &str,
+        platform: &Platform,
+        format: IndexFormat,
+        cache: &LayerCache,
+        work_dir: &Path,
+    ) -> Result<OciImage> {
+        let base = self.resolver.resolve(reference, platform).await?;
+        let action = format!("using base image {reference} for {}", show(platform));
+        let mut config = base.info.config.clone();
+        let layers = match &base.origin {
+            BaseOrigin::Registry {
+                repository, layers, ..
+            } => {
+                if config.rootfs.diff_ids.len() != layers.len() {
+                    return Err(AssembleError::Oci {
+                        action,
+                        source: crate::oci::OciError::HistoryLayerCount {
+                            non_empty: config.rootfs.diff_ids.len(),
+                            layers: layers.len(),
+                        },
+                    });
+                }
+                layers
+                    .iter()
+                    .zip(&config.rootfs.diff_ids)
+                    .map(|(d, diff_id)| {
+                        LayerBlob::from_registry(d.clone(), *diff_id, repository.clone())
+                    })
+                    .collect::<crate::oci::Result<Vec<_>>>()
+                    .map_err(AssembleError::oci(action.clone()))?
+            }
+            BaseOrigin::Engine { image_id } => {
+                self.engine_layers(image_id, cache, work_dir).await?
+            }
+        };
+        clean_engine_noise(&mut config);
+        // Some images (made by umoci or by hand) carry no history, or one that does not
+        // match their layers: give every base layer one entry so ours can follow.
+        if config.non_empty_history() != layers.len() {
+            config.history = (0..layers.len())
+                .map(|_| History {
+                    created_by: Some(format!("layer of {reference}")),
+                    ..History::default()
+                })
+                .collect();
+        }
+        // The index entry is the platform the user asked for (arm64 "v8" and none are one).
+        config.os = platform.os.clone();
+        config.architecture = platform.architecture.clone();
+        config.variant = (!platform.variant.is_empty()).then(|| platform.variant.clone());
+        OciImage::new(config, layers, format).map_err(AssembleError::oci(action))
+    }
+
+    async fn engine_layers(
+        &self,
+        image_id: &str,
+        cache: &LayerCache,
+        work_dir: &Path,
+    ) -> Result<Vec<LayerBlob>> {
+        if let Some(l) = self.exported.lock().expect("export memo").get(image_id) {
+            return Ok(l.clone());
+        }
+        let engine = self.engine.ok_or_else(|| AssembleError::MissingInput {
+            what: format!("an engine to export {image_id}"),
+            needed_by: "an engine-only base image".into(),
+        })?;
+        let dir = work_dir.join(format!(
+            "base-{}",
+            image_id
+                .trim_start_matches("sha256:")
+                .chars()
+                .take(16)
+                .collect::<String>()
+        ));
+        let saved = engine.save(image_id, &dir).await?;
+        let layers = saved_layers(&saved, cache, &dir)?;
+        self.exported
+            .lock()
+            .expect("export memo")
+            .insert(image_id.to_string(), layers.clone());
+        Ok(layers)
+    }
+
+    /// `layers` with every registry blob downloaded (once, into `dir`/blobs/sha256).
+    pub async fn local(&self, layers: &[LayerBlob], dir: &Path) -> Result<Vec<LayerBlob>> {
+        let mut out = Vec::with_capacity(layers.len());
+        for l in layers {
+            let BlobSource::Registry { repository } = l.source() else {
+                out.push(l.clone());
+                continue;
+            };
+            let path = dir.join("blobs/sha256").join(l.digest().hex());
+            if std::fs::metadata(&path).map(|m| m.len()).ok() != Some(l.size()) {
+                self.download(repository, l, &path).await?;
+            }
+            out.push(l.with_source(BlobSource::File(path)));
+        }
+        Ok(out)
+    }
+
+    async fn download(&self, repository: &str, l: &LayerBlob, path: &PathBuf) -> Result<()> {
+        let action = format!("downloading layer {} from {repository}", l.digest());
+        let client = self.registry.ok_or_else(|| AssembleError::MissingInput {
+            what: "a registry client".into(),
+            needed_by: action.clone(),
+        })?;
+        let r = ImageRef::parse(&format!("{repository}@{}", l.digest()))
+            .map_err(AssembleError::registry(action.clone()))?;
+        let mut stream = client
+            .blob_stream(&r, &l.digest().to_string())
+            .await
+            .map_err(AssembleError::registry(action.clone()))?;
+        let parent = path.parent().expect("has a parent");
+        std::fs::create_dir_all(parent).map_err(AssembleError::io("creating", parent))?;
+        let tmp = path.with_extension(format!("part-{}", std::process::id()));
+        let mut f = tokio::fs::File::create(&tmp)
+            .await
+            .map_err(AssembleError::io("creating", &tmp))?;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(AssembleError::registry(action.clone()))?;
+            f.write_all(&chunk)
+                .await
+                .map_err(AssembleError::io("writing", &tmp))?;
+        }
+        f.flush()
+            .await
+            .map_err(AssembleError::io("writing", &tmp))?;
+        std::fs::rename(&tmp, path).map_err(AssembleError::io("renaming", &tmp))
+    }
+}
+
+/// Drops engine-only fields a commit adds that no Dockerfile asked for.
+pub fn clean_engine_noise(config: &mut ImageConfig) {
+    for k in ["container", "container_config", "docker_version"] {
+        config.extra.remove(k);
+    }
+    if let Some(c) = config.config.as_mut() {
+        for k in [
+            "Hostname",
+            "Domainname",
+            "Image",
+            "AttachStdin",
+            "AttachStdout",
+            "AttachStderr",
+            "Tty",
+            "OpenStdin",
+            "StdinOnce",
+        ] {
+            c.extra.remove(k);
+        }
+    }
+}

@@ -1,0 +1,90 @@
+//! A final image the executor built in the engine (a native or emulated final stage),
+//! exported with `docker save` and turned into the same `OciImage` form as an assembled one.
+//! Layers whose diff_id the cache knows are not recompressed (issue 11).
+//!
+//! The config written is the executor's `stage::State`, not the engine's: a commit can only
+//! add to a config (build-arg env, the RUN command as Cmd), and Docker 20.10's `import`
+//! labels every image amd64, so the platform fields come from the target too.
+
+use std::path::Path;
+
+use super::base::{clean_engine_noise, saved_layers, EngineImages};
+use super::error::{AssembleError, Result};
+use super::layers::LayerCache;
+use super::show;
+use crate::oci::config::History;
+use crate::oci::{ImageConfig, IndexFormat, OciImage};
+use crate::platform::Platform;
+
+/// Exports `image` (an engine id or per-platform reference) as the final image for
+/// `platform`, with `config` (the executor's state: `stage::State::config`) as its runtime
+/// config.
+#[allow(clippy::too_many_arguments)]
+pub async fn export_from_engine(
+    engine: &dyn EngineImages,
+    image: &str,
+    platform: &Platform,
+    config: &ImageConfig,
+    created: Option<i64>,
+    cache: &LayerCache,
+    work_dir: &Path,
+    format: IndexFormat,
+) -> Result<OciImage> {
+    let action = format!("exporting the {} image from the engine", show(platform));
+    let dir = work_dir.join(format!("save-{}", show(platform).replace('/', "-")));
+    let saved = engine.save(image, &dir).await?;
+    let layers = saved_layers(&saved, cache, &dir)?;
+    let mut out = saved.config.clone();
+    out.config = config.config.clone();
+    out.author = config.author.clone();
+    clean_engine_noise(&mut out);
+    out.os = platform.os.clone();
+    out.architecture = platform.architecture.clone();
+    out.variant = (!platform.variant.is_empty()).then(|| platform.variant.clone());
+    out.created = created.map(crate::oci::time::rfc3339);
+    if out.non_empty_history() != layers.len() {
+        out.history = (0..layers.len())
+            .map(|_| History {
+                created: created.map(crate::oci::time::rfc3339),
+                created_by: Some("xplat: exported from the engine".into()),
+                ..History::default()
+            })
+            .collect();
+    }
+    OciImage::new(out, layers, format).map_err(AssembleError::oci(action))
+}
+
+/// The executor's engine-side config state as an OCI config (transitional: the lead's
+/// executor keeps a `stage::State`, and this goes away with `engine::ImageConfig`).
+pub fn from_engine_state(state: &crate::engine::ImageConfig) -> ImageConfig {
+    use crate::oci::config::Empty;
+    use crate::oci::{ContainerConfig, Healthcheck};
+    let set = |s: &std::collections::BTreeSet<String>| {
+        (!s.is_empty()).then(|| s.iter().map(|k| (k.clone(), Empty {})).collect())
+    };
+    ImageConfig {
+        config: Some(ContainerConfig {
+            user: state.user.clone().filter(|u| !u.is_empty()),
+            env: (!state.env.is_empty()).then(|| state.env.clone()),
+            cmd: state.cmd.clone(),
+            entrypoint: state.entrypoint.clone(),
+            working_dir: state.working_dir.clone().filter(|w| !w.is_empty()),
+            labels: (!state.labels.is_empty()).then(|| state.labels.clone()),
+            exposed_ports: set(&state.exposed_ports),
+            volumes: set(&state.volumes),
+            stop_signal: state.stop_signal.clone(),
+            healthcheck: state.healthcheck.as_ref().map(|h| Healthcheck {
+                test: Some(h.test.clone()),
+                interval: (h.interval != 0).then_some(h.interval),
+                timeout: (h.timeout != 0).then_some(h.timeout),
+                start_period: (h.start_period != 0).then_some(h.start_period),
+                start_interval: None,
+                retries: (h.retries != 0).then_some(h.retries),
+            }),
+            shell: state.shell.clone(),
+            on_build: (!state.on_build.is_empty()).then(|| state.on_build.clone()),
+            ..ContainerConfig::default()
+        }),
+        ..ImageConfig::default()
+    }
+}
