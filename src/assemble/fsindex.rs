@@ -403,10 +403,12 @@ impl FsView {
             let r = match &stat.kind {
                 FsKind::Dir => {
                     h.set_entry_type(tar::EntryType::Directory);
+                    h.set_size(0);
                     b.append_data(&mut h, format!("{name}/"), std::io::empty())
                 }
                 FsKind::Symlink { target } => {
                     h.set_entry_type(tar::EntryType::Symlink);
+                    h.set_size(0);
                     b.append_link(&mut h, &name, target)
                 }
                 FsKind::File => {

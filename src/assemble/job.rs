@@ -89,9 +89,22 @@ pub async fn assemble(
     let action = format!("assembling {stage_name} for {}", show(platform));
     let (mut image, mut state) = match base {
         Some(b) => {
-            let image = b
+            let mut image = b
                 .in_format(env.format)
                 .map_err(AssembleError::oci(action.clone()))?;
+            if image.config().non_empty_history() != image.layers().len() {
+                // A base without a matching history (made by hand or by umoci): one entry
+                // per layer, so ours can follow.
+                let mut config = image.config().clone();
+                config.history = image
+                    .layers()
+                    .iter()
+                    .map(|_| crate::oci::History::instruction("base layer", None, false))
+                    .collect();
+                image = image
+                    .with_config(config)
+                    .map_err(AssembleError::oci(action.clone()))?;
+            }
             let state = State::from_base(image.config());
             (image, state)
         }
@@ -265,3 +278,7 @@ async fn source_fs<'a>(
     ))?;
     Ok(Box::new(view))
 }
+
+#[cfg(test)]
+#[path = "job_tests.rs"]
+mod tests;
