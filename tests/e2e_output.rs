@@ -153,7 +153,15 @@ fn scratch_final_stage_pushes_an_index_of_exactly_the_two_platforms_and_repushes
     let arm = skopeo_config(&tag, "arm64");
     assert_eq!(arm["architecture"], "arm64");
     assert_eq!(arm["config"]["Entrypoint"][0], "/bin/app");
-    assert_eq!(arm["config"]["Env"][0], "GREETING=PONG");
+    // BuildKit's scratch default PATH comes first, then the stage's ENV (issue 10).
+    assert_eq!(
+        arm["config"]["Env"],
+        serde_json::json!([
+            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            "GREETING=PONG"
+        ])
+    );
+    assert_eq!(arm["config"]["WorkingDir"], "/");
 
     // The metadata file names the index and every platform's manifest and config.
     let m: serde_json::Value = serde_json::from_slice(&std::fs::read(&meta).unwrap()).unwrap();
