@@ -122,7 +122,7 @@ fn entries_written_later_are_seen_and_the_index_is_cached_by_digest() {
         "example.com/x",
     )
     .unwrap();
-    assert!(FsView::from_layers(&[registry_only.clone()], Some(cache.path())).is_ok());
+    assert!(FsView::from_layers(std::slice::from_ref(&registry_only), Some(cache.path())).is_ok());
     let no_cache = FsView::from_layers(&[registry_only], None).unwrap_err();
     assert!(no_cache.to_string().contains("example.com/x"), "{no_cache}");
 }

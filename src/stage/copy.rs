@@ -174,7 +174,7 @@ pub async fn files(state: &State, instr: &Instruction, inputs: &CopyInputs<'_>) 
                     _ => Vec::new(),
                 },
                 parents: matches!(instr, Instruction::Copy(c) if c.parents),
-                unpack: add.map_or(false, |a| a.unpack.unwrap_or(true)),
+                unpack: add.is_some_and(|a| a.unpack.unwrap_or(true)),
                 created_mtime: inputs.created_mtime,
             };
             let ctx = inputs.context.ok_or(StageError::NoContext)?;

@@ -124,7 +124,8 @@ fn from_a_directory_creates_the_destination_0755_root_or_chown_never_the_sources
 fn a_file_goes_to_dest_or_into_a_directory_and_parents_are_created() {
     let src = out_stage();
     let dest = MemFs::new().dir("/usr/bin", 0o755, 0, 0);
-    let table: &[(&str, &str, &[(&str, char, u32, u64, u64)])] = &[
+    type Row<'a> = (&'a str, char, u32, u64, u64);
+    let table: &[(&str, &str, &[Row])] = &[
         (
             "/out/a",
             "/x/y/",
