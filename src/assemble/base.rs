@@ -95,6 +95,52 @@ impl BaseResolver for RegistryBases<'_> {
     }
 }
 
+/// The engine's store first (when it has the image for the right platform, as BuildKit in
+/// the engine uses it), else the registry. A stand-in for the lead's one resolver.
+pub struct EngineFirstBases<'a> {
+    /// The engine.
+    pub engine: &'a dyn crate::engine::Engine,
+    /// The registry client.
+    pub client: &'a RegistryClient,
+}
+
+impl BaseResolver for EngineFirstBases<'_> {
+    fn resolve<'a>(
+        &'a self,
+        reference: &'a str,
+        platform: &'a Platform,
+    ) -> BoxFuture<'a, Result<ResolvedBase>> {
+        Box::pin(async move {
+            let action = format!("looking up {reference} in the engine");
+            let found = self
+                .engine
+                .inspect_image(reference)
+                .await
+                .map_err(AssembleError::engine(action))?;
+            if let crate::engine::ImageLookup::Found(info) = found {
+                if platform.matches(&info.platform) {
+                    let mut config = super::export::from_engine_state(&info.config);
+                    config.os = info.platform.os.clone();
+                    config.architecture = info.platform.architecture.clone();
+                    return Ok(ResolvedBase {
+                        reference: reference.to_string(),
+                        requested: platform.clone(),
+                        info: BaseInfo {
+                            pinned: info.id.clone(),
+                            platform: info.platform.clone(),
+                            config,
+                        },
+                        origin: BaseOrigin::Engine {
+                            image_id: info.id.clone(),
+                        },
+                    });
+                }
+            }
+            resolve_in_registry(self.client, reference, platform).await
+        })
+    }
+}
+
 /// Bases resolved beforehand, by (reference as expanded, `platform.format_all()`).
 pub struct KnownBases(pub BTreeMap<(String, String), ResolvedBase>);
 
@@ -254,7 +300,7 @@ pub struct Bases<'a> {
     pub registry: Option<&'a RegistryClient>,
     /// For engine-only bases.
     pub engine: Option<&'a dyn EngineImages>,
-    exported: Mutex<BTreeMap<String, Vec<LayerBlob>>>,
+    exported: Mutex<BTreeMap<String, (Vec<LayerBlob>, ImageConfig)>>,
 }
 
 impl<'a> Bases<'a> {
@@ -307,7 +353,10 @@ impl<'a> Bases<'a> {
                     .map_err(AssembleError::oci(action.clone()))?
             }
             BaseOrigin::Engine { image_id } => {
-                self.engine_layers(image_id, cache, work_dir).await?
+                let (layers, saved) = self.engine_layers(image_id, cache, work_dir).await?;
+                // The saved config is the engine's whole config (history included).
+                config = saved;
+                layers
             }
         };
         clean_engine_noise(&mut config);
@@ -333,7 +382,7 @@ impl<'a> Bases<'a> {
         image_id: &str,
         cache: &LayerCache,
         work_dir: &Path,
-    ) -> Result<Vec<LayerBlob>> {
+    ) -> Result<(Vec<LayerBlob>, ImageConfig)> {
         if let Some(l) = self.exported.lock().expect("export memo").get(image_id) {
             return Ok(l.clone());
         }
@@ -351,11 +400,12 @@ impl<'a> Bases<'a> {
         ));
         let saved = engine.save(image_id, &dir).await?;
         let layers = saved_layers(&saved, cache, &dir)?;
+        let out = (layers, saved.config.clone());
         self.exported
             .lock()
             .expect("export memo")
-            .insert(image_id.to_string(), layers.clone());
-        Ok(layers)
+            .insert(image_id.to_string(), out.clone());
+        Ok(out)
     }
 
     /// `layers` with every registry blob downloaded (once, into `dir`/blobs/sha256).

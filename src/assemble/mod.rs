@@ -30,8 +30,8 @@ pub mod targets;
 use std::path::Path;
 
 pub use base::{
-    BaseInfo, BaseOrigin, BaseResolver, Bases, EngineImages, KnownBases, RegistryBases,
-    ResolvedBase,
+    BaseInfo, BaseOrigin, BaseResolver, Bases, EngineFirstBases, EngineImages, KnownBases,
+    RegistryBases, ResolvedBase,
 };
 pub use error::{AssembleError, Refusal, Result};
 pub use export::export_from_engine;

@@ -13,7 +13,7 @@ use super::{run_plan, tag_target, BuildOptions};
 use crate::assemble::export::from_engine_state;
 use crate::assemble::{
     cache_dir::cache_dir_from_process, export_from_engine, images_for_targets, AssembleEnv,
-    AssembleError, Bases, EngineStageFiles, LayerCache, RegistryBases,
+    AssembleError, Bases, EngineFirstBases, EngineStageFiles, LayerCache,
 };
 use crate::engine::{DockerEngine, Engine};
 use crate::exec::ExecError;
@@ -135,7 +135,10 @@ pub async fn build_images(
             })
             .collect(),
     );
-    let resolver = RegistryBases { client };
+    let resolver = EngineFirstBases {
+        engine: engine as &dyn Engine,
+        client,
+    };
     let bases = Bases::new(&resolver, Some(client), Some(engine));
     let env = AssembleEnv {
         context: Some(&ran.ctx),
