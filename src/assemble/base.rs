@@ -218,21 +218,10 @@ impl EngineImages for DockerEngine {
             let action = format!("exporting {image_id} from the engine");
             let tar_path = dir.with_extension("tar");
             std::fs::create_dir_all(dir).map_err(AssembleError::io("creating", dir))?;
-            {
-                let mut f = tokio::fs::File::create(&tar_path)
-                    .await
-                    .map_err(AssembleError::io("creating", &tar_path))?;
-                let mut stream = self.export_image(image_id);
-                while let Some(chunk) = stream.next().await {
-                    let chunk = chunk.map_err(AssembleError::engine(action.clone()))?;
-                    f.write_all(&chunk)
-                        .await
-                        .map_err(AssembleError::io("writing", &tar_path))?;
-                }
-                f.flush()
-                    .await
-                    .map_err(AssembleError::io("writing", &tar_path))?;
-            }
+            let stream = self
+                .export_image(image_id)
+                .map(|c| c.map_err(AssembleError::engine(action.clone())));
+            to_file(stream, &tar_path).await?;
             let file =
                 std::fs::File::open(&tar_path).map_err(AssembleError::io("opening", &tar_path))?;
             let saved = read_docker_save(std::io::BufReader::new(file), dir)
@@ -433,27 +422,33 @@ impl<'a> Bases<'a> {
         })?;
         let r = ImageRef::parse(&format!("{repository}@{}", l.digest()))
             .map_err(AssembleError::registry(action.clone()))?;
-        let mut stream = client
+        let stream = client
             .blob_stream(&r, &l.digest().to_string())
             .await
-            .map_err(AssembleError::registry(action.clone()))?;
+            .map_err(AssembleError::registry(action.clone()))?
+            .map(|c| c.map_err(AssembleError::registry(action.clone())));
         let parent = path.parent().expect("has a parent");
         std::fs::create_dir_all(parent).map_err(AssembleError::io("creating", parent))?;
         let tmp = path.with_extension(format!("part-{}", std::process::id()));
-        let mut f = tokio::fs::File::create(&tmp)
-            .await
-            .map_err(AssembleError::io("creating", &tmp))?;
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(AssembleError::registry(action.clone()))?;
-            f.write_all(&chunk)
-                .await
-                .map_err(AssembleError::io("writing", &tmp))?;
-        }
-        f.flush()
-            .await
-            .map_err(AssembleError::io("writing", &tmp))?;
+        to_file(stream, &tmp).await?;
         std::fs::rename(&tmp, path).map_err(AssembleError::io("renaming", &tmp))
     }
+}
+
+/// Streams `chunks` into a new file at `path` (never held whole in memory).
+async fn to_file(
+    mut chunks: impl futures::Stream<Item = Result<bytes::Bytes>> + Unpin,
+    path: &Path,
+) -> Result<()> {
+    let mut f = tokio::fs::File::create(path)
+        .await
+        .map_err(AssembleError::io("creating", path))?;
+    while let Some(chunk) = chunks.next().await {
+        f.write_all(&chunk?)
+            .await
+            .map_err(AssembleError::io("writing", path))?;
+    }
+    f.flush().await.map_err(AssembleError::io("writing", path))
 }
 
 /// Drops engine-only fields a commit adds that no Dockerfile asked for.

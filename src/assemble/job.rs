@@ -258,17 +258,7 @@ async fn source_fs<'a>(
             Some(i) => i.clone(),
             None => return env.stage_files.open(*j).await,
         },
-        Source::Image { reference } => {
-            env.bases
-                .image(
-                    reference,
-                    &job.run_platform,
-                    env.format,
-                    env.layers,
-                    env.work_dir,
-                )
-                .await?
-        }
+        Source::Image { reference } => env.base_image(reference, &job.run_platform).await?,
     };
     let root = env.layers.root();
     let local = env.bases.local(image.layers(), &root).await?;

@@ -65,6 +65,17 @@ pub struct AssembleEnv<'a> {
 }
 
 impl AssembleEnv<'_> {
+    /// The base image `reference` for `platform`, in this build's format.
+    pub async fn base_image(
+        &self,
+        reference: &str,
+        platform: &Platform,
+    ) -> Result<crate::oci::OciImage> {
+        self.bases
+            .image(reference, platform, self.format, self.layers, self.work_dir)
+            .await
+    }
+
     /// Whether `job`'s result is in the engine.
     pub fn engine_ran(&self, job: JobId) -> bool {
         self.stage_files.has(job)

@@ -74,17 +74,7 @@ pub async fn image_of(
         let job = plan.job(j);
         let base = match &job.base {
             Base::Scratch => None,
-            Base::Image { reference } => Some(
-                env.bases
-                    .image(
-                        reference,
-                        &job.run_platform,
-                        env.format,
-                        env.layers,
-                        env.work_dir,
-                    )
-                    .await?,
-            ),
+            Base::Image { reference } => Some(env.base_image(reference, &job.run_platform).await?),
             Base::Stage { job: b } => Some(done[b].clone()),
         };
         let image = assemble(job, base.as_ref(), env, done).await?;
