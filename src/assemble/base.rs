@@ -238,12 +238,14 @@ impl EngineImages for DockerEngine {
     }
 }
 
-/// Turns saved engine layers into gzip blobs, reusing any blob the cache has for a diff_id
-/// (so an unchanged layer is never recompressed) and keeping new ones in it.
+/// Turns saved engine layers into gzip blobs without recompressing what is known: a layer
+/// with the diff_id of one of `known` (e.g. the base's registry layers, which then stay in
+/// the registry) or of a blob the cache has is reused; new ones are compressed and kept.
 pub fn saved_layers(
     saved: &SavedImage,
     cache: &LayerCache,
     work_dir: &Path,
+    known: &[LayerBlob],
 ) -> Result<Vec<LayerBlob>> {
     let expected = &saved.config.rootfs.diff_ids;
     if expected.len() != saved.layers.len() {
@@ -257,6 +259,10 @@ pub fn saved_layers(
     }
     let mut out = Vec::with_capacity(expected.len());
     for (i, (path, diff_id)) in saved.layers.iter().zip(expected).enumerate() {
+        if let Some(k) = known.iter().find(|k| k.diff_id() == *diff_id) {
+            out.push(k.clone());
+            continue;
+        }
         if let Some(hit) = cache.by_diff_id(*diff_id) {
             out.push(hit);
             continue;
@@ -388,7 +394,7 @@ impl<'a> Bases<'a> {
                 .collect::<String>()
         ));
         let saved = engine.save(image_id, &dir).await?;
-        let layers = saved_layers(&saved, cache, &dir)?;
+        let layers = saved_layers(&saved, cache, &dir, &[])?;
         let out = (layers, saved.config.clone());
         self.exported
             .lock()
@@ -470,5 +476,80 @@ pub fn clean_engine_noise(config: &mut ImageConfig) {
         ] {
             c.extra.remove(k);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oci::{LayerEntry, LayerOptions};
+
+    /// A `docker save`-like image with two plain-tar layers on disk.
+    fn saved(dir: &Path) -> (SavedImage, Vec<LayerBlob>) {
+        let mut layers = Vec::new();
+        let mut blobs = Vec::new();
+        for (i, name) in ["a", "b"].iter().enumerate() {
+            let blob = LayerBlob::build(
+                &[LayerEntry::file(*name, &b"x"[..], 0o644)],
+                &LayerOptions::default(),
+            )
+            .unwrap();
+            let mut plain = Vec::new();
+            std::io::copy(
+                &mut flate2::read::GzDecoder::new(blob.open().unwrap()),
+                &mut plain,
+            )
+            .unwrap();
+            let p = dir.join(format!("layer{i}.tar"));
+            std::fs::write(&p, plain).unwrap();
+            layers.push(p);
+            blobs.push(blob);
+        }
+        let mut config = ImageConfig::default();
+        config.rootfs.diff_ids = blobs.iter().map(LayerBlob::diff_id).collect();
+        let image = SavedImage {
+            repo_tags: vec![],
+            config_bytes: Default::default(),
+            config,
+            layers,
+        };
+        (image, blobs)
+    }
+
+    #[test]
+    fn exported_layers_are_compressed_once_and_known_base_layers_stay_in_the_registry() {
+        let work = tempfile::tempdir().unwrap();
+        let cache_dir = tempfile::tempdir().unwrap();
+        let (image, blobs) = saved(work.path());
+        let cache = LayerCache::new(
+            Some(cache_dir.path().into()),
+            work.path(),
+            LayerOptions::default(),
+        );
+        let base = LayerBlob::from_registry(
+            blobs[0].descriptor().clone(),
+            blobs[0].diff_id(),
+            "reg/base",
+        )
+        .unwrap();
+        let first = saved_layers(&image, &cache, work.path(), std::slice::from_ref(&base)).unwrap();
+        assert!(
+            matches!(first[0].source(), BlobSource::Registry { .. }),
+            "the base layer is reused"
+        );
+        assert_eq!(
+            first[1].digest(),
+            blobs[1].digest(),
+            "same bytes as xplat writes them"
+        );
+        // A second export finds the compressed blob by diff_id in the cache (no recompression:
+        // the plain tar can even be gone).
+        std::fs::remove_file(&image.layers[1]).unwrap();
+        let again = saved_layers(&image, &cache, work.path(), &[base]).unwrap();
+        assert_eq!(again[1].digest(), blobs[1].digest());
+        let BlobSource::File(p) = again[1].source() else {
+            panic!("a cached file")
+        };
+        assert!(p.starts_with(cache_dir.path()));
     }
 }

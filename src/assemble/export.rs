@@ -18,7 +18,8 @@ use crate::platform::Platform;
 
 /// Exports `image` (an engine id or per-platform reference) as the final image for
 /// `platform`, with `config` (the executor's state: `stage::State::config`) as its runtime
-/// config.
+/// config. `known` are layers whose blobs exist already (the base image's, from its
+/// registry): a saved layer with one of their diff_ids is not recompressed.
 #[allow(clippy::too_many_arguments)]
 pub async fn export_from_engine(
     engine: &dyn EngineImages,
@@ -27,13 +28,14 @@ pub async fn export_from_engine(
     config: &ImageConfig,
     created: Option<i64>,
     cache: &LayerCache,
+    known: &[crate::oci::LayerBlob],
     work_dir: &Path,
     format: IndexFormat,
 ) -> Result<OciImage> {
     let action = format!("exporting the {} image from the engine", show(platform));
     let dir = work_dir.join(format!("save-{}", show(platform).replace('/', "-")));
     let saved = engine.save(image, &dir).await?;
-    let layers = saved_layers(&saved, cache, &dir)?;
+    let layers = saved_layers(&saved, cache, &dir, known)?;
     let mut out = saved.config.clone();
     out.config = config.config.clone();
     out.author = config.author.clone();

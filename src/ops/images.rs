@@ -109,6 +109,7 @@ pub async fn build_images(
             &from_engine_state(&out.config),
             Some(image_opts.created),
             &layers,
+            &[],
             &image_opts.work_dir.join(format!("job{}", id.0)),
             image_opts.format,
         )

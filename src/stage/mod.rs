@@ -34,6 +34,7 @@ pub mod copy;
 mod copy_from;
 mod error;
 pub mod fs;
+mod owner;
 mod state;
 pub mod url;
 
