@@ -14,10 +14,14 @@ cat "$work/ctx/big" > /dev/null   # warm the page cache for both
 floor_start=$(date +%s.%N)
 tar -C "$work/ctx" -cf - big | gzip -6 > "$work/floor.tar.gz"
 floor=$(echo "$(date +%s.%N) - $floor_start" | bc)
-run() { XPLAT_CACHE_DIR="$work/cache" target/release/examples/bench_layout "$work/ctx" "$work/layout-$1" linux/amd64,linux/arm64; }
+run() {
+  XPLAT_CACHE_DIR="$work/cache" /usr/bin/time -f "%M" -o "$work/rss-$1" \
+    target/release/examples/bench_layout "$work/ctx" "$work/layout-$1" linux/amd64,linux/arm64
+}
 cold=$(run cold)
 warm=$(run warm)
 c=${cold%% *}; w=${warm%% *}
 echo "tar|gzip -6: ${floor}s"
 echo "xplat cold (2 platforms): ${cold}s  ratio $(echo "scale=3; $c / $floor" | bc)"
 echo "xplat warm (2 platforms): ${warm}s  ratio $(echo "scale=3; $w / $floor" | bc)"
+echo "peak RSS: cold $(cat "$work/rss-cold") KB, warm $(cat "$work/rss-warm") KB"
