@@ -24,7 +24,7 @@ use crate::engine::{
 };
 use crate::exec::outputs::OutputCache;
 use crate::exec::scheduler::{execute, ExecInputs};
-use crate::ops::resolve::Bases;
+use crate::plan::Bases;
 use crate::plan::{plan, BuildPlan, PlanOptions};
 use crate::platform::{Catalog, Platform};
 use crate::progress::Silent;

@@ -22,8 +22,6 @@
 
 pub mod copy;
 mod error;
-pub mod fetch;
-pub mod inline;
 pub mod keys;
 pub mod mounts;
 pub mod outputs;
@@ -34,7 +32,6 @@ pub mod run;
 pub mod runner;
 pub mod scheduler;
 pub mod select;
-pub mod state;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -44,7 +41,7 @@ use tokio_util::sync::CancellationToken;
 use crate::context::BuildContext;
 use crate::engine::{ContainerId, Engine};
 use crate::oci::ImageConfig;
-use crate::ops::resolve::Bases;
+use crate::plan::Bases;
 use crate::plan::{BuildPlan, Job};
 use crate::platform::Platform;
 use crate::progress::Reporter;

@@ -11,15 +11,15 @@ use std::time::Instant;
 use sha2::{Digest, Sha256};
 
 use super::mounts::{self, contents_of, volume_name, HostDir, PIPES_DIR};
-use super::outputs::{read_root, Files};
+use super::outputs::{read_root, RecordedFiles};
 use super::program::{Position, Program};
-use super::state::State;
 use super::{At, ExecError, JobEnv, Result};
 use crate::context::{clean_path, hash_sources, write_tar, CopySpec};
 use crate::dockerfile::{Command, Heredoc, Instruction, Mount, MountType, NetworkMode, Run};
 use crate::engine::{ContainerId, ExecSpec, MountSpec, Network, OutputLine, PathKind, PathLookup};
 use crate::plan::Source;
 use crate::progress::Event;
+use crate::stage::State;
 
 /// How many output lines a failing RUN shows.
 pub const LAST_LINES: usize = 20;
@@ -114,7 +114,7 @@ pub async fn segment_mounts(
             Instruction::Copy(c) => writes.push(dest_of(&state, &c.dest)),
             Instruction::Add(a) => writes.push(dest_of(&state, &a.dest)),
             Instruction::Workdir(_) => {
-                state.apply(instr);
+                let _ = state.apply(instr);
                 writes.push(state.workdir());
                 continue;
             }
@@ -125,7 +125,7 @@ pub async fn segment_mounts(
                 break;
             }
         }
-        state.apply(instr);
+        let _ = state.apply(instr);
     }
     Ok(seg.unwrap_or_default())
 }
@@ -380,9 +380,9 @@ async fn from_mount(
     let name = volume_name("from", &unique, build);
     let from = m.from.clone().unwrap_or_default();
     let files = super::copy::source_files(env, at, source, &[read_root(&path)]).await?;
-    let (real, kind) = follow(at, files.as_ref(), &path, &from).await?;
+    let (real, kind) = follow(at, &files, &path, &from).await?;
     let tar = files
-        .archive(&real)
+        .tar(&real)
         .await
         .map_err(|e| ExecError::read_source(at, &real, e))?;
     if kind != PathKind::Dir {
@@ -399,14 +399,14 @@ async fn from_mount(
 /// Follows symlinks at `path` in `files`; the real path and its kind.
 pub async fn follow(
     at: &At<'_>,
-    files: &dyn Files,
+    files: &RecordedFiles,
     path: &str,
     from: &str,
 ) -> Result<(String, PathKind)> {
     let mut path = path.to_string();
     for _ in 0..40 {
         match files
-            .stat(&path)
+            .lookup(&path)
             .await
             .map_err(|e| ExecError::read_source(at, &path, e))?
         {
@@ -485,7 +485,7 @@ pub async fn execute(
     let spec = ExecSpec {
         argv,
         env: state.run_env(at.args),
-        user: state.user(),
+        user: state.user().map(str::to_string),
         workdir: Some(state.workdir()),
     };
     let last: Mutex<VecDeque<String>> = Mutex::new(VecDeque::with_capacity(LAST_LINES));

@@ -23,20 +23,20 @@ use std::time::Instant;
 use tokio::sync::OnceCell;
 
 use super::keys::Keys;
-use super::outputs::{ContainerFiles, Files};
+use super::outputs::ContainerFiles;
 use super::policy::Policy;
 use super::program::{self, Position, Program, Start};
 use super::select::Needs;
-use super::state::State;
 use super::{job_label, At, ExecError, Fs, JobEnv, JobOutput, Result};
 use crate::dockerfile::Instruction;
 use crate::engine::{
     ContainerId, Engine, ImageLookup, MountSpec, Network, PathLookup, RunSpec, CACHE_KEY_LABEL,
 };
-use crate::ops::resolve::{base_key, BaseOrigin};
+use crate::plan::{base_key, BaseOrigin};
 use crate::plan::{Job, JobId};
 use crate::platform::Platform;
 use crate::progress::Event;
+use crate::stage::{Effect, State};
 
 /// Engine state shared by the jobs of one build.
 #[derive(Default)]
@@ -147,7 +147,7 @@ async fn run_inner(env: &JobEnv<'_>, job: &Job, label: &str) -> Result<JobOutput
         platforms: job.platforms.iter().map(|p| p.to_string()).collect(),
         steps: prog.positions.len(),
     });
-    let mut state = State::new(prog.start_config.clone());
+    let mut state = State::from_base(&prog.start_config);
     // The latest checkpoint along the program (a live start is newer than any).
     let mut first = 0;
     let mut cursor = Cursor {
@@ -175,7 +175,8 @@ async fn run_inner(env: &JobEnv<'_>, job: &Job, label: &str) -> Result<JobOutput
     }
     let mut cached = 0;
     for p in &prog.positions[..first] {
-        state.apply(&p.step.instruction);
+        // Checked when the step first ran.
+        let _ = state.apply(&p.step.instruction);
         env.reporter.report(&Event::StepCached {
             job: label.to_string(),
             step: cached + 1,
@@ -238,15 +239,14 @@ async fn run_inner(env: &JobEnv<'_>, job: &Job, label: &str) -> Result<JobOutput
                 }
                 None => &p.step.instruction,
             };
-            let fs_step = matches!(
-                instr,
-                Instruction::Run(_)
-                    | Instruction::Copy(_)
-                    | Instruction::Add(_)
-                    | Instruction::Workdir(_)
-            );
-            state.apply(instr);
-            if !fs_step {
+            // COPY, ADD and RUN leave the config alone: `stage` computes a COPY's files
+            // from the state before it, which this still is.
+            let effect = state.apply(instr).map_err(|source| ExecError::Stage {
+                stage: at.stage(),
+                line: at.line,
+                source: Box::new(source),
+            })?;
+            if effect == Effect::Config {
                 continue;
             }
             let mounts = match instr {
@@ -265,16 +265,15 @@ async fn run_inner(env: &JobEnv<'_>, job: &Job, label: &str) -> Result<JobOutput
                     cursor.run_since_image += secs;
                     run_total += secs;
                 }
-                Instruction::Copy(c) => {
-                    super::copy::execute_copy(env, &at, &state, &id, c, p).await?;
+                Instruction::Copy(_) | Instruction::Add(_) => {
+                    super::copy::execute_files(env, &at, &state, &id, instr, p).await?;
                 }
-                Instruction::Add(a) => {
-                    super::copy::execute_add(env, &at, &state, &id, a, p).await?;
-                }
-                Instruction::Workdir(_) => {
-                    super::copy::make_workdir(env, &at, &state, &id).await?;
-                }
-                _ => unreachable!("filesystem steps only"),
+                _ => match &effect {
+                    Effect::MakeDir { path, user } => {
+                        super::copy::make_workdir(env, &at, &id, path, user.as_deref()).await?;
+                    }
+                    _ => unreachable!("filesystem steps only"),
+                },
             }
             cursor.fs_since_image = true;
             ran += 1;
@@ -391,7 +390,7 @@ async fn record_roots(
     at: &At<'_>,
     key: &str,
     roots: &BTreeSet<String>,
-    files: &dyn Files,
+    files: &dyn crate::stage::SourceFs,
 ) -> Result<()> {
     for r in roots {
         env.outputs
@@ -443,7 +442,7 @@ pub async fn base_image(
         })?;
     let pinned = match &base.origin {
         BaseOrigin::Engine { image_id } => return Ok(image_id.clone()),
-        BaseOrigin::Registry { .. } => base.pinned.clone(),
+        BaseOrigin::Registry { .. } => base.info.pinned.clone(),
     };
     let cell = lock(&env.shared.pulls)
         .entry(pinned.clone())
@@ -611,7 +610,7 @@ async fn ensure_live(
             .first()
             .cloned()
             .unwrap_or_else(|| "/bin/sh".into())],
-        env: state.env(),
+        env: state.env().to_vec(),
         user: None,
         workdir: None,
         labels: BTreeMap::new(),
@@ -676,7 +675,7 @@ async fn commit(
     key: &str,
 ) -> Result<String> {
     let live = cursor.live.as_ref().expect("a container to commit");
-    let mut config = state.container_config();
+    let mut config = state.config.config.clone().unwrap_or_default();
     // An image's VOLUMEs become anonymous volumes (and mount points in the layer) of every
     // container made from it, and writes under them would be lost: BuildKit keeps them.
     // The authoritative config is xplat's state, so the engine's copy goes without.

@@ -22,7 +22,7 @@ use super::{ExecError, Fs, JobEnv, JobOutput, Result};
 use crate::context::BuildContext;
 use crate::engine::{Engine, RunSpec, CACHE_KEY_LABEL};
 use crate::oci::ImageConfig;
-use crate::ops::resolve::Bases;
+use crate::plan::Bases;
 use crate::plan::{BuildPlan, JobId};
 use crate::platform::Platform;
 use crate::progress::Reporter;
@@ -153,19 +153,10 @@ impl ExecOutcome {
     }
 }
 
-/// BuildKit's config of an empty image for `platform`: the default PATH, WORKDIR `/`.
+/// BuildKit's config of an empty image for `platform` (`stage` knows its defaults).
 pub fn scratch_config(platform: &Platform) -> ImageConfig {
-    let mut c = ImageConfig::for_platform(platform, None);
-    c.config = Some(crate::oci::ContainerConfig {
-        env: Some(vec![format!("PATH={DEFAULT_PATH}")]),
-        working_dir: Some("/".into()),
-        ..Default::default()
-    });
-    c
+    crate::stage::State::scratch(platform).config
 }
-
-/// BuildKit's PATH for an image that has none.
-pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// Runs the plan's engine jobs that the caches cannot serve, and always removes the
 /// build's containers and volumes, whether it succeeded, failed or was cancelled.

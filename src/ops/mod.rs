@@ -164,6 +164,8 @@ pub(crate) struct Ran {
     pub ctx: BuildContext,
     /// The plan.
     pub plan: BuildPlan,
+    /// Base images resolved before planning.
+    pub bases: resolve::Bases,
     /// What the executor did.
     pub exec: ExecOutcome,
     /// The output cache.
@@ -288,6 +290,7 @@ pub(crate) async fn run_engine(
     Ok(Ran {
         ctx,
         plan,
+        bases,
         exec,
         outputs,
     })
@@ -316,16 +319,7 @@ pub fn plan_build(
         all_in_engine,
         bases: bases
             .iter()
-            .map(|(k, b)| {
-                (
-                    k.clone(),
-                    crate::plan::BaseInfo {
-                        pinned: b.pinned.clone(),
-                        platform: b.platform.clone(),
-                        config: b.config.clone(),
-                    },
-                )
-            })
+            .map(|(k, b)| (k.clone(), b.info.clone()))
             .collect(),
     };
     Ok(plan(df, &plan_opts, &Catalog::embedded())?)

@@ -4,43 +4,47 @@
 
 use std::collections::BTreeMap;
 
-use super::assemble::{assemble, resolve_base, show, AssembleEnv};
-use super::error::{OutputError, Result};
+use super::error::{AssembleError, Result};
+use super::job::{assemble, can_assemble};
+use super::{show, AssembleEnv};
 use crate::oci::{ImageIndex, OciImage};
-use crate::plan::{Base, BuildPlan, Job, JobId, Mode};
-use crate::registry::RegistryClient;
+use crate::plan::{Base, BuildPlan, JobId, Source};
 
 /// Builds every target's image and the index. `ready` holds the images of jobs already
 /// built elsewhere (native or emulated finals exported from the engine, by job id).
 pub async fn images_for_targets(
     plan: &BuildPlan,
-    client: &RegistryClient,
     env: &AssembleEnv<'_>,
     ready: &BTreeMap<JobId, OciImage>,
 ) -> Result<ImageIndex> {
     let mut done: BTreeMap<JobId, OciImage> = ready.clone();
     let mut images = Vec::with_capacity(plan.targets.len());
     for t in &plan.targets {
-        let image = image_of(plan, t.final_job, client, env, &mut done).await?;
+        let image = image_of(plan, t.final_job, env, &mut done).await?;
         images.push((t.platform.clone(), image));
     }
-    ImageIndex::new(images, env.format).map_err(OutputError::oci("making the image index"))
+    ImageIndex::new(images, env.format).map_err(AssembleError::oci("making the image index"))
 }
 
-async fn image_of(
+/// The image of job `id`, assembling it and the assembled jobs it needs first.
+pub async fn image_of(
     plan: &BuildPlan,
     id: JobId,
-    client: &RegistryClient,
     env: &AssembleEnv<'_>,
     done: &mut BTreeMap<JobId, OciImage>,
 ) -> Result<OciImage> {
-    // Jobs are topologically ordered: walk the base chain down, then assemble back up.
-    let mut chain = vec![id];
-    let mut cur = id;
-    while !done.contains_key(&cur) {
-        let job = plan.job(cur);
-        if !can_assemble(job) {
-            return Err(OutputError::MissingInput {
+    // Jobs are topologically ordered: every assembled job this one needs (base chain and
+    // COPY --from stages the assembler makes) has a smaller id.
+    let mut needed = vec![id];
+    let mut i = 0;
+    while i < needed.len() {
+        let job = plan.job(needed[i]);
+        i += 1;
+        if done.contains_key(&job.id) {
+            continue;
+        }
+        if !can_assemble(&job.steps) {
+            return Err(AssembleError::MissingInput {
                 what: format!(
                     "the {} image of {} ({:?})",
                     show(&job.run_platform),
@@ -50,15 +54,20 @@ async fn image_of(
                 needed_by: "the final image".into(),
             });
         }
-        match &job.base {
-            Base::Stage { job: b } => {
-                chain.push(*b);
-                cur = *b;
+        if let Base::Stage { job: b } = &job.base {
+            needed.push(*b);
+        }
+        for s in job.steps.iter().filter_map(|s| s.from.as_ref()) {
+            if let Source::Stage { job: j } = s {
+                if can_assemble(&plan.job(*j).steps) && !env.engine_ran(*j) {
+                    needed.push(*j);
+                }
             }
-            Base::Image { .. } | Base::Scratch => break,
         }
     }
-    for &j in chain.iter().rev() {
+    needed.sort();
+    needed.dedup();
+    for j in needed {
         if done.contains_key(&j) {
             continue;
         }
@@ -66,17 +75,12 @@ async fn image_of(
         let base = match &job.base {
             Base::Scratch => None,
             Base::Image { reference, .. } => {
-                Some(resolve_base(client, reference, &job.run_platform, env.format).await?)
+                Some(env.base_image(reference, &job.run_platform).await?)
             }
             Base::Stage { job: b } => Some(done[b].clone()),
         };
-        let image = assemble(job, base.as_ref(), env).await?;
+        let image = assemble(job, base.as_ref(), env, done).await?;
         done.insert(j, image);
     }
     Ok(done[&id].clone())
-}
-
-/// The planner decides once which jobs are assembled ([`crate::plan::mode::finalize`]).
-pub fn can_assemble(job: &Job) -> bool {
-    job.mode == Mode::Assembled
 }
