@@ -24,7 +24,7 @@ use crate::oci::ImageConfig;
 use crate::plan::{base_key, Bases};
 use crate::plan::{Base, BuildPlan, Job, JobId, Source, Step};
 use crate::platform::Platform;
-use crate::stage::{Download, State};
+use crate::stage::{Download, SourceKind, StageError, State};
 
 /// The keys of one job.
 #[derive(Debug, Clone, PartialEq)]
@@ -180,6 +180,11 @@ async fn content_of(
                 .clone(),
         })
     };
+    let stage_err = |source| ExecError::Stage {
+        stage: at.stage(),
+        line: at.line,
+        source: Box::new(source),
+    };
     match &step.instruction {
         Instruction::Copy(c) if !c.heredocs.is_empty() => Ok((String::new(), None)),
         Instruction::Copy(c) => match &step.from {
@@ -191,29 +196,39 @@ async fn content_of(
                 Ok((context_hash(&at, context, &spec)?, None))
             }
         },
-        Instruction::Add(a) if !a.heredocs.is_empty() => Ok((String::new(), None)),
-        Instruction::Add(a) if a.sources.iter().any(|s| crate::stage::url::is_url(s)) => {
-            let files = crate::assemble::fetch::downloads(&step.instruction)
-                .await
-                .map_err(|source| ExecError::Fetch {
-                    stage: at.stage(),
-                    line: at.line,
-                    source: Box::new(source),
-                })?;
-            Ok((downloads_hash(&files), Some(files)))
-        }
-        Instruction::Add(a) => {
-            let spec = probe_spec(
-                state,
-                &a.sources,
-                &a.dest,
-                &a.chmod,
-                &a.exclude,
-                false,
-                a.unpack.unwrap_or(true),
-            );
-            Ok((context_hash(&at, context, &spec)?, None))
-        }
+        Instruction::Add(a) => match crate::stage::copy::source_kind(&step.instruction) {
+            Some(SourceKind::Heredoc) => Ok((String::new(), None)),
+            Some(SourceKind::Git) => Err(stage_err(StageError::GitSource {
+                src: a
+                    .sources
+                    .iter()
+                    .find(|s| crate::stage::url::is_git(s))
+                    .cloned()
+                    .unwrap_or_default(),
+            })),
+            Some(SourceKind::Url) => {
+                let files = crate::assemble::fetch::downloads(&step.instruction)
+                    .await
+                    .map_err(|source| ExecError::Fetch {
+                        stage: at.stage(),
+                        line: at.line,
+                        source: Box::new(source),
+                    })?;
+                Ok((downloads_hash(&files), Some(files)))
+            }
+            _ => {
+                let spec = probe_spec(
+                    state,
+                    &a.sources,
+                    &a.dest,
+                    &a.chmod,
+                    &a.exclude,
+                    false,
+                    a.unpack.unwrap_or(true),
+                );
+                Ok((context_hash(&at, context, &spec)?, None))
+            }
+        },
         Instruction::Run(r) => {
             let mut parts = Vec::new();
             for (n, m) in r.mounts.iter().enumerate() {
