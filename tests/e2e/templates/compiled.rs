@@ -190,3 +190,49 @@ fn rust_template_cross_builds_with_debians_rustc_for_three_platforms() {
         );
     }
 }
+
+#[test]
+fn rust_template_says_why_musl_cannot_build_with_debians_rustc() {
+    // The musl default needs rustup, which downloads the target's standard library: not
+    // possible offline. The template must say so and what works instead.
+    let reg = need!(engine_registry());
+    let args: Vec<(String, String)> = need!(stand_in_args("rust", &reg))
+        .into_iter()
+        .filter(|(k, _)| k != "RUST_LIBC")
+        .collect();
+    let project = Project::init(
+        &[
+            (
+                "Cargo.toml",
+                "[package]\nname = \"hello\"\nversion = \"0.1.0\"\nedition = \"2021\"\n",
+            ),
+            ("src/main.rs", "fn main() {}\n"),
+        ],
+        None,
+    );
+    let dest = project.dir.join("xplat-out/image.tar");
+    let mut argv = vec![
+        "--platform".to_string(),
+        "linux/arm64".to_string(),
+        "-o".to_string(),
+        format!("type=oci,dest={}", dest.display()),
+    ];
+    for (k, v) in &args {
+        argv.extend(["--build-arg".to_string(), format!("{k}={v}")]);
+    }
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    let out = super::super::xplat_build(&project.dir, &argv, &[]);
+    assert_ne!(
+        out.code,
+        Some(0),
+        "musl built with Debian's rustc?\n{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("Debian's rustc has no musl target: use RUST_LIBC=gnu"),
+        "{}",
+        out.stderr
+    );
+    assert!(!dest.exists(), "a failed build wrote {}", dest.display());
+}
