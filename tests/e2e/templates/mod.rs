@@ -82,9 +82,35 @@ macro_rules! need {
 }
 pub(crate) use need;
 
+/// A loopback registry for one test. On drop it also removes the engine images pulled
+/// from it (the engine pulls a stand-in to run a build stage on it; nothing else would
+/// ever remove those).
+pub struct TestRegistry(Registry);
+
+impl std::ops::Deref for TestRegistry {
+    type Target = Registry;
+
+    fn deref(&self) -> &Registry {
+        &self.0
+    }
+}
+
+impl Drop for TestRegistry {
+    fn drop(&mut self) {
+        let prefix = format!("{}/", self.0.host());
+        let listed = docker(["images", "--format", "{{.Repository}}:{{.Tag}}"]).output();
+        let Ok(listed) = listed else { return };
+        for image in String::from_utf8_lossy(&listed.stdout).lines() {
+            if image.starts_with(&prefix) {
+                let _ = docker(["rmi", image]).output();
+            }
+        }
+    }
+}
+
 /// What a template test needs from the machine: an engine that runs all three platforms,
 /// skopeo and a loopback registry.
-pub fn engine_registry() -> Result<Registry, String> {
+pub fn engine_registry() -> Result<TestRegistry, String> {
     let f = Fixtures::get();
     f.engine()?;
     f.skopeo()?;
@@ -99,7 +125,9 @@ pub fn engine_registry() -> Result<Registry, String> {
         }
     }
     f.registry_bin()?;
-    Ok(Registry::start().expect("start the loopback registry"))
+    Ok(TestRegistry(
+        Registry::start().expect("start the loopback registry"),
+    ))
 }
 
 /// `tests/fixtures/template-args/<template>.args` as (NAME, VALUE) pairs, with `${REGISTRY}`
