@@ -98,11 +98,23 @@ impl std::ops::Deref for TestRegistry {
 impl Drop for TestRegistry {
     fn drop(&mut self) {
         let prefix = format!("{}/", self.0.host());
-        let listed = docker(["images", "--format", "{{.Repository}}:{{.Tag}}"]).output();
+        // Pulled by tag or by digest (then the tag is <none>): remove it by either name.
+        let listed = docker([
+            "images",
+            "--digests",
+            "--format",
+            "{{.Repository}}:{{.Tag}} {{.Repository}}@{{.Digest}}",
+        ])
+        .output();
         let Ok(listed) = listed else { return };
-        for image in String::from_utf8_lossy(&listed.stdout).lines() {
-            if image.starts_with(&prefix) {
-                let _ = docker(["rmi", image]).output();
+        for line in String::from_utf8_lossy(&listed.stdout).lines() {
+            if !line.starts_with(&prefix) {
+                continue;
+            }
+            for name in line.split(' ') {
+                if !name.ends_with(":<none>") && !name.ends_with("@<none>") {
+                    let _ = docker(["rmi", name]).output();
+                }
             }
         }
     }
