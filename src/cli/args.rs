@@ -21,6 +21,14 @@ pub struct Cli {
     /// Say less: only errors and the final result.
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
+    /// The docker context whose engine to use (as `docker --context`; wins over DOCKER_HOST).
+    #[arg(
+        long = "context",
+        id = "docker_context",
+        global = true,
+        value_name = "NAME"
+    )]
+    pub docker_context: Option<String>,
     /// Extra folder of platform definitions (`*.toml`) that add to or override the catalog.
     #[arg(long, global = true, value_name = "DIR")]
     pub platforms_dir: Vec<PathBuf>,

@@ -114,6 +114,7 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 pub fn build_command(
     args: &BuildArgs,
     quiet: bool,
+    engine_context: Option<&str>,
     catalog: &Catalog,
     out: &mut dyn Write,
 ) -> anyhow::Result<ExitCode> {
@@ -142,7 +143,7 @@ pub fn build_command(
         && out_opts.wants_default_layout()
         && out_opts.metadata_file.is_none()
     {
-        return stage_results_command(&opts, &config, reporter(mode, quiet), out);
+        return stage_results_command(&opts, &config, engine_context, reporter(mode, quiet), out);
     }
     let source_date_epoch = source_date_epoch(&env).map_err(Exit::Usage)?;
     let client = args.output.client()?;
@@ -158,7 +159,7 @@ pub fn build_command(
     let result = rt.block_on(async {
         let cancel = CancellationToken::new();
         cancel_on_signals(cancel.clone())?;
-        let engine = DockerEngine::connect_from_process_env()
+        let engine = DockerEngine::connect_with_context(engine_context)
             .await
             .context("connecting to the Docker engine")?;
         if let Some(bp) = &config.build_platform {
@@ -246,6 +247,7 @@ pub fn build_command(
 fn stage_results_command(
     opts: &ops::BuildOptions,
     config: &Config,
+    engine_context: Option<&str>,
     reporter: Box<dyn Reporter>,
     out: &mut dyn Write,
 ) -> anyhow::Result<ExitCode> {
@@ -253,7 +255,7 @@ fn stage_results_command(
     let outcome = rt.block_on(async {
         let cancel = CancellationToken::new();
         cancel_on_signals(cancel.clone())?;
-        let engine = DockerEngine::connect_from_process_env()
+        let engine = DockerEngine::connect_with_context(engine_context)
             .await
             .context("connecting to the Docker engine")?;
         if let Some(bp) = &config.build_platform {
@@ -410,10 +412,14 @@ fn building(context: &Path) -> String {
 }
 
 /// `xplat prune`.
-pub fn prune_command(quiet: bool, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+pub fn prune_command(
+    quiet: bool,
+    engine_context: Option<&str>,
+    out: &mut dyn Write,
+) -> anyhow::Result<ExitCode> {
     let rt = runtime()?;
     let outcome = rt.block_on(async {
-        let engine = DockerEngine::connect_from_process_env()
+        let engine = DockerEngine::connect_with_context(engine_context)
             .await
             .context("connecting to the Docker engine")?;
         ops::prune(&engine).await.context("pruning xplat's cache")

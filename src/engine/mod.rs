@@ -24,6 +24,7 @@
 //!   image config lives in xplat's state; engine images are filesystem snapshots).
 
 mod config;
+pub mod context;
 mod df;
 mod docker;
 mod error;
