@@ -159,6 +159,9 @@ pub fn build_command(
     let result = rt.block_on(async {
         let cancel = CancellationToken::new();
         cancel_on_signals(cancel.clone())?;
+        if out_opts.push {
+            super::output_args::check_push(&client, &out_opts.tags).await?;
+        }
         let engine = DockerEngine::connect_with_context(engine_context)
             .await
             .context("connecting to the Docker engine")?;

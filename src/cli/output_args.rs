@@ -91,6 +91,19 @@ impl OutputArgs {
     }
 }
 
+/// Before anything is built: every repository the `-t` tags name is reachable and takes
+/// a push from us (see [`crate::registry::preflight`]).
+pub async fn check_push(client: &RegistryClient, tags: &[String]) -> anyhow::Result<()> {
+    let targets = crate::output::deliver::validate_tags(tags)?;
+    crate::registry::check_push(
+        client,
+        &targets,
+        &crate::registry::PreflightOptions::default(),
+    )
+    .await?;
+    Ok(())
+}
+
 fn client(insecure: &[String]) -> anyhow::Result<RegistryClient> {
     Ok(RegistryClient::new(ClientOptions {
         insecure_registries: insecure.to_vec(),

@@ -210,6 +210,8 @@ fn hints(chain: &[&(dyn StdError + 'static)]) -> Vec<String> {
             Some(hint.clone())
         } else if let Some(c) = find::<ContextError>(*e) {
             context_hint(c)
+        } else if let Some(r) = find::<crate::registry::RegistryError>(*e) {
+            r.hint()
         } else {
             None
         };

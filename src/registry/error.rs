@@ -191,10 +191,33 @@ pub enum RegistryError {
         #[source]
         source: Box<RegistryError>,
     },
+    /// A repository a push names cannot take it (checked before the build).
+    #[error("cannot push to {registry}/{repository}: {failure}")]
+    PushCheck {
+        /// Registry host.
+        registry: String,
+        /// Repository.
+        repository: String,
+        /// Why.
+        failure: super::preflight::PushCheckFailure,
+        /// What to do about it (the CLI prints it as a `hint:` line).
+        hint: String,
+    },
     /// A push request is inconsistent (e.g. two sources for one digest with different sizes).
     #[error("invalid push request: {reason}")]
     InvalidPushRequest {
         /// What is inconsistent.
         reason: String,
     },
+}
+
+impl RegistryError {
+    /// What the user can do about this error, when the registry module knows.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            RegistryError::PushCheck { hint, .. } => Some(hint.clone()),
+            RegistryError::PushAborted { source, .. } => source.hint(),
+            _ => None,
+        }
+    }
 }
