@@ -305,7 +305,14 @@ mod tests {
         );
         let cfg = dir.path().to_str().unwrap();
         let unix = |p: &str| Endpoint::Unix(p.into());
-        let cases: &[(&[(&str, &str)], Option<&str>, Endpoint, Option<&str>)] = &[
+        // (environment, --context, endpoint wanted, context named)
+        type Case<'a> = (
+            &'a [(&'a str, &'a str)],
+            Option<&'a str>,
+            Endpoint,
+            Option<&'a str>,
+        );
+        let cases: &[Case] = &[
             // currentContext from the config file.
             (
                 &[("DOCKER_CONFIG", cfg)],

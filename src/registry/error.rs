@@ -192,17 +192,8 @@ pub enum RegistryError {
         source: Box<RegistryError>,
     },
     /// A repository a push names cannot take it (checked before the build).
-    #[error("cannot push to {registry}/{repository}: {failure}")]
-    PushCheck {
-        /// Registry host.
-        registry: String,
-        /// Repository.
-        repository: String,
-        /// Why.
-        failure: super::preflight::PushCheckFailure,
-        /// What to do about it (the CLI prints it as a `hint:` line).
-        hint: String,
-    },
+    #[error("cannot push to {}/{}: {}", .0.registry, .0.repository, .0.failure)]
+    PushCheck(Box<super::preflight::PushCheckError>),
     /// A push request is inconsistent (e.g. two sources for one digest with different sizes).
     #[error("invalid push request: {reason}")]
     InvalidPushRequest {
@@ -215,7 +206,7 @@ impl RegistryError {
     /// What the user can do about this error, when the registry module knows.
     pub fn hint(&self) -> Option<String> {
         match self {
-            RegistryError::PushCheck { hint, .. } => Some(hint.clone()),
+            RegistryError::PushCheck(e) => Some(e.hint.clone()),
             RegistryError::PushAborted { source, .. } => source.hint(),
             _ => None,
         }

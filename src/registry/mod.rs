@@ -35,7 +35,7 @@ use serde::Serialize;
 pub use auth::{AuthSources, Credential};
 pub use client::{ClientOptions, RegistryClient, RetryPolicy};
 pub use error::{RegistryError, Result};
-pub use preflight::{check_push, PreflightOptions, PushCheckFailure};
+pub use preflight::{check_push, PreflightOptions, PushCheckError, PushCheckFailure};
 pub use pull::{Inspected, ResolvedImage};
 pub use push::{push_order, PushEvent, PushOptions, PushStep, PushSummary};
 pub use redact::redact;

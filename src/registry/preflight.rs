@@ -162,6 +162,19 @@ impl PushCheckFailure {
     }
 }
 
+/// A repository that cannot take a push: which, why, and what to do.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PushCheckError {
+    /// Registry host.
+    pub registry: String,
+    /// Repository.
+    pub repository: String,
+    /// Why.
+    pub failure: PushCheckFailure,
+    /// What to do about it (the CLI prints it as a `hint:` line).
+    pub hint: String,
+}
+
 /// Checks, concurrently, that every repository of `targets` takes a push. The first
 /// failure in `targets` order is returned as [`RegistryError::PushCheck`].
 pub async fn check_push(
@@ -177,12 +190,12 @@ pub async fn check_push(
     let results = join_all(repos.iter().map(|r| check_one(client, r, options))).await;
     for (r, result) in repos.iter().zip(results) {
         if let Err(failure) = result {
-            return Err(RegistryError::PushCheck {
+            return Err(RegistryError::PushCheck(Box::new(PushCheckError {
                 registry: r.registry.clone(),
                 repository: r.repository.clone(),
                 hint: failure.hint(&r.registry, &r.repository),
                 failure,
-            });
+            })));
         }
     }
     Ok(())
@@ -387,8 +400,8 @@ mod tests {
             .unwrap_err();
         assert!(started.elapsed() < Duration::from_secs(2));
         match &err {
-            RegistryError::PushCheck { failure, .. } => {
-                assert_eq!(failure, &PushCheckFailure::ConnectionRefused)
+            RegistryError::PushCheck(e) => {
+                assert_eq!(e.failure, PushCheckFailure::ConnectionRefused)
             }
             other => panic!("{other:?}"),
         }
