@@ -133,9 +133,8 @@ pub struct InspectArgs {
 pub fn inspect_command(args: &InspectArgs, out: &mut impl std::io::Write) -> anyhow::Result<()> {
     let client = client(&args.insecure_registry)?;
     let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    let shown = rt
-        .block_on(crate::output::inspect(&args.reference, &client))
-        .with_context(|| format!("inspecting {}", args.reference))?;
+    // `output::inspect` names the reference in its errors.
+    let shown = rt.block_on(crate::output::inspect(&args.reference, &client))?;
     if args.raw {
         out.write_all(&shown.raw)?;
     } else if args.json {

@@ -86,8 +86,9 @@ pub enum EngineError {
         /// The minimum xplat needs.
         required: String,
     },
-    /// Pulling an image failed.
-    #[error("pulling {reference} for {platform}: {message}")]
+    /// Pulling an image failed. The message is the engine's alone: the caller says
+    /// "pulling REFERENCE for PLATFORM" (issue 13: it was said twice).
+    #[error("{message}")]
     Pull {
         /// The image reference.
         reference: String,

@@ -378,7 +378,7 @@ pub async fn materialize(
                 layers.push(done.clone());
                 continue;
             }
-            let action = format!("downloading layer {key} from {repository}");
+            let action = format!("downloading a base-image layer from {repository}");
             let r = ImageRef::parse(repository).map_err(OutputError::registry(action.clone()))?;
             let mut stream = client
                 .blob_stream(&r, &key)

@@ -233,7 +233,15 @@ impl RegistryClient {
                 return Err(SendFailure::Fatal(RegistryError::Unauthorized {
                     registry: r.registry.clone(),
                     repository: r.repository.clone(),
-                    operation: "getting a token for".into(),
+                    operation: format!(
+                        "getting a {} token for {}/{}",
+                        match access {
+                            Access::Pull => "pull",
+                            Access::Push => "push",
+                        },
+                        r.registry,
+                        r.repository
+                    ),
                     status: 401,
                 }))
             }

@@ -2,6 +2,7 @@
 //! work, buildx's vocabulary, the README's exit codes, progress events and prune filters.
 
 mod contexts;
+mod errors;
 mod preflight;
 
 use std::path::Path;
