@@ -7,6 +7,8 @@
 //!   push (index last), OCI layout (folder or tar), load into the engine, metadata file.
 //! - [`inspect`]: what `xplat inspect` shows of a registry reference or an OCI layout.
 //! - [`metadata`]: metadata instructions as config edits (pure).
+//! - [`rootfs`]: an image's filesystem (layers and whiteouts applied) as a folder or a tar,
+//!   for `--output type=local` and `type=tar`.
 //!
 //! Registry traffic goes through `registry`, engine traffic through `engine`; this module
 //! writes files only at the output paths the user gave and in a work folder it is handed.
@@ -17,6 +19,7 @@ mod error;
 pub mod export;
 pub mod inspect;
 pub mod metadata;
+pub mod rootfs;
 pub mod stage_files;
 pub mod targets;
 
