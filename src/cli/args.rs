@@ -147,12 +147,27 @@ pub struct BuildArgs {
     /// How many jobs run at once (default: the number of cores).
     #[arg(long, value_name = "N")]
     pub jobs: Option<usize>,
-    /// How progress is shown (default: tty on a terminal, plain otherwise).
+    /// How progress is shown (auto: tty on a terminal, plain otherwise).
     #[arg(long, value_enum, value_name = "MODE")]
     pub progress: Option<ProgressMode>,
-    /// A secret for `RUN --mount=type=secret`: id=ID,src=FILE (repeatable).
-    #[arg(long = "secret", value_name = "id=ID,src=FILE")]
+    /// A secret for `RUN --mount=type=secret`: id=ID,src=FILE or id=ID,env=VARIABLE (repeatable).
+    #[arg(long = "secret", value_name = "id=ID,src=FILE|env=VAR")]
     pub secrets: Vec<String>,
+    /// Resolve every base image again instead of using the engine's copy.
+    #[arg(long)]
+    pub pull: bool,
+    /// The network of RUN containers.
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub network: Option<super::buildx::NetworkArg>,
+    /// An /etc/hosts entry for RUN containers, NAME:IP (repeatable; IP may be host-gateway).
+    #[arg(long = "add-host", value_name = "NAME:IP")]
+    pub add_hosts: Vec<String>,
+    /// Run this stage's steps without the step cache (repeatable, or comma-separated).
+    #[arg(long = "no-cache-filter", value_delimiter = ',', value_name = "STAGE")]
+    pub no_cache_filter: Vec<String>,
+    /// buildx flags xplat refuses with the reason.
+    #[command(flatten)]
+    pub buildx: super::buildx::UnsupportedBuildxArgs,
     /// xplat.toml, variables, labels and annotations.
     #[command(flatten)]
     pub config: ConfigFileArgs,
@@ -217,6 +232,10 @@ pub struct CompletionsArgs {
 /// How build progress is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ProgressMode {
+    /// tty on a terminal, plain otherwise (the default).
+    Auto,
+    /// Nothing but errors and the result.
+    Quiet,
     /// Live bars, one line per running job.
     Tty,
     /// One line per step, RUN output prefixed by job.

@@ -22,36 +22,18 @@ use crate::progress::Event;
 use crate::progress::{JsonReporter, PlainReporter, Reporter, Silent, TtyReporter};
 use crate::registry::PushEvent;
 
-/// `--secret id=ID,src=FILE` → (id, file). `id` defaults to the file's name, as in
-/// `docker build`; `source=` is accepted for `src=`.
-pub fn parse_secret(value: &str) -> Result<(String, PathBuf), String> {
-    let (mut id, mut src) = (None, None);
-    for field in value.split(',') {
-        match field.split_once('=') {
-            Some(("id", v)) => id = Some(v.to_string()),
-            Some(("src" | "source", v)) => src = Some(PathBuf::from(v)),
-            Some(("type", "file")) => {}
-            _ => return Err(format!("--secret {value:?}: expected id=ID,src=FILE")),
-        }
-    }
-    let src = src.ok_or_else(|| format!("--secret {value:?}: src=FILE is missing"))?;
-    let id = match id {
-        Some(id) if !id.is_empty() => id,
-        _ => src
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .ok_or_else(|| format!("--secret {value:?}: id=ID is missing"))?,
-    };
-    Ok((id, src))
-}
-
-/// The library's options from the merged configuration and the build-only flags.
-pub fn build_options(config: &Config, args: &BuildArgs) -> Result<BuildOptions, String> {
-    let secrets = args
-        .secrets
+/// The library's options from the merged configuration, the build-only flags and the
+/// resolved `--secret`s (see [`super::buildx::Secrets`]).
+pub fn build_options(
+    config: &Config,
+    args: &BuildArgs,
+    secrets: &super::buildx::Secrets,
+) -> Result<BuildOptions, String> {
+    let add_hosts = args
+        .add_hosts
         .iter()
-        .map(|s| parse_secret(s))
-        .collect::<Result<BTreeMap<_, _>, _>>()?;
+        .map(|h| super::buildx::parse_add_host(h))
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(BuildOptions {
         context_dir: config.context.clone(),
         dockerfile: Some(config.dockerfile.clone()),
@@ -63,25 +45,30 @@ pub fn build_options(config: &Config, args: &BuildArgs) -> Result<BuildOptions, 
         build_args: config.build_args.clone(),
         no_cache: config.cache.disabled || args.no_cache,
         jobs: args.jobs.unwrap_or(0),
-        secrets,
+        secrets: secrets.files.clone(),
         build_id: None,
+        pull: args.pull,
+        network: args.network.unwrap_or_default().into(),
+        add_hosts,
+        no_cache_filter: args.no_cache_filter.clone(),
     })
 }
 
-/// Which progress display: `--progress`, else tty when stderr is a terminal.
+/// Which progress display: `--progress`, else (and for `auto`) tty when stderr is a terminal.
 pub fn progress_mode(flag: Option<ProgressMode>, stderr_is_terminal: bool) -> ProgressMode {
-    flag.unwrap_or(if stderr_is_terminal {
-        ProgressMode::Tty
-    } else {
-        ProgressMode::Plain
-    })
+    match flag {
+        Some(ProgressMode::Auto) | None if stderr_is_terminal => ProgressMode::Tty,
+        Some(ProgressMode::Auto) | None => ProgressMode::Plain,
+        Some(mode) => mode,
+    }
 }
 
 fn reporter(mode: ProgressMode, quiet: bool) -> Box<dyn Reporter> {
-    if quiet {
+    if quiet || mode == ProgressMode::Quiet {
         return Box::new(Silent);
     }
     match mode {
+        ProgressMode::Auto | ProgressMode::Quiet => Box::new(Silent),
         ProgressMode::Tty => Box::new(TtyReporter::default()),
         ProgressMode::Plain => Box::new(PlainReporter::new(std::io::stderr())),
         ProgressMode::Json => Box::new(JsonReporter::new(std::io::stderr())),
@@ -118,17 +105,28 @@ pub fn build_command(
     catalog: &Catalog,
     out: &mut dyn Write,
 ) -> anyhow::Result<ExitCode> {
+    args.buildx.refuse()?;
     let env: BTreeMap<String, String> = std::env::vars().collect();
     let cwd = std::env::current_dir().context("finding the current folder")?;
     let git = super::options::git::probe(&cwd);
-    let config = project::load_config(args, &env, &cwd, &git, catalog)?;
-    let opts = build_options(&config, args).map_err(Exit::Usage)?;
+    let mut config = project::load_config(args, &env, &cwd, &git, catalog)?;
+    // `-f -`: the Dockerfile comes from stdin; the folder holding it lives until the end.
+    let _stdin_dockerfile = if super::buildx::is_stdin(args.source.dockerfile.as_deref()) {
+        let (path, dir) = super::buildx::stdin_dockerfile(std::io::stdin().lock())?;
+        config.dockerfile = path;
+        Some(dir)
+    } else {
+        None
+    };
+    let secrets = super::buildx::Secrets::resolve(&args.secrets, &env, &cwd)?;
+    let opts = build_options(&config, args, &secrets).map_err(Exit::Usage)?;
     // Dockerfile, plan and tag mistakes are reported before (and without) an engine.
     super::preflight::build(&config, catalog)?;
     let mut out_opts = args.output.options(&config.tags, &layout_name(&config))?;
     out_opts.push |= config.output.push;
     out_opts.load |= config.output.load;
-    if out_opts.oci_dest.is_none() {
+    // Any --output on the command line replaces xplat.toml's layout.
+    if out_opts.oci_dest.is_none() && args.output.output.is_empty() {
         out_opts.oci_dest = config.output.oci_layout.as_ref().map(PathBuf::from);
     }
     if out_opts.push && out_opts.tags.is_empty() {
@@ -487,17 +485,6 @@ mod tests {
     }
 
     #[test]
-    fn secrets_parse_with_id_default_and_errors() {
-        assert_eq!(
-            parse_secret("id=tok,src=/run/t").unwrap(),
-            ("tok".to_string(), PathBuf::from("/run/t"))
-        );
-        assert_eq!(parse_secret("src=/a/key.pem").unwrap().0, "key.pem");
-        assert!(parse_secret("id=x").is_err());
-        assert!(parse_secret("id=x,src=/f,bogus=1").is_err());
-    }
-
-    #[test]
     fn options_come_from_the_merged_config() {
         let args = build_args(&[
             "--platform",
@@ -510,6 +497,13 @@ mod tests {
             "3",
             "--secret",
             "id=s,src=/tmp/s",
+            "--pull",
+            "--network",
+            "none",
+            "--add-host",
+            "db:10.0.0.5",
+            "--no-cache-filter",
+            "build,test",
             "--no-config",
             "ctx",
         ]);
@@ -518,7 +512,9 @@ mod tests {
         let config =
             project::load_config(&args, &BTreeMap::new(), &cwd, &Default::default(), &catalog)
                 .unwrap();
-        let o = build_options(&config, &args).unwrap();
+        let secrets =
+            super::super::buildx::Secrets::resolve(&args.secrets, &BTreeMap::new(), &cwd).unwrap();
+        let o = build_options(&config, &args, &secrets).unwrap();
         assert_eq!(
             o.platforms,
             vec![
@@ -532,12 +528,24 @@ mod tests {
         assert!(!o.no_cache);
         assert!(o.context_dir.ends_with("ctx"), "{:?}", o.context_dir);
         assert_eq!(o.secrets.get("s"), Some(&PathBuf::from("/tmp/s")));
+        assert!(o.pull);
+        assert_eq!(o.network, crate::ops::NetworkMode::None);
+        assert_eq!(o.add_hosts, [("db".to_string(), "10.0.0.5".to_string())]);
+        assert_eq!(o.no_cache_filter, ["build", "test"]);
     }
 
     #[test]
     fn progress_defaults_to_tty_only_on_a_terminal() {
         assert_eq!(progress_mode(None, true), ProgressMode::Tty);
         assert_eq!(progress_mode(None, false), ProgressMode::Plain);
+        assert_eq!(
+            progress_mode(Some(ProgressMode::Auto), true),
+            ProgressMode::Tty
+        );
+        assert_eq!(
+            progress_mode(Some(ProgressMode::Auto), false),
+            ProgressMode::Plain
+        );
         assert_eq!(
             progress_mode(Some(ProgressMode::Json), true),
             ProgressMode::Json

@@ -5,6 +5,7 @@
 
 pub mod args;
 pub mod build;
+pub mod buildx;
 pub mod options;
 pub mod output_args;
 pub mod preflight;

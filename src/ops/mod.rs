@@ -45,6 +45,28 @@ pub struct BuildOptions {
     /// Id put on every container of the build as label `xplat.build` (default: made
     /// from the time and process id).
     pub build_id: Option<String>,
+    /// `--pull`: resolve every base image again instead of using the engine's copy.
+    pub pull: bool,
+    /// `--network`: the network of RUN containers.
+    pub network: NetworkMode,
+    /// `--add-host NAME:IP` (IP may be `host-gateway`), in order: `/etc/hosts` entries of
+    /// RUN containers.
+    pub add_hosts: Vec<(String, String)>,
+    /// `--no-cache-filter STAGE`: stages whose steps run without the step cache.
+    pub no_cache_filter: Vec<String>,
+}
+
+/// `--network` (buildx's values).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NetworkMode {
+    /// The engine's default network.
+    #[default]
+    Default,
+    /// No network.
+    None,
+    /// The host's network.
+    Host,
 }
 
 /// Label on every container of one build: `xplat.build=<id>`.

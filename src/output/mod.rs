@@ -20,6 +20,7 @@ pub mod export;
 pub mod inspect;
 pub mod metadata;
 pub mod rootfs;
+pub mod spec;
 pub mod stage_files;
 pub mod targets;
 
@@ -28,5 +29,6 @@ pub use deliver::{deliver, BuildSummary, Delivered, LoadTarget, OutputOptions, P
 pub use error::{OutputError, Result};
 pub use export::export_from_engine;
 pub use inspect::{inspect, InspectTarget, Inspection};
+pub use spec::{parse_output_spec, OutputSpec};
 pub use stage_files::EngineStageFiles;
 pub use targets::images_for_targets;

@@ -459,6 +459,49 @@ pub fn write_rootfs_tar<W: Write>(
     Ok((out, summary))
 }
 
+/// `--output type=local,dest=DIR`: the filesystem of every image of `index` (its layers
+/// must be local, see `deliver::materialize`), in `DIR/<os>_<arch>[_<variant>]/` when
+/// there are several, in `DIR` itself when there is one (buildx's platform split).
+pub fn write_local(index: &crate::oci::ImageIndex, dest: &Path) -> Result<RootfsSummary> {
+    let images = index.images();
+    let mut total = RootfsSummary::default();
+    for (p, image) in images {
+        let dir = if images.len() > 1 {
+            dest.join(platform_dir(p))
+        } else {
+            dest.to_path_buf()
+        };
+        let s = write_rootfs(image.layers(), &dir)?;
+        total.files += s.files;
+        total.dirs += s.dirs;
+        total.symlinks += s.symlinks;
+        total.skipped += s.skipped;
+    }
+    Ok(total)
+}
+
+/// `--output type=tar,dest=FILE`: one tar of every image's filesystem, split by platform
+/// as [`write_local`] splits folders.
+pub fn write_tar_file(index: &crate::oci::ImageIndex, dest: &Path) -> Result<RootfsSummary> {
+    let images = index.images();
+    let split = images.len() > 1;
+    let list: Vec<(Option<String>, &[LayerBlob])> = images
+        .iter()
+        .map(|(p, i)| (split.then(|| platform_dir(p)), i.layers()))
+        .collect();
+    let f = fs::File::create(dest).map_err(OutputError::io("creating", dest))?;
+    let (w, summary) = write_rootfs_tar(&list, io::BufWriter::new(f))?;
+    w.into_inner()
+        .map_err(|e| OutputError::Io {
+            action: "writing",
+            path: dest.to_path_buf(),
+            source: e.into_error(),
+        })?
+        .sync_all()
+        .map_err(OutputError::io("writing", dest))?;
+    Ok(summary)
+}
+
 /// The folder (or tar prefix) of one platform when several are written: buildx's
 /// platform-split name, `linux/arm/v7` → `linux_arm_v7`.
 pub fn platform_dir(platform: &crate::platform::Platform) -> String {

@@ -1,6 +1,7 @@
 //! Issue 13, "the first hour", through the real binary: docker contexts, checks before
 //! work, buildx's vocabulary, the README's exit codes, progress events and prune filters.
 
+mod buildx;
 mod contexts;
 mod errors;
 mod preflight;
