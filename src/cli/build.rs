@@ -130,7 +130,9 @@ pub fn build_command(
         out_opts.oci_dest = config.output.oci_layout.as_ref().map(PathBuf::from);
     }
     if out_opts.push && out_opts.tags.is_empty() {
-        return Err(crate::output::OutputError::PushWithoutTag.into());
+        return Err(super::render_error::usage(
+            crate::output::OutputError::PushWithoutTag,
+        ));
     }
     let mode = progress_mode(args.progress, std::io::stderr().is_terminal());
     // `--target STAGE -t NAME` and no output asked for: the user wants the stage's results

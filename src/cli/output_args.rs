@@ -86,9 +86,9 @@ impl OutputArgs {
             let spec = crate::output::parse_output_spec(value).map_err(usage)?;
             apply_output(&mut opts, spec, value).map_err(usage)?;
         }
-        crate::output::deliver::validate_tags(&opts.tags)?;
+        crate::output::deliver::validate_tags(&opts.tags).map_err(usage)?;
         if opts.push && opts.tags.is_empty() {
-            return Err(crate::output::OutputError::PushWithoutTag.into());
+            return Err(usage(crate::output::OutputError::PushWithoutTag));
         }
         Ok(opts)
     }
@@ -192,8 +192,16 @@ pub struct InspectArgs {
 pub fn inspect_command(args: &InspectArgs, out: &mut impl std::io::Write) -> anyhow::Result<()> {
     let client = client(&args.insecure_registry)?;
     let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    // `output::inspect` names the reference in its errors.
-    let shown = rt.block_on(crate::output::inspect(&args.reference, &client))?;
+    // `output::inspect` names the reference in its errors; a malformed one is a usage error.
+    let shown = rt
+        .block_on(crate::output::inspect(&args.reference, &client))
+        .map_err(|e| match &e {
+            crate::output::OutputError::Registry {
+                source: crate::registry::RegistryError::InvalidReference { .. },
+                ..
+            } => usage(e),
+            _ => e.into(),
+        })?;
     if args.raw {
         out.write_all(&shown.raw)?;
     } else if args.json {

@@ -4,6 +4,7 @@
 mod buildx;
 mod contexts;
 mod errors;
+mod exit_codes;
 mod preflight;
 
 use std::path::Path;
