@@ -18,7 +18,6 @@ use crate::engine::{DockerEngine, Engine};
 use crate::ops::{self, BuildOptions};
 use crate::output::{deliver, BuildSummary, LoadTarget};
 use crate::platform::Catalog;
-use crate::progress::Event;
 use crate::progress::{JsonReporter, PlainReporter, Reporter, Silent, TtyReporter};
 use crate::registry::PushEvent;
 
@@ -223,8 +222,19 @@ pub fn build_command(
                 return Err(Exit::Interrupted.into());
             }
         };
+        let delivered = match delivered.context("writing the build's outputs") {
+            Ok(d) => d,
+            Err(e) => {
+                reporter.finish();
+                return Err(e);
+            }
+        };
+        reporter.report(&super::output_args::result_event(
+            &built.index,
+            &out_opts,
+            &delivered,
+        ));
         reporter.finish();
-        let delivered = delivered.context("writing the build's outputs")?;
         Ok::<_, anyhow::Error>((built, delivered))
     });
     let (built, delivered) = result?;
@@ -339,9 +349,9 @@ pub fn layout_name(config: &Config) -> String {
     }
 }
 
-/// Push events as progress events: `Blob` per blob (uploaded bytes, `exists`, `mounted`),
-/// a note per manifest, index and retry. The repository is named when every tag
-/// goes to one repository.
+/// Push events as progress events ([`crate::progress::push::event_for`]): `blob`,
+/// `manifest_pushed`, `index_pushed`, a note per retry. The repository is named when
+/// every tag goes to one repository.
 fn push_reporter<'a>(
     reporter: &'a dyn Reporter,
     tags: &[String],
@@ -357,34 +367,9 @@ fn push_reporter<'a>(
         String::new()
     };
     move |e: &PushEvent| {
-        let blob = |digest: &str, uploaded: u64, outcome: &str| Event::Blob {
-            repository: repository.clone(),
-            digest: digest.to_string(),
-            uploaded,
-            outcome: outcome.into(),
-        };
-        let event = match e {
-            PushEvent::BlobSkipped { digest, .. } => blob(digest, 0, "exists"),
-            PushEvent::BlobMounted { digest, .. } => blob(digest, 0, "mounted"),
-            PushEvent::BlobUploaded {
-                digest, bytes_sent, ..
-            } => blob(digest, *bytes_sent, "uploaded"),
-            PushEvent::Retrying {
-                operation,
-                attempt,
-                reason,
-            } => Event::Note {
-                message: format!("retrying {operation} (attempt {attempt}): {reason}"),
-            },
-            PushEvent::ManifestPushed { platform, digest } => Event::Note {
-                message: format!("pushed the {platform} manifest {digest}"),
-            },
-            PushEvent::IndexPushed { tag, digest } => Event::Note {
-                message: format!("pushed the index {digest} as {tag}"),
-            },
-            _ => return,
-        };
-        reporter.report(&event);
+        if let Some(event) = crate::progress::push::event_for(&repository, e) {
+            reporter.report(&event);
+        }
     }
 }
 

@@ -99,6 +99,40 @@ impl OutputArgs {
     }
 }
 
+/// The `result` progress event of a build: the index, each platform's manifest, where
+/// it went.
+pub fn result_event(
+    index: &crate::oci::ImageIndex,
+    opts: &OutputOptions,
+    delivered: &crate::output::Delivered,
+) -> crate::progress::Event {
+    let summary = crate::output::BuildSummary::of(index, &opts.tags);
+    let written = delivered
+        .layouts
+        .iter()
+        .chain(opts.local_dest.iter())
+        .chain(opts.tar_dest.iter())
+        .chain(opts.docker_dest.iter())
+        .map(|p| p.display().to_string())
+        .collect();
+    crate::progress::Event::Result {
+        index_digest: summary.index_digest,
+        media_type: summary.media_type,
+        tags: summary.tags,
+        platforms: summary
+            .platforms
+            .into_iter()
+            .map(|p| crate::progress::ResultPlatform {
+                platform: p.platform,
+                digest: p.digest,
+                config_digest: p.config_digest,
+            })
+            .collect(),
+        pushed: delivered.pushed.iter().map(|(r, _)| r.clone()).collect(),
+        written,
+    }
+}
+
 /// Adds one `--output` to the options (two outputs of one kind are refused).
 fn apply_output(
     opts: &mut OutputOptions,

@@ -6,6 +6,7 @@ mod contexts;
 mod errors;
 mod exit_codes;
 mod preflight;
+mod progress;
 
 use std::path::Path;
 
