@@ -80,13 +80,28 @@ pub enum Command {
         xplat inspect --raw registry.example/app:1.0")]
     Inspect(super::output_args::InspectArgs),
     /// Remove xplat's step-cache images and cache volumes (results tagged with -t stay).
-    #[command(after_help = "Example:\n  xplat prune")]
+    #[command(after_help = "Examples:\n  \
+        xplat prune --dry-run\n  \
+        xplat prune --project --older-than 7d")]
     Prune(PruneArgs),
 }
 
 /// `xplat prune`.
 #[derive(Debug, Clone, Args)]
-pub struct PruneArgs {}
+pub struct PruneArgs {
+    /// Say what would be removed; remove nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Only what was made more than DURATION ago (e.g. 90m, 24h, 7d, 1h30m).
+    #[arg(long, value_name = "DURATION")]
+    pub older_than: Option<String>,
+    /// Only what builds of the context DIR made (default DIR: the current folder).
+    #[arg(long, value_name = "DIR", num_args = 0..=1, default_missing_value = ".")]
+    pub project: Option<PathBuf>,
+    /// docker's prune filters: until=DURATION, label=KEY[=VALUE] (repeatable).
+    #[arg(long, value_name = "FILTER")]
+    pub filter: Vec<String>,
+}
 
 /// Output format of a listing command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]

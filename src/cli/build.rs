@@ -1,4 +1,4 @@
-//! `xplat build` and `xplat prune`: flags + `xplat.toml` + `XPLAT_*` → [`BuildOptions`],
+//! `xplat build` (`xplat prune` is in `prune.rs`): flags + `xplat.toml` + `XPLAT_*` → [`BuildOptions`],
 //! a tokio runtime, SIGINT/SIGTERM → the cancellation token (the library removes the
 //! build's containers, the command exits 130), progress on stderr, and one summary line
 //! per target on stdout.
@@ -89,7 +89,7 @@ fn cancel_on_signals(token: CancellationToken) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -399,39 +399,7 @@ fn building(context: &Path) -> String {
     format!("building {}", context.display())
 }
 
-/// `xplat prune`.
-pub fn prune_command(
-    quiet: bool,
-    engine_context: Option<&str>,
-    out: &mut dyn Write,
-) -> anyhow::Result<ExitCode> {
-    let rt = runtime()?;
-    let outcome = rt.block_on(async {
-        let engine = DockerEngine::connect_with_context(engine_context)
-            .await
-            .context("connecting to the Docker engine")?;
-        ops::prune(&engine).await.context("pruning xplat's cache")
-    })?;
-    if !quiet {
-        writeln!(
-            out,
-            "removed {} cache image{} ({}), {} cache volume{} ({}), {} leftover container{}; kept {} image{} under user tags",
-            outcome.images,
-            plural(outcome.images),
-            human_bytes(outcome.image_bytes),
-            outcome.volumes,
-            plural(outcome.volumes),
-            human_bytes(outcome.volume_bytes),
-            outcome.containers,
-            plural(outcome.containers),
-            outcome.kept,
-            plural(outcome.kept),
-        )?;
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-fn plural(n: usize) -> &'static str {
+pub(crate) fn plural(n: usize) -> &'static str {
     if n == 1 {
         ""
     } else {

@@ -10,6 +10,7 @@ pub mod options;
 pub mod output_args;
 pub mod preflight;
 pub mod project;
+pub mod prune;
 pub mod render_error;
 
 use std::collections::BTreeMap;
@@ -85,8 +86,13 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 &mut stdout,
             );
         }
-        Command::Prune(_) => {
-            return build::prune_command(cli.quiet, cli.docker_context.as_deref(), &mut stdout)
+        Command::Prune(args) => {
+            return prune::prune_command(
+                &args,
+                cli.quiet,
+                cli.docker_context.as_deref(),
+                &mut stdout,
+            )
         }
     }
     Ok(ExitCode::SUCCESS)

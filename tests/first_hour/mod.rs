@@ -7,6 +7,7 @@ mod errors;
 mod exit_codes;
 mod preflight;
 mod progress;
+mod prune;
 
 use std::path::Path;
 
