@@ -7,7 +7,10 @@ use std::io::Write;
 use std::process::Stdio;
 
 use super::{events, run};
-use crate::support::{docker, require, require_engine, xplat, CmdOutput, Fixtures, TestDir};
+use crate::support::{
+    docker, push_fixture_busybox, require, require_engine, require_skopeo, xplat, CmdOutput,
+    Fixtures, Registry, TestDir,
+};
 
 const NO_ENGINE: (&str, &str) = ("DOCKER_HOST", "unix:///nonexistent/engine.sock");
 
@@ -334,4 +337,90 @@ fn secrets_from_the_environment_and_a_relative_file_reach_run() {
     let out = run(dir.path(), &args, &unset);
     assert_eq!(out.code, Some(2), "{}", out.stderr);
     assert!(out.stderr.contains("TOKEN is not set"), "{}", out.stderr);
+}
+
+#[test]
+fn type_docker_with_dest_writes_a_docker_load_archive() {
+    require_engine!();
+    let dir = scratch_project();
+    ok(build(
+        &dir,
+        &[
+            "--platform",
+            "linux/arm64",
+            "-o",
+            "type=docker,dest=img.tar,name=app:1",
+            ".",
+        ],
+    ));
+    let f = std::fs::File::open(dir.join("img.tar")).unwrap();
+    let mut manifest = None;
+    for e in tar::Archive::new(f).entries().unwrap() {
+        let mut e = e.unwrap();
+        if e.path().unwrap().to_str() == Some("manifest.json") {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut e, &mut text).unwrap();
+            manifest = Some(text);
+        }
+    }
+    let manifest: serde_json::Value =
+        serde_json::from_str(&manifest.expect("manifest.json")).unwrap();
+    assert_eq!(manifest[0]["RepoTags"][0], "app:1");
+}
+
+#[test]
+fn type_registry_and_type_image_push() {
+    require_engine!();
+    require!(Fixtures::get().registry_bin());
+    let reg = Registry::start().expect("start the loopback registry");
+    let dir = scratch_project();
+    for (output, name) in [
+        (
+            format!("type=registry,name={}", reg.reference("viaregistry:1")),
+            "viaregistry:1",
+        ),
+        (
+            format!("type=image,push=true,name={}", reg.reference("viaimage:1")),
+            "viaimage:1",
+        ),
+    ] {
+        let out = ok(build(
+            &dir,
+            &["--platform", "linux/amd64,linux/arm64", "-o", &output, "."],
+        ));
+        assert_eq!(
+            events(&out, "index_pushed").len(),
+            1,
+            "{output}: {}",
+            out.stderr
+        );
+        assert!(
+            crate::e2e::manifest_exists(&reg.reference(name)),
+            "{output}"
+        );
+    }
+}
+
+#[test]
+fn type_local_unpacks_a_registry_base_per_platform() {
+    require_engine!();
+    require_skopeo!();
+    require!(Fixtures::get().registry_bin());
+    let reg = Registry::start().expect("start the loopback registry");
+    let busybox = require!(push_fixture_busybox(&reg));
+    let dir = TestDir::new(&[
+        ("Dockerfile", &format!("FROM {busybox}\nCOPY a /etc/a\n")),
+        ("a", "mine\n"),
+    ]);
+    ok(build(
+        &dir,
+        &["--platform", "linux/amd64,linux/arm64", "-o", "out", "."],
+    ));
+    // ELF e_machine (offset 18): 0x3e x86-64, 0xb7 aarch64.
+    for (p, machine) in [("linux_amd64", 0x3e), ("linux_arm64", 0xb7)] {
+        assert_eq!(dir.read(&format!("out/{p}/etc/a")), "mine\n");
+        let bin = std::fs::read(dir.join(&format!("out/{p}/bin/busybox"))).unwrap();
+        assert_eq!(&bin[..4], b"\x7fELF", "{p}");
+        assert_eq!(bin[18], machine, "{p}: the platform's own binary");
+    }
 }
