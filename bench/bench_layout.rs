@@ -22,6 +22,7 @@ fn main() {
         build_platform: host,
         build_args: BTreeMap::new(),
         target_stage: None,
+        ..Default::default()
     };
     let p = plan(&df, &opts, &Catalog::embedded()).unwrap();
     let work = tempfile::tempdir().unwrap();

@@ -18,6 +18,7 @@ fn options() -> PlanOptions {
         build_platform: Platform::new("linux", "amd64", ""),
         build_args: BTreeMap::new(),
         target_stage: None,
+        ..Default::default()
     }
 }
 

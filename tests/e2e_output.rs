@@ -53,6 +53,7 @@ async fn build(
         build_platform: amd64(),
         build_args: BTreeMap::new(),
         target_stage: None,
+        ..Default::default()
     };
     let p = plan(&df, &opts, &Catalog::embedded()).map_err(|e| e.to_string())?;
     assert!(

@@ -5,6 +5,7 @@ mod cli_help;
 mod cli_init;
 mod cli_templates;
 mod context_tests;
+mod corpus;
 mod differential;
 mod dockerfile_conformance;
 mod dockerfile_fuzz;

@@ -124,6 +124,7 @@ fn plan_golden_corpus() {
             build_platform: Platform::parse(&opts.build_platform).unwrap().normalized(),
             build_args: opts.build_args.clone(),
             target_stage: opts.target.clone(),
+            ..Default::default()
         };
         let p = plan(&df, &options, &catalog).unwrap_or_else(|e| panic!("{name}: {e}"));
         let again = plan(&df, &options, &catalog).unwrap();
@@ -175,6 +176,7 @@ fn readme_dockerfiles_plan_without_emulation() {
             build_platform: Platform::new("linux", "amd64", ""),
             build_args: BTreeMap::new(),
             target_stage: None,
+            ..Default::default()
         };
         let p = plan(&df, &options, &catalog).unwrap();
         assert_eq!(p.mode_counts().2, 0, "README fence emulates:\n{text}");

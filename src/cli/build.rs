@@ -47,6 +47,7 @@ pub fn build_options(
         secrets: secrets.files.clone(),
         build_id: None,
         pull: args.pull,
+        cache_dir: None,
         network: args.network.unwrap_or_default().into(),
         add_hosts,
         no_cache_filter: args.no_cache_filter.clone(),

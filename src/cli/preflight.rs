@@ -13,6 +13,7 @@ use std::path::Path;
 use super::options::Config;
 use super::render_error::{error_label, usage, Advice};
 use super::{stderr_style, Exit};
+use crate::context::ContextError;
 use crate::dockerfile::{self, Dockerfile, Location};
 use crate::plan::{PlanError, PlanOptions};
 use crate::platform::{Catalog, Platform};
@@ -29,13 +30,15 @@ pub fn read_dockerfile(path: &Path) -> anyhow::Result<(String, Dockerfile)> {
     };
     let read = if stdin {
         let mut bytes = Vec::new();
-        std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut bytes).map(|_| bytes)
+        std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut bytes)
+            .map_err(|e| anyhow::Error::new(e).context("reading the Dockerfile from stdin"))?;
+        Ok(crate::dockerfile::decode(&bytes))
     } else {
-        std::fs::read(path)
+        crate::context::read_dockerfile(path)
     };
-    let bytes = match read {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+    let text = match read {
+        Ok(text) => text,
+        Err(ContextError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
             let hint = "pass the Dockerfile with -f, or the context folder that holds it";
             let what = match path.parent() {
                 Some(dir) if !dir.as_os_str().is_empty() && !dir.is_dir() => {
@@ -48,15 +51,11 @@ pub fn read_dockerfile(path: &Path) -> anyhow::Result<(String, Dockerfile)> {
             };
             return Err(usage(Advice::new(what, hint)));
         }
-        Err(e) => return Err(anyhow::Error::new(e).context(format!("reading {shown}"))),
+        Err(e) => return Err(anyhow::Error::new(e)),
     };
-    let text = String::from_utf8_lossy(&bytes).into_owned();
     // Every error at once (an error in one instruction does not hide the next), so a
     // user fixes a file in one round.
-    let parsed = match std::str::from_utf8(&bytes) {
-        Ok(utf8) => dockerfile::parse_all(utf8),
-        Err(_) => dockerfile::parse_bytes(&bytes).map_err(|e| vec![e]),
-    };
+    let parsed = dockerfile::parse_all(&text);
     match parsed {
         Ok(df) => Ok((text, df)),
         Err(errors) => {
@@ -150,6 +149,7 @@ pub fn build(config: &Config, catalog: &Catalog) -> anyhow::Result<()> {
         build_platform: config.build_platform.clone().unwrap_or(host),
         build_args: config.build_args.clone(),
         target_stage: config.target.clone(),
+        ..Default::default()
     };
     crate::plan::plan(&df, &options, catalog)
         .map(|_| ())

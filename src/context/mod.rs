@@ -30,7 +30,7 @@ pub(crate) use glob::{is_pattern, Glob};
 pub use hash::{hash_sources, ContentSource};
 pub use ignore::Ignore;
 pub use tar::write_tar;
-pub use walk::{BuildContext, Listing, SourceEntry, SourceKind};
+pub use walk::{read_dockerfile, BuildContext, Listing, SourceEntry, SourceKind};
 
 impl ContentSource for BuildContext {
     fn open<'a>(&'a self, entry: &'a CopyEntry) -> Result<Box<dyn Read + 'a>> {

@@ -227,9 +227,10 @@ impl BuildContext {
         &self.ignore
     }
 
-    /// Reads the Dockerfile; it is readable even when `.dockerignore` excludes it.
+    /// Reads the Dockerfile ([`read_dockerfile`]); it is readable even when
+    /// `.dockerignore` excludes it.
     pub fn read_dockerfile(&self) -> Result<String> {
-        fs::read_to_string(&self.dockerfile).map_err(io_err(&self.dockerfile))
+        read_dockerfile(&self.dockerfile)
     }
 
     /// The listing of every non-ignored path, computed once.
@@ -267,6 +268,15 @@ impl BuildContext {
         }
         Ok(file)
     }
+}
+
+/// Reads a Dockerfile as text. Every command that reads one comes here (`xplat
+/// check`, `plan`, `build` and the build context), so they all see the same text: bytes
+/// that are not UTF-8 become U+FFFD ([`crate::dockerfile::decode`], as BuildKit), never
+/// an error. A `-f -` (stdin) reader belongs here too when it comes.
+pub fn read_dockerfile(path: &Path) -> Result<String> {
+    let bytes = fs::read(path).map_err(io_err(path))?;
+    Ok(crate::dockerfile::decode(&bytes))
 }
 
 /// Walks `root` depth-first without following symlinks, applying `ignore`. Parents of

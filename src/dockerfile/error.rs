@@ -34,14 +34,6 @@ impl fmt::Display for Location {
 /// Why a Dockerfile could not be parsed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ParseError {
-    /// The bytes are not valid UTF-8.
-    #[error("the Dockerfile is not valid UTF-8 (invalid byte 0x{byte:02x})")]
-    NotUtf8 {
-        /// The first invalid byte.
-        byte: u8,
-        /// Where it is.
-        location: Location,
-    },
     /// No instruction at all (empty file, or only comments and blank lines).
     #[error("file with no instructions")]
     NoInstructions {
@@ -75,6 +67,16 @@ pub enum ParseError {
     InvalidEscape {
         /// The value given.
         value: String,
+        /// The directive line.
+        location: Location,
+    },
+    /// `# check=` with a value BuildKit's lint options parser refuses.
+    #[error("failed to parse check options {value:?}: {reason}")]
+    InvalidCheckDirective {
+        /// The directive's value.
+        value: String,
+        /// What is wrong.
+        reason: String,
         /// The directive line.
         location: Location,
     },
@@ -195,6 +197,14 @@ pub enum ParseError {
         /// The instruction.
         location: Location,
     },
+    /// An ONBUILD trigger from an image config that is not exactly one instruction.
+    #[error("onbuild trigger should be a single expression (found {count} instructions)")]
+    TriggerNotOneInstruction {
+        /// How many instructions the text holds (FROM lines included).
+        count: usize,
+        /// The trigger's first line.
+        location: Location,
+    },
 }
 
 fn allowed_list(allowed: &[String]) -> String {
@@ -214,12 +224,12 @@ impl ParseError {
     pub fn location(&self) -> Location {
         use ParseError::*;
         match self {
-            NotUtf8 { location, .. }
-            | NoInstructions { location }
+            NoInstructions { location }
             | NoStage { location }
             | LineTooLong { location, .. }
             | DuplicateDirective { location, .. }
             | InvalidEscape { location, .. }
+            | InvalidCheckDirective { location, .. }
             | UnterminatedHeredoc { location, .. }
             | NotStringArray { location, .. }
             | UnknownInstruction { location, .. }
@@ -231,7 +241,8 @@ impl ParseError {
             | MissingEquals { location, .. }
             | InstructionBeforeFrom { location, .. }
             | DuplicateStageName { location, .. }
-            | InvalidOnbuildTrigger { location, .. } => *location,
+            | InvalidOnbuildTrigger { location, .. }
+            | TriggerNotOneInstruction { location, .. } => *location,
         }
     }
 
@@ -252,7 +263,6 @@ impl ParseError {
             ParseError::UnterminatedHeredoc { name, .. } => Some(format!(
                 "end the heredoc with a line containing only {name}"
             )),
-            ParseError::NotUtf8 { .. } => Some("save the Dockerfile as UTF-8".into()),
             ParseError::NoStage { .. } => Some("add FROM <image> after the ARGs".into()),
             _ => None,
         }

@@ -228,13 +228,9 @@ pub(crate) fn parse_mount(value: &str, location: Location) -> Result<Mount, Pars
             (k, Some(_)) => return Err(bad(format!("unexpected key '{k}' in '{value}'"))),
         }
     }
-    let needs_target = matches!(
-        m.kind,
-        MountType::Bind | MountType::Cache | MountType::Tmpfs
-    );
-    if needs_target && m.target.as_deref().unwrap_or("").is_empty() {
-        return Err(bad("mount target must be specified (target=<path>)".into()));
-    }
+    // No `target=` is fine: BuildKit mounts at the WORKDIR (the planner places it;
+    // issue 10: `RUN --mount=from=binaries`, `--mount=type=bind`, `--mount=ro`
+    // are in Docker's own Dockerfiles).
     Ok(m)
 }
 
@@ -339,6 +335,19 @@ mod tests {
             (s.kind, s.env.as_deref(), s.required),
             (MountType::Secret, Some("TOKEN"), Some(true))
         );
+        for no_target in [
+            "from=binaries",
+            "type=bind",
+            "ro",
+            "type=cache,id=x",
+            "type=tmpfs",
+        ] {
+            let m = parse_mount(no_target, loc).unwrap();
+            assert_eq!(
+                m.target, None,
+                "{no_target}: the planner puts it at the WORKDIR"
+            );
+        }
         let b = parse_mount("target=/src,from=build,source=/out,rw", loc).unwrap();
         assert_eq!(
             (b.kind, b.from.as_deref(), b.readonly),
@@ -357,7 +366,6 @@ mod tests {
         );
         for bad in [
             "type=nfs,target=/x",
-            "type=cache",
             "target=/x,colour=red",
             "target=/x,uid=me",
             "target=/x,ro=maybe",

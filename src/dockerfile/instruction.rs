@@ -12,7 +12,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 pub use super::node::Heredoc;
-pub use super::raw::{Directives, Warning};
+pub use super::raw::{CheckDirective, Directives, Warning};
 
 /// Lines an item spans, 1-based and inclusive (continuations and heredoc
 /// bodies included).

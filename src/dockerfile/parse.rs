@@ -32,23 +32,46 @@ pub const KEYWORDS: [&str; 18] = [
     "workdir",
 ];
 
-/// Parses a Dockerfile given as bytes; non-UTF-8 input is an error with the
-/// location of the first bad byte.
+/// Dockerfile bytes as text, the way BuildKit reads them: a byte sequence that is
+/// not UTF-8 (a Latin-1 `# Maintainer: José`, a LABEL value) becomes U+FFFD and
+/// is not an error. BuildKit's Go code carries such bytes through and they come
+/// out as U+FFFD (`ef bf bd`) in the image config (JSON) and in RUN's environment
+/// and command line; a COPY source spelled with such a byte is not found there
+/// either. Seen with the engine's BuildKit (20.10), `DOCKER_BUILDKIT=1 docker
+/// build`: `LABEL who="Jos\xe9"` gives the label `"Jos\u{fffd}"`, and
+/// `RUN printf "Jos\xe9" | od -tx1` prints `4a 6f 73 ef bf bd`. A leading BOM is
+/// kept here and skipped by the parser, as BuildKit does.
+pub fn decode(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Parses a Dockerfile given as bytes, decoded with [`decode`] (never an
+/// encoding error).
 pub fn parse_bytes(bytes: &[u8]) -> Result<Dockerfile, ParseError> {
-    match std::str::from_utf8(bytes) {
-        Ok(text) => parse(text),
-        Err(e) => {
-            let good = &bytes[..e.valid_up_to()];
-            let line = good.iter().filter(|&&b| b == b'\n').count() + 1;
-            let line_start = good.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
-            // valid_up_to guarantees the prefix is UTF-8.
-            let column =
-                std::str::from_utf8(&good[line_start..]).map_or(1, |s| s.chars().count() + 1);
-            Err(ParseError::NotUtf8 {
-                byte: bytes[e.valid_up_to()],
-                location: Location { line, column },
-            })
-        }
+    parse(&decode(bytes))
+}
+
+/// Parses one ONBUILD trigger as an image config stores it (`RUN make`, heredoc bodies
+/// on the lines after it), the way BuildKit does when a child build starts
+/// (`initOnBuildTriggers`): on its own, with the default escape, exactly one
+/// instruction. Line numbers in an error count the trigger's first line as 2.
+pub fn parse_trigger(text: &str) -> Result<Instruction, ParseError> {
+    let df = parse(&format!("FROM scratch\n{text}\n"))?;
+    // Every instruction after our FROM, a FROM in the trigger included.
+    let count = df
+        .stages
+        .iter()
+        .map(|s| s.instructions.len())
+        .sum::<usize>()
+        + df.stages.len()
+        - 1;
+    let mut instructions = df.stages.into_iter().flat_map(|s| s.instructions);
+    match (count, instructions.next()) {
+        (1, Some(only)) => Ok(only.node),
+        _ => Err(ParseError::TriggerNotOneInstruction {
+            count,
+            location: Location::line(2),
+        }),
     }
 }
 

@@ -20,8 +20,68 @@ pub struct Directives {
     pub syntax: Option<String>,
     /// The escape character: `\` by default, or `` ` ``.
     pub escape: char,
-    /// `# check=` value (lint configuration), if given, unparsed.
-    pub check: Option<String>,
+    /// `# check=` (lint configuration); the default when not given.
+    pub check: CheckDirective,
+}
+
+/// `# check=skip=<rules>|all[;error=<bool>]`, BuildKit's lint directive
+/// (`linter.ParseLintOptions`): rules to skip by name, or all of them, and whether
+/// findings fail the build. As in BuildKit, the value splits at the first `;` only,
+/// keys are `skip` and `error`, and anything else is an error.
+///
+/// `xplat check` honours it: a skipped rule is not reported (`PlanError`, a plan
+/// that cannot be made, is never skipped), and `error=true` makes every finding
+/// an error. Rule names are BuildKit's where a rule corresponds; the list is in
+/// `plan::lint`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct CheckDirective {
+    /// `skip=Rule1,Rule2`: the rule names, trimmed, as written.
+    pub skip: Vec<String>,
+    /// `skip=all`.
+    pub skip_all: bool,
+    /// `error=true`: findings are errors.
+    pub error: bool,
+}
+
+impl CheckDirective {
+    /// Parses the directive's value; `Err` says what is wrong, in BuildKit's words.
+    pub fn parse(value: &str) -> Result<CheckDirective, String> {
+        let mut out = CheckDirective::default();
+        let value = value.trim();
+        if value.is_empty() {
+            return Ok(out);
+        }
+        for part in value.splitn(2, ';') {
+            let Some((key, v)) = part.split_once('=') else {
+                return Err(format!("invalid check option {part:?}"));
+            };
+            match key.trim() {
+                "skip" => {
+                    let v = v.trim();
+                    if v == "all" {
+                        out.skip_all = true;
+                    } else {
+                        out.skip = v.split(',').map(|r| r.trim().to_string()).collect();
+                    }
+                }
+                // Go's strconv.ParseBool.
+                "error" => {
+                    out.error = match v.trim() {
+                        "1" | "t" | "T" | "TRUE" | "true" | "True" => true,
+                        "0" | "f" | "F" | "FALSE" | "false" | "False" => false,
+                        _ => return Err(format!("failed to parse check option {part:?}")),
+                    }
+                }
+                other => return Err(format!("invalid check option {other:?}")),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Whether findings of `rule` are to be left out.
+    pub fn skips(&self, rule: &str) -> bool {
+        self.skip_all || self.skip.iter().any(|r| r == rule)
+    }
 }
 
 impl Default for Directives {
@@ -29,7 +89,7 @@ impl Default for Directives {
         Directives {
             syntax: None,
             escape: '\\',
-            check: None,
+            check: CheckDirective::default(),
         }
     }
 }
@@ -37,6 +97,8 @@ impl Default for Directives {
 /// A non-fatal finding, e.g. an empty continuation line.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Warning {
+    /// BuildKit's lint rule name (`NoEmptyContinuation`), which `# check=skip=` names.
+    pub rule: &'static str,
     /// One-line summary, as BuildKit words it.
     pub short: String,
     /// Longer explanation.
@@ -100,7 +162,15 @@ impl DirectiveParser {
                 }
             }
             "syntax" => d.syntax = Some(value.to_string()),
-            _ => d.check = Some(value.to_string()),
+            _ => {
+                d.check = CheckDirective::parse(value).map_err(|reason| {
+                    ParseError::InvalidCheckDirective {
+                        value: value.to_string(),
+                        reason,
+                        location: Location::line(at),
+                    }
+                })?
+            }
         }
         Ok(())
     }
@@ -218,6 +288,7 @@ pub fn parse_raw(text: &str) -> Result<RawDockerfile, ParseError> {
         }
         if empty_continuation {
             warnings.push(Warning {
+                rule: "NoEmptyContinuation",
                 short: format!("Empty continuation line found in: {line}"),
                 detail: "Empty continuation lines will become errors in a future release".into(),
                 url: "https://docs.docker.com/go/dockerfile/rule/no-empty-continuation/".into(),
@@ -329,6 +400,31 @@ mod tests {
             raw.directives.syntax.as_deref(),
             Some("docker/dockerfile:1")
         );
-        assert_eq!(raw.directives.check.as_deref(), Some("skip=all"));
+        assert!(raw.directives.check.skip_all);
+        assert!(matches!(
+            parse_raw("# check=skip=all;oops\nFROM a"),
+            Err(ParseError::InvalidCheckDirective { location, .. }) if location.line == 1
+        ));
+    }
+
+    #[test]
+    fn check_directive_values() {
+        let c = |v: &str| CheckDirective::parse(v);
+        assert_eq!(c("").unwrap(), CheckDirective::default());
+        let d = c("skip=JSONArgsRecommended, UndefinedVar").unwrap();
+        assert_eq!(d.skip, ["JSONArgsRecommended", "UndefinedVar"]);
+        assert!(d.skips("UndefinedVar") && !d.skips("StageNameCasing") && !d.error);
+        let d = c(" skip = all ; error=true").unwrap();
+        assert!(d.skip_all && d.error && d.skips("Anything"));
+        assert!(c("error=TRUE").unwrap().error);
+        assert!(!c("error=0").unwrap().error);
+        assert_eq!(
+            c("error=yes").unwrap_err(),
+            "failed to parse check option \"error=yes\""
+        );
+        assert_eq!(c("skip").unwrap_err(), "invalid check option \"skip\"");
+        assert_eq!(c("level=9").unwrap_err(), "invalid check option \"level\"");
+        // BuildKit splits at the first `;` only: a third option is part of the second.
+        assert!(c("skip=a;error=true;skip=b").is_err());
     }
 }

@@ -4,11 +4,12 @@
 //! → attach (before start, or the first output is lost) → start → drain output →
 //! wait → commit → remove (force, v=true).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use bollard::container::LogOutput;
 use bollard::errors::Error as Bollard;
+use bollard::exec::{StartExecOptions, StartExecResults};
 use bollard::query_parameters::{
     AttachContainerOptionsBuilder, CommitContainerOptionsBuilder,
     ContainerArchiveInfoOptionsBuilder, CreateContainerOptionsBuilder, CreateImageOptionsBuilder,
@@ -29,8 +30,8 @@ use super::guard::Containers;
 use super::output::{LineSplitter, OutputStream};
 use super::request::{self, api_at_least, engine_platform};
 use super::{
-    ContainerId, Engine, ImageConfig, ImageInfo, ImageLookup, OutputSink, PathLookup, PullProgress,
-    PullSink, RunSpec, TarBody,
+    ContainerConfig, ContainerId, Engine, EngineProfile, ExecSpec, ImageInfo, ImageLookup,
+    OutputSink, PathLookup, PullProgress, PullSink, RunSpec, TarBody, MANAGED_LABEL,
 };
 use crate::platform::Platform;
 
@@ -45,6 +46,7 @@ pub struct DockerEngine {
     pub(super) target: Endpoint,
     api_version: String,
     platform: Platform,
+    profile: EngineProfile,
     pub(super) containers: Arc<Containers>,
 }
 
@@ -98,12 +100,22 @@ impl DockerEngine {
             version.os.as_deref().unwrap_or("linux"),
             version.arch.as_deref().unwrap_or(""),
         );
+        let info = docker
+            .info()
+            .await
+            .map_err(|e| unreachable(config, root_cause(&e)))?;
+        let mut profile = request::engine_profile(&info, version.version.as_deref().unwrap_or(""));
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+        profile.shares_filesystem = matches!(config.endpoint, Endpoint::Unix(_))
+            && !host.trim().is_empty()
+            && host.trim() == profile.name;
         Ok(DockerEngine {
             docker: docker.with_timeout(config.request_timeout),
             endpoint,
             target: config.endpoint.clone(),
             api_version,
             platform,
+            profile,
             containers: Arc::new(Containers::new()),
         })
     }
@@ -173,6 +185,35 @@ impl DockerEngine {
         }
     }
 
+    /// Reads a container's or an exec's multiplexed output into lines.
+    async fn drain(
+        &self,
+        id: &ContainerId,
+        mut out: std::pin::Pin<
+            Box<dyn futures::Stream<Item = std::result::Result<LogOutput, Bollard>> + Send>,
+        >,
+        output: OutputSink<'_>,
+    ) -> Result<()> {
+        let mut stdout = LineSplitter::new(OutputStream::Stdout);
+        let mut stderr = LineSplitter::new(OutputStream::Stderr);
+        while let Some(item) = out.next().await {
+            let lines = match item.map_err(|source| EngineError::Output {
+                id: id.0.clone(),
+                source,
+            })? {
+                LogOutput::StdOut { message } | LogOutput::Console { message } => {
+                    stdout.push(&message)
+                }
+                LogOutput::StdErr { message } => stderr.push(&message),
+                LogOutput::StdIn { .. } => Vec::new(),
+            };
+            lines.into_iter().for_each(output);
+        }
+        stdout.finish().into_iter().for_each(output);
+        stderr.finish().into_iter().for_each(output);
+        Ok(())
+    }
+
     async fn run(
         &self,
         id: &ContainerId,
@@ -200,24 +241,7 @@ impl DockerEngine {
                     id: id.0.clone(),
                     source,
                 })?;
-            let mut out = attached.output;
-            let mut stdout = LineSplitter::new(OutputStream::Stdout);
-            let mut stderr = LineSplitter::new(OutputStream::Stderr);
-            while let Some(item) = out.next().await {
-                let lines = match item.map_err(|source| EngineError::Output {
-                    id: id.0.clone(),
-                    source,
-                })? {
-                    LogOutput::StdOut { message } | LogOutput::Console { message } => {
-                        stdout.push(&message)
-                    }
-                    LogOutput::StdErr { message } => stderr.push(&message),
-                    LogOutput::StdIn { .. } => Vec::new(),
-                };
-                lines.into_iter().for_each(output);
-            }
-            stdout.finish().into_iter().for_each(output);
-            stderr.finish().into_iter().for_each(output);
+            self.drain(id, attached.output, output).await?;
             let mut wait = self
                 .docker
                 .wait_container(&id.0, None::<WaitContainerOptions>);
@@ -271,6 +295,96 @@ impl Drop for DockerEngine {
 impl Engine for DockerEngine {
     fn platform(&self) -> &Platform {
         &self.platform
+    }
+
+    fn profile(&self) -> &EngineProfile {
+        &self.profile
+    }
+
+    fn start_container<'a>(&'a self, id: &'a ContainerId) -> BoxFuture<'a, Result<()>> {
+        async move {
+            self.docker
+                .start_container(&id.0, None::<StartContainerOptions>)
+                .await
+                .map_err(|source| EngineError::Start {
+                    id: id.0.clone(),
+                    source,
+                })
+        }
+        .boxed()
+    }
+
+    fn exec<'a>(
+        &'a self,
+        id: &'a ContainerId,
+        spec: &'a ExecSpec,
+        output: OutputSink<'a>,
+        cancel: &'a CancellationToken,
+    ) -> BoxFuture<'a, Result<i64>> {
+        let work = async move {
+            let err = |source| EngineError::Exec {
+                id: id.0.clone(),
+                source,
+            };
+            let created = self
+                .docker
+                .create_exec(&id.0, request::exec_config(spec))
+                .await
+                .map_err(err)?;
+            let started = self
+                .docker
+                .start_exec(&created.id, None::<StartExecOptions>)
+                .await
+                .map_err(err)?;
+            if let StartExecResults::Attached { output: out, .. } = started {
+                self.drain(id, out, output).await?;
+            }
+            let inspected = self.docker.inspect_exec(&created.id).await.map_err(err)?;
+            inspected
+                .exit_code
+                .ok_or_else(|| EngineError::NoExitCode { id: id.0.clone() })
+        };
+        async move {
+            tokio::select! {
+                res = work => res,
+                _ = cancel.cancelled() => {
+                    let _ = self.docker.kill_container(&id.0, None::<KillContainerOptions>).await;
+                    self.force_remove(id).await?;
+                    Err(EngineError::Cancelled { id: id.0.clone() })
+                }
+            }
+        }
+        .boxed()
+    }
+
+    fn create_volume<'a>(
+        &'a self,
+        name: &'a str,
+        labels: &'a BTreeMap<String, String>,
+    ) -> BoxFuture<'a, Result<()>> {
+        async move {
+            let mut labels: HashMap<String, String> =
+                labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            labels.insert(MANAGED_LABEL.to_string(), "true".to_string());
+            let req = bollard::models::VolumeCreateRequest {
+                name: Some(name.into()),
+                labels: Some(labels),
+                ..Default::default()
+            };
+            self.docker
+                .create_volume(req)
+                .await
+                .map(|_| ())
+                .map_err(|source| EngineError::CreateVolume {
+                    name: name.into(),
+                    source,
+                })
+        }
+        .boxed()
+    }
+
+    fn remove_volume<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<()>> {
+        self.delete_volume(name).boxed()
     }
 
     fn inspect_image<'a>(&'a self, reference: &'a str) -> BoxFuture<'a, Result<ImageLookup>> {
@@ -421,7 +535,7 @@ impl Engine for DockerEngine {
     fn commit<'a>(
         &'a self,
         id: &'a ContainerId,
-        config: &'a ImageConfig,
+        config: &'a ContainerConfig,
     ) -> BoxFuture<'a, Result<String>> {
         async move {
             let opts = CommitContainerOptionsBuilder::default()
@@ -475,6 +589,38 @@ impl Engine for DockerEngine {
             }
         }
         .boxed()
+    }
+
+    fn images_by_label<'a>(
+        &'a self,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<BTreeMap<String, String>>> {
+        async move {
+            let filters = HashMap::from([("label", vec![key])]);
+            let opts = ListImagesOptionsBuilder::default()
+                .all(true)
+                .filters(&filters)
+                .build();
+            let mut images = self
+                .docker
+                .list_images(Some(opts))
+                .await
+                .map_err(|source| EngineError::ListImages {
+                    label: key.to_string(),
+                    source,
+                })?;
+            // Oldest first, so the newest image per value wins.
+            images.sort_by(|a, b| a.created.cmp(&b.created).then(a.id.cmp(&b.id)));
+            Ok(images
+                .into_iter()
+                .filter_map(|img| img.labels.get(key).map(|v| (v.clone(), img.id.clone())))
+                .collect())
+        }
+        .boxed()
+    }
+
+    fn load<'a>(&'a self, tar: TarBody) -> BoxFuture<'a, Result<Vec<String>>> {
+        self.load_image(tar).boxed()
     }
 
     fn tag_image<'a>(&'a self, image: &'a str, target: &'a str) -> BoxFuture<'a, Result<()>> {
@@ -544,6 +690,7 @@ fn image_info(img: bollard::models::ImageInspect) -> ImageInfo {
         },
         config: request::image_config(img.config.as_ref()),
         diff_ids: img.root_fs.and_then(|r| r.layers).unwrap_or_default(),
+        size: img.size.unwrap_or(0),
     }
 }
 

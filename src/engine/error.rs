@@ -137,6 +137,14 @@ pub enum EngineError {
         /// bollard's error.
         source: Bollard,
     },
+    /// Running a command inside a running container failed.
+    #[error("running a command in container {id}: {source}")]
+    Exec {
+        /// Container id.
+        id: String,
+        /// bollard's error.
+        source: Bollard,
+    },
     /// Reading a container's output failed.
     #[error("reading the output of container {id}: {source}")]
     Output {

@@ -296,7 +296,7 @@ impl DockerEngine {
     }
 
     /// Removes a named volume; a missing one is not an error.
-    pub async fn remove_volume(&self, name: &str) -> Result<()> {
+    pub(super) async fn delete_volume(&self, name: &str) -> Result<()> {
         match self
             .docker
             .remove_volume(name, None::<RemoveVolumeOptions>)

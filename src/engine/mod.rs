@@ -33,7 +33,7 @@ mod images;
 mod output;
 pub mod request;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
@@ -103,6 +103,16 @@ pub enum MountSpec {
         /// Whether writes are allowed.
         rw: bool,
     },
+    /// A named volume this build made and filled (bind mounts of the context or of another
+    /// stage's files, heredoc scripts).
+    Volume {
+        /// Volume name.
+        volume: String,
+        /// Mount point in the container.
+        target: String,
+        /// Read-only.
+        read_only: bool,
+    },
     /// `--mount=type=secret`: a host file bind-mounted read-only; never committed
     /// (mounts are not part of the container's layer). Needs a local engine.
     Secret {
@@ -138,54 +148,71 @@ pub struct RunSpec {
     pub network: Network,
     /// `RUN --mount`s.
     pub mounts: Vec<MountSpec>,
+    /// Keep standard input open: with `cmd` a shell, the container stays up (the shell
+    /// waits on its input) and its steps run through [`Engine::exec`].
+    pub open_stdin: bool,
 }
 
-/// `HEALTHCHECK`, durations in nanoseconds as the engine stores them.
+/// The image config type of the engine's edge: xplat's own `oci::ContainerConfig` (the
+/// one config type; `stage` interprets instructions over it).
+pub use crate::oci::ContainerConfig;
+
+/// What the engine says about itself, read once at connect: what placement and the
+/// executor's commit policy need.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct Healthcheck {
-    /// `["NONE"]`, `["CMD", …]` or `["CMD-SHELL", cmd]`.
-    pub test: Vec<String>,
-    /// Interval in ns (0 = inherit).
-    pub interval: i64,
-    /// Timeout in ns.
-    pub timeout: i64,
-    /// Start period in ns.
-    pub start_period: i64,
-    /// Retries.
-    pub retries: i64,
+pub struct EngineProfile {
+    /// The engine host's name (`docker info` Name).
+    pub name: String,
+    /// The engine's version (`docker version` Server Version).
+    pub server_version: String,
+    /// Storage driver (`overlay2`, `fuse-overlayfs`, `vfs`, `btrfs`, ...).
+    pub storage_driver: String,
+    /// Whether a commit computes its diff natively (overlay2 with native diff, btrfs, zfs,
+    /// the containerd snapshotter). Without it the engine walks the whole image tree on
+    /// every commit: seconds per commit on a 1 GB image.
+    pub native_diff: bool,
+    /// CPUs.
+    pub cpus: i64,
+    /// Memory in bytes.
+    pub memory: i64,
+    /// The engine host's operating system description.
+    pub operating_system: String,
+    /// The engine runs on this machine and sees its files (a unix socket, and the engine
+    /// says this machine's host name): host paths may be bind-mounted. Nothing else
+    /// assumes it.
+    pub shares_filesystem: bool,
 }
 
-/// An image config (the `config` object of the image JSON), with sorted collections.
+impl EngineProfile {
+    /// Estimated seconds to commit a container whose image holds `image_bytes`: a full
+    /// tree walk at about 400 MB/s without native diff (3.1 s measured for 1.09 GB on a
+    /// loaded 2-core machine with fuse-overlayfs), a fixed small cost with it (0.08 s
+    /// measured on overlay2).
+    pub fn commit_seconds(&self, image_bytes: i64) -> f64 {
+        if self.native_diff {
+            0.15
+        } else {
+            0.3 + image_bytes.max(0) as f64 / 400e6
+        }
+    }
+}
+
+/// One command run inside a running container (`RUN` through exec): the environment is
+/// added to (and overrides) the container's, user and working directory are per command.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct ImageConfig {
-    /// `USER`.
-    pub user: Option<String>,
-    /// `ENV`, `K=V` in order.
+pub struct ExecSpec {
+    /// Full argv.
+    pub argv: Vec<String>,
+    /// `K=V` entries set for this command only (ENV, then the ARGs in effect).
     pub env: Vec<String>,
-    /// `CMD`.
-    pub cmd: Option<Vec<String>>,
-    /// `ENTRYPOINT`.
-    pub entrypoint: Option<Vec<String>>,
-    /// `WORKDIR`.
-    pub working_dir: Option<String>,
-    /// `LABEL`s.
-    pub labels: BTreeMap<String, String>,
-    /// `EXPOSE`, e.g. `8080/tcp`.
-    pub exposed_ports: BTreeSet<String>,
-    /// `VOLUME`s.
-    pub volumes: BTreeSet<String>,
-    /// `STOPSIGNAL`.
-    pub stop_signal: Option<String>,
-    /// `HEALTHCHECK`.
-    pub healthcheck: Option<Healthcheck>,
-    /// `SHELL`.
-    pub shell: Option<Vec<String>>,
-    /// `ONBUILD` triggers.
-    pub on_build: Vec<String>,
+    /// `USER`, when set.
+    pub user: Option<String>,
+    /// `WORKDIR`, when set.
+    pub workdir: Option<String>,
 }
 
 /// What the engine knows of a local image.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ImageInfo {
     /// The engine's id (config digest with the graphdriver store).
     pub id: String,
@@ -193,14 +220,16 @@ pub struct ImageInfo {
     pub repo_tags: Vec<String>,
     /// Its platform (architecture normalized: x86_64 → amd64, aarch64 → arm64).
     pub platform: Platform,
-    /// Its config.
-    pub config: ImageConfig,
+    /// Its config (engine noise such as Hostname or AttachStdout dropped).
+    pub config: ContainerConfig,
+    /// Its size in bytes, all layers.
+    pub size: i64,
     /// Layer diff_ids (sha256 of the uncompressed layer tars), base first.
     pub diff_ids: Vec<String>,
 }
 
 /// The outcome of looking an image up.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum ImageLookup {
     /// The image is in the engine.
     Found(Box<ImageInfo>),
@@ -281,6 +310,9 @@ pub trait Engine: Send + Sync {
     /// The engine's own platform (the plan's build platform).
     fn platform(&self) -> &Platform;
 
+    /// What the engine said about itself at connect.
+    fn profile(&self) -> &EngineProfile;
+
     /// Looks up a local image by reference or id.
     fn inspect_image<'a>(&'a self, reference: &'a str) -> BoxFuture<'a, Result<ImageLookup>>;
 
@@ -330,13 +362,37 @@ pub trait Engine: Send + Sync {
         cancel: &'a CancellationToken,
     ) -> BoxFuture<'a, Result<i64>>;
 
+    /// Starts a created container (one made with [`RunSpec::open_stdin`] and a shell stays up).
+    fn start_container<'a>(&'a self, id: &'a ContainerId) -> BoxFuture<'a, Result<()>>;
+
+    /// Runs a command in a running container, streaming its output lines to `output`, and
+    /// returns its exit code (non-zero is a value, not an error). If `cancel` fires the
+    /// container is killed and removed and [`EngineError::Cancelled`] is returned.
+    fn exec<'a>(
+        &'a self,
+        id: &'a ContainerId,
+        spec: &'a ExecSpec,
+        output: OutputSink<'a>,
+        cancel: &'a CancellationToken,
+    ) -> BoxFuture<'a, Result<i64>>;
+
     /// Commits the container's filesystem as an image with `config` (see the module doc
     /// for what the daemon adds) and returns the new image id.
     fn commit<'a>(
         &'a self,
         id: &'a ContainerId,
-        config: &'a ImageConfig,
+        config: &'a ContainerConfig,
     ) -> BoxFuture<'a, Result<String>>;
+
+    /// Creates a named volume with labels (`xplat.managed=true` added); an existing one is kept.
+    fn create_volume<'a>(
+        &'a self,
+        name: &'a str,
+        labels: &'a BTreeMap<String, String>,
+    ) -> BoxFuture<'a, Result<()>>;
+
+    /// Removes a named volume; a missing one is not an error.
+    fn remove_volume<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<()>>;
 
     /// Removes a container (force, with its anonymous volumes) and stops tracking it.
     /// Removing a container that is already gone is not an error.
@@ -349,6 +405,16 @@ pub trait Engine: Send + Sync {
         key: &'a str,
         value: &'a str,
     ) -> BoxFuture<'a, Result<ImageLookup>>;
+
+    /// Every image carrying label `key`, as label value → image id (the newest per value):
+    /// one call for the whole step cache.
+    fn images_by_label<'a>(
+        &'a self,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<BTreeMap<String, String>>>;
+
+    /// Loads a `docker save`-format tar (`docker load`); returns what the engine said.
+    fn load<'a>(&'a self, tar: TarBody) -> BoxFuture<'a, Result<Vec<String>>>;
 
     /// Tags `image` as `target` (`repo:tag`).
     fn tag_image<'a>(&'a self, image: &'a str, target: &'a str) -> BoxFuture<'a, Result<()>>;

@@ -3,14 +3,11 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use bollard::models::{
-    ContainerConfig, ContainerCreateBody, HealthConfig, HostConfig, Mount, MountType,
-    MountVolumeOptions,
-};
+use bollard::models::{ContainerCreateBody, HostConfig, Mount, MountType, MountVolumeOptions};
 
 use super::{
-    Healthcheck, ImageConfig, MountSpec, Network, PathKind, PathStat, RunSpec, CACHE_VOLUME_LABEL,
-    MANAGED_LABEL,
+    ContainerConfig, EngineProfile, ExecSpec, MountSpec, Network, PathKind, PathStat, RunSpec,
+    CACHE_VOLUME_LABEL, MANAGED_LABEL,
 };
 use crate::platform::Platform;
 
@@ -51,7 +48,8 @@ pub fn container_config(spec: &RunSpec) -> ContainerCreateBody {
         attach_stdout: Some(true),
         attach_stderr: Some(true),
         tty: Some(false),
-        open_stdin: Some(false),
+        open_stdin: Some(spec.open_stdin),
+        stdin_once: Some(false),
         host_config: Some(HostConfig {
             network_mode: Some(network_mode(spec.network).to_string()),
             mounts: if mounts.is_empty() {
@@ -89,6 +87,17 @@ fn mount(spec: &MountSpec) -> Mount {
             }),
             ..Default::default()
         },
+        MountSpec::Volume {
+            volume,
+            target,
+            read_only,
+        } => Mount {
+            typ: Some(MountType::VOLUME),
+            source: Some(volume.clone()),
+            target: Some(target.clone()),
+            read_only: Some(*read_only),
+            ..Default::default()
+        },
         MountSpec::Tmpfs { target } => Mount {
             typ: Some(MountType::TMPFS),
             target: Some(target.clone()),
@@ -116,8 +125,8 @@ const SHELL_EXPORTED: [&str; 2] = ["PWD", "SHLVL"];
 
 /// The argv that gives `build_args` to the process without putting them in the
 /// container's config: `/bin/sh -c 'export K='\''v'\''…; exec "$@"' sh ARGV…`.
-/// Keys already set by `env` are left out (ENV wins over ARG, as in the classic builder).
-/// Without build args, `argv` is returned unchanged.
+/// They override `env`: the planner passes only names whose latest setter was an
+/// ARG (BuildKit's order). Without build args, `argv` is returned unchanged.
 pub fn wrap_build_args(
     argv: &[String],
     env: &[String],
@@ -129,7 +138,6 @@ pub fn wrap_build_args(
         .collect();
     let exports: Vec<String> = build_args
         .iter()
-        .filter(|(k, _)| !env_keys.contains(&k.as_str()))
         .map(|(k, v)| format!("{k}={}", shell_quote(v)))
         .collect();
     if exports.is_empty() {
@@ -164,71 +172,116 @@ pub fn shell_quote(value: &str) -> String {
 }
 
 /// The body of `POST /commit`: the full wanted config (see the module doc of `engine`
-/// for what the daemon merges in).
-pub fn commit_config(config: &ImageConfig) -> ContainerConfig {
-    let opt_vec = |v: &Vec<String>| if v.is_empty() { None } else { Some(v.clone()) };
-    ContainerConfig {
-        user: config.user.clone(),
-        env: opt_vec(&config.env),
-        cmd: config.cmd.clone(),
-        entrypoint: config.entrypoint.clone(),
-        working_dir: config.working_dir.clone(),
-        labels: if config.labels.is_empty() {
-            None
-        } else {
-            Some(
-                config
-                    .labels
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect(),
-            )
-        },
-        exposed_ports: opt_vec(&config.exposed_ports.iter().cloned().collect()),
-        volumes: opt_vec(&config.volumes.iter().cloned().collect()),
-        stop_signal: config.stop_signal.clone(),
-        healthcheck: config.healthcheck.as_ref().map(|h| HealthConfig {
-            test: Some(h.test.clone()),
-            interval: Some(h.interval),
-            timeout: Some(h.timeout),
-            start_period: Some(h.start_period),
-            retries: Some(h.retries),
-            start_interval: None,
-        }),
-        shell: config.shell.clone(),
-        on_build: opt_vec(&config.on_build),
+/// for what the daemon merges in). Both shapes are Docker's JSON, so the mapping is a
+/// serde round trip.
+pub fn commit_config(config: &ContainerConfig) -> bollard::models::ContainerConfig {
+    let mut clean = config.clone();
+    clean.extra.clear();
+    let json = serde_json::to_value(&clean).expect("a config serializes");
+    serde_json::from_value(json).expect("Docker's config shape")
+}
+
+/// Fields of an engine's config that describe the container it was committed from, not
+/// the image: dropped so they never reach a config xplat writes.
+const CONTAINER_NOISE: [&str; 10] = [
+    "Hostname",
+    "Domainname",
+    "AttachStdin",
+    "AttachStdout",
+    "AttachStderr",
+    "Tty",
+    "OpenStdin",
+    "StdinOnce",
+    "Image",
+    "NetworkDisabled",
+];
+
+/// xplat's view of an image config the engine reported (empty values dropped, container
+/// noise dropped).
+pub fn image_config(config: Option<&bollard::models::ImageConfig>) -> ContainerConfig {
+    let Some(c) = config else {
+        return ContainerConfig::default();
+    };
+    let json = serde_json::to_value(c).expect("an engine config serializes");
+    let mut out: ContainerConfig = serde_json::from_value(json).unwrap_or_default();
+    for k in CONTAINER_NOISE {
+        out.extra.remove(k);
+    }
+    out.extra.retain(|_, v| !v.is_null());
+    let empty = |s: &Option<String>| s.as_deref().map_or(true, str::is_empty);
+    if empty(&out.user) {
+        out.user = None;
+    }
+    if empty(&out.working_dir) {
+        out.working_dir = None;
+    }
+    if empty(&out.stop_signal) {
+        out.stop_signal = None;
+    }
+    if out.env.as_ref().is_some_and(Vec::is_empty) {
+        out.env = None;
+    }
+    if out.on_build.as_ref().is_some_and(Vec::is_empty) {
+        out.on_build = None;
+    }
+    if out.labels.as_ref().is_some_and(|l| l.is_empty()) {
+        out.labels = None;
+    }
+    out
+}
+
+/// The body of `POST /containers/{id}/exec`: output attached, no TTY, no input.
+pub fn exec_config(spec: &ExecSpec) -> bollard::models::ExecConfig {
+    bollard::models::ExecConfig {
+        cmd: Some(spec.argv.clone()),
+        env: (!spec.env.is_empty()).then(|| spec.env.clone()),
+        user: spec.user.clone(),
+        working_dir: spec.workdir.clone(),
+        attach_stdout: Some(true),
+        attach_stderr: Some(true),
+        attach_stdin: Some(false),
+        tty: Some(false),
         ..Default::default()
     }
 }
 
-/// xplat's view of an image config the engine reported (collections sorted).
-pub fn image_config(config: Option<&bollard::models::ImageConfig>) -> ImageConfig {
-    let Some(c) = config else {
-        return ImageConfig::default();
+/// What `/info` and `/version` say that placement and the commit policy need. Native
+/// diff: overlay2 says so in its driver status ("Native Overlay Diff"); btrfs and zfs
+/// diff natively; the containerd snapshotter computes diffs from snapshots; vfs and
+/// fuse-overlayfs walk the whole tree.
+pub fn engine_profile(info: &bollard::models::SystemInfo, server_version: &str) -> EngineProfile {
+    let driver = info.driver.clone().unwrap_or_default();
+    let status: Vec<(String, String)> = info
+        .driver_status
+        .iter()
+        .flatten()
+        .filter_map(|kv| match kv.as_slice() {
+            [k, v] => Some((k.clone(), v.clone())),
+            _ => None,
+        })
+        .collect();
+    let says = |key: &str| {
+        status
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(key))
+            .map(|(_, v)| v.as_str())
     };
-    ImageConfig {
-        user: c.user.clone().filter(|u| !u.is_empty()),
-        env: c.env.clone().unwrap_or_default(),
-        cmd: c.cmd.clone(),
-        entrypoint: c.entrypoint.clone(),
-        working_dir: c.working_dir.clone().filter(|w| !w.is_empty()),
-        labels: c
-            .labels
-            .as_ref()
-            .map(|l| l.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-            .unwrap_or_default(),
-        exposed_ports: c.exposed_ports.iter().flatten().cloned().collect(),
-        volumes: c.volumes.iter().flatten().cloned().collect(),
-        stop_signal: c.stop_signal.clone().filter(|s| !s.is_empty()),
-        healthcheck: c.healthcheck.as_ref().map(|h| Healthcheck {
-            test: h.test.clone().unwrap_or_default(),
-            interval: h.interval.unwrap_or(0),
-            timeout: h.timeout.unwrap_or(0),
-            start_period: h.start_period.unwrap_or(0),
-            retries: h.retries.unwrap_or(0),
-        }),
-        shell: c.shell.clone(),
-        on_build: c.on_build.clone().unwrap_or_default(),
+    let snapshotter = says("driver-type") == Some("io.containerd.snapshotter.v1");
+    let native_diff = snapshotter
+        || match driver.as_str() {
+            "overlay2" | "overlay" => says("Native Overlay Diff") != Some("false"),
+            "btrfs" | "zfs" => true,
+            _ => false,
+        };
+    EngineProfile {
+        name: info.name.clone().unwrap_or_default(),
+        server_version: server_version.to_string(),
+        storage_driver: driver,
+        native_diff,
+        cpus: info.ncpu.unwrap_or(0),
+        memory: info.mem_total.unwrap_or(0),
+        operating_system: info.operating_system.clone().unwrap_or_default(),
+        shares_filesystem: false,
     }
 }
 
@@ -332,6 +385,7 @@ mod tests {
             workdir: Some("/src".into()),
             labels: BTreeMap::from([("xplat.step".to_string(), "3".to_string())]),
             network: Network::None,
+            open_stdin: false,
             mounts: vec![
                 MountSpec::Cache {
                     volume: "xplat-cache-go".into(),
@@ -434,7 +488,8 @@ mod tests {
             Some(s(&[
                 "/bin/sh",
                 "-c",
-                r#"export VERSION='1.0 '\''beta'\'''; unset PWD SHLVL; exec "$@""#,
+                // GOOS: an ARG the planner passes was set after the ENV: it wins.
+                r#"export GOOS='windows' VERSION='1.0 '\''beta'\'''; unset PWD SHLVL; exec "$@""#,
                 "sh",
                 "/bin/sh",
                 "-c",
@@ -444,10 +499,11 @@ mod tests {
     }
 
     #[test]
-    fn build_args_shadowed_by_env_leave_the_argv_alone() {
+    fn build_args_override_env_and_none_leave_the_argv_alone() {
         let argv = s(&["/app"]);
         let args = BTreeMap::from([("A".to_string(), "1".to_string())]);
-        assert_eq!(wrap_build_args(&argv, &s(&["A=2"]), &args), argv);
+        let wrapped = wrap_build_args(&argv, &s(&["A=2"]), &args);
+        assert!(wrapped[2].starts_with("export A='1';"), "{wrapped:?}");
         assert_eq!(wrap_build_args(&argv, &[], &BTreeMap::new()), argv);
     }
 
@@ -472,31 +528,21 @@ mod tests {
 
     #[test]
     fn commit_config_round_trips_through_the_engine_shape() {
-        let cfg = ImageConfig {
-            user: Some("app".into()),
-            env: s(&["A=1"]),
-            cmd: Some(s(&["serve"])),
-            entrypoint: Some(s(&["/app"])),
-            working_dir: Some("/srv".into()),
-            labels: BTreeMap::from([("k".to_string(), "v".to_string())]),
-            exposed_ports: ["8080/tcp".to_string()].into(),
-            volumes: ["/data".to_string()].into(),
-            stop_signal: Some("SIGINT".into()),
-            healthcheck: Some(Healthcheck {
-                test: s(&["CMD", "/app", "health"]),
-                interval: 30_000_000_000,
-                timeout: 1,
-                start_period: 2,
-                retries: 3,
-            }),
-            shell: Some(s(&["/bin/bash", "-c"])),
-            on_build: s(&["RUN echo hi"]),
-        };
+        let json = serde_json::json!({
+            "User": "app", "Env": ["A=1"], "Cmd": ["serve"], "Entrypoint": ["/app"],
+            "WorkingDir": "/srv", "Labels": {"k": "v"}, "ExposedPorts": {"8080/tcp": {}},
+            "Volumes": {"/data": {}}, "StopSignal": "SIGINT",
+            "Healthcheck": {"Test": ["CMD", "/app", "health"], "Interval": 30_000_000_000_i64,
+                            "Timeout": 1, "StartPeriod": 2, "StartInterval": 4, "Retries": 3},
+            "Shell": ["/bin/bash", "-c"], "OnBuild": ["RUN echo hi"]
+        });
+        let cfg: ContainerConfig = serde_json::from_value(json).unwrap();
         let body = commit_config(&cfg);
         assert_eq!(body.exposed_ports, Some(s(&["8080/tcp"])));
+        let hc = body.healthcheck.as_ref().unwrap();
         assert_eq!(
-            body.healthcheck.as_ref().unwrap().interval,
-            Some(30_000_000_000)
+            (hc.interval, hc.start_interval),
+            (Some(30_000_000_000), Some(4))
         );
         let json = serde_json::to_value(&body).unwrap();
         let back: bollard::models::ImageConfig = serde_json::from_value(json).unwrap();
@@ -504,9 +550,53 @@ mod tests {
     }
 
     #[test]
+    fn engine_noise_is_dropped() {
+        let back: bollard::models::ImageConfig = serde_json::from_value(serde_json::json!({
+            "Hostname": "abc", "AttachStdout": false, "Env": [], "User": "", "Cmd": ["sh"]
+        }))
+        .unwrap();
+        let cfg = image_config(Some(&back));
+        assert!(cfg.extra.is_empty(), "{:?}", cfg.extra);
+        assert_eq!((cfg.user, cfg.env), (None, None));
+        assert_eq!(cfg.cmd, Some(s(&["sh"])));
+    }
+
+    #[test]
     fn empty_config_commits_as_an_empty_body() {
-        let json = serde_json::to_value(commit_config(&ImageConfig::default())).unwrap();
+        let json = serde_json::to_value(commit_config(&ContainerConfig::default())).unwrap();
         assert_eq!(json, serde_json::json!({}));
+    }
+
+    #[test]
+    fn profiles_say_whether_commits_are_cheap() {
+        let info = |driver: &str, status: &[(&str, &str)]| bollard::models::SystemInfo {
+            driver: Some(driver.into()),
+            driver_status: Some(
+                status
+                    .iter()
+                    .map(|(k, v)| vec![k.to_string(), v.to_string()])
+                    .collect(),
+            ),
+            ncpu: Some(2),
+            ..Default::default()
+        };
+        let p = engine_profile(&info("fuse-overlayfs", &[]), "20.10");
+        assert!(!p.native_diff);
+        assert!(p.commit_seconds(1_090_000_000) > 2.0);
+        let p = engine_profile(&info("overlay2", &[("Native Overlay Diff", "true")]), "");
+        assert!(p.native_diff && p.commit_seconds(1_090_000_000) < 0.5);
+        let p = engine_profile(&info("overlay2", &[("Native Overlay Diff", "false")]), "");
+        assert!(!p.native_diff);
+        let p = engine_profile(
+            &info(
+                "overlayfs",
+                &[("driver-type", "io.containerd.snapshotter.v1")],
+            ),
+            "",
+        );
+        assert!(p.native_diff);
+        assert!(!engine_profile(&info("vfs", &[]), "").native_diff);
+        assert_eq!(engine_profile(&info("vfs", &[]), "").cpus, 2);
     }
 
     #[test]

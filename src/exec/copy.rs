@@ -1,39 +1,40 @@
-//! COPY and ADD: from the build context (resolved and hashed by `crate::context`, sent
-//! as one tar to `put_archive` at `/`) and `COPY --from` a stage or image (read with
-//! `get_archive` from a container of that image, re-rooted at the destination with
-//! path guards, then sent the same way).
+//! COPY, ADD and WORKDIR into the job's container, through `put_archive` (no commit):
+//! from the build context (resolved and hashed by `crate::context`), `--from` another
+//! stage or an image (read through [`Files`]: the recorded outputs of that stage, or of
+//! the image), heredocs and URL downloads (`super::inline`).
+//!
+//! Parent folders a copy would create that already exist are left out of the tar:
+//! `put_archive` would re-apply an entry's owner and mode to an existing folder.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::io::Read;
 
 use futures::TryStreamExt;
 
-use super::config::{join_workdir, State};
 use super::inline::{self, InlineCopy};
-use super::step::{
-    commit, create, image_for_platform, key, lookup, remove, At, JobEnv, StepOutcome,
-};
-use super::{fetch, ExecError, JobOutput, Result};
+use super::outputs::{read_root, ContainerFiles, Files, RecordedFiles};
+use super::program::Position;
+use super::runner::{base_image, create};
+use super::state::State;
+use super::{At, ExecError, JobEnv, Result};
 use crate::context::copy::{parse_chmod, parse_chown, without_existing, PasswdNames};
 use crate::context::{
     clean_path, is_pattern, write_tar, BuildContext, ContextError, CopySpec, DestImage, Glob,
     Origin,
 };
-use crate::dockerfile::{Add, Copy, Instruction};
+use crate::dockerfile::{Add, Copy};
 use crate::engine::{tar_body, ContainerId, PathKind, PathLookup, RunSpec};
 use crate::plan::Source;
 
-/// COPY from the context, or `--from` a stage or image.
+/// COPY from the context, heredocs, or `--from` a stage or image.
 pub async fn execute_copy(
     env: &JobEnv<'_>,
     at: &At<'_>,
     state: &State,
-    parent: &str,
+    id: &ContainerId,
     c: &Copy,
-    source: Option<&Source>,
-    deps: &BTreeMap<usize, JobOutput>,
-) -> Result<StepOutcome> {
-    let instr = Instruction::Copy(c.clone());
+    p: &Position<'_>,
+) -> Result<()> {
     if let Some(files) = inline::heredoc_files(at, &c.sources, &c.heredocs)? {
         if c.from.is_some() {
             return Err(at.unsupported("COPY --from with a heredoc source"));
@@ -44,38 +45,41 @@ pub async fn execute_copy(
             chown: c.chown.as_deref(),
             chmod: c.chmod.as_deref(),
         };
-        return inline::execute(env, at, state, parent, &instr, what).await;
+        return inline::execute(env, at, state, id, what).await;
     }
-    match (&c.from, source) {
-        (Some(_), Some(source)) => copy_from(env, at, state, parent, &instr, source, c, deps).await,
-        (Some(from), None) => Err(ExecError::Invalid {
+    match (&c.from, p.step.from.as_ref()) {
+        (Some(_), Some(source)) => copy_from(env, at, state, id, source, c).await,
+        (Some(from), None) => Err(ExecError::UnresolvedFrom {
             stage: at.stage(),
             line: at.line,
-            message: format!("the plan did not resolve COPY --from={from}"),
+            from: from.clone(),
         }),
         (None, _) => {
             let spec = copy_spec(
                 state, &c.sources, &c.dest, &c.chown, &c.chmod, &c.exclude, c.parents, false,
-            )?;
-            from_context(env, at, state, parent, &instr, spec).await
+            );
+            from_context(env, at, id, spec).await
         }
     }
 }
 
 /// ADD from the context (local archives are extracted), of heredocs, or of http(s)
-/// URLs (downloaded; git repositories are not supported).
+/// URLs (downloaded when the keys were computed; git repositories are not supported).
 pub async fn execute_add(
     env: &JobEnv<'_>,
     at: &At<'_>,
     state: &State,
-    parent: &str,
+    id: &ContainerId,
     a: &Add,
-) -> Result<StepOutcome> {
-    let instr = Instruction::Add(a.clone());
+    p: &Position<'_>,
+) -> Result<()> {
     let inline_files = match inline::heredoc_files(at, &a.sources, &a.heredocs)? {
         Some(files) => Some(files),
-        None if a.sources.iter().any(|s| fetch::is_remote(s)) => {
-            Some(inline::url_files(at, a).await?)
+        None if a.sources.iter().any(|s| super::fetch::is_remote(s)) => {
+            match env.keys.downloads.get(&(p.job.id, p.index)) {
+                Some(files) => Some(files.clone()),
+                None => Some(inline::url_files(at, a).await?),
+            }
         }
         None => None,
     };
@@ -86,13 +90,74 @@ pub async fn execute_add(
             chown: a.chown.as_deref(),
             chmod: a.chmod.as_deref(),
         };
-        return inline::execute(env, at, state, parent, &instr, what).await;
+        return inline::execute(env, at, state, id, what).await;
     }
     let unpack = a.unpack.unwrap_or(true);
     let spec = copy_spec(
         state, &a.sources, &a.dest, &a.chown, &a.chmod, &a.exclude, false, unpack,
-    )?;
-    from_context(env, at, state, parent, &instr, spec).await
+    );
+    from_context(env, at, id, spec).await
+}
+
+/// WORKDIR: makes the folder and its missing parents, 0755, owned by the current USER
+/// (BuildKit's `Mkdir(…, WithParents, WithUser)`); existing ones are left alone.
+pub async fn make_workdir(
+    env: &JobEnv<'_>,
+    at: &At<'_>,
+    state: &State,
+    id: &ContainerId,
+) -> Result<()> {
+    let wd = state.workdir();
+    let mut missing = Vec::new();
+    let mut path = String::new();
+    for part in wd.split('/').filter(|p| !p.is_empty()) {
+        path = format!("{path}/{part}");
+        if matches!(stat(env, at, id, &path).await?, PathLookup::Missing) {
+            missing.push(path.clone());
+        }
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let (uid, gid) = match state.user() {
+        None => (0, 0),
+        Some(u) => {
+            let names = if u.split(':').any(|p| p.parse::<u32>().is_err()) {
+                passwd_names(env, at, id).await?
+            } else {
+                PasswdNames::default()
+            };
+            parse_user(&u, &names)
+        }
+    };
+    let io = io_err(at, &wd);
+    let mut tar = tar::Builder::new(Vec::new());
+    for dir in &missing {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Directory);
+        h.set_mode(0o755);
+        h.set_uid(uid.into());
+        h.set_gid(gid.into());
+        h.set_size(0);
+        tar.append_data(
+            &mut h,
+            format!("{}/", dir.trim_start_matches('/')),
+            std::io::empty(),
+        )
+        .map_err(&io)?;
+    }
+    let tar = tar.into_inner().map_err(&io)?;
+    env.engine
+        .put_archive(id, "/", tar_body(tar.into()))
+        .await
+        .map_err(at.engine(format!("making WORKDIR {wd}")))
+}
+
+/// `USER name[:group]` as numeric ids: names from the image's passwd and group files; a
+/// user alone takes that user's primary group... which xplat reads as the same id when
+/// the group file does not name it (as `--chown`).
+fn parse_user(user: &str, names: &PasswdNames) -> (u32, u32) {
+    parse_chown(user, names).unwrap_or_default()
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -105,22 +170,18 @@ fn copy_spec(
     exclude: &[String],
     parents: bool,
     unpack: bool,
-) -> Result<CopySpec> {
-    Ok(CopySpec {
+) -> CopySpec {
+    CopySpec {
         sources: sources.to_vec(),
         dest: dest.to_string(),
-        workdir: state
-            .config
-            .working_dir
-            .clone()
-            .unwrap_or_else(|| "/".into()),
+        workdir: state.workdir(),
         chown: chown.clone(),
         chmod: chmod.clone(),
         excludes: exclude.to_vec(),
         parents,
         unpack,
         created_mtime: 0,
-    })
+    }
 }
 
 fn ctx_err<'a>(at: &'a At<'_>) -> impl Fn(ContextError) -> ExecError + 'a {
@@ -131,7 +192,7 @@ fn ctx_err<'a>(at: &'a At<'_>) -> impl Fn(ContextError) -> ExecError + 'a {
     }
 }
 
-/// What the destination image knows, gathered from a container before resolving.
+/// What the destination container knows, gathered before resolving.
 struct Dest {
     names: PasswdNames,
     dirs: BTreeSet<String>,
@@ -152,70 +213,45 @@ impl DestImage for Dest {
 async fn from_context(
     env: &JobEnv<'_>,
     at: &At<'_>,
-    state: &State,
-    parent: &str,
-    instr: &Instruction,
+    id: &ContainerId,
     spec: CopySpec,
-) -> Result<StepOutcome> {
+) -> Result<()> {
     let ctx: &BuildContext = env
         .context
         .ok_or_else(|| at.unsupported("COPY from the context without a build context"))?;
-    // The content hash ignores --chown (it is part of the instruction already) so the
-    // key is computed without looking into the image.
-    let probe = CopySpec {
-        chown: None,
-        ..spec.clone()
+    let dest_abs = clean_path(&if spec.dest.starts_with('/') {
+        spec.dest.clone()
+    } else {
+        format!("{}/{}", spec.workdir, spec.dest)
+    });
+    let mut dirs = BTreeSet::new();
+    if is_dir(env, at, id, &dest_abs).await? {
+        dirs.insert(dest_abs.clone());
+    }
+    let names = match &spec.chown {
+        Some(c) if c.split(':').any(|p| p.parse::<u32>().is_err()) => {
+            passwd_names(env, at, id).await?
+        }
+        _ => PasswdNames::default(),
     };
-    let probe_entries = ctx
-        .resolve_copy(&probe, &crate::context::copy::UnknownImage)
+    let entries = ctx
+        .resolve_copy(&spec, &Dest { names, dirs })
         .map_err(ctx_err(at))?;
-    let content = crate::context::hash_sources(&probe_entries, ctx).map_err(ctx_err(at))?;
-    let key = key(at, state, parent, instr, &content);
-    if let Some(id) = lookup(env, at, &key).await? {
-        return Ok(StepOutcome::Cached(id));
-    }
-    let id = create(env, at, &copy_container(parent)).await?;
-    let res = async {
-        let dest_abs = join_workdir(Some(&spec.workdir), &spec.dest);
-        let mut dirs = BTreeSet::new();
-        if is_dir(env, at, &id, &dest_abs).await? {
-            dirs.insert(dest_abs.clone());
+    let mut existing = BTreeSet::new();
+    for e in entries.iter().filter(|e| e.origin == Origin::Created) {
+        if !matches!(stat(env, at, id, &e.path).await?, PathLookup::Missing) {
+            existing.insert(e.path.clone());
         }
-        let names = match &spec.chown {
-            Some(c) if c.split(':').any(|p| p.parse::<u32>().is_err()) => {
-                passwd_names(env, at, &id).await?
-            }
-            _ => PasswdNames::default(),
-        };
-        let entries = ctx
-            .resolve_copy(&spec, &Dest { names, dirs })
-            .map_err(ctx_err(at))?;
-        let mut existing = BTreeSet::new();
-        for e in entries.iter().filter(|e| e.origin == Origin::Created) {
-            if !matches!(stat(env, at, &id, &e.path).await?, PathLookup::Missing) {
-                existing.insert(e.path.clone());
-            }
-        }
-        let entries = without_existing(entries, |p| existing.contains(p));
-        let tar = write_tar(Vec::new(), &entries, ctx).map_err(ctx_err(at))?;
-        env.engine
-            .put_archive(&id, "/", tar_body(tar.into()))
-            .await
-            .map_err(at.engine("copying files into the container"))?;
-        commit(env, at, &id, state, &key).await
     }
-    .await;
-    remove(env, &id).await;
-    res.map(StepOutcome::Ran)
+    let entries = without_existing(entries, |p| existing.contains(p));
+    let tar = write_tar(Vec::new(), &entries, ctx).map_err(ctx_err(at))?;
+    env.engine
+        .put_archive(id, "/", tar_body(tar.into()))
+        .await
+        .map_err(at.engine("copying files into the container"))
 }
 
-fn copy_container(image: &str) -> RunSpec {
-    RunSpec {
-        image: image.to_string(),
-        ..Default::default()
-    }
-}
-
+/// Stats a path in a container.
 pub(super) async fn stat(
     env: &JobEnv<'_>,
     at: &At<'_>,
@@ -228,6 +264,7 @@ pub(super) async fn stat(
         .map_err(at.engine(format!("looking at {path}")))
 }
 
+/// Whether a path in a container is a folder (following a final symlink).
 pub(super) async fn is_dir(
     env: &JobEnv<'_>,
     at: &At<'_>,
@@ -250,7 +287,7 @@ pub(super) async fn is_dir(
     })
 }
 
-pub(super) async fn read_archive(
+async fn read_archive(
     env: &JobEnv<'_>,
     at: &At<'_>,
     id: &ContainerId,
@@ -272,18 +309,16 @@ async fn read_text(env: &JobEnv<'_>, at: &At<'_>, id: &ContainerId, path: &str) 
     let data = read_archive(env, at, id, path).await?;
     let mut ar = tar::Archive::new(&data[..]);
     let mut text = String::new();
-    let io = |source| ExecError::Archive {
-        stage: at.stage(),
-        line: at.line,
-        path: path.to_string(),
-        source,
-    };
-    if let Some(entry) = ar.entries().map_err(io)?.next() {
-        entry.map_err(io)?.read_to_string(&mut text).map_err(io)?;
+    let io = io_err(at, path);
+    if let Some(entry) = ar.entries().map_err(&io)?.next() {
+        let mut bytes = Vec::new();
+        entry.map_err(&io)?.read_to_end(&mut bytes).map_err(&io)?;
+        text = String::from_utf8_lossy(&bytes).into_owned();
     }
     Ok(text)
 }
 
+/// User and group names of the container's `/etc/passwd` and `/etc/group`.
 pub(super) async fn passwd_names(
     env: &JobEnv<'_>,
     at: &At<'_>,
@@ -294,140 +329,170 @@ pub(super) async fn passwd_names(
     Ok(PasswdNames::parse(&passwd, &group))
 }
 
-#[allow(clippy::too_many_arguments)]
+/// `--chown` as numeric ids, names resolved in the destination container.
+pub(super) async fn chown_of(
+    env: &JobEnv<'_>,
+    at: &At<'_>,
+    id: &ContainerId,
+    chown: Option<&str>,
+) -> Result<Option<(u32, u32)>> {
+    match chown {
+        Some(v) => {
+            let names = if v.split(':').any(|p| p.parse::<u32>().is_err()) {
+                passwd_names(env, at, id).await?
+            } else {
+                PasswdNames::default()
+            };
+            Ok(Some(parse_chown(v, &names).map_err(ctx_err(at))?))
+        }
+        None => Ok(None),
+    }
+}
+
+/// What `--from` reads: the recorded outputs of a stage (the runner records every root
+/// its consumers read before they run), or of an image (recorded on first use under the
+/// image's pinned id).
+pub async fn source_files(
+    env: &JobEnv<'_>,
+    at: &At<'_>,
+    source: &Source,
+    roots: &[String],
+) -> Result<Box<dyn Files>> {
+    let key = match source {
+        Source::Stage { job } => env.keys.job(*job).key_out.clone(),
+        Source::Image { reference } => {
+            let platform = &at.job.run_platform;
+            let image = base_image(env, at, reference, platform).await?;
+            let key = format!("image-{}", image.trim_start_matches("sha256:"));
+            if env.outputs.files(&key, roots).is_none() {
+                let tmp = create(
+                    env,
+                    at,
+                    &RunSpec {
+                        image,
+                        platform: Some(platform.clone()),
+                        ..RunSpec::default()
+                    },
+                )
+                .await?;
+                let files = ContainerFiles {
+                    engine: env.engine,
+                    id: tmp.clone(),
+                };
+                let mut res = Ok(());
+                for r in roots {
+                    if let Err(e) = env.outputs.record(&key, r, &files).await {
+                        res = Err(ExecError::Record {
+                            stage: at.stage(),
+                            path: r.clone(),
+                            source: Box::new(e),
+                        });
+                        break;
+                    }
+                }
+                let _ = env.engine.remove_container(&tmp).await;
+                res?;
+            }
+            key
+        }
+    };
+    let files: RecordedFiles =
+        env.outputs
+            .files(&key, roots)
+            .ok_or_else(|| ExecError::NotRecorded {
+                stage: at.stage(),
+                line: at.line,
+                roots: roots.join(", "),
+            })?;
+    Ok(Box::new(files))
+}
+
 async fn copy_from(
     env: &JobEnv<'_>,
     at: &At<'_>,
     state: &State,
-    parent: &str,
-    instr: &Instruction,
+    dst: &ContainerId,
     source: &Source,
     c: &Copy,
-    deps: &BTreeMap<usize, JobOutput>,
-) -> Result<StepOutcome> {
-    let dest = c.dest.as_str();
-    let src_image = match source {
-        Source::Stage { job } => deps
-            .get(&job.0)
-            .ok_or_else(|| ExecError::DependencyFailed {
-                job: at.label.to_string(),
-            })?
-            .image
-            .clone(),
-        Source::Image { reference } => {
-            image_for_platform(env, at, reference, &at.job.run_platform)
-                .await?
-                .id
-        }
-    };
-    let key = key(at, state, parent, instr, &src_image);
-    if let Some(id) = lookup(env, at, &key).await? {
-        return Ok(StepOutcome::Cached(id));
+) -> Result<()> {
+    let from = c.from.clone().unwrap_or_default();
+    let roots: Vec<String> = c.sources.iter().map(|s| read_root(s)).collect();
+    let files = source_files(env, at, source, &roots).await?;
+    let files = files.as_ref();
+    let chmod = c
+        .chmod
+        .as_deref()
+        .map(parse_chmod)
+        .transpose()
+        .map_err(ctx_err(at))?;
+    let chown = chown_of(env, at, dst, c.chown.as_deref()).await?;
+    let sources = expand_wildcards(at, files, &c.sources, &from).await?;
+    let dest_abs = clean_path(&if c.dest.starts_with('/') {
+        c.dest.clone()
+    } else {
+        format!("{}/{}", state.workdir(), c.dest)
+    });
+    let dest_is_dir =
+        c.dest.ends_with('/') || c.dest.ends_with("/.") || is_dir(env, at, dst, &dest_abs).await?;
+    if sources.len() > 1 && !dest_is_dir {
+        return Err(ExecError::DestNotDirectory {
+            stage: at.stage(),
+            line: at.line,
+        });
     }
-    let src = create(env, at, &copy_container(&src_image)).await?;
-    let dst = match create(env, at, &copy_container(parent)).await {
-        Ok(d) => d,
-        Err(e) => {
-            remove(env, &src).await;
-            return Err(e);
-        }
-    };
-    let res = async {
-        let chmod = c
-            .chmod
-            .as_deref()
-            .map(parse_chmod)
-            .transpose()
-            .map_err(ctx_err(at))?;
-        let chown = match c.chown.clone() {
-            Some(v) => {
-                let names = if v.split(':').any(|p| p.parse::<u32>().is_err()) {
-                    passwd_names(env, at, &dst).await?
-                } else {
-                    PasswdNames::default()
-                };
-                Some(parse_chown(&v, &names).map_err(ctx_err(at))?)
+    let mut out = tar::Builder::new(Vec::new());
+    let mut created_dest = false;
+    for s in &sources {
+        let path = clean_path(&format!("/{s}"));
+        let (real, kind) = super::run::follow(at, files, &path, &from).await?;
+        let is_dir_src = kind == PathKind::Dir;
+        let root = if is_dir_src {
+            dest_abs.clone()
+        } else {
+            let base = path.rsplit('/').next().unwrap_or("").to_string();
+            if dest_is_dir {
+                format!("{}/{base}", dest_abs.trim_end_matches('/'))
+            } else {
+                dest_abs.clone()
             }
-            None => None,
         };
-        let sources = &expand_wildcards(env, at, &src, &c.sources, c.from.as_deref().unwrap_or_default()).await?;
-        let wd = state.config.working_dir.clone().unwrap_or_else(|| "/".into());
-        let dest_abs = join_workdir(Some(&wd), dest);
-        let dest_is_dir = dest.ends_with('/') || dest.ends_with("/.") || is_dir(env, at, &dst, &dest_abs).await?;
-        if sources.len() > 1 && !dest_is_dir {
-            return Err(ExecError::Invalid {
-                stage: at.stage(),
-                line: at.line,
-                message: "when using COPY with more than one source file, the destination must be a directory and end with a /".into(),
-            });
+        // BuildKit makes a missing destination folder 0755, owned by --chown or root,
+        // whatever the source folder's own mode and owner.
+        if is_dir_src && !created_dest && !is_dir(env, at, dst, &dest_abs).await? {
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(tar::EntryType::Directory);
+            h.set_mode(0o755);
+            let (u, g) = chown.unwrap_or((0, 0));
+            h.set_uid(u.into());
+            h.set_gid(g.into());
+            h.set_size(0);
+            out.append_data(
+                &mut h,
+                format!("{}/", dest_abs.trim_start_matches('/')),
+                std::io::empty(),
+            )
+            .map_err(io_err(at, &path))?;
+            created_dest = true;
         }
-        let mut out = tar::Builder::new(Vec::new());
-        let mut created_dest = false;
-        for s in sources {
-            let path = clean_path(&format!("/{s}"));
-            let (real, kind) = match stat(env, at, &src, &path).await? {
-                PathLookup::Missing => {
-                    return Err(ExecError::Invalid {
-                        stage: at.stage(),
-                        line: at.line,
-                        message: format!("COPY --from={}: {path} not found", c.from.as_deref().unwrap_or_default()),
-                    })
-                }
-                PathLookup::Found(st) => match st.kind {
-                    PathKind::Symlink { target } => {
-                        let k = match stat(env, at, &src, &target).await? {
-                            PathLookup::Found(t) => t.kind,
-                            PathLookup::Missing => PathKind::File,
-                        };
-                        (target, k)
-                    }
-                    k => (path.clone(), k),
-                },
-            };
-            let (archive_path, root) = match kind {
-                PathKind::Dir => (format!("{}/.", real.trim_end_matches('/')), dest_abs.clone()),
-                _ => {
-                    let base = path.rsplit('/').next().unwrap_or("").to_string();
-                    let target = if dest_is_dir { format!("{}/{base}", dest_abs.trim_end_matches('/')) } else { dest_abs.clone() };
-                    (real.clone(), target)
-                }
-            };
-            let is_dir_src = matches!(kind, PathKind::Dir);
-            if is_dir_src && !created_dest && !is_dir(env, at, &dst, &dest_abs).await? {
-                let mut h = tar::Header::new_gnu();
-                h.set_entry_type(tar::EntryType::Directory);
-                h.set_mode(0o755);
-                let (u, g) = chown.unwrap_or((0, 0));
-                h.set_uid(u.into());
-                h.set_gid(g.into());
-                h.set_size(0);
-                let io = io_err(at, &path);
-                out.append_data(&mut h, dest_abs.trim_start_matches('/'), std::io::empty()).map_err(io)?;
-                created_dest = true;
-            }
-            let data = read_archive(env, at, &src, &archive_path).await?;
-            rewrite(at, &path, &data, is_dir_src, &root, chown, chmod, &mut out)?;
-        }
-        let tar = out.into_inner().map_err(io_err(at, dest))?;
-        env.engine
-            .put_archive(&dst, "/", tar_body(tar.into()))
+        let data = files
+            .archive(&real)
             .await
-            .map_err(at.engine("copying files into the container"))?;
-        commit(env, at, &dst, state, &key).await
+            .map_err(|e| ExecError::read_source(at, &real, e))?;
+        rewrite(at, &path, &data, is_dir_src, &root, chown, chmod, &mut out)?;
     }
-    .await;
-    remove(env, &src).await;
-    remove(env, &dst).await;
-    res.map(StepOutcome::Ran)
+    let tar = out.into_inner().map_err(io_err(at, &c.dest))?;
+    env.engine
+        .put_archive(dst, "/", tar_body(tar.into()))
+        .await
+        .map_err(at.engine("copying files into the container"))
 }
 
-/// Replaces each wildcard source by the paths it matches in the source container
-/// (Go `filepath.Match`, so `*` never crosses `/`), sorted; a pattern matching
-/// nothing is an error, as in BuildKit.
+/// Replaces each wildcard source by the paths it matches in the source (Go
+/// `filepath.Match`, so `*` never crosses `/`), sorted; a pattern matching nothing is
+/// an error, as in BuildKit.
 async fn expand_wildcards(
-    env: &JobEnv<'_>,
     at: &At<'_>,
-    src: &ContainerId,
+    files: &dyn Files,
     sources: &[String],
     from: &str,
 ) -> Result<Vec<String>> {
@@ -439,28 +504,28 @@ async fn expand_wildcards(
         }
         let pattern = clean_path(&format!("/{s}"));
         let glob = Glob::go(&pattern).map_err(ctx_err(at))?;
-        // The deepest folder without pattern characters holds every match.
-        let parts: Vec<&str> = pattern.split('/').collect();
-        let fixed = parts.iter().take_while(|p| !is_pattern(p)).count();
-        let base = parts[..fixed].join("/");
-        let base = if base.is_empty() {
-            "/".to_string()
-        } else {
-            base
-        };
+        let base = read_root(&pattern);
         let mut matched = Vec::new();
-        if let PathLookup::Found(_) = stat(env, at, src, &base).await? {
-            let data =
-                read_archive(env, at, src, &format!("{}/.", base.trim_end_matches('/'))).await?;
+        if let PathLookup::Found(_) = files
+            .stat(&base)
+            .await
+            .map_err(|e| ExecError::read_source(at, &base, e))?
+        {
+            let data = files
+                .archive(&base)
+                .await
+                .map_err(|e| ExecError::read_source(at, &base, e))?;
             let io = io_err(at, &base);
             let mut ar = tar::Archive::new(&data[..]);
             for entry in ar.entries().map_err(&io)? {
                 let entry = entry.map_err(&io)?;
                 let member = entry.path().map_err(&io)?.to_string_lossy().into_owned();
-                let rel = member.trim_start_matches("./").trim_end_matches('/');
-                if rel.is_empty() || rel == "." {
-                    continue;
-                }
+                let member = member.trim_start_matches("./").trim_end_matches('/');
+                // Members are `basename(base)/…`.
+                let rel = match member.split_once('/') {
+                    Some((_, r)) => r,
+                    None => continue,
+                };
                 let full = clean_path(&format!("{base}/{rel}"));
                 if glob.matches(&full) {
                     matched.push(full);
@@ -468,10 +533,11 @@ async fn expand_wildcards(
             }
         }
         if matched.is_empty() {
-            return Err(ExecError::Invalid {
+            return Err(ExecError::NoMatch {
                 stage: at.stage(),
                 line: at.line,
-                message: format!("COPY --from={from}: no files match {pattern}"),
+                from: from.to_string(),
+                pattern,
             });
         }
         matched.sort();
@@ -490,8 +556,8 @@ fn io_err<'a>(at: &'a At<'_>, path: &'a str) -> impl Fn(std::io::Error) -> ExecE
     }
 }
 
-/// Re-roots the entries of an engine archive under `root` (a directory source's
-/// contents, or a single file named `root`), guarding member paths.
+/// Re-roots the entries of an archive under `root` (a directory source's contents, or a
+/// single file named `root`), guarding member paths.
 #[allow(clippy::too_many_arguments)]
 fn rewrite(
     at: &At<'_>,
@@ -508,8 +574,11 @@ fn rewrite(
     for entry in ar.entries().map_err(&io)? {
         let mut entry = entry.map_err(&io)?;
         let member = entry.path().map_err(&io)?.to_string_lossy().into_owned();
-        let rel = member.trim_start_matches("./").trim_end_matches('/');
-        if rel.split('/').any(|c| c == "..") {
+        let member = member
+            .trim_start_matches("./")
+            .trim_end_matches('/')
+            .to_string();
+        if member.split('/').any(|c| c == "..") {
             return Err(ExecError::UnsafeMember {
                 stage: at.stage(),
                 line: at.line,
@@ -517,10 +586,11 @@ fn rewrite(
             });
         }
         let target = if dir_source {
-            if rel.is_empty() || rel == "." {
-                continue;
+            // `basename/…`: the folder itself is the destination (made above).
+            match member.split_once('/') {
+                Some((_, rel)) => format!("{}/{rel}", root.trim_end_matches('/')),
+                None => continue,
             }
-            format!("{}/{rel}", root.trim_end_matches('/'))
         } else {
             root.to_string()
         };

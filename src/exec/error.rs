@@ -59,15 +59,174 @@ pub enum ExecError {
         /// What is unsupported.
         what: String,
     },
-    /// An instruction's argument is invalid (e.g. a bad port, a relative VOLUME).
-    #[error("{stage}, line {line}: {message}")]
-    Invalid {
-        /// Stage name or index.
+    /// `ADD --checksum` is not `sha256:` and 64 hex digits.
+    #[error("{stage}, line {line}: --checksum={value}: expected sha256: and 64 hex digits")]
+    BadChecksum {
+        /// Stage name.
         stage: String,
         /// Dockerfile line.
         line: usize,
-        /// What is wrong.
-        message: String,
+        /// The value given.
+        value: String,
+    },
+    /// A download for ADD failed.
+    #[error("{stage}, line {line}: downloading {url}: {reason}")]
+    Download {
+        /// Stage name.
+        stage: String,
+        /// Dockerfile line.
+        line: usize,
+        /// The URL.
+        url: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// A download did not have the checksum `ADD --checksum` asked for.
+    #[error("{stage}, line {line}: {url}: checksum mismatch: expected {expected}, got {actual}")]
+    ChecksumMismatch {
+        /// Stage name.
+        stage: String,
+        /// Dockerfile line.
+        line: usize,
+        /// The URL.
+        url: String,
+        /// Expected digest.
+        expected: String,
+        /// Actual digest.
+        actual: String,
+    },
+    /// `--checksum` with several sources.
+    #[error("{stage}, line {line}: --checksum needs exactly one source")]
+    ChecksumWithSeveralSources {
+        /// Stage name.
+        stage: String,
+        /// Dockerfile line.
+        line: usize,
+    },
+    /// The number of heredoc sources and bodies differ (a parser bug).
+    #[error("{stage}, line {line}: {sources} heredoc sources but {bodies} heredoc bodies")]
+    HeredocCount {
+        /// Stage name.
+        stage: String,
+        /// Dockerfile line.
+        line: usize,
+        /// Sources.
+        sources: usize,
+        /// Bodies.
+        bodies: usize,
+    },
+    /// A heredoc's name cannot be a file name (for a `#!` script).
+    #[error("{stage}, line {line}: heredoc name {name:?} cannot be a file name")]
+    BadHeredocName {
+        /// Stage name.
+        stage: String,
+        /// Dockerfile line.
+        line: usize,
+        /// The name.
+        name: String,
+    },
+    /// Several sources into a destination that is not a folder.
+    #[error("{stage}, line {line}: with more than one source, the destination must be a directory and end with a /")]
+    DestNotDirectory {
+        /// Stage name.
+        stage: String,
+        /// Dockerfile line.
+        line: usize,
+    },
+    /// An ADD URL whose path gives no file name, into a folder.
+    #[error(
+        "{stage}, line {line}: the URL has no file name in its path; give a destination file name"
+    )]
+    UrlWithoutName {
+        /// Stage name.
+        stage: String,
+        /// Dockerfile line.
+        line: usize,
+    },
+    /// `COPY --from` names a source that does not exist there.
+    #[error("{stage}, line {line}: COPY --from={from}: {path} not found")]
+    SourceMissing {
+        /// Stage name.
+        stage: String,
+        /// Dockerfile line.
+        line: usize,
+        /// The `--from` value.
+        from: String,
+        /// The path.
+        path: String,
+    },
+    /// A `COPY --from` wildcard matched nothing.
+    #[error("{stage}, line {line}: COPY --from={from}: no files match {pattern}")]
+    NoMatch {
+        /// Stage name.
+        stage: String,
+        /// Dockerfile line.
+        line: usize,
+        /// The `--from` value.
+        from: String,
+        /// The pattern.
+        pattern: String,
+    },
+    /// The plan left a `--from` unresolved (a planner bug).
+    #[error("{stage}, line {line}: the plan did not resolve --from={from}")]
+    UnresolvedFrom {
+        /// Stage name.
+        stage: String,
+        /// Dockerfile line.
+        line: usize,
+        /// The value.
+        from: String,
+    },
+    /// A `RUN --mount` without a target where WORKDIR is `/`.
+    #[error("{stage}, line {line}: --mount needs a target= when WORKDIR is /")]
+    MountTargetMissing {
+        /// Stage name.
+        stage: String,
+        /// Dockerfile line.
+        line: usize,
+    },
+    /// Reading another stage's or image's files failed.
+    #[error("{stage}, line {line}: reading {path}: {source}")]
+    ReadSource {
+        /// Stage name.
+        stage: String,
+        /// Dockerfile line.
+        line: usize,
+        /// The path.
+        path: String,
+        /// Why.
+        #[source]
+        source: Box<super::outputs::FilesError>,
+    },
+    /// Recording a stage's output for its consumers failed.
+    #[error("{stage}: recording {path} for the stages that read it: {source}")]
+    Record {
+        /// Stage name.
+        stage: String,
+        /// The path.
+        path: String,
+        /// Why.
+        #[source]
+        source: Box<super::outputs::FilesError>,
+    },
+    /// The recorded outputs a consumer reads are missing (a scheduling bug).
+    #[error("{stage}, line {line}: the files of {roots} were not recorded")]
+    NotRecorded {
+        /// Stage name.
+        stage: String,
+        /// Dockerfile line.
+        line: usize,
+        /// The roots.
+        roots: String,
+    },
+    /// Making an OCI document failed.
+    #[error("{action}: {source}")]
+    Oci {
+        /// What was being done.
+        action: String,
+        /// Why.
+        #[source]
+        source: Box<crate::oci::OciError>,
     },
     /// `--mount=type=secret,id=X` names a secret not given with `--secret id=X,src=...`.
     #[error("{stage}, line {line}: secret {id:?} was not given (use --secret id={id},src=FILE)")]
@@ -130,6 +289,43 @@ pub enum ExecError {
         /// The job's platform.
         platform: String,
     },
+    /// An image a job starts from or copies from was not resolved before the build (a bug:
+    /// the resolver runs over every reference the plan names).
+    #[error("{stage}: image {reference} for {platform} was not resolved")]
+    UnresolvedImage {
+        /// Stage name.
+        stage: String,
+        /// The reference.
+        reference: String,
+        /// The platform.
+        platform: String,
+    },
+    /// A pulled image is not the platform it was pulled for.
+    #[error("{stage}: {reference} was pulled for {wanted} but the engine's image is {actual}")]
+    WrongPlatform {
+        /// Stage name.
+        stage: String,
+        /// The reference.
+        reference: String,
+        /// What was asked.
+        wanted: String,
+        /// What arrived.
+        actual: String,
+    },
+    /// A RUN needs a shell to keep its container up and none is in the image.
+    #[error("{stage}, line {line}: RUN needs /bin/sh in the image (xplat runs steps in a container kept up by a shell)")]
+    NoShell {
+        /// Stage name.
+        stage: String,
+        /// Dockerfile line.
+        line: usize,
+    },
+    /// A base image could not be resolved.
+    #[error(transparent)]
+    Resolve(Box<crate::ops::resolve::ResolveError>),
+    /// The registry client could not be made.
+    #[error("making the registry client: {0}")]
+    RegistryClient(Box<crate::registry::RegistryError>),
     /// The build was cancelled (Ctrl-C).
     #[error("build cancelled")]
     Cancelled,
@@ -154,6 +350,20 @@ pub enum ExecError {
 pub type Result<T> = std::result::Result<T, ExecError>;
 
 impl ExecError {
+    /// A failure reading another filesystem at `at`.
+    pub fn read_source(
+        at: &super::At<'_>,
+        path: &str,
+        source: super::outputs::FilesError,
+    ) -> ExecError {
+        ExecError::ReadSource {
+            stage: at.stage(),
+            line: at.line,
+            path: path.to_string(),
+            source: Box::new(source),
+        }
+    }
+
     /// Whether this error is (or comes from) a cancellation.
     pub fn is_cancelled(&self) -> bool {
         match self {

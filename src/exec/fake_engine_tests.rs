@@ -1,7 +1,8 @@
-//! The scheduler through `trait Engine` with a recording fake (DESIGN: a fake is fine
-//! for a unit test of the scheduler): dependency order, one run per shared job, the
-//! concurrency cap, and cleanup on error and on cancellation. Real-engine behaviour is
-//! tested in `tests/exec_build.rs` and `tests/exec_cross.rs`.
+//! The executor's scheduling and commit policy through `trait Engine` with a recording
+//! fake (DESIGN: a fake is fine for a unit test of scheduling logic): dependency order,
+//! a shared job committed or replayed as the policy says, the concurrency cap, and
+//! cleanup on error and on cancellation. Real-engine behaviour is tested in
+//! `tests/exec_build.rs` and `tests/exec_cross.rs`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -14,12 +15,16 @@ use futures::stream::BoxStream;
 use futures::FutureExt;
 use tokio_util::sync::CancellationToken;
 
-use super::{execute, ExecError, JobEnv};
+use super::{ExecError, Fs};
 use crate::dockerfile::{parse, Dockerfile};
 use crate::engine::{
-    ContainerId, Engine, EngineError, ImageConfig, ImageLookup, OutputSink, PathLookup, PullSink,
-    Result as EngineResult, RunSpec, TarBody,
+    ContainerConfig, ContainerId, Engine, EngineError, EngineProfile, ExecSpec, ImageInfo,
+    ImageLookup, OutputSink, PathKind, PathLookup, PathStat, PullSink, Result as EngineResult,
+    RunSpec, TarBody,
 };
+use crate::exec::outputs::OutputCache;
+use crate::exec::scheduler::{execute, ExecInputs};
+use crate::ops::resolve::Bases;
 use crate::plan::{plan, BuildPlan, PlanOptions};
 use crate::platform::{Catalog, Platform};
 use crate::progress::Silent;
@@ -45,6 +50,10 @@ struct FakeEngine {
     peak: AtomicUsize,
     cleanups: AtomicUsize,
     specs: Mutex<BTreeMap<String, RunSpec>>,
+    execs: Mutex<Vec<ExecSpec>>,
+    commits: AtomicUsize,
+    profile: EngineProfile,
+    run_ms: u64,
 }
 
 impl FakeEngine {
@@ -59,7 +68,18 @@ impl FakeEngine {
             peak: AtomicUsize::new(0),
             cleanups: AtomicUsize::new(0),
             specs: Mutex::new(BTreeMap::new()),
+            execs: Mutex::new(Vec::new()),
+            commits: AtomicUsize::new(0),
+            profile: EngineProfile::default(),
+            run_ms: 30,
         }
+    }
+
+    /// A native-diff engine (commits cost 0.15 s) whose RUN steps take 0.2 s each.
+    fn with_native_diff(mut self) -> FakeEngine {
+        self.profile.native_diff = true;
+        self.run_ms = 200;
+        self
     }
 
     fn runs(&self) -> Vec<String> {
@@ -72,8 +92,20 @@ impl Engine for FakeEngine {
         &self.platform
     }
 
-    fn inspect_image<'a>(&'a self, _r: &'a str) -> BoxFuture<'a, EngineResult<ImageLookup>> {
-        async { Ok(ImageLookup::Missing) }.boxed()
+    fn profile(&self) -> &EngineProfile {
+        &self.profile
+    }
+
+    fn inspect_image<'a>(&'a self, r: &'a str) -> BoxFuture<'a, EngineResult<ImageLookup>> {
+        let info = ImageInfo {
+            id: r.to_string(),
+            repo_tags: vec![],
+            platform: self.platform.clone(),
+            config: ContainerConfig::default(),
+            diff_ids: vec![],
+            size: 0,
+        };
+        async move { Ok(ImageLookup::Found(Box::new(info))) }.boxed()
     }
 
     fn pull_image<'a>(
@@ -103,6 +135,40 @@ impl Engine for FakeEngine {
         .boxed()
     }
 
+    fn start_container<'a>(&'a self, _id: &'a ContainerId) -> BoxFuture<'a, EngineResult<()>> {
+        async { Ok(()) }.boxed()
+    }
+
+    fn exec<'a>(
+        &'a self,
+        id: &'a ContainerId,
+        spec: &'a ExecSpec,
+        _output: OutputSink<'a>,
+        cancel: &'a CancellationToken,
+    ) -> BoxFuture<'a, EngineResult<i64>> {
+        async move {
+            let cmd = spec.argv.last().cloned().unwrap_or_default();
+            self.runs.lock().unwrap().push(cmd.clone());
+            self.execs.lock().unwrap().push(spec.clone());
+            let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+            self.peak.fetch_max(now, Ordering::SeqCst);
+            let code = match self.on_run {
+                OnRun::Hang => {
+                    cancel.cancelled().await;
+                    self.running.fetch_sub(1, Ordering::SeqCst);
+                    self.live.lock().unwrap().remove(&id.0);
+                    return Err(EngineError::Cancelled { id: id.0.clone() });
+                }
+                OnRun::FailMarked if cmd.contains("fail") => 3,
+                _ => 0,
+            };
+            tokio::time::sleep(Duration::from_millis(self.run_ms)).await;
+            self.running.fetch_sub(1, Ordering::SeqCst);
+            Ok(code)
+        }
+        .boxed()
+    }
+
     fn put_archive<'a>(
         &'a self,
         _id: &'a ContainerId,
@@ -123,47 +189,39 @@ impl Engine for FakeEngine {
     fn stat_path<'a>(
         &'a self,
         _id: &'a ContainerId,
-        _p: &'a str,
+        p: &'a str,
     ) -> BoxFuture<'a, EngineResult<PathLookup>> {
-        async { Ok(PathLookup::Missing) }.boxed()
+        let found = PathLookup::Found(PathStat {
+            name: "sh".into(),
+            size: 1,
+            mode: 0o755,
+            kind: PathKind::File,
+        });
+        async move {
+            Ok(if p == "/bin/sh" {
+                found
+            } else {
+                PathLookup::Missing
+            })
+        }
+        .boxed()
     }
 
     fn run_container<'a>(
         &'a self,
-        id: &'a ContainerId,
+        _id: &'a ContainerId,
         _output: OutputSink<'a>,
-        cancel: &'a CancellationToken,
+        _cancel: &'a CancellationToken,
     ) -> BoxFuture<'a, EngineResult<i64>> {
-        async move {
-            let cmd = self.specs.lock().unwrap()[&id.0]
-                .cmd
-                .last()
-                .cloned()
-                .unwrap_or_default();
-            self.runs.lock().unwrap().push(cmd.clone());
-            let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
-            self.peak.fetch_max(now, Ordering::SeqCst);
-            let code = match self.on_run {
-                OnRun::Hang => {
-                    cancel.cancelled().await;
-                    self.running.fetch_sub(1, Ordering::SeqCst);
-                    return Err(EngineError::Cancelled { id: id.0.clone() });
-                }
-                OnRun::FailMarked if cmd.contains("fail") => 3,
-                _ => 0,
-            };
-            tokio::time::sleep(Duration::from_millis(30)).await;
-            self.running.fetch_sub(1, Ordering::SeqCst);
-            Ok(code)
-        }
-        .boxed()
+        async { Ok(0) }.boxed()
     }
 
     fn commit<'a>(
         &'a self,
         id: &'a ContainerId,
-        _c: &'a ImageConfig,
+        _c: &'a ContainerConfig,
     ) -> BoxFuture<'a, EngineResult<String>> {
+        self.commits.fetch_add(1, Ordering::SeqCst);
         async move { Ok(format!("img-{}", id.0)) }.boxed()
     }
 
@@ -181,6 +239,29 @@ impl Engine for FakeEngine {
         _v: &'a str,
     ) -> BoxFuture<'a, EngineResult<ImageLookup>> {
         async { Ok(ImageLookup::Missing) }.boxed()
+    }
+
+    fn images_by_label<'a>(
+        &'a self,
+        _k: &'a str,
+    ) -> BoxFuture<'a, EngineResult<BTreeMap<String, String>>> {
+        async { Ok(BTreeMap::new()) }.boxed()
+    }
+
+    fn load<'a>(&'a self, _t: TarBody) -> BoxFuture<'a, EngineResult<Vec<String>>> {
+        async { Ok(vec![]) }.boxed()
+    }
+
+    fn create_volume<'a>(
+        &'a self,
+        _n: &'a str,
+        _l: &'a BTreeMap<String, String>,
+    ) -> BoxFuture<'a, EngineResult<()>> {
+        async { Ok(()) }.boxed()
+    }
+
+    fn remove_volume<'a>(&'a self, _n: &'a str) -> BoxFuture<'a, EngineResult<()>> {
+        async { Ok(()) }.boxed()
     }
 
     fn tag_image<'a>(&'a self, _i: &'a str, _t: &'a str) -> BoxFuture<'a, EngineResult<()>> {
@@ -206,68 +287,102 @@ fn plan_for(df: &Dockerfile, targets: &[&str]) -> BuildPlan {
             .map(|t| Platform::parse(t).unwrap().normalized())
             .collect(),
         build_platform: Platform::new("linux", "amd64", ""),
-        build_args: BTreeMap::new(),
-        target_stage: None,
+        ..PlanOptions::default()
     };
     plan(df, &opts, &Catalog::embedded()).unwrap()
 }
 
 async fn run(
     engine: &FakeEngine,
-    df: &Dockerfile,
     plan: &BuildPlan,
     limit: usize,
     cancel: &CancellationToken,
-) -> super::Result<Vec<super::JobOutput>> {
+) -> crate::exec::Result<crate::exec::scheduler::ExecOutcome> {
     let (secrets, labels) = (BTreeMap::new(), BTreeMap::new());
-    let env = JobEnv {
+    let outputs = OutputCache::new(None);
+    let image_needed: BTreeSet<_> = plan
+        .targets
+        .iter()
+        .map(|t| t.final_job)
+        .filter(|j| plan.job(*j).mode != crate::plan::Mode::Assembled)
+        .collect();
+    execute(ExecInputs {
         engine,
         reporter: &Silent,
         plan,
-        dockerfile: df,
+        bases: &Bases::new(),
         context: None,
         cancel,
         no_cache: false,
         secrets: &secrets,
-        scratch_image: "scratch-id",
         labels: &labels,
-    };
-    execute(&env, limit).await
+        outputs: &outputs,
+        image_needed,
+        limit,
+        escape: '\\',
+    })
+    .await
 }
 
 const SHARED: &str = "FROM --platform=$BUILDPLATFORM scratch AS deps\nRUN deps\n\
 FROM --platform=$BUILDPLATFORM deps AS build\nARG TARGETARCH\nRUN build-$TARGETARCH\n";
 
 #[tokio::test]
-async fn shared_job_runs_once_and_before_its_dependants() {
+async fn a_shared_job_is_committed_where_commits_are_cheap() {
     let df = parse(SHARED).unwrap();
     let plan = plan_for(&df, &["linux/amd64", "linux/arm64"]);
     assert_eq!(plan.jobs.len(), 3, "deps once + build per target");
-    let engine = FakeEngine::new(OnRun::Succeed);
-    let out = run(&engine, &df, &plan, 4, &CancellationToken::new())
+    let engine = FakeEngine::new(OnRun::Succeed).with_native_diff();
+    let out = run(&engine, &plan, 4, &CancellationToken::new())
         .await
         .unwrap();
     let runs = engine.runs();
     assert_eq!(runs.iter().filter(|r| *r == "deps").count(), 1, "{runs:?}");
     assert_eq!(runs[0], "deps", "the shared job first: {runs:?}");
-    let mut rest = runs[1..].to_vec();
-    rest.sort();
-    // The RUN command stays as written: the shell expands $TARGETARCH at run time.
-    assert_eq!(rest, ["build-$TARGETARCH", "build-$TARGETARCH"]);
-    // Each build job started from the deps job's image, with its own TARGETARCH.
+    let deps_img = match &out.outputs[0].as_ref().unwrap().fs {
+        Fs::Image(img) => img.clone(),
+        other => panic!("{other:?}"),
+    };
+    // One build job continues in the deps container; the other starts from its image.
     let specs = engine.specs.lock().unwrap();
-    let mut arches: Vec<_> = specs
-        .values()
-        .filter(|s| s.cmd.last().is_some_and(|c| c.starts_with("build")))
-        .map(|s| {
-            assert_eq!(s.image, out[0].image);
-            s.build_args["TARGETARCH"].clone()
+    assert!(specs.values().any(|s| s.image == deps_img), "{specs:?}");
+    // The RUN command stays as written; TARGETARCH reaches the process's environment.
+    let mut arches: Vec<String> = engine
+        .execs
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|e| e.argv.last().is_some_and(|c| c.starts_with("build")))
+        .map(|e| {
+            assert_eq!(e.argv.last().unwrap(), "build-$TARGETARCH");
+            e.env
+                .iter()
+                .find_map(|kv| kv.strip_prefix("TARGETARCH="))
+                .unwrap()
+                .to_string()
         })
         .collect();
     arches.sort();
     assert_eq!(arches, ["amd64", "arm64"]);
     assert!(engine.live.lock().unwrap().is_empty());
     assert_eq!(engine.cleanups.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_cheap_shared_job_is_replayed_where_commits_are_dear() {
+    let df = parse(SHARED).unwrap();
+    let plan = plan_for(&df, &["linux/amd64", "linux/arm64"]);
+    let engine = FakeEngine::new(OnRun::Succeed);
+    let out = run(&engine, &plan, 4, &CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!(out.outputs[0].as_ref().unwrap().fs, Fs::Replay);
+    let runs = engine.runs();
+    // Its 30 ms RUN runs once more for the second consumer instead of a commit; the
+    // finals are committed (their images are wanted).
+    assert_eq!(runs.iter().filter(|r| *r == "deps").count(), 2, "{runs:?}");
+    assert_eq!(engine.commits.load(Ordering::SeqCst), 2);
+    assert!(engine.live.lock().unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -278,9 +393,7 @@ FROM scratch\nCOPY --from=a /x /a\nCOPY --from=b /x /b\nCOPY --from=c /x /c\n";
     let plan = plan_for(&df, &["linux/amd64"]);
     for (limit, expected) in [(1, 1), (2, 2), (8, 3)] {
         let engine = FakeEngine::new(OnRun::Succeed);
-        // The final job's COPY --from finds nothing in the fake: the error is expected;
-        // what matters is how many RUNs overlapped before it.
-        let _ = run(&engine, &df, &plan, limit, &CancellationToken::new()).await;
+        let _ = run(&engine, &plan, limit, &CancellationToken::new()).await;
         assert_eq!(engine.runs().len(), 3);
         assert_eq!(
             engine.peak.load(Ordering::SeqCst),
@@ -297,7 +410,7 @@ async fn a_failing_step_stops_the_build_and_cleanup_runs() {
     let df = parse(text).unwrap();
     let plan = plan_for(&df, &["linux/amd64"]);
     let engine = FakeEngine::new(OnRun::FailMarked);
-    let err = run(&engine, &df, &plan, 2, &CancellationToken::new())
+    let err = run(&engine, &plan, 2, &CancellationToken::new())
         .await
         .unwrap_err();
     assert!(
@@ -327,7 +440,7 @@ async fn cancelling_stops_running_steps_and_cleanup_runs() {
         tokio::time::sleep(Duration::from_millis(50)).await;
         c2.cancel();
     });
-    let err = tokio::time::timeout(Duration::from_secs(5), run(&engine, &df, &plan, 2, &cancel))
+    let err = tokio::time::timeout(Duration::from_secs(5), run(&engine, &plan, 2, &cancel))
         .await
         .expect("cancellation ends the build promptly")
         .unwrap_err();

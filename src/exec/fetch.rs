@@ -4,7 +4,7 @@
 
 use sha2::{Digest, Sha256};
 
-use super::step::At;
+use super::At;
 use super::{ExecError, Result};
 
 /// One downloaded file.
@@ -49,10 +49,11 @@ pub fn url_file_name(url: &str) -> Option<String> {
 
 /// Downloads `url`, verifying `checksum` (`sha256:<hex>`) when given.
 pub async fn download(at: &At<'_>, url: &str, checksum: Option<&str>) -> Result<Download> {
-    let invalid = |message: String| ExecError::Invalid {
+    let failed = |reason: String| ExecError::Download {
         stage: at.stage(),
         line: at.line,
-        message,
+        url: url.to_string(),
+        reason,
     };
     let expected = match checksum {
         None => None,
@@ -61,17 +62,19 @@ pub async fn download(at: &At<'_>, url: &str, checksum: Option<&str>) -> Result<
                 Some(hex.to_ascii_lowercase())
             }
             _ => {
-                return Err(invalid(format!(
-                    "--checksum={c}: expected sha256: and 64 hex digits"
-                )))
+                return Err(ExecError::BadChecksum {
+                    stage: at.stage(),
+                    line: at.line,
+                    value: c.to_string(),
+                })
             }
         },
     };
-    let fail = |e: reqwest::Error| invalid(format!("downloading {url}: {e}"));
+    let fail = |e: reqwest::Error| failed(e.to_string());
     let resp = reqwest::get(url).await.map_err(fail)?;
     let status = resp.status();
     if !status.is_success() {
-        return Err(invalid(format!("downloading {url}: HTTP status {status}")));
+        return Err(failed(format!("HTTP status {status}")));
     }
     let mtime = resp
         .headers()
@@ -83,9 +86,13 @@ pub async fn download(at: &At<'_>, url: &str, checksum: Option<&str>) -> Result<
     let hex = hex::encode(Sha256::digest(&data));
     if let Some(want) = expected {
         if want != hex {
-            return Err(invalid(format!(
-                "{url}: checksum mismatch: expected sha256:{want}, got sha256:{hex}"
-            )));
+            return Err(ExecError::ChecksumMismatch {
+                stage: at.stage(),
+                line: at.line,
+                url: url.to_string(),
+                expected: format!("sha256:{want}"),
+                actual: format!("sha256:{hex}"),
+            });
         }
     }
     Ok(Download {

@@ -1,21 +1,20 @@
 //! Files a COPY or ADD makes from data rather than from the context or another image:
 //! heredoc bodies (`COPY <<EOF /path`; the planner already expanded unquoted ones) and
-//! downloads (`ADD https://… /dest`). They are written as one tar into a container of
-//! the parent image, with the usual destination rules: a destination ending in `/`, an
+//! downloads (`ADD https://… /dest`). They are written as one tar into the job's
+//! container, with the usual destination rules: a destination ending in `/`, an
 //! existing directory, or several files means "into this directory".
 
 use std::collections::BTreeMap;
 
 use sha2::{Digest, Sha256};
 
-use super::config::{join_workdir, State};
-use super::copy::{is_dir, passwd_names};
+use super::copy::{chown_of, is_dir};
 use super::fetch;
-use super::step::{commit, create, key, lookup, remove, At, JobEnv, StepOutcome};
-use super::{ExecError, Result};
-use crate::context::copy::{parse_chmod, parse_chown, PasswdNames};
-use crate::dockerfile::{Add, Heredoc, Instruction};
-use crate::engine::{tar_body, RunSpec};
+use super::state::State;
+use super::{At, ExecError, JobEnv, Result};
+use crate::context::copy::parse_chmod;
+use crate::dockerfile::{Add, Heredoc};
+use crate::engine::{tar_body, ContainerId};
 
 /// One file to write.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,10 +61,11 @@ pub fn heredoc_files(
         return Err(at.unsupported("mixing heredoc and file sources in one COPY/ADD"));
     }
     if n != heredocs.len() {
-        return Err(ExecError::Invalid {
+        return Err(ExecError::HeredocCount {
             stage: at.stage(),
             line: at.line,
-            message: format!("{n} heredoc sources but {} heredoc bodies", heredocs.len()),
+            sources: n,
+            bodies: heredocs.len(),
         });
     }
     Ok(Some(
@@ -101,10 +101,9 @@ pub async fn url_files(at: &At<'_>, a: &Add) -> Result<Vec<InlineFile>> {
         return Err(at.unsupported("ADD --unpack=true of a URL"));
     }
     if a.checksum.is_some() && a.sources.len() > 1 {
-        return Err(ExecError::Invalid {
+        return Err(ExecError::ChecksumWithSeveralSources {
             stage: at.stage(),
             line: at.line,
-            message: "--checksum needs exactly one source".into(),
         });
     }
     let mut files = Vec::new();
@@ -142,23 +141,18 @@ pub fn placements(
     into_dir: bool,
 ) -> Result<BTreeMap<String, usize>> {
     if files.len() > 1 && !into_dir {
-        return Err(ExecError::Invalid {
+        return Err(ExecError::DestNotDirectory {
             stage: at.stage(),
             line: at.line,
-            message:
-                "with more than one source, the destination must be a directory and end with a /"
-                    .into(),
         });
     }
     let mut out = BTreeMap::new();
     for (i, f) in files.iter().enumerate() {
         let path = if into_dir {
             if f.name.is_empty() {
-                return Err(ExecError::Invalid {
+                return Err(ExecError::UrlWithoutName {
                     stage: at.stage(),
                     line: at.line,
-                    message: "the URL has no file name in its path; give a destination file name"
-                        .into(),
                 });
             }
             format!("{}/{}", dest_abs.trim_end_matches('/'), f.name)
@@ -170,82 +164,56 @@ pub fn placements(
     Ok(out)
 }
 
-/// Writes `what` into a container of `parent` and commits it (or reuses the cached step).
+/// Writes `what` into the container.
 pub async fn execute(
     env: &JobEnv<'_>,
     at: &At<'_>,
     state: &State,
-    parent: &str,
-    instr: &Instruction,
+    id: &ContainerId,
     what: InlineCopy<'_>,
-) -> Result<StepOutcome> {
-    let key = key(at, state, parent, instr, &content_hash(&what.files));
-    if let Some(id) = lookup(env, at, &key).await? {
-        return Ok(StepOutcome::Cached(id));
-    }
+) -> Result<()> {
     let ctx_err = |source| ExecError::Context {
         stage: at.stage(),
         line: at.line,
         source: Box::new(source),
     };
     let chmod = what.chmod.map(parse_chmod).transpose().map_err(ctx_err)?;
-    let id = create(
-        env,
-        at,
-        &RunSpec {
-            image: parent.to_string(),
-            ..Default::default()
-        },
-    )
-    .await?;
-    let res = async {
-        let chown = match what.chown {
-            Some(v) => {
-                let names = if v.split(':').any(|p| p.parse::<u32>().is_err()) {
-                    passwd_names(env, at, &id).await?
-                } else {
-                    PasswdNames::default()
-                };
-                Some(parse_chown(v, &names).map_err(ctx_err)?)
-            }
-            None => None,
-        };
-        let dest_abs = join_workdir(state.config.working_dir.as_deref(), what.dest);
-        let into_dir = what.dest.ends_with('/')
-            || what.dest.ends_with("/.")
-            || what.files.len() > 1
-            || is_dir(env, at, &id, &dest_abs).await?;
-        let places = placements(at, &what.files, &dest_abs, into_dir)?;
-        let io = |source| ExecError::Archive {
-            stage: at.stage(),
-            line: at.line,
-            path: dest_abs.clone(),
-            source,
-        };
-        let mut tar = tar::Builder::new(Vec::new());
-        for (path, i) in &places {
-            let f = &what.files[*i];
-            let mut h = tar::Header::new_gnu();
-            h.set_entry_type(tar::EntryType::Regular);
-            h.set_mode(chmod.unwrap_or(f.mode));
-            let (u, g) = chown.unwrap_or((0, 0));
-            h.set_uid(u.into());
-            h.set_gid(g.into());
-            h.set_mtime(f.mtime);
-            h.set_size(f.data.len() as u64);
-            tar.append_data(&mut h, path.trim_start_matches('/'), &f.data[..])
-                .map_err(io)?;
-        }
-        let tar = tar.into_inner().map_err(io)?;
-        env.engine
-            .put_archive(&id, "/", tar_body(tar.into()))
-            .await
-            .map_err(at.engine("copying files into the container"))?;
-        commit(env, at, &id, state, &key).await
+    let chown = chown_of(env, at, id, what.chown).await?;
+    let dest_abs = crate::context::clean_path(&if what.dest.starts_with('/') {
+        what.dest.to_string()
+    } else {
+        format!("{}/{}", state.workdir(), what.dest)
+    });
+    let into_dir = what.dest.ends_with('/')
+        || what.dest.ends_with("/.")
+        || what.files.len() > 1
+        || is_dir(env, at, id, &dest_abs).await?;
+    let places = placements(at, &what.files, &dest_abs, into_dir)?;
+    let io = |source| ExecError::Archive {
+        stage: at.stage(),
+        line: at.line,
+        path: dest_abs.clone(),
+        source,
+    };
+    let mut tar = tar::Builder::new(Vec::new());
+    for (path, i) in &places {
+        let f = &what.files[*i];
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Regular);
+        h.set_mode(chmod.unwrap_or(f.mode));
+        let (u, g) = chown.unwrap_or((0, 0));
+        h.set_uid(u.into());
+        h.set_gid(g.into());
+        h.set_mtime(f.mtime);
+        h.set_size(f.data.len() as u64);
+        tar.append_data(&mut h, path.trim_start_matches('/'), &f.data[..])
+            .map_err(io)?;
     }
-    .await;
-    remove(env, &id).await;
-    res.map(StepOutcome::Ran)
+    let tar = tar.into_inner().map_err(io)?;
+    env.engine
+        .put_archive(id, "/", tar_body(tar.into()))
+        .await
+        .map_err(at.engine("copying files into the container"))
 }
 
 #[cfg(test)]

@@ -1,55 +1,175 @@
-//! The executor: runs build jobs on the engine, step by step, with a step cache, in
-//! dependency order and in parallel.
+//! The executor: runs the plan's engine jobs, each in as few containers and commits as
+//! possible, with a step cache, in dependency order and in parallel.
 //!
-//! Owns: executing instructions ([`step`], [`copy`], [`run`]), the image config state
-//! that xplat keeps itself ([`config`]; engine images are only filesystem snapshots,
-//! see ENGINE-AND-REGISTRY §0), the step cache keys ([`step_cache`]) and the job
-//! scheduler ([`scheduler`]). Talks to the engine only through [`crate::engine::Engine`].
+//! How a job runs (issue 11: no commit on the critical path):
+//! - [`keys`] gives every step a chain key before anything runs: the base image's pinned
+//!   id, each step as planned and the content it reads (context files, other jobs' keys).
+//! - [`program`] decides what one container runs: the steps of the job, after the replayed
+//!   steps of a parent job whose result was not committed, split into segments where
+//!   `RUN --mount`s clash (mounts are fixed when a container is created).
+//! - [`runner`] runs a program: one container per segment, started with a shell that
+//!   waits on its input; RUN goes through `exec` with the step's env, user and workdir;
+//!   COPY and WORKDIR through `put_archive`; metadata only edits the config. Nothing is
+//!   committed between steps. A commit happens only where it pays ([`policy`]): the
+//!   engine commits cheaply (native diff), or the RUN work since the last image costs
+//!   more than the commit would; and where an image is needed (an exported final).
+//! - [`outputs`]: what consumers read from a finished job (`COPY --from`, bind mounts)
+//!   is recorded into the local cache, so a warm build needs no engine work at all.
+//! - [`select`]: with the caches known, which jobs must run.
 //!
-//! Input is the planner's value itself ([`crate::plan::BuildPlan`], STYLE rule 1: what
-//! `xplat plan` prints is what runs). Steps arrive expanded; the executor only
-//! re-expands a step whose names were unset at plan time and whose job starts from an
-//! external image (whose config ENV may define them), through the planner's own
-//! [`crate::plan::expand_instruction`].
+//! Talks to the engine only through [`crate::engine::Engine`]. Input is the planner's
+//! value itself ([`crate::plan::BuildPlan`]): what `xplat plan` prints is what runs.
 
-pub mod config;
 pub mod copy;
 mod error;
 pub mod fetch;
 pub mod inline;
+pub mod keys;
 pub mod mounts;
+pub mod outputs;
+pub mod policy;
+pub mod program;
 pub mod prune;
 pub mod run;
+pub mod runner;
 pub mod scheduler;
 pub mod select;
-pub mod step;
-pub mod step_cache;
+pub mod state;
 
-use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
 
-use crate::engine::ImageConfig;
+use tokio_util::sync::CancellationToken;
+
+use crate::context::BuildContext;
+use crate::engine::{ContainerId, Engine};
+use crate::oci::ImageConfig;
+use crate::ops::resolve::Bases;
+use crate::plan::{BuildPlan, Job};
 use crate::platform::Platform;
+use crate::progress::Reporter;
 
 pub use error::{ExecError, Result};
 pub use scheduler::run_jobs;
-pub use step::{run_job, JobEnv};
 
 /// The label of a job in progress events and errors: its plan id (`#3`).
-pub fn job_label(job: &crate::plan::Job) -> String {
+pub fn job_label(job: &Job) -> String {
     job.id.to_string()
 }
 
-/// What a job produced: an engine image and xplat's authoritative config for it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// What every job of a build shares.
+pub struct JobEnv<'a> {
+    /// The engine.
+    pub engine: &'a dyn Engine,
+    /// Where progress goes.
+    pub reporter: &'a dyn Reporter,
+    /// The plan being run.
+    pub plan: &'a BuildPlan,
+    /// Resolved base images (and `--from` images), by reference and platform.
+    pub bases: &'a Bases,
+    /// Chain keys of every job's steps.
+    pub keys: &'a keys::Keys,
+    /// The build context (COPY/ADD sources, bind mounts).
+    pub context: Option<&'a BuildContext>,
+    /// Fires on Ctrl-C.
+    pub cancel: &'a CancellationToken,
+    /// `--no-cache`: never reuse a cached step.
+    pub no_cache: bool,
+    /// `--secret id=…,src=…`: secret id → host file.
+    pub secrets: &'a BTreeMap<String, PathBuf>,
+    /// Labels put on every container of this build (e.g. `xplat.build=<id>`).
+    pub labels: &'a BTreeMap<String, String>,
+    /// Engine images and containers shared between jobs (pulls, scratch images,
+    /// checkpoints, hand-over of live containers).
+    pub shared: &'a runner::Shared,
+    /// Outputs recorded for consumers, in the local cache.
+    pub outputs: &'a outputs::OutputCache,
+    /// The Dockerfile's escape character (re-expanding a step's template).
+    pub escape: char,
+}
+
+/// Where a step runs: its job, step number and line, and the ARGs it sees.
+#[derive(Debug, Clone, Copy)]
+pub struct At<'a> {
+    /// The job that owns the step.
+    pub job: &'a Job,
+    /// The job's label in events ([`job_label`]) of the job being run (a replayed step
+    /// of a parent job still reports under the running job).
+    pub label: &'a str,
+    /// 1-based step number in the running program.
+    pub step: usize,
+    /// Dockerfile line.
+    pub line: usize,
+    /// The ARG values the step sees (planned; RUN gives them to the process).
+    pub args: &'a BTreeMap<String, String>,
+}
+
+impl At<'_> {
+    /// The stage's name (or `stage N`) for errors.
+    pub fn stage(&self) -> String {
+        stage_label(&self.job.stage)
+    }
+
+    /// Wraps an engine error with the stage, line and what was being done.
+    pub fn engine(
+        &self,
+        action: impl Into<String>,
+    ) -> impl FnOnce(crate::engine::EngineError) -> ExecError + '_ {
+        let action = action.into();
+        move |source| ExecError::Engine {
+            stage: self.stage(),
+            line: self.line,
+            action,
+            source: Box::new(source),
+        }
+    }
+
+    /// An [`ExecError::Unsupported`] here.
+    pub fn unsupported(&self, what: impl Into<String>) -> ExecError {
+        ExecError::Unsupported {
+            stage: self.stage(),
+            line: self.line,
+            what: what.into(),
+        }
+    }
+}
+
+/// How errors name a stage: `stage build`, or `stage 0` when it has no name.
+pub fn stage_label(stage: &crate::plan::StageRef) -> String {
+    match &stage.name {
+        Some(name) => format!("stage {name}"),
+        None => stage.to_string(),
+    }
+}
+
+/// Where a finished engine job's filesystem is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fs {
+    /// Committed (or found in the step cache) as this engine image.
+    Image(String),
+    /// Not committed: a consumer rebuilds it by replaying the job's steps on top of its
+    /// own start (cheaper than the commit would have been). Files consumers read were
+    /// recorded into the output cache.
+    Replay,
+    /// Not run at all: every consumer is served from the caches.
+    Skipped,
+}
+
+/// What a job produced.
+#[derive(Debug, Clone, PartialEq)]
 pub struct JobOutput {
-    /// The engine's image id of the last filesystem step (or the base image).
-    pub image: String,
+    /// Where its filesystem is.
+    pub fs: Fs,
     /// The image config as the Dockerfile defines it (no xplat labels, no build args).
     pub config: ImageConfig,
-    /// The platform of the image.
+    /// The platform of its filesystem.
     pub platform: Platform,
+    /// Seconds its RUN steps took (what replaying it would cost).
+    pub run_seconds: f64,
     /// Steps that ran (not cached).
     pub steps_run: usize,
     /// Steps reused from the step cache.
     pub steps_cached: usize,
+    /// A live container left for the one consumer that continues in it.
+    pub handed_over: Option<ContainerId>,
 }

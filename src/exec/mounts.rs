@@ -1,33 +1,198 @@
-//! Host folders a RUN step bind-mounts and that xplat makes for it: the script of a
-//! `RUN <<EOF` whose body starts with `#!` (BuildKit mounts it at `/dev/pipes/<name>`),
-//! and the files of another stage or image for `RUN --mount=type=bind,from=…`
-//! (copied out of a container of that image with `get_archive`, unpacked with the tar
-//! crate's path guards). Both need the engine to see the host's files, i.e. a local
-//! engine, like secret mounts. Each folder is removed when its [`HostDir`] is dropped.
+//! What `RUN --mount` mounts, reaching the engine through its API only: cache mounts are
+//! named volumes kept between builds; a bind mount of the context or of another stage's
+//! files is a volume of this build filled through `put_archive` (so `.dockerignore` holds,
+//! the engine may be remote, and a `rw` mount's writes land in a throwaway copy, never in
+//! the user's source tree); a `#!` heredoc script is a volume at `/dev/pipes`; tmpfs is
+//! tmpfs. Secrets are bind mounts of a host file under a private temporary folder: they
+//! need the engine to share xplat's filesystem (a local engine).
+//!
+//! Volumes are filled once per build through a container made only for that (never
+//! started) and removed when the build ends.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
-use super::copy::{read_archive, stat};
-use super::step::{create, image_for_platform, remove, At, JobEnv};
-use super::{ExecError, JobOutput, Result};
-use crate::context::clean_path;
-use crate::dockerfile::Mount;
-use crate::engine::{MountSpec, PathKind, PathLookup, RunSpec};
-use crate::plan::Source;
+use sha2::{Digest, Sha256};
+use tokio::sync::OnceCell;
+
+use super::runner::{create, scratch_image};
+use super::{At, ExecError, JobEnv, Result};
+use crate::engine::{tar_body, RunSpec};
 
 /// Where BuildKit mounts the script of a single shebang heredoc.
 pub const PIPES_DIR: &str = "/dev/pipes";
 
-/// A temporary host folder, removed on drop.
+/// Where a volume being filled is mounted in its helper container.
+const FILL_AT: &str = "/xplat-volume";
+
+/// Label on volumes made for one build (removed when it ends).
+pub const BUILD_VOLUME_LABEL: &str = "xplat.volume";
+
+/// Volumes of this build, each filled once.
+#[derive(Default)]
+pub struct Volumes {
+    made: std::sync::Mutex<BTreeMap<String, Arc<OnceCell<()>>>>,
+}
+
+impl Volumes {
+    /// Names of the volumes made so far.
+    pub fn names(&self) -> Vec<String> {
+        self.made
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .cloned()
+            .collect()
+    }
+}
+
+/// The name of a build volume for some content: stable within a build.
+pub fn volume_name(kind: &str, content: &str, build: &str) -> String {
+    let h = hex::encode(Sha256::digest(format!("{content}\0{build}").as_bytes()));
+    format!("xplat-{kind}-{}", &h[..20])
+}
+
+/// Makes volume `name` and fills it with `tar` (entries relative to the volume root),
+/// once per build. `tar` is only called the first time.
+pub async fn ensure_volume<F, Fut>(env: &JobEnv<'_>, at: &At<'_>, name: &str, tar: F) -> Result<()>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<u8>>>,
+{
+    let cell = env
+        .shared
+        .volumes
+        .made
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .entry(name.to_string())
+        .or_default()
+        .clone();
+    cell.get_or_try_init(|| async {
+        let labels = BTreeMap::from([(BUILD_VOLUME_LABEL.to_string(), "true".to_string())]);
+        env.engine
+            .create_volume(name, &labels)
+            .await
+            .map_err(at.engine(format!("creating volume {name}")))?;
+        let data = tar().await?;
+        let platform = env.engine.platform().clone();
+        let image = scratch_image(env, at, &platform).await?;
+        let helper = create(
+            env,
+            at,
+            &RunSpec {
+                image,
+                platform: Some(platform),
+                mounts: vec![crate::engine::MountSpec::Cache {
+                    volume: name.to_string(),
+                    target: FILL_AT.into(),
+                }],
+                ..RunSpec::default()
+            },
+        )
+        .await?;
+        // Extracted at `/` under the mount point, so a relative symlink in the data (a
+        // busybox `arch -> ../bin/busybox`) stays inside the extraction root.
+        let data = prefixed(at, &data, FILL_AT.trim_start_matches('/'))?;
+        let put = env
+            .engine
+            .put_archive(&helper, "/", tar_body(data.into()))
+            .await
+            .map_err(at.engine(format!("filling volume {name}")));
+        let _ = env.engine.remove_container(&helper).await;
+        put
+    })
+    .await?;
+    Ok(())
+}
+
+/// The entries of `tar` moved under `prefix/`.
+fn prefixed(at: &At<'_>, tar: &[u8], prefix: &str) -> Result<Vec<u8>> {
+    let io = |source| ExecError::Archive {
+        stage: at.stage(),
+        line: at.line,
+        path: prefix.to_string(),
+        source,
+    };
+    let mut ar = tar::Archive::new(tar);
+    let mut out = tar::Builder::new(Vec::new());
+    for entry in ar.entries().map_err(io)? {
+        let mut entry = entry.map_err(io)?;
+        let name = entry.path().map_err(io)?.to_string_lossy().into_owned();
+        let name = name.trim_start_matches("./").trim_start_matches('/');
+        let new = if name.is_empty() || name == "." {
+            format!("{prefix}/")
+        } else {
+            format!("{prefix}/{name}")
+        };
+        let mut h = entry.header().clone();
+        let link = entry.link_name().map_err(io)?.map(|l| l.into_owned());
+        let mut data = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut data).map_err(io)?;
+        match link {
+            Some(l) if h.entry_type().is_hard_link() => {
+                let l = l.to_string_lossy();
+                let l = format!(
+                    "{prefix}/{}",
+                    l.trim_start_matches("./").trim_start_matches('/')
+                );
+                out.append_link(&mut h, &new, l).map_err(io)?
+            }
+            Some(l) if h.entry_type().is_symlink() => {
+                out.append_link(&mut h, &new, l).map_err(io)?
+            }
+            _ => out.append_data(&mut h, &new, &data[..]).map_err(io)?,
+        }
+    }
+    out.into_inner().map_err(io)
+}
+
+/// Unpacks the one file of a tar into `dir`; returns its path.
+pub fn unpack_single(at: &At<'_>, tar: &[u8], dir: &Path) -> Result<PathBuf> {
+    let io = |source| ExecError::Archive {
+        stage: at.stage(),
+        line: at.line,
+        path: dir.display().to_string(),
+        source,
+    };
+    let mut ar = tar::Archive::new(tar);
+    ar.set_preserve_permissions(true);
+    for entry in ar.entries().map_err(io)? {
+        let mut entry = entry.map_err(io)?;
+        if !entry.header().entry_type().is_file() {
+            continue;
+        }
+        let name = entry.path().map_err(io)?.to_string_lossy().into_owned();
+        let base = name.rsplit('/').next().unwrap_or("file").to_string();
+        let base = if base.is_empty() || base == ".." {
+            "file".into()
+        } else {
+            base
+        };
+        let path = dir.join(base);
+        entry.unpack(&path).map_err(io)?;
+        return Ok(path);
+    }
+    Err(ExecError::Archive {
+        stage: at.stage(),
+        line: at.line,
+        path: dir.display().to_string(),
+        source: std::io::Error::other("no file in the archive"),
+    })
+}
+
+/// A temporary host folder, removed on drop (secrets).
 #[derive(Debug)]
 pub struct HostDir {
     path: PathBuf,
 }
 
 impl HostDir {
-    /// Creates a fresh, empty folder under the system temporary folder.
+    /// Creates a fresh, private folder (mode 0700) under the system temporary folder.
     pub fn new(purpose: &str) -> std::io::Result<HostDir> {
+        use std::os::unix::fs::PermissionsExt;
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
         let path = std::env::temp_dir().join(format!(
@@ -39,6 +204,7 @@ impl HostDir {
                 .unwrap_or(0)
         ));
         std::fs::create_dir(&path)?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700))?;
         Ok(HostDir { path })
     }
 
@@ -54,173 +220,51 @@ impl Drop for HostDir {
     }
 }
 
-fn host_io<'a>(at: &'a At<'_>, what: &'a str) -> impl Fn(std::io::Error) -> ExecError + 'a {
-    move |source| ExecError::Archive {
+/// Re-roots a `GET /archive` tar of a directory (`base/…`) to its contents (`…`), or
+/// keeps a file's single entry; refuses members with `..`.
+pub fn contents_of(at: &At<'_>, tar: &[u8], is_dir: bool) -> Result<Vec<u8>> {
+    let io = |source| ExecError::Archive {
         stage: at.stage(),
         line: at.line,
-        path: what.to_string(),
+        path: "a mount source".into(),
         source,
-    }
-}
-
-/// Writes a heredoc script (mode 0755) into a new host folder and returns the folder
-/// and its read-only mount at [`PIPES_DIR`].
-pub fn script_mount(at: &At<'_>, name: &str, body: &str) -> Result<(HostDir, MountSpec)> {
-    use std::os::unix::fs::PermissionsExt;
-    if name.is_empty() || name.contains('/') || name == "." || name == ".." {
-        return Err(ExecError::Invalid {
-            stage: at.stage(),
-            line: at.line,
-            message: format!("heredoc name {name:?} cannot be a file name"),
-        });
-    }
-    let io = host_io(at, name);
-    let dir = HostDir::new("heredoc").map_err(&io)?;
-    let file = dir.path().join(name);
-    std::fs::write(&file, body).map_err(&io)?;
-    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o755)).map_err(&io)?;
-    let spec = MountSpec::Bind {
-        source: dir.path().to_string_lossy().into_owned(),
-        target: PIPES_DIR.to_string(),
-        rw: false,
     };
-    Ok((dir, spec))
-}
-
-/// The image id a `from=` mount reads.
-pub async fn source_image(
-    env: &JobEnv<'_>,
-    at: &At<'_>,
-    source: &Source,
-    deps: &std::collections::BTreeMap<usize, JobOutput>,
-) -> Result<String> {
-    match source {
-        Source::Stage { job } => Ok(deps
-            .get(&job.0)
-            .ok_or_else(|| ExecError::DependencyFailed {
-                job: at.label.to_string(),
-            })?
-            .image
-            .clone()),
-        Source::Image { reference } => {
-            Ok(image_for_platform(env, at, reference, &at.job.run_platform)
-                .await?
-                .id)
+    let mut ar = tar::Archive::new(tar);
+    let mut out = tar::Builder::new(Vec::new());
+    for entry in ar.entries().map_err(io)? {
+        let mut entry = entry.map_err(io)?;
+        let name = entry.path().map_err(io)?.to_string_lossy().into_owned();
+        let name = name
+            .trim_start_matches("./")
+            .trim_end_matches('/')
+            .to_string();
+        if name.split('/').any(|c| c == "..") {
+            return Err(ExecError::UnsafeMember {
+                stage: at.stage(),
+                line: at.line,
+                member: name,
+            });
         }
-    }
-}
-
-/// `RUN --mount=type=bind,from=X,source=S,target=T`: copies `S` out of `image` into a
-/// new host folder and returns it with a bind mount of it at `T` (read-only unless
-/// `rw`; writes never reach the other image either way).
-pub async fn bind_from(
-    env: &JobEnv<'_>,
-    at: &At<'_>,
-    m: &Mount,
-    image: &str,
-) -> Result<(HostDir, MountSpec)> {
-    let target = m
-        .target
-        .as_deref()
-        .map(clean_path)
-        .ok_or_else(|| ExecError::Invalid {
-            stage: at.stage(),
-            line: at.line,
-            message: "--mount needs a target".into(),
-        })?;
-    let source = clean_path(&format!("/{}", m.source.as_deref().unwrap_or("")));
-    let from = m.from.as_deref().unwrap_or_default();
-    let id = create(
-        env,
-        at,
-        &RunSpec {
-            image: image.to_string(),
-            ..Default::default()
-        },
-    )
-    .await?;
-    let res = async {
-        let mut path = source.clone();
-        let mut kind = PathKind::Dir;
-        // Follow symlinks at the source itself (at most a few hops).
-        for _ in 0..8 {
-            match stat(env, at, &id, &path).await? {
-                PathLookup::Missing => {
-                    return Err(ExecError::Invalid {
-                        stage: at.stage(),
-                        line: at.line,
-                        message: format!("--mount from={from}: {source} not found"),
-                    })
-                }
-                PathLookup::Found(st) => match st.kind {
-                    PathKind::Symlink { target } => {
-                        path = if target.starts_with('/') {
-                            clean_path(&target)
-                        } else {
-                            let parent = path.rsplit_once('/').map(|(p, _)| p).unwrap_or("");
-                            clean_path(&format!("{parent}/{target}"))
-                        };
-                    }
-                    k => {
-                        kind = k;
-                        break;
-                    }
-                },
+        let rest = if is_dir {
+            match name.split_once('/') {
+                Some((_, r)) => r.to_string(),
+                None => continue,
             }
-        }
-        let dir = HostDir::new("mount").map_err(host_io(at, &source))?;
-        let (archive_path, host) = match kind {
-            PathKind::Dir => (
-                format!("{}/.", path.trim_end_matches('/')),
-                dir.path().to_path_buf(),
-            ),
-            _ => {
-                let base = path.rsplit('/').next().unwrap_or("").to_string();
-                (path.clone(), dir.path().join(base))
-            }
+        } else {
+            name
         };
-        let data = read_archive(env, at, &id, &archive_path).await?;
-        unpack(at, &source, &data, dir.path())?;
-        Ok((
-            dir,
-            MountSpec::Bind {
-                source: host.to_string_lossy().into_owned(),
-                target,
-                rw: m.readonly == Some(false),
-            },
-        ))
-    }
-    .await;
-    remove(env, &id).await;
-    res
-}
-
-/// Unpacks an engine archive into `into`, refusing members that would escape it.
-fn unpack(at: &At<'_>, what: &str, data: &[u8], into: &Path) -> Result<()> {
-    let io = host_io(at, what);
-    let mut ar = tar::Archive::new(data);
-    ar.set_preserve_permissions(true);
-    ar.set_overwrite(true);
-    for entry in ar.entries().map_err(&io)? {
-        let mut entry = entry.map_err(&io)?;
-        let member = entry.path().map_err(&io)?.to_string_lossy().into_owned();
-        if member.split('/').any(|c| c == "..") {
-            return Err(ExecError::UnsafeMember {
-                stage: at.stage(),
-                line: at.line,
-                member,
-            });
-        }
-        // `unpack_in` also refuses members whose parents are symlinks out of `into`.
-        if !entry.unpack_in(into).map_err(&io)? {
-            return Err(ExecError::UnsafeMember {
-                stage: at.stage(),
-                line: at.line,
-                member,
-            });
+        let mut h = entry.header().clone();
+        let link = entry.link_name().map_err(io)?.map(|l| l.into_owned());
+        let mut data = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut data).map_err(io)?;
+        match link {
+            Some(l) if h.entry_type().is_symlink() || h.entry_type().is_hard_link() => {
+                out.append_link(&mut h, &rest, l).map_err(io)?
+            }
+            _ => out.append_data(&mut h, &rest, &data[..]).map_err(io)?,
         }
     }
-    Ok(())
+    out.into_inner().map_err(io)
 }
 
 #[cfg(test)]
@@ -228,19 +272,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn host_dir_is_removed_on_drop() {
+    fn host_dir_is_private_and_removed_on_drop() {
+        use std::os::unix::fs::PermissionsExt;
         let d = HostDir::new("t").unwrap();
         let p = d.path().to_path_buf();
+        assert_eq!(
+            std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
         std::fs::write(p.join("f"), "x").unwrap();
-        assert!(p.exists());
         drop(d);
         assert!(!p.exists());
     }
 
     #[test]
-    fn two_host_dirs_differ() {
-        let a = HostDir::new("t").unwrap();
-        let b = HostDir::new("t").unwrap();
-        assert_ne!(a.path(), b.path());
+    fn volume_names_depend_on_content_and_build() {
+        let a = volume_name("ctx", "sha256:1", "b1");
+        assert_eq!(a, volume_name("ctx", "sha256:1", "b1"));
+        assert_ne!(a, volume_name("ctx", "sha256:2", "b1"));
+        assert_ne!(a, volume_name("ctx", "sha256:1", "b2"));
+        assert!(a.starts_with("xplat-ctx-"));
     }
 }

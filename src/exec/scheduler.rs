@@ -1,8 +1,9 @@
 //! The scheduler: runs jobs in dependency order, independent ones at once up to a
 //! limit, each job exactly once however many targets need it, results in pre-sized
 //! slots (index = job index). The policy ([`run_jobs`]) is generic over the job runner
-//! so it is tested with a recording fake; [`execute`] wires it to [`run_job`] and
-//! guarantees the engine's cleanup on every exit path.
+//! so it is tested with a recording fake; [`execute`] computes the keys, asks
+//! [`super::select`] what must run, wires the policy to the runner and guarantees the
+//! engine's cleanup (containers, the build's volumes) on every exit path.
 
 use std::collections::BTreeMap;
 
@@ -10,8 +11,21 @@ use futures::future::BoxFuture;
 use futures::stream::{FuturesUnordered, StreamExt};
 use tokio_util::sync::CancellationToken;
 
-use super::step::{run_job, JobEnv};
-use super::{ExecError, JobOutput, Result};
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use super::keys::Keys;
+use super::outputs::OutputCache;
+use super::runner::{run_job, Shared};
+use super::select::{Decision, Selection};
+use super::{ExecError, Fs, JobEnv, JobOutput, Result};
+use crate::context::BuildContext;
+use crate::engine::{Engine, RunSpec, CACHE_KEY_LABEL};
+use crate::oci::ImageConfig;
+use crate::ops::resolve::Bases;
+use crate::plan::{BuildPlan, JobId};
+use crate::platform::Platform;
+use crate::progress::Reporter;
 
 /// How long running jobs get to wind down after an error or a cancellation before
 /// they are dropped.
@@ -88,63 +102,144 @@ where
         .collect())
 }
 
-/// Runs every job of `env.plan` on the engine (outputs indexed by job id) and always
-/// removes the containers left behind, whether the build succeeded, failed or was
-/// cancelled.
-pub async fn execute(env: &JobEnv<'_>, limit: usize) -> Result<Vec<JobOutput>> {
-    let all = vec![true; env.plan.jobs.len()];
-    let outputs = execute_selected(env, limit, &all).await?;
-    Ok(outputs
-        .into_iter()
-        .map(|o| o.expect("every job ran"))
-        .collect())
+/// What [`execute`] needs besides the engine and the plan.
+pub struct ExecInputs<'a> {
+    /// The engine.
+    pub engine: &'a dyn Engine,
+    /// Where progress goes.
+    pub reporter: &'a dyn Reporter,
+    /// The plan.
+    pub plan: &'a BuildPlan,
+    /// Resolved base images.
+    pub bases: &'a Bases,
+    /// The build context.
+    pub context: Option<&'a BuildContext>,
+    /// Fires on Ctrl-C.
+    pub cancel: &'a CancellationToken,
+    /// `--no-cache`.
+    pub no_cache: bool,
+    /// `--secret`s.
+    pub secrets: &'a BTreeMap<String, PathBuf>,
+    /// Labels on every container (`xplat.build=<id>`).
+    pub labels: &'a BTreeMap<String, String>,
+    /// The local output cache.
+    pub outputs: &'a OutputCache,
+    /// Jobs whose engine image an output wants (exported finals, tagged stage results).
+    pub image_needed: BTreeSet<JobId>,
+    /// At most this many jobs at once.
+    pub limit: usize,
+    /// The Dockerfile's escape character.
+    pub escape: char,
 }
 
-/// Runs the jobs `run` selects (see [`super::select::engine_jobs`]; the selection must
-/// hold every dependency of a selected job) and cleans up as [`execute`] does. Outputs are
-/// indexed by job id, `None` for jobs that did not run.
-pub async fn execute_selected(
-    env: &JobEnv<'_>,
-    limit: usize,
-    run: &[bool],
-) -> Result<Vec<Option<JobOutput>>> {
-    let jobs = &env.plan.jobs;
-    // The selected jobs, renumbered densely for `run_jobs`.
-    let ids: Vec<usize> = (0..jobs.len()).filter(|i| run[*i]).collect();
-    let mut dense = vec![usize::MAX; jobs.len()];
-    for (k, i) in ids.iter().enumerate() {
-        dense[*i] = k;
+/// What the engine side of a build produced.
+#[derive(Debug)]
+pub struct ExecOutcome {
+    /// Chain keys of every job.
+    pub keys: Keys,
+    /// What ran and what the caches served.
+    pub selection: Selection,
+    /// By job id; `None` for assembled jobs.
+    pub outputs: Vec<Option<JobOutput>>,
+}
+
+impl ExecOutcome {
+    /// Steps run and reused, over all jobs.
+    pub fn step_counts(&self) -> (usize, usize) {
+        self.outputs
+            .iter()
+            .flatten()
+            .fold((0, 0), |(r, c), o| (r + o.steps_run, c + o.steps_cached))
     }
-    let mut deps = Vec::with_capacity(ids.len());
-    for &i in &ids {
-        let mut d = Vec::with_capacity(jobs[i].deps.len());
-        for dep in &jobs[i].deps {
-            if dense[dep.0] == usize::MAX {
-                return Err(ExecError::Cycle {
-                    job: format!("{} (needs #{}, which is not selected)", jobs[i].id, dep.0),
-                });
-            }
-            d.push(dense[dep.0]);
-        }
-        deps.push(d);
-    }
-    // A child token: a failing job stops its siblings without cancelling the caller's.
-    let stop = env.cancel.child_token();
-    let env = &JobEnv {
-        cancel: &stop,
-        ..*env
+}
+
+/// BuildKit's config of an empty image for `platform`: the default PATH, WORKDIR `/`.
+pub fn scratch_config(platform: &Platform) -> ImageConfig {
+    let mut c = ImageConfig::for_platform(platform, None);
+    c.config = Some(crate::oci::ContainerConfig {
+        env: Some(vec![format!("PATH={DEFAULT_PATH}")]),
+        working_dir: Some("/".into()),
+        ..Default::default()
+    });
+    c
+}
+
+/// BuildKit's PATH for an image that has none.
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Runs the plan's engine jobs that the caches cannot serve, and always removes the
+/// build's containers and volumes, whether it succeeded, failed or was cancelled.
+pub async fn execute(inputs: ExecInputs<'_>) -> Result<ExecOutcome> {
+    let plan = inputs.plan;
+    let keys = super::keys::compute(plan, inputs.bases, inputs.context, &scratch_config).await?;
+    let checkpoints = if inputs.no_cache {
+        BTreeMap::new()
+    } else {
+        inputs
+            .engine
+            .images_by_label(CACHE_KEY_LABEL)
+            .await
+            .map_err(|source| ExecError::EngineOp {
+                action: "reading the step cache".into(),
+                source: Box::new(source),
+            })?
     };
-    let ids_ref = &ids;
-    let result = run_jobs(&deps, limit, &stop, |k, inputs| {
-        Box::pin(async move {
-            let inputs: BTreeMap<usize, JobOutput> =
-                inputs.into_iter().map(|(d, o)| (ids_ref[d], o)).collect();
-            run_job(env, &jobs[ids_ref[k]], &inputs).await
+    let needs = super::select::needs(plan, &inputs.image_needed);
+    let key_out = |id: JobId| keys.job(id).key_out.clone();
+    let ckpt = |k: &str| checkpoints.get(k).cloned();
+    let recorded =
+        |k: &str, roots: &BTreeSet<String>| !inputs.no_cache && inputs.outputs.has_all(k, roots);
+    let selection = super::select::select(plan, &key_out, &needs, &ckpt, &recorded);
+    let shared = Shared::new(checkpoints.clone(), needs, selection.roots.clone());
+    let stop = inputs.cancel.child_token();
+    let env = JobEnv {
+        engine: inputs.engine,
+        reporter: inputs.reporter,
+        plan,
+        bases: inputs.bases,
+        keys: &keys,
+        context: inputs.context,
+        cancel: &stop,
+        no_cache: inputs.no_cache,
+        secrets: inputs.secrets,
+        labels: inputs.labels,
+        shared: &shared,
+        outputs: inputs.outputs,
+        escape: inputs.escape,
+    };
+    let result = async {
+        satisfy(&env, &selection).await?;
+        let ids: Vec<usize> = (0..plan.jobs.len())
+            .filter(|i| selection.runs(JobId(*i)))
+            .collect();
+        let mut dense = vec![usize::MAX; plan.jobs.len()];
+        for (k, i) in ids.iter().enumerate() {
+            dense[*i] = k;
+        }
+        let deps: Vec<Vec<usize>> = ids
+            .iter()
+            .map(|i| {
+                plan.jobs[*i]
+                    .deps
+                    .iter()
+                    .filter(|d| dense[d.0] != usize::MAX)
+                    .map(|d| dense[d.0])
+                    .collect()
+            })
+            .collect();
+        let env = &env;
+        let ids = &ids;
+        run_jobs(&deps, inputs.limit, &stop, |k, _inputs| {
+            Box::pin(async move { run_job(env, &plan.jobs[ids[k]]).await })
         })
-    })
+        .await
+    }
     .await;
-    let cleaned = env.engine.cleanup().await;
-    let outputs = match (result, cleaned) {
+    let cleaned = inputs.engine.cleanup().await;
+    for v in shared.volumes.names() {
+        let _ = inputs.engine.remove_volume(&v).await;
+    }
+    match (result, cleaned) {
         (Err(e), _) => return Err(e),
         (Ok(_), Err(source)) => {
             return Err(ExecError::EngineOp {
@@ -152,13 +247,86 @@ pub async fn execute_selected(
                 source: Box::new(source),
             })
         }
-        (Ok(v), Ok(_)) => v,
-    };
-    let mut all = vec![None; jobs.len()];
-    for (k, o) in outputs.into_iter().enumerate() {
-        all[ids[k]] = Some(o);
+        (Ok(_), Ok(_)) => {}
     }
-    Ok(all)
+    let table = shared.outputs.lock().unwrap_or_else(|e| e.into_inner());
+    let outputs = (0..plan.jobs.len())
+        .map(|i| table.get(&JobId(i)).cloned())
+        .collect();
+    drop(table);
+    Ok(ExecOutcome {
+        keys,
+        selection,
+        outputs,
+    })
+}
+
+/// Outputs for the jobs the caches serve, and the recorded roots their consumers read
+/// that are not in the output cache yet (read from the checkpoint image).
+async fn satisfy(env: &JobEnv<'_>, selection: &Selection) -> Result<()> {
+    for job in &env.plan.jobs {
+        let Decision::Satisfied(fs) = &selection.decisions[job.id.0] else {
+            continue;
+        };
+        let jk = env.keys.job(job.id);
+        let roots = &selection.roots[job.id.0];
+        let recorded = !env.no_cache && env.outputs.has_all(&jk.key_out, roots);
+        if let (Fs::Image(img), false) = (fs, recorded) {
+            if !roots.is_empty() {
+                let label = super::job_label(job);
+                let no_args = BTreeMap::new();
+                let at = super::At {
+                    job,
+                    label: &label,
+                    step: 0,
+                    line: 0,
+                    args: &no_args,
+                };
+                let tmp = super::runner::create(
+                    env,
+                    &at,
+                    &RunSpec {
+                        image: img.clone(),
+                        platform: Some(job.run_platform.clone()),
+                        ..RunSpec::default()
+                    },
+                )
+                .await?;
+                let files = super::outputs::ContainerFiles {
+                    engine: env.engine,
+                    id: tmp.clone(),
+                };
+                let mut res = Ok(());
+                for r in roots {
+                    if let Err(e) = env.outputs.record(&jk.key_out, r, &files).await {
+                        res = Err(ExecError::Record {
+                            stage: at.stage(),
+                            path: r.clone(),
+                            source: Box::new(e),
+                        });
+                        break;
+                    }
+                }
+                let _ = env.engine.remove_container(&tmp).await;
+                res?;
+            }
+        }
+        let out = JobOutput {
+            fs: fs.clone(),
+            config: jk.end.clone(),
+            platform: job.run_platform.clone(),
+            run_seconds: 0.0,
+            steps_run: 0,
+            steps_cached: job.steps.len(),
+            handed_over: None,
+        };
+        env.shared
+            .outputs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(job.id, out);
+    }
+    Ok(())
 }
 
 #[cfg(test)]

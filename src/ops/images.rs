@@ -9,13 +9,18 @@ use std::path::PathBuf;
 
 use tokio_util::sync::CancellationToken;
 
-use super::{run_plan, tag_target, BuildOptions};
-use crate::engine::{DockerEngine, Engine};
-use crate::exec::ExecError;
+use futures::future::BoxFuture;
+
+use super::{run_engine, tag_target, BuildOptions, Ran};
+use crate::engine::{DockerEngine, PathKind, PathLookup};
+use crate::exec::keys::Keys;
+use crate::exec::outputs::{read_root, Files, OutputCache};
+use crate::exec::{ExecError, Fs};
 use crate::oci::{ImageIndex, IndexFormat, LayerOptions};
 use crate::output::{
-    export_from_engine, images_for_targets, AssembleEnv, EngineStageFiles, OutputError,
+    export_from_engine, images_for_targets, AssembleEnv, OutputError, SourceArchive, StageFiles,
 };
+use crate::plan::{Base, JobId, Mode, Source};
 use crate::progress::Reporter;
 use crate::registry::RegistryClient;
 
@@ -68,7 +73,7 @@ pub struct ImageBuild {
 }
 
 /// Builds every target's final image as an OCI image, running in the engine only what
-/// the finals need.
+/// the finals need and the caches cannot give.
 pub async fn build_images(
     opts: &BuildOptions,
     engine: &DockerEngine,
@@ -77,53 +82,52 @@ pub async fn build_images(
     reporter: &dyn Reporter,
     cancel: &CancellationToken,
 ) -> Result<ImageBuild, BuildError> {
-    let ran = run_plan(opts, engine, reporter, cancel, true).await?;
+    let ran = run_engine(opts, engine, client, reporter, cancel, false).await?;
     let layer_options = LayerOptions {
         source_date_epoch: image_opts.source_date_epoch,
         ..LayerOptions::default()
     };
     std::fs::create_dir_all(&image_opts.work_dir)
         .map_err(OutputError::io("creating", &image_opts.work_dir))?;
+    // Engine jobs whose image an output or an assembled job needs, exported once.
     let mut ready = BTreeMap::new();
-    for id in &ran.selection.export {
+    for (i, out) in ran.exec.outputs.iter().enumerate() {
+        let (Some(out), true) = (out, needs_export(&ran, JobId(i))) else {
+            continue;
+        };
         if cancel.is_cancelled() {
             return Err(ExecError::Cancelled.into());
         }
-        let job = ran.plan.job(*id);
-        let out = ran.outputs[id.0].as_ref().expect("exported jobs ran");
-        let image = export_from_engine(
+        let Fs::Image(image) = &out.fs else {
+            continue;
+        };
+        let job = ran.plan.job(JobId(i));
+        let exported = export_from_engine(
             engine,
-            &out.image,
+            image,
             &job.run_platform,
             &out.config,
             Some(image_opts.created),
             &layer_options,
-            &image_opts.work_dir.join(format!("job{}", id.0)),
+            &image_opts.work_dir.join(format!("job{i}")),
             image_opts.format,
         )
         .await?;
-        ready.insert(*id, image);
+        ready.insert(JobId(i), exported);
     }
     let mut engine_tags = Vec::new();
     for t in &ran.plan.targets {
-        if let Some(out) = &ran.outputs[t.final_job.0] {
-            if let Some(tag) = tag_target(opts, engine, &t.platform, &out.image).await? {
-                engine_tags.push(tag);
+        if let Some(Some(out)) = ran.exec.outputs.get(t.final_job.0) {
+            if let Fs::Image(image) = &out.fs {
+                if let Some(tag) = tag_target(opts, engine, &t.platform, image).await? {
+                    engine_tags.push(tag);
+                }
             }
         }
     }
-    let stage_files = EngineStageFiles {
-        engine: engine as &dyn Engine,
-        images: ran
-            .plan
-            .jobs
-            .iter()
-            .filter_map(|j| {
-                ran.outputs[j.id.0]
-                    .as_ref()
-                    .map(|o| (j.id, (o.image.clone(), j.run_platform.clone())))
-            })
-            .collect(),
+    let stage_files = RecordedStageFiles {
+        outputs: &ran.outputs,
+        keys: &ran.exec.keys,
     };
     let env = AssembleEnv {
         context: Some(&ran.ctx),
@@ -137,13 +141,80 @@ pub async fn build_images(
         return Err(ExecError::Cancelled.into());
     }
     let index = images_for_targets(&ran.plan, client, &env, &ready).await?;
-    let done = ran.outcome(Vec::new());
+    let (steps_run, steps_cached) = ran.exec.step_counts();
     Ok(ImageBuild {
         index,
-        jobs_run: done.jobs,
+        jobs_run: ran.exec.selection.count(),
         jobs: ran.plan.jobs.len(),
-        steps_run: done.steps_run,
-        steps_cached: done.steps_cached,
+        steps_run,
+        steps_cached,
         engine_tags,
     })
+}
+
+/// Whether an engine job's image becomes (part of) a final image: a final built in the
+/// engine, or the base of an assembled job.
+fn needs_export(ran: &Ran, id: JobId) -> bool {
+    let plan = &ran.plan;
+    if plan.job(id).mode == Mode::Assembled {
+        return false;
+    }
+    plan.targets.iter().any(|t| t.final_job == id)
+        || plan.jobs.iter().any(|k| {
+            k.mode == Mode::Assembled && matches!(k.base, Base::Stage { job } if job == id)
+        })
+}
+
+/// `COPY --from` a stage for assembled jobs: the files the executor recorded for them.
+struct RecordedStageFiles<'a> {
+    outputs: &'a OutputCache,
+    keys: &'a Keys,
+}
+
+impl StageFiles for RecordedStageFiles<'_> {
+    fn archive<'a>(
+        &'a self,
+        source: &'a Source,
+        path: &'a str,
+    ) -> BoxFuture<'a, crate::output::Result<Option<SourceArchive>>> {
+        Box::pin(async move {
+            let Source::Stage { job } = source else {
+                return Err(OutputError::MissingInput {
+                    what: format!("{source:?}"),
+                    needed_by: "COPY --from an image in an assembled stage".into(),
+                });
+            };
+            let key = &self.keys.job(*job).key_out;
+            let root = read_root(path);
+            let files =
+                self.outputs
+                    .files(key, &[root])
+                    .ok_or_else(|| OutputError::MissingInput {
+                        what: format!("{path} of job {job}"),
+                        needed_by: "COPY --from".into(),
+                    })?;
+            let missing = |e: crate::exec::outputs::FilesError| OutputError::BadArchive {
+                path: path.to_string(),
+                stage: format!("job {job}"),
+                reason: e.to_string(),
+            };
+            let mut real = path.to_string();
+            for _ in 0..40 {
+                match files.stat(&real).await.map_err(missing)? {
+                    PathLookup::Missing => return Ok(None),
+                    PathLookup::Found(st) => match st.kind {
+                        PathKind::Symlink { target } => real = target,
+                        kind => {
+                            let tar = files.archive(&real).await.map_err(missing)?;
+                            return Ok(Some(SourceArchive {
+                                is_dir: kind == PathKind::Dir,
+                                tar,
+                            }));
+                        }
+                    },
+                }
+            }
+            Ok(None)
+        })
+    }
 }

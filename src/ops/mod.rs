@@ -1,25 +1,30 @@
 //! The composition root for `xplat build` and `xplat prune` as library functions: what
 //! the CLI calls and what the tests call.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::context::BuildContext;
-use crate::engine::{DockerEngine, Engine, ImageConfig, Removal};
-use crate::exec::select::{self, EngineJobs};
-use crate::exec::{scheduler, ExecError, JobEnv, JobOutput, Result};
-use crate::plan::{plan, BuildPlan, Mode, PlanOptions};
+use crate::engine::{DockerEngine, Engine, Removal};
+use crate::exec::outputs::{cache_root, OutputCache};
+use crate::exec::scheduler::{execute, ExecInputs, ExecOutcome};
+use crate::exec::{ExecError, Fs, Result};
+use crate::oci::ContainerConfig;
+use crate::plan::{plan, Base, BuildPlan, JobId, Mode, PlanOptions, Source};
 use crate::platform::{Catalog, Platform};
 use crate::progress::{Event, Reporter};
+use crate::registry::RegistryClient;
 
 mod images;
+pub mod resolve;
 pub use images::{build_images, BuildError, ImageBuild, ImageOptions};
 
-/// Reference of the empty image that stands for `FROM scratch`.
-pub const SCRATCH_IMAGE: &str = "xplat/scratch:empty";
+/// Repository of the empty images that stand for `FROM scratch` in the engine, one tag
+/// per platform (`xplat/scratch:linux-arm64`).
+pub const SCRATCH_REPO: &str = "xplat/scratch";
 
 /// What `build` needs, validated by the CLI.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -38,6 +43,8 @@ pub struct BuildOptions {
     pub build_args: BTreeMap<String, String>,
     /// `--no-cache`.
     pub no_cache: bool,
+    /// `--pull`: resolve base images in their registry even when the engine has them.
+    pub pull: bool,
     /// `--jobs N` (0 = the number of cores).
     pub jobs: usize,
     /// `--secret id=…,src=…`.
@@ -45,8 +52,9 @@ pub struct BuildOptions {
     /// Id put on every container of the build as label `xplat.build` (default: made
     /// from the time and process id).
     pub build_id: Option<String>,
-    /// `--pull`: resolve every base image again instead of using the engine's copy.
-    pub pull: bool,
+    /// xplat's cache folder (default: `XPLAT_CACHE_DIR`, `$XDG_CACHE_HOME/xplat`,
+    /// `~/.cache/xplat` from the process environment).
+    pub cache_dir: Option<PathBuf>,
     /// `--network`: the network of RUN containers.
     pub network: NetworkMode,
     /// `--add-host NAME:IP` (IP may be `host-gateway`), in order: `/etc/hosts` entries of
@@ -73,20 +81,20 @@ pub enum NetworkMode {
 pub const BUILD_LABEL: &str = "xplat.build";
 
 /// One target platform's result.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TargetResult {
     /// The target platform.
     pub platform: Platform,
     /// The engine's image id holding the filesystem.
     pub image: String,
     /// The authoritative image config (the engine image's config may carry xplat labels).
-    pub config: ImageConfig,
+    pub config: ContainerConfig,
     /// The local tag given, if any.
     pub tag: Option<String>,
 }
 
 /// What a build produced, per target in `--platform` order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct BuildOutcome {
     /// Results in `--platform` order.
     pub targets: Vec<TargetResult>,
@@ -116,24 +124,31 @@ pub fn platform_tag(name: &str, p: &Platform) -> String {
     }
 }
 
-/// Builds the Dockerfile for every platform on `engine`: every job runs in the engine,
-/// final stages included (what `--target` builds and the differential tests compare).
-/// `xplat build` uses [`build_images`], which assembles no-RUN finals without the engine.
+/// Builds the Dockerfile for every platform with every job in the engine, finals
+/// included (what `--target STAGE -t NAME` tags and the classic-builder differential
+/// suite compares). `xplat build` uses [`build_images`], which assembles RUN-free finals.
 pub async fn build(
     opts: &BuildOptions,
     engine: &DockerEngine,
     reporter: &dyn Reporter,
     cancel: &CancellationToken,
 ) -> Result<BuildOutcome> {
-    let ran = run_plan(opts, engine, reporter, cancel, false).await?;
+    let client = RegistryClient::new(crate::registry::ClientOptions::default())
+        .map_err(|e| ExecError::RegistryClient(Box::new(e)))?;
+    let ran = run_engine(opts, engine, &client, reporter, cancel, true).await?;
     let mut targets = Vec::with_capacity(ran.plan.targets.len());
     for t in &ran.plan.targets {
-        let out = ran.outputs[t.final_job.0].as_ref().expect("every job ran");
-        let tag = tag_target(opts, engine, &t.platform, &out.image).await?;
+        let out = ran.exec.outputs[t.final_job.0]
+            .as_ref()
+            .expect("every final ran or was cached");
+        let Fs::Image(image) = &out.fs else {
+            unreachable!("finals are committed: their image is needed")
+        };
+        let tag = tag_target(opts, engine, &t.platform, image).await?;
         targets.push(TargetResult {
             platform: t.platform.clone(),
-            image: out.image.clone(),
-            config: out.config.clone(),
+            image: image.clone(),
+            config: out.config.config.clone().unwrap_or_default(),
             tag,
         });
     }
@@ -163,38 +178,58 @@ async fn tag_target(
     }
 }
 
-/// What running (part of) a plan in the engine left.
+/// What running the engine side of a plan left.
 pub(crate) struct Ran {
     /// The opened build context.
     pub ctx: BuildContext,
     /// The plan.
     pub plan: BuildPlan,
-    /// Per job id, its output when it ran.
-    pub outputs: Vec<Option<JobOutput>>,
-    /// Which jobs ran and which are exported.
-    pub selection: EngineJobs,
+    /// What the executor did.
+    pub exec: ExecOutcome,
+    /// The output cache.
+    pub outputs: OutputCache,
 }
 
 impl Ran {
     fn outcome(&self, targets: Vec<TargetResult>) -> BuildOutcome {
-        let ran = self.outputs.iter().flatten();
+        let (steps_run, steps_cached) = self.exec.step_counts();
         BuildOutcome {
             targets,
-            jobs: self.selection.count(),
-            steps_run: ran.clone().map(|o| o.steps_run).sum(),
-            steps_cached: ran.map(|o| o.steps_cached).sum(),
+            jobs: self.exec.selection.count(),
+            steps_run,
+            steps_cached,
         }
     }
 }
 
-/// Parses, plans and runs the plan's jobs: all of them, or with `assemble_finals` only
-/// those the final images need from the engine ([`select::engine_jobs`]).
-pub(crate) async fn run_plan(
+/// Every (reference, platform) the plan starts from or copies from.
+pub fn wanted_images(plan: &BuildPlan) -> Vec<(String, Platform)> {
+    let mut out = Vec::new();
+    for j in &plan.jobs {
+        if let Base::Image { reference, .. } = &j.base {
+            out.push((reference.clone(), j.run_platform.clone()));
+        }
+        for s in &j.steps {
+            let sources = s.from.iter().chain(s.mount_from.iter().flatten());
+            for src in sources {
+                if let Source::Image { reference } = src {
+                    out.push((reference.clone(), j.run_platform.clone()));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Parses, plans, resolves the base images and runs the engine jobs the caches cannot
+/// serve.
+pub(crate) async fn run_engine(
     opts: &BuildOptions,
     engine: &DockerEngine,
+    client: &RegistryClient,
     reporter: &dyn Reporter,
     cancel: &CancellationToken,
-    assemble_finals: bool,
+    all_in_engine: bool,
 ) -> Result<Ran> {
     let dockerfile = opts
         .dockerfile
@@ -206,28 +241,31 @@ pub(crate) async fn run_plan(
         .read_dockerfile()
         .map_err(|e| ExecError::OpenContext(Box::new(e)))?;
     let df = crate::dockerfile::parse(&text)?;
-    let plan = plan_build(opts, &df, engine.platform())?;
-    let selection = if assemble_finals {
-        select::engine_jobs(&plan)
-    } else {
-        EngineJobs::all(&plan)
-    };
-    // Jobs that do not run in the engine are assembled as OCI images.
-    let (mut native, mut assembled, mut emulated) = (0, 0, 0);
-    for j in &plan.jobs {
-        match (selection.run[j.id.0], j.mode) {
-            (false, _) | (true, Mode::Assembled) => assembled += 1,
-            (true, Mode::Native) => native += 1,
-            (true, Mode::Emulated) => emulated += 1,
+    // Plan, resolve every image the plan names, plan again with them (their ENV, WORKDIR
+    // and ONBUILD triggers), until no new image appears (a trigger may name one).
+    let mut bases = resolve::Bases::new();
+    let mut plan = plan_build(opts, &df, engine.platform(), all_in_engine, &bases)?;
+    for _ in 0..4 {
+        let wanted: Vec<(String, Platform)> = wanted_images(&plan)
+            .into_iter()
+            .filter(|(r, p)| !bases.contains_key(&resolve::base_key(r, p)))
+            .collect();
+        if wanted.is_empty() {
+            break;
         }
+        let more = resolve::resolve_all(&wanted, Some(engine as &dyn Engine), client, opts.pull)
+            .await
+            .map_err(|e| ExecError::Resolve(Box::new(e)))?;
+        bases.extend(more);
+        plan = plan_build(opts, &df, engine.platform(), all_in_engine, &bases)?;
     }
+    let (native, assembled, emulated) = plan.mode_counts();
     reporter.report(&Event::Plan {
         jobs: plan.jobs.len(),
         native,
         assembled,
         emulated,
     });
-    let scratch = scratch_image(engine).await?;
     let limit = if opts.jobs == 0 {
         std::thread::available_parallelism()
             .map(|n| n.get())
@@ -250,33 +288,47 @@ pub(crate) async fn run_plan(
             ctx.root().display().to_string(),
         ),
     ]);
-    let env = JobEnv {
+    let env: BTreeMap<String, String> = std::env::vars().collect();
+    let outputs = OutputCache::new(opts.cache_dir.clone().or_else(|| cache_root(&env)));
+    let mut image_needed = BTreeSet::new();
+    for t in &plan.targets {
+        if plan.job(t.final_job).mode != Mode::Assembled {
+            image_needed.insert(t.final_job);
+        }
+    }
+    let exec = execute(ExecInputs {
         engine,
         reporter,
         plan: &plan,
-        dockerfile: &df,
+        bases: &bases,
         context: Some(&ctx),
         cancel,
         no_cache: opts.no_cache,
         secrets: &opts.secrets,
-        scratch_image: &scratch,
         labels: &labels,
-    };
-    let outputs = scheduler::execute_selected(&env, limit, &selection.run).await?;
+        outputs: &outputs,
+        image_needed,
+        limit,
+        escape: df.directives.escape,
+    })
+    .await?;
     Ok(Ran {
         ctx,
         plan,
+        exec,
         outputs,
-        selection,
     })
 }
 
 /// The plan `build` runs: the Dockerfile planned for `opts` with the engine's
-/// platform as build platform (default target: the build platform).
+/// platform as build platform (default target: the build platform) and the base images
+/// resolved so far.
 pub fn plan_build(
     opts: &BuildOptions,
     df: &crate::dockerfile::Dockerfile,
     build_platform: &Platform,
+    all_in_engine: bool,
+    bases: &resolve::Bases,
 ) -> Result<BuildPlan> {
     let targets = if opts.platforms.is_empty() {
         vec![build_platform.clone()]
@@ -288,32 +340,27 @@ pub fn plan_build(
         build_platform: build_platform.clone(),
         build_args: opts.build_args.clone(),
         target_stage: opts.target.clone(),
+        all_in_engine,
+        bases: bases
+            .iter()
+            .map(|(k, b)| {
+                (
+                    k.clone(),
+                    crate::plan::BaseInfo {
+                        pinned: b.pinned.clone(),
+                        platform: b.platform.clone(),
+                        config: b.config.clone(),
+                    },
+                )
+            })
+            .collect(),
     };
     Ok(plan(df, &plan_opts, &Catalog::embedded())?)
 }
 
-/// The empty image for `FROM scratch`, imported once.
-pub async fn scratch_image(engine: &DockerEngine) -> Result<String> {
-    let err = |source| ExecError::EngineOp {
-        action: "preparing the empty image for FROM scratch".into(),
-        source: Box::new(source),
-    };
-    if let crate::engine::ImageLookup::Found(info) =
-        engine.inspect_image(SCRATCH_IMAGE).await.map_err(err)?
-    {
-        return Ok(info.id);
-    }
-    // An empty tar: two zero blocks.
-    let empty = bytes::Bytes::from(vec![0u8; 1024]);
-    engine
-        .import_rootfs(
-            crate::engine::tar_body(empty),
-            SCRATCH_IMAGE,
-            engine.platform(),
-        )
-        .await
-        .map_err(err)
-}
+/// Keeps the job-id type in scope for readers.
+#[allow(dead_code)]
+fn _ids(_: JobId) {}
 
 /// What `prune` may remove and whether it only says so.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

@@ -12,8 +12,7 @@ use tokio::io::AsyncWriteExt;
 
 use super::assemble::show;
 use super::error::{OutputError, Result};
-use super::metadata::with_engine_config;
-use crate::engine::{DockerEngine, ImageConfig as EngineConfig};
+use crate::engine::DockerEngine;
 use crate::oci::config::History;
 use crate::oci::docker_archive::read_docker_save;
 use crate::oci::{IndexFormat, LayerOptions, OciImage};
@@ -25,7 +24,7 @@ pub async fn export_from_engine(
     engine: &DockerEngine,
     image: &str,
     platform: &Platform,
-    state: &EngineConfig,
+    state: &crate::oci::ImageConfig,
     created: Option<i64>,
     layer_options: &LayerOptions,
     work_dir: &Path,
@@ -66,7 +65,8 @@ pub async fn export_from_engine(
         .to_oci_image(format, layer_options, &dir)
         .map_err(OutputError::oci(action.clone()))?;
     let mut config = oci.config().clone();
-    with_engine_config(&mut config, state);
+    config.config = state.config.clone();
+    config.author = state.author.clone();
     config.os = platform.os.clone();
     config.architecture = platform.architecture.clone();
     config.variant = (!platform.variant.is_empty()).then(|| platform.variant.clone());

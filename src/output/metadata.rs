@@ -10,7 +10,6 @@
 use std::collections::BTreeMap;
 
 use crate::dockerfile::{Command, Healthcheck as HealthcheckInstr, Instruction};
-use crate::engine::ImageConfig as EngineConfig;
 use crate::oci::config::Empty;
 use crate::oci::{ContainerConfig, Healthcheck, ImageConfig};
 
@@ -215,49 +214,6 @@ fn healthcheck(h: &HealthcheckInstr, shell: Option<&[String]>) -> Healthcheck {
     }
 }
 
-/// Replaces the runtime part of `config` by the executor's config state (the authoritative
-/// one: an engine commit can only add to a config, never remove, see ENGINE-AND-REGISTRY.md
-/// decision 1). Fields the executor does not model (e.g. `ArgsEscaped`) are kept.
-pub fn with_engine_config(config: &mut ImageConfig, state: &EngineConfig) {
-    let c = config.config.get_or_insert_with(ContainerConfig::default);
-    let set = |s: &std::collections::BTreeSet<String>| {
-        (!s.is_empty()).then(|| s.iter().map(|k| (k.clone(), Empty {})).collect())
-    };
-    c.user = state.user.clone().filter(|u| !u.is_empty());
-    c.env = (!state.env.is_empty()).then(|| state.env.clone());
-    c.cmd = state.cmd.clone();
-    c.entrypoint = state.entrypoint.clone();
-    c.working_dir = state.working_dir.clone().filter(|w| !w.is_empty());
-    c.labels = (!state.labels.is_empty()).then(|| state.labels.clone());
-    c.exposed_ports = set(&state.exposed_ports);
-    c.volumes = set(&state.volumes);
-    c.stop_signal = state.stop_signal.clone();
-    c.healthcheck = state.healthcheck.as_ref().map(|h| Healthcheck {
-        test: Some(h.test.clone()),
-        interval: (h.interval != 0).then_some(h.interval),
-        timeout: (h.timeout != 0).then_some(h.timeout),
-        start_period: (h.start_period != 0).then_some(h.start_period),
-        start_interval: None,
-        retries: (h.retries != 0).then_some(h.retries),
-    });
-    c.shell = state.shell.clone();
-    c.on_build = (!state.on_build.is_empty()).then(|| state.on_build.clone());
-    // Engine-only fields a commit adds that no Dockerfile asked for.
-    for k in [
-        "Hostname",
-        "Domainname",
-        "Image",
-        "AttachStdin",
-        "AttachStdout",
-        "AttachStderr",
-        "Tty",
-        "OpenStdin",
-        "StdinOnce",
-    ] {
-        c.extra.remove(k);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -381,29 +337,6 @@ mod tests {
             created_by(&Instruction::Expose(vec!["80".into()])),
             "EXPOSE 80"
         );
-    }
-
-    #[test]
-    fn engine_state_replaces_runtime_fields_and_drops_commit_noise() {
-        let mut c = ImageConfig::default();
-        let mut cc = ContainerConfig {
-            cmd: Some(vec!["/bin/sh".into(), "-c".into(), "make".into()]),
-            ..ContainerConfig::default()
-        };
-        cc.extra
-            .insert("Hostname".into(), serde_json::json!("abc123"));
-        c.config = Some(cc);
-        let state = EngineConfig {
-            entrypoint: Some(vec!["/hello".into()]),
-            exposed_ports: ["8080/tcp".to_string()].into(),
-            ..EngineConfig::default()
-        };
-        with_engine_config(&mut c, &state);
-        let cc = c.config.unwrap();
-        assert_eq!(cc.cmd, None);
-        assert_eq!(cc.entrypoint.unwrap(), ["/hello"]);
-        assert!(cc.extra.is_empty());
-        assert_eq!(cc.exposed_ports.unwrap().len(), 1);
     }
 }
 

@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 
 use super::assemble::{assemble, resolve_base, show, AssembleEnv};
 use super::error::{OutputError, Result};
-use crate::dockerfile::Instruction;
 use crate::oci::{ImageIndex, OciImage};
 use crate::plan::{Base, BuildPlan, Job, JobId, Mode};
 use crate::registry::RegistryClient;
@@ -66,7 +65,7 @@ async fn image_of(
         let job = plan.job(j);
         let base = match &job.base {
             Base::Scratch => None,
-            Base::Image { reference } => {
+            Base::Image { reference, .. } => {
                 Some(resolve_base(client, reference, &job.run_platform, env.format).await?)
             }
             Base::Stage { job: b } => Some(done[b].clone()),
@@ -77,13 +76,7 @@ async fn image_of(
     Ok(done[&id].clone())
 }
 
-/// A job with no RUN can be composed without running anything, whatever its mode: the
-/// planner marks such a job on the build platform `Native` (nothing to emulate), but
-/// assembling it still saves a container, a commit and an export.
+/// The planner decides once which jobs are assembled ([`crate::plan::mode::finalize`]).
 pub fn can_assemble(job: &Job) -> bool {
     job.mode == Mode::Assembled
-        || !job
-            .steps
-            .iter()
-            .any(|s| matches!(s.instruction, Instruction::Run(_)))
 }

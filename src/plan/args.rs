@@ -15,6 +15,19 @@
 //! xplat adds the catalog's values ([`PlatformSpec::build_args`]) with the same
 //! scoping: `TARGET_GNU_TRIPLE`, `TARGET_RUST_TRIPLE`, `TARGET_GOARM`, … and their
 //! `BUILD_` twins. They are absent when a platform is not in the catalog.
+//!
+//! **When a Dockerfile declares a catalog name itself** (real Dockerfiles declare
+//! `ARG TARGET_GOOS=linux` or `ARG TARGET_GOARCH` and set them with `--build-arg`;
+//! issue 10), the catalog value is a *global* value, like an automatic ARG's, so
+//! BuildKit's precedence decides:
+//! 1. a `--build-arg NAME=v` always wins, in FROM and in every stage;
+//! 2. else the Dockerfile's own default wins (`ARG TARGET_GOARCH=amd64`, before the
+//!    first FROM or in a stage): a Dockerfile written before xplat keeps its meaning;
+//! 3. else `ARG NAME` without a default gets the catalog value for the target (or
+//!    the build platform, for `BUILD_*`), and FROM sees it without any `ARG` line.
+//!
+//! A platform the catalog does not know leaves such an ARG without a value (unset),
+//! unless rule 1 or 2 gives one.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -237,6 +250,52 @@ mod tests {
             stage_arg_value("V", Some("dflt".into()), &g, &ba).as_deref(),
             Some("cli")
         );
+    }
+
+    /// The catalog-name rule of the module doc, at the global scope and in a stage.
+    #[test]
+    fn a_declared_catalog_name_follows_buildkits_precedence() {
+        let cat = Catalog::embedded();
+        let arm = p("linux/arm64");
+        let pre = predefined(&p("linux/amd64"), &arm, "default", &cat);
+        let none = BTreeMap::new();
+        let cli = BTreeMap::from([("TARGET_GOARCH".to_string(), "riscv64".to_string())]);
+        // (global ARG lines, build args, global value of TARGET_GOARCH)
+        let cases: &[(&str, &BTreeMap<String, String>, Option<&str>)] = &[
+            ("", &none, Some("arm64")),
+            ("ARG TARGET_GOARCH\n", &none, Some("arm64")),
+            ("ARG TARGET_GOARCH=amd64\n", &none, Some("amd64")),
+            ("ARG TARGET_GOARCH=amd64\n", &cli, Some("riscv64")),
+            ("", &cli, Some("riscv64")),
+        ];
+        for (globals, ba, want) in cases {
+            let df = parse(&format!("{globals}FROM scratch\n")).unwrap();
+            let g = global_scope(&df.meta_args, &pre, ba, '\\').unwrap();
+            assert_eq!(
+                g.get("TARGET_GOARCH").map(String::as_str),
+                *want,
+                "{globals:?} {ba:?}"
+            );
+        }
+        // In a stage: --build-arg, else the stage default, else the global value.
+        let g = global_scope(&[], &pre, &none, '\\').unwrap();
+        assert_eq!(
+            stage_arg_value("TARGET_GOARCH", Some("amd64".into()), &g, &none).as_deref(),
+            Some("amd64")
+        );
+        assert_eq!(
+            stage_arg_value("TARGET_GOARCH", None, &g, &none).as_deref(),
+            Some("arm64")
+        );
+        assert_eq!(
+            stage_arg_value("TARGET_GOARCH", Some("amd64".into()), &g, &cli).as_deref(),
+            Some("riscv64")
+        );
+        // A platform the catalog does not know: no value unless declared.
+        let odd = predefined(&p("linux/amd64"), &p("linux/sparc64"), "default", &cat);
+        let g = global_scope(&[], &odd, &none, '\\').unwrap();
+        assert_eq!(stage_arg_value("TARGET_GOARCH", None, &g, &none), None);
+        assert_eq!(g["TARGETARCH"], "sparc64");
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! points at (except option errors, which come from the command line).
 
 use crate::dockerfile::expand::ExpandError;
-use crate::dockerfile::Location;
+use crate::dockerfile::{Location, ParseError};
 use crate::platform::PlatformError;
 
 /// This module's result type.
@@ -90,6 +90,26 @@ pub enum PlanError {
         /// The instruction.
         location: Location,
     },
+    /// An ONBUILD trigger of the base (image config or parent stage) that does not parse.
+    #[error("ONBUILD trigger {trigger:?} of the base: {source}")]
+    InvalidTrigger {
+        /// The trigger text.
+        trigger: String,
+        /// Why it does not parse (boxed: it is large and rare).
+        source: Box<ParseError>,
+        /// The FROM line (where BuildKit runs triggers).
+        location: Location,
+    },
+    /// `RUN --mount` whose target (none, or relative, joined to the WORKDIR) is `/`.
+    #[error("invalid mount target {target:?} (mount {mount} of RUN: no target= and WORKDIR /, or a target that resolves to /)")]
+    InvalidMountTarget {
+        /// The target as resolved.
+        target: String,
+        /// Which `--mount`, from 1.
+        mount: usize,
+        /// The RUN.
+        location: Location,
+    },
 }
 
 fn hint(suggestion: &Option<String>) -> String {
@@ -110,7 +130,9 @@ impl PlanError {
             | BlankBaseName { location, .. }
             | EmptyPlatform { location, .. }
             | InvalidPlatform { location, .. }
-            | Expand { location, .. } => Some(*location),
+            | Expand { location, .. }
+            | InvalidTrigger { location, .. }
+            | InvalidMountTarget { location, .. } => Some(*location),
         }
     }
 }

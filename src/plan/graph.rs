@@ -25,6 +25,7 @@ use super::error::{PlanError, Result};
 use super::key::CacheKey;
 use super::mode::decide;
 use super::resolve::{resolve_stage, Slot, StageCtx};
+use super::start::{End, Start};
 use super::{Base, BuildPlan, Job, JobId, PlanOptions, Source, StageRef, Step, TargetPlan};
 
 /// A stage's FROM line, resolved for one target.
@@ -45,6 +46,9 @@ struct Header {
 #[derive(Serialize)]
 struct KeyStep<'a> {
     instruction: &'a Instruction,
+    /// Two templates can expand alike offline and differ with the image's Env.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    template: Option<&'a Instruction>,
     args: &'a BTreeMap<String, String>,
     from: Option<KeySource<'a>>,
     mount_from: Vec<Option<KeySource<'a>>>,
@@ -61,14 +65,21 @@ struct KeyInput<'a> {
     run_platform: &'a Platform,
     base: KeySource<'a>,
     steps: Vec<KeyStep<'a>>,
+    /// The ARG values the stage ends with, which a stage built FROM it inherits.
+    /// A stage with `ARG TARGETPLATFORM` and no RUN has the same steps for every
+    /// target: without these, one job would serve all targets and its children
+    /// would all see the first target's value (issue 10: an amd64 binary in the
+    /// arm64 image).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    end_args: BTreeMap<String, String>,
 }
 
 struct Planner<'a> {
     df: &'a Dockerfile,
     opts: &'a PlanOptions,
     jobs: Vec<Job>,
-    /// ENV at the end of each job (what a child stage inherits).
-    env_out: Vec<Vec<(String, String)>>,
+    /// What each job ends with (what a stage built FROM it starts from).
+    ends: Vec<End>,
     /// (stage index, key) → job: the dedup table.
     by_key: BTreeMap<(usize, CacheKey), JobId>,
     /// ARG names declared in planned stages.
@@ -109,7 +120,7 @@ pub(super) fn build(df: &Dockerfile, opts: &PlanOptions, catalog: &Catalog) -> R
         df,
         opts,
         jobs: Vec::new(),
-        env_out: Vec::new(),
+        ends: Vec::new(),
         by_key: BTreeMap::new(),
         declared: global_names(&df.meta_args),
     };
@@ -270,26 +281,43 @@ impl Planner<'_> {
         let stage = &self.df.stages[idx];
         let header = walk.headers[idx].clone();
         let from_line = Location::line(stage.span.start_line);
-        let (base, run_platform, env_in) = match header.base {
+        let (base, run_platform, start) = match header.base {
             BaseName::Stage(b) => {
                 let job = self.instance(walk, build, b, from_line)?;
                 let j = &self.jobs[job.0];
                 (
                     Base::Stage { job },
                     j.run_platform.clone(),
-                    self.env_out[job.0].clone(),
+                    Start::stage(&self.ends[job.0], from_line)?,
                 )
             }
-            BaseName::Image(reference) => (
-                Base::Image { reference },
-                header.platform.unwrap_or_else(|| walk.target.clone()),
-                Vec::new(),
-            ),
-            BaseName::Scratch => (
-                Base::Scratch,
-                header.platform.unwrap_or_else(|| walk.target.clone()),
-                Vec::new(),
-            ),
+            BaseName::Image(reference) => {
+                let run_platform = header.platform.unwrap_or_else(|| walk.target.clone());
+                let key = (reference.clone(), run_platform.format_all());
+                match self.opts.bases.get(&key) {
+                    Some(info) => (
+                        Base::Image {
+                            reference,
+                            pinned: Some(info.pinned.clone()),
+                        },
+                        run_platform.clone(),
+                        Start::image(info, &run_platform, from_line)?,
+                    ),
+                    None => (
+                        Base::Image {
+                            reference,
+                            pinned: None,
+                        },
+                        run_platform,
+                        Start::unknown_image(),
+                    ),
+                }
+            }
+            BaseName::Scratch => {
+                let run_platform = header.platform.unwrap_or_else(|| walk.target.clone());
+                let start = Start::scratch(&run_platform);
+                (Base::Scratch, run_platform, start)
+            }
         };
         let body = resolve_stage(
             stage,
@@ -297,7 +325,7 @@ impl Planner<'_> {
                 global: &walk.global,
                 build_args: &self.opts.build_args,
                 escape: self.df.directives.escape,
-                env_in,
+                start,
             },
         )?;
         self.declared.extend(body.declared.iter().cloned());
@@ -322,7 +350,7 @@ impl Planner<'_> {
                 Slot::Mount(m) => steps[r.step].mount_from[m] = Some(source),
             }
         }
-        let key = self.key(&run_platform, &base, &steps);
+        let key = self.key(&run_platform, &base, &steps, body.end.env.args());
         let id = match self.by_key.get(&(idx, key.clone())) {
             Some(&id) => {
                 let job = &mut self.jobs[id.0];
@@ -346,7 +374,7 @@ impl Planner<'_> {
                     deps: deps.into_iter().collect(),
                     key: key.clone(),
                 });
-                self.env_out.push(body.env_out);
+                self.ends.push(body.end);
                 self.by_key.insert((idx, key), id);
                 id
             }
@@ -392,7 +420,13 @@ impl Planner<'_> {
             .map(|s| s.index))
     }
 
-    fn key(&self, run_platform: &Platform, base: &Base, steps: &[Step]) -> CacheKey {
+    fn key(
+        &self,
+        run_platform: &Platform,
+        base: &Base,
+        steps: &[Step],
+        end_args: BTreeMap<String, String>,
+    ) -> CacheKey {
         fn src<'k>(jobs: &'k [Job], s: &'k Source) -> KeySource<'k> {
             match s {
                 Source::Stage { job } => KeySource::Stage(&jobs[job.0].key),
@@ -401,7 +435,9 @@ impl Planner<'_> {
         }
         let base = match base {
             Base::Stage { job } => KeySource::Stage(&self.jobs[job.0].key),
-            Base::Image { reference } => KeySource::Image(reference),
+            Base::Image { reference, pinned } => {
+                KeySource::Image(pinned.as_deref().unwrap_or(reference))
+            }
             Base::Scratch => KeySource::Image("scratch"),
         };
         let input = KeyInput {
@@ -411,6 +447,7 @@ impl Planner<'_> {
                 .iter()
                 .map(|s| KeyStep {
                     instruction: &s.instruction,
+                    template: s.template.as_ref(),
                     args: &s.args,
                     from: s.from.as_ref().map(|f| src(&self.jobs, f)),
                     mount_from: s
@@ -420,6 +457,7 @@ impl Planner<'_> {
                         .collect(),
                 })
                 .collect(),
+            end_args,
         };
         CacheKey::of(&input)
     }

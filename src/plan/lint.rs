@@ -2,16 +2,24 @@
 //! ARG/platform mistakes, each with a location, an explanation and a one-line
 //! fix, plus [`render_diagnostics`], the text `xplat check` prints.
 //!
-//! Rules (names are stable; BuildKit's own check names where one exists):
-//! - `EmulatedStage`: a RUN in a stage whose run platform the engine cannot run;
-//! - `UndeclaredPlatformArg`: `$TARGETARCH` (or another predefined ARG) used in a
-//!   stage that never declares `ARG TARGETARCH` before: it is empty there;
-//! - `FromPlatformFlagConstDisallowed`: `FROM --platform=linux/amd64` (no
-//!   warning when the stage name contains the platform, os or arch, as BuildKit);
-//! - `RedundantTargetPlatform`: `FROM --platform=$TARGETPLATFORM`;
-//! - `UnusedStage`: a stage no build reaches;
-//! - `UndefinedArgInFrom`: a name in FROM that no global ARG declares;
-//! - `PlanError`: the plan itself fails (severity error).
+//! Rules (names are stable; BuildKit's own check names where one exists, and
+//! `# check=skip=<name>` takes either name where two are listed):
+//!
+//! | rule | BuildKit's name | what |
+//! |---|---|---|
+//! | `EmulatedStage` | (xplat's own) | a RUN in a stage whose run platform the engine cannot run |
+//! | `UndeclaredPlatformArg` | `UndefinedVar` (in part) | `$TARGETARCH` (or another predefined ARG) used in a stage where neither it nor a stage it is built FROM declared `ARG TARGETARCH` before: it is empty there |
+//! | `FromPlatformFlagConstDisallowed` | same | `FROM --platform=linux/amd64` (no warning when the stage name contains the platform, os or arch, as BuildKit) |
+//! | `RedundantTargetPlatform` | same | `FROM --platform=$TARGETPLATFORM` |
+//! | `UnusedStage` | (xplat's own) | a stage no build reaches |
+//! | `UndefinedArgInFrom` | same | a name in FROM that no global ARG declares |
+//! | `NoEmptyContinuation` | same | an empty line inside a continued instruction (the parser's warning) |
+//! | `UnknownStage` | (xplat's own; error) | `COPY --from=biuld` / `--mount from=biuld` where no stage is `biuld` but one is close (`build`): it would pull an image |
+//! | `PlanError` | (the build error) | the plan itself fails; never skipped |
+//!
+//! The `# check=` directive applies ([`CheckDirective`]): `skip=` leaves rules out,
+//! `skip=all` all of them (`PlanError` stays), `error=true` makes every finding an
+//! error, as BuildKit fails the build on any lint finding then.
 //!
 //! Columns: the Dockerfile AST keeps lines, not columns, so locations point
 //! at column 1 of the instruction's first line.
@@ -21,11 +29,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use crate::dockerfile::expand::Expander;
-use crate::dockerfile::{Command, Dockerfile, Instruction, Location, Stage};
+use crate::dockerfile::{CheckDirective, Command, Dockerfile, Instruction, Location, Stage};
 use crate::platform::{Catalog, Platform};
 
 use super::args::{global_names, is_predefined, AUTOMATIC};
-use super::{plan, PlanError, PlanOptions, Reason};
+use super::{plan, Base, BuildPlan, PlanError, PlanOptions, Reason, Source};
 
 /// How bad a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -68,13 +76,20 @@ pub struct Diagnostic {
 /// one `PlanError` diagnostic (and the lints that need a plan are skipped).
 pub fn lint(df: &Dockerfile, opts: &PlanOptions, catalog: &Catalog) -> Vec<Diagnostic> {
     let mut out = Vec::new();
+    parser_warnings(df, &mut out);
     from_lints(df, &mut out);
+    // What each stage has declared by its end: a stage built FROM it inherits it.
+    let mut ends: Vec<BTreeSet<String>> = Vec::new();
     for stage in &df.stages {
-        undeclared_platform_args(stage, &mut out);
+        let inherited = parent_stage(df, stage.index)
+            .map(|p| ends[p].clone())
+            .unwrap_or_default();
+        ends.push(undeclared_platform_args(stage, inherited, &mut out));
     }
     match plan(df, opts, catalog) {
         Ok(p) => {
             emulated(df, &p, &mut out);
+            unknown_stages(df, &p, &mut out);
             let mut reached: BTreeSet<usize> = p.jobs.iter().map(|j| j.stage.index).collect();
             if opts.target_stage.is_some() {
                 let mut default = opts.clone();
@@ -87,9 +102,46 @@ pub fn lint(df: &Dockerfile, opts: &PlanOptions, catalog: &Catalog) -> Vec<Diagn
         }
         Err(e) => out.push(plan_error(df, &e)),
     }
+    apply_check_directive(&df.directives.check, &mut out);
     out.sort();
     out.dedup();
     out
+}
+
+/// BuildKit's name for a rule of ours, where one corresponds (`# check=skip=` takes both).
+fn buildkit_alias(rule: &str) -> Option<&'static str> {
+    match rule {
+        "UndeclaredPlatformArg" => Some("UndefinedVar"),
+        _ => None,
+    }
+}
+
+/// `# check=skip=...` leaves rules out (never `PlanError`); `error=true` makes the
+/// rest errors.
+fn apply_check_directive(check: &CheckDirective, out: &mut Vec<Diagnostic>) {
+    out.retain(|d| {
+        d.rule == "PlanError"
+            || !(check.skips(d.rule) || buildkit_alias(d.rule).is_some_and(|a| check.skips(a)))
+    });
+    if check.error {
+        for d in out.iter_mut() {
+            d.severity = Severity::Error;
+        }
+    }
+}
+
+/// The parser's own findings (empty continuation lines), as diagnostics.
+fn parser_warnings(df: &Dockerfile, out: &mut Vec<Diagnostic>) {
+    for w in &df.warnings {
+        out.push(Diagnostic {
+            location: w.location,
+            severity: Severity::Warning,
+            rule: w.rule,
+            message: w.short.clone(),
+            explanation: format!("{} ({})", w.detail, w.url),
+            fix: "remove the empty line, or end the instruction before it".into(),
+        });
+    }
 }
 
 fn at(line: usize) -> Location {
@@ -115,15 +167,21 @@ fn emulated(df: &Dockerfile, p: &super::BuildPlan, out: &mut Vec<Diagnostic>) {
                 .push(job.run_platform.clone());
         }
     }
+    let chain = final_chain(p);
     for ((idx, line), platforms) in groups {
         let stage = &df.stages[idx];
         let list = Platform::format_list(&platforms);
-        let is_target = idx == p.target_stage.index;
-        let fix = if is_target {
-            "move this RUN into a `FROM --platform=$BUILDPLATFORM` stage that cross-compiles \
-             with `ARG TARGETOS TARGETARCH` (or TARGET_GNU_TRIPLE, TARGET_RUST_TRIPLE), \
-             and COPY --from that stage"
-                .to_string()
+        // A stage the final image is built FROM must stay on the target platform:
+        // `--platform=$BUILDPLATFORM` there would put build-platform files (an x86-64
+        // busybox, libc, ...) into the target image (issue 10).
+        let fix = if chain.contains(&idx) {
+            format!(
+                "this stage is in the final image's FROM chain, so it must stay {list}: move \
+                 the RUN's work into a `FROM --platform=$BUILDPLATFORM` stage that \
+                 cross-compiles with `ARG TARGETOS TARGETARCH` (or TARGET_GNU_TRIPLE, \
+                 TARGET_RUST_TRIPLE) and COPY --from that stage, or build {list} on an \
+                 engine that runs it natively"
+            )
         } else {
             format!(
                 "use `FROM --platform=$BUILDPLATFORM {}` at line {} and cross-compile with \
@@ -146,6 +204,81 @@ fn emulated(df: &Dockerfile, p: &super::BuildPlan, out: &mut Vec<Diagnostic>) {
             ),
             fix,
         });
+    }
+}
+
+/// The stages the targets' images are built FROM: each final job and its stage bases.
+fn final_chain(p: &BuildPlan) -> BTreeSet<usize> {
+    let mut chain = BTreeSet::new();
+    for t in &p.targets {
+        let mut job = p.job(t.final_job);
+        loop {
+            chain.insert(job.stage.index);
+            match &job.base {
+                Base::Stage { job: b } => job = p.job(*b),
+                Base::Image { .. } | Base::Scratch => break,
+            }
+        }
+    }
+    chain
+}
+
+/// The stage name `reference` is a likely typo of: no stage has that name (the
+/// plan made it an image), but one is one edit away (two for names of 8 or more
+/// characters; a swap of two letters is one edit). References that look like image
+/// names (a registry, a path, a tag or a digest) are left alone.
+fn typo_of<'a>(reference: &str, names: &[&'a str]) -> Option<&'a str> {
+    if reference.contains(['/', ':', '@', '.']) {
+        return None;
+    }
+    let lower = reference.to_ascii_lowercase();
+    let limit = if lower.len() >= 8 { 2 } else { 1 };
+    names
+        .iter()
+        .map(|n| (strsim::osa_distance(&lower, n), *n))
+        .filter(|(d, _)| *d > 0 && *d <= limit)
+        .min()
+        .map(|(_, n)| n)
+}
+
+/// `COPY --from=biuld` / `--mount from=biuld` with a stage `build`: it would be
+/// pulled as the image `biuld` (issue 10), an error unless skipped.
+fn unknown_stages(df: &Dockerfile, p: &BuildPlan, out: &mut Vec<Diagnostic>) {
+    let names: Vec<&str> = df.stages.iter().filter_map(|s| s.name.as_deref()).collect();
+    for job in &p.jobs {
+        for step in &job.steps {
+            let sources = step.from.iter().map(|s| ("COPY --from", s)).chain(
+                step.mount_from
+                    .iter()
+                    .flatten()
+                    .map(|s| ("RUN --mount from", s)),
+            );
+            for (flag, source) in sources {
+                let Source::Image { reference } = source else {
+                    continue;
+                };
+                let Some(stage) = typo_of(reference, &names) else {
+                    continue;
+                };
+                out.push(Diagnostic {
+                    location: at(step.line),
+                    severity: Severity::Error,
+                    rule: "UnknownStage",
+                    message: format!(
+                        "no stage is named `{reference}`: {flag}={reference} would pull the \
+                         image `{reference}` (did you mean {stage}?)"
+                    ),
+                    explanation: "a --from value that names no stage is an image reference, \
+                                  so the build pulls it from a registry instead of using the \
+                                  stage, and fails or copies the wrong files"
+                        .into(),
+                    fix: format!(
+                        "write `{flag}={stage}`, or `# check=skip=UnknownStage` if you mean \
+                         the image"
+                    ),
+                });
+            }
+        }
     }
 }
 
@@ -270,10 +403,40 @@ fn from_lints(df: &Dockerfile, out: &mut Vec<Diagnostic>) {
     }
 }
 
+/// The earlier stage that stage `i` is built FROM, if any: its base expanded with
+/// the global ARG defaults (as the planner does without build args).
+fn parent_stage(df: &Dockerfile, i: usize) -> Option<usize> {
+    let ex = Expander::new(df.directives.escape);
+    let mut globals: BTreeMap<String, String> = BTreeMap::new();
+    for arg in &df.meta_args {
+        if let Some(v) = arg
+            .node
+            .default
+            .as_ref()
+            .and_then(|d| ex.expand_word(d, &globals).ok())
+        {
+            globals.insert(arg.node.name.clone(), v);
+        }
+    }
+    let base = ex
+        .expand_word(&df.stages[i].base, &globals)
+        .ok()?
+        .to_ascii_lowercase();
+    df.stages[..i]
+        .iter()
+        .find(|s| s.name.as_deref() == Some(base.as_str()))
+        .map(|s| s.index)
+}
+
 /// `$NAME` / `${NAME...}` references to predefined ARGs in the stage's words,
-/// before the stage declares them.
-fn undeclared_platform_args(stage: &Stage, out: &mut Vec<Diagnostic>) {
-    let mut declared: BTreeSet<String> = BTreeSet::new();
+/// before the stage (or a stage it is built FROM, whose ARG values it inherits, as
+/// in BuildKit) declares them. Returns the names declared by the stage's end.
+fn undeclared_platform_args(
+    stage: &Stage,
+    inherited: BTreeSet<String>,
+    out: &mut Vec<Diagnostic>,
+) -> BTreeSet<String> {
+    let mut declared = inherited;
     let mut reported: BTreeSet<String> = BTreeSet::new();
     for ins in &stage.instructions {
         let line = ins.span.start_line;
@@ -299,6 +462,7 @@ fn undeclared_platform_args(stage: &Stage, out: &mut Vec<Diagnostic>) {
             }
         }
     }
+    declared
 }
 
 fn report_refs(
@@ -322,8 +486,8 @@ fn report_refs(
                 stage_label(stage)
             ),
             explanation: format!(
-                "predefined ARGs are visible inside a stage only after `ARG {name}`; \
-                 here ${name} is empty"
+                "predefined ARGs are visible inside a stage only after `ARG {name}` in it \
+                 or in a stage it is built FROM; here ${name} is empty"
             ),
             fix: format!("add `ARG {name}` to the stage before line {line}"),
         });
@@ -428,6 +592,12 @@ fn plan_error(df: &Dockerfile, e: &PlanError) -> Diagnostic {
             "use an os/arch[/variant] value such as $BUILDPLATFORM or linux/arm64".into()
         }
         PlanError::Expand { .. } => "fix the variable reference".into(),
+        PlanError::InvalidTrigger { .. } => {
+            "rebuild the base image with a valid ONBUILD instruction, or use another base".into()
+        }
+        PlanError::InvalidMountTarget { .. } => {
+            "give the mount a target= path, or set a WORKDIR other than / before this RUN".into()
+        }
         PlanError::NoTargets | PlanError::DuplicateTarget { .. } => {
             "pass a list of distinct platforms to --platform".into()
         }

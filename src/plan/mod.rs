@@ -14,10 +14,12 @@
 //! - [`lint`]: the lints of `xplat check` and their renderer;
 //! - [`render`]: the text `xplat plan` prints for people.
 //!
-//! Known limits (see each type's docs): words are expanded with the ARG and ENV
-//! values the Dockerfile itself defines; the ENV of an *external* base image is
-//! not known at plan time, so a name only that image defines is listed in
-//! [`Step::unresolved`] for the executor to re-expand with the image config.
+//! Base images: with a [`BaseInfo`] in [`PlanOptions::bases`] (resolved before
+//! planning), a job starts from its base's config as BuildKit does (ENV, WORKDIR,
+//! ONBUILD triggers as its first steps). Without one (planning offline), a name
+//! only the image could define is listed in [`Step::unresolved`] and the step keeps
+//! its raw instruction in [`Step::template`] for the executor to re-expand with the
+//! image config, and the image's triggers are the executor's to run.
 
 use std::collections::BTreeMap;
 
@@ -34,6 +36,8 @@ pub mod lint;
 pub mod mode;
 pub mod render;
 mod resolve;
+pub mod share;
+mod start;
 
 pub use resolve::expand_instruction;
 
@@ -43,8 +47,20 @@ pub use lint::{fails, lint, render_diagnostics, Diagnostic, Severity};
 pub use mode::{Mode, Reason};
 pub use render::render_text;
 
+/// One base image resolved for one requested platform, before planning (the
+/// resolver does the I/O; the planner only reads this).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BaseInfo {
+    /// What to use: an engine image id `sha256:…` or `repo@sha256:<manifest>`.
+    pub pinned: String,
+    /// The image's actual platform.
+    pub platform: Platform,
+    /// Its config: Env, WorkingDir and OnBuild are what the planner reads.
+    pub config: crate::oci::ImageConfig,
+}
+
 /// What to plan: validated options (the CLI builds them from flags).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct PlanOptions {
     /// Target platforms, in the user's `--platform` order (normalized by the caller
     /// or here; duplicates after normalization are an error).
@@ -55,6 +71,14 @@ pub struct PlanOptions {
     pub build_args: BTreeMap<String, String>,
     /// `--target NAME` (a stage name, case-insensitive, or an index); `None`: the last stage.
     pub target_stage: Option<String>,
+    /// Run every job in the engine, assembling nothing (stage results tagged in the
+    /// engine with `--target STAGE -t NAME`; the classic-builder differential suite).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub all_in_engine: bool,
+    /// Base images resolved before planning, by (reference as expanded in FROM,
+    /// requested platform's `format_all()`). Empty: plan without them.
+    #[serde(skip)]
+    pub bases: BTreeMap<(String, String), BaseInfo>,
 }
 
 /// Index of a job in [`BuildPlan::jobs`]. Jobs are topologically ordered, so a
@@ -147,6 +171,10 @@ pub enum Base {
     Image {
         /// The reference as written after expansion, e.g. `golang:1.22`.
         reference: String,
+        /// [`BaseInfo::pinned`] when the image was resolved before planning: the
+        /// image to use, and what the cache key holds instead of the tag.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pinned: Option<String>,
     },
     /// The result of another job (`FROM builder`).
     Stage {
@@ -183,10 +211,11 @@ pub struct Step {
     /// shell expands them at run time). `COPY --from`/`--mount from=` values are
     /// expanded too; what they point at is in [`Step::from`]/[`Step::mount_from`].
     pub instruction: Instruction,
-    /// For RUN: the ARGs declared in the stage so far that have a value
-    /// (automatic ones included), which BuildKit puts in the RUN environment;
-    /// an ENV of the same name wins over them. Also set for a step with
-    /// [`Step::unresolved`] names, so the executor can re-expand it. Empty otherwise.
+    /// The ARG values in effect at the step whose latest setter was an ARG,
+    /// inherited ones included (a stage built FROM another sees the parent's ARGs,
+    /// as in BuildKit): the executor gives a RUN the config Env overridden by
+    /// these. Set for RUN steps and for steps with a [`Step::template`]; empty
+    /// otherwise.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub args: BTreeMap<String, String>,
     /// For `COPY --from=`: the resolved source.
@@ -195,11 +224,23 @@ pub struct Step {
     /// For RUN: one entry per `--mount`, in order; `Some` for a mount with `from=`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub mount_from: Vec<Option<Source>>,
-    /// Names looked up while expanding that were unset at plan time. When the job's
-    /// base is an external image, its config ENV may define them: the executor
-    /// re-expands the instruction with that ENV.
+    /// Names looked up while expanding that were unknown at plan time: the job
+    /// starts from an image without a [`BaseInfo`], whose config Env may define them.
+    /// Empty when the base is known (a name unset there is simply empty).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub unresolved: Vec<String>,
+    /// With [`Step::unresolved`] names: the instruction as written, unexpanded, for
+    /// the executor to expand with the base config's Env overridden by
+    /// [`Step::args`] (so it never reads the Dockerfile again).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub template: Option<Instruction>,
+    /// For RUN: the `--mount`s (by index) with no `target=` or a relative one that
+    /// the planner could not resolve, because the WORKDIR at this step depends on a
+    /// base image it does not know: the executor puts them at (or under) the
+    /// WORKDIR, and refuses `/` (BuildKit's `invalid mount target "/"`). Where the
+    /// WORKDIR is known, the planner has already made every target absolute.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub mounts_at_workdir: Vec<usize>,
 }
 
 impl BuildPlan {
@@ -226,7 +267,10 @@ impl BuildPlan {
 /// a reference to a stage index that does not exist, a cycle between stages,
 /// an expansion error, a blank base name or an invalid `--platform` value.
 pub fn plan(df: &Dockerfile, opts: &PlanOptions, catalog: &Catalog) -> Result<BuildPlan> {
-    graph::build(df, opts, catalog)
+    let plan = graph::build(df, opts, catalog)?;
+    let mut plan = share::share_prefixes(plan);
+    mode::finalize(&mut plan, opts.all_in_engine);
+    Ok(plan)
 }
 
 #[cfg(test)]

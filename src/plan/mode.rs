@@ -4,6 +4,8 @@
 
 use serde::Serialize;
 
+use super::{BuildPlan, Job, JobId, Source};
+use crate::dockerfile::Instruction;
 use crate::platform::Platform;
 
 /// How a job is executed.
@@ -54,8 +56,23 @@ pub enum Reason {
     BuildPlatform,
     /// The build platform runs this platform natively (containerd's `Only` rules).
     CompatiblePlatform,
-    /// Foreign platform, but the stage has no RUN.
+    /// The stage has no RUN and nothing the engine runs reads it: composed as OCI layers.
     NoRun,
+    /// No RUN, but an engine job is built `FROM` it or reads its files, so it is made in
+    /// the engine too (nothing of it executes: no emulation).
+    EngineConsumer {
+        /// The first engine job that needs it.
+        consumer: usize,
+    },
+    /// No RUN, but a step the assembler cannot do yet.
+    NotAssemblable {
+        /// Line of the step.
+        line: usize,
+        /// What it does.
+        what: &'static str,
+    },
+    /// Everything runs in the engine (`--target STAGE -t NAME`).
+    AllInEngine,
     /// Foreign platform and a RUN: the first RUN's line and how many RUNs the job has.
     RunOnForeignPlatform {
         /// Line of the first RUN.
@@ -66,22 +83,88 @@ pub enum Reason {
 }
 
 /// The mode of a job running on `run` when the engine is `build`, given the
-/// lines of its RUN steps.
+/// lines of its RUN steps. A job without RUN is assembled here; [`finalize`] moves it
+/// into the engine when an engine job needs it.
 pub fn decide(build: &Platform, run: &Platform, run_lines: &[usize]) -> (Mode, Reason) {
-    if run == build {
+    if run_lines.is_empty() {
+        (Mode::Assembled, Reason::NoRun)
+    } else if run == build {
         (Mode::Native, Reason::BuildPlatform)
     } else if build.can_run(run) {
         (Mode::Native, Reason::CompatiblePlatform)
-    } else if let Some(&line) = run_lines.first() {
+    } else {
         (
             Mode::Emulated,
             Reason::RunOnForeignPlatform {
-                line,
+                line: run_lines[0],
                 runs: run_lines.len(),
             },
         )
-    } else {
-        (Mode::Assembled, Reason::NoRun)
+    }
+}
+
+/// What the assembler cannot do yet, for a RUN-free job: `(line, what)`.
+pub fn not_assemblable(job: &Job) -> Option<(usize, &'static str)> {
+    job.steps.iter().find_map(|s| {
+        let what = match &s.instruction {
+            Instruction::Copy(c) if !c.heredocs.is_empty() => "COPY of a heredoc",
+            Instruction::Copy(c) if c.chown.as_deref().is_some_and(has_name) => {
+                "COPY --chown by name"
+            }
+            Instruction::Copy(c)
+                if c.from.is_some() && c.sources.iter().any(|x| x.contains(['*', '?', '['])) =>
+            {
+                "COPY --from with a wildcard"
+            }
+            Instruction::Copy(_) if matches!(s.from, Some(Source::Image { .. })) => {
+                "COPY --from an image"
+            }
+            Instruction::Add(a) if !a.heredocs.is_empty() => "ADD of a heredoc",
+            Instruction::Add(a)
+                if a.sources
+                    .iter()
+                    .any(|x| x.contains("://") || x.starts_with("git@")) =>
+            {
+                "ADD of a URL"
+            }
+            Instruction::Add(a) if a.chown.as_deref().is_some_and(has_name) => {
+                "ADD --chown by name"
+            }
+            _ => return None,
+        };
+        Some((s.line, what))
+    })
+}
+
+fn has_name(chown: &str) -> bool {
+    chown.split(':').any(|p| p.parse::<u32>().is_err())
+}
+
+/// Decides the modes once for the whole plan: a RUN-free job is assembled unless the
+/// assembler cannot do one of its steps, an engine job consumes it (`FROM`, `COPY
+/// --from`, `--mount from=`) or everything is to run in the engine. Jobs are walked from
+/// the last, so every consumer is decided before what it consumes.
+pub fn finalize(plan: &mut BuildPlan, all_in_engine: bool) {
+    let n = plan.jobs.len();
+    for i in (0..n).rev() {
+        if plan.jobs[i].mode != Mode::Assembled {
+            continue;
+        }
+        let consumer = (i + 1..n).find(|k| {
+            let k = &plan.jobs[*k];
+            k.mode != Mode::Assembled && k.deps.contains(&JobId(i))
+        });
+        let reason = if all_in_engine {
+            Some(Reason::AllInEngine)
+        } else if let Some(c) = consumer {
+            Some(Reason::EngineConsumer { consumer: c })
+        } else {
+            not_assemblable(&plan.jobs[i]).map(|(line, what)| Reason::NotAssemblable { line, what })
+        };
+        if let Some(reason) = reason {
+            plan.jobs[i].mode = Mode::Native;
+            plan.jobs[i].reason = reason;
+        }
     }
 }
 
@@ -98,7 +181,7 @@ mod tests {
         let amd = p("linux/amd64");
         let cases: &[(&str, &[usize], Mode, Reason)] = &[
             ("linux/amd64", &[3], Mode::Native, Reason::BuildPlatform),
-            ("linux/amd64", &[], Mode::Native, Reason::BuildPlatform),
+            ("linux/amd64", &[], Mode::Assembled, Reason::NoRun),
             ("linux/386", &[4], Mode::Native, Reason::CompatiblePlatform),
             ("linux/arm64", &[], Mode::Assembled, Reason::NoRun),
             (

@@ -5,6 +5,28 @@
 use super::{BuildPlan, Mode, Reason};
 use crate::platform::Platform;
 
+/// A job's stage, with the steps it runs when its stage is split in a shared prefix and
+/// per-target parts (`build (steps 1-4)`, `build (step 5)`).
+fn stage_cell(plan: &BuildPlan, job: &super::Job) -> String {
+    let same_stage = |id: super::JobId| plan.job(id).stage == job.stage;
+    let offset = match &job.base {
+        super::Base::Stage { job: b } if same_stage(*b) => plan.job(*b).steps.len(),
+        _ => 0,
+    };
+    let is_prefix = plan.jobs.iter().any(|k| {
+        k.stage == job.stage && matches!(k.base, super::Base::Stage { job: b } if b == job.id)
+    });
+    if offset == 0 && !is_prefix {
+        return job.stage.to_string();
+    }
+    let (first, last) = (offset + 1, offset + job.steps.len());
+    if first == last {
+        format!("{} (step {first})", job.stage)
+    } else {
+        format!("{} (steps {first}-{last})", job.stage)
+    }
+}
+
 /// Renders the plan as an aligned table, the images per target and a summary.
 pub fn render_text(plan: &BuildPlan) -> String {
     let header = ["JOB", "STAGE", "PLATFORMS", "RUNS AS", "MODE", "WAITS FOR"];
@@ -32,7 +54,7 @@ pub fn render_text(plan: &BuildPlan) -> String {
         };
         rows.push([
             job.id.to_string(),
-            job.stage.to_string(),
+            stage_cell(plan, job),
             served,
             job.run_platform.to_string(),
             mode,

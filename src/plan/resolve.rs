@@ -6,19 +6,25 @@
 //!   string keys of `RUN --mount` are expanded;
 //! - RUN, CMD, ENTRYPOINT, SHELL, HEALTHCHECK, ONBUILD and MAINTAINER are not:
 //!   the shell (or a child build) does that later;
-//! - ENV wins over an ARG of the same name; all pairs of one ENV line are
-//!   expanded with the values from before that line.
+//! - words see the stage's state env ([`super::start`]): ENV and ARG values
+//!   in one namespace, the later setter winning; all pairs of one ENV line are
+//!   expanded with the values from before that line, each ARG of one line sees
+//!   the ones before it;
+//! - `RUN --mount` targets that are missing or relative are put at or under the
+//!   WORKDIR (BuildKit's `path.Join("/", workdir, target)`, `/` refused).
 //!
+//! The base's ONBUILD triggers run first, at the FROM line, like any other step.
 //! Stage references (`COPY --from`, `--mount from=`) are returned by name for
 //! the graph to resolve.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::dockerfile::expand::Expander;
-use crate::dockerfile::{Heredoc, Instruction, KeyValue, Location, Stage};
+use crate::dockerfile::{Heredoc, Instruction, KeyValue, Location, MountType, Stage};
 
 use super::args::stage_arg_value;
 use super::error::{PlanError, Result};
+use super::start::{workdir, End, Setter, Start, StateEnv};
 use super::Step;
 
 /// What a stage can see when it starts.
@@ -29,8 +35,8 @@ pub(super) struct StageCtx<'a> {
     pub build_args: &'a BTreeMap<String, String>,
     /// The Dockerfile's escape token.
     pub escape: char,
-    /// ENV inherited from a base stage (empty for an image or scratch).
-    pub env_in: Vec<(String, String)>,
+    /// What the stage starts from (state env, WORKDIR, triggers).
+    pub start: Start,
 }
 
 /// Where in a step a stage reference sits.
@@ -58,8 +64,8 @@ pub(super) struct Body {
     pub steps: Vec<Step>,
     /// References to fill in.
     pub refs: Vec<RefUse>,
-    /// ENV at the end of the stage (what a child stage inherits).
-    pub env_out: Vec<(String, String)>,
+    /// What a stage built FROM this one starts from.
+    pub end: End,
     /// ARG names declared in the stage.
     pub declared: BTreeSet<String>,
     /// Lines of RUN steps.
@@ -141,36 +147,48 @@ impl Words {
     }
 }
 
-/// Expands every instruction of `stage` in order.
+/// Expands the base's triggers, then every instruction of `stage`, in order.
 pub(super) fn resolve_stage(stage: &Stage, ctx: StageCtx<'_>) -> Result<Body> {
-    let mut args: BTreeMap<String, String> = BTreeMap::new();
-    let mut env = ctx.env_in;
+    let from_line = stage.span.start_line;
+    let Start {
+        env: mut state,
+        complete,
+        workdir: mut dir,
+        triggers,
+    } = ctx.start;
     let mut body = Body {
         steps: Vec::new(),
         refs: Vec::new(),
-        env_out: Vec::new(),
+        end: End {
+            env: StateEnv::default(),
+            complete,
+            workdir: None,
+            onbuild: Vec::new(),
+        },
         declared: BTreeSet::new(),
         run_lines: Vec::new(),
     };
-    for (i, spanned) in stage.instructions.iter().enumerate() {
-        let line = spanned.span.start_line;
-        let args_before = args.clone();
-        // What this instruction sees: ARGs, then ENV on top (ENV wins).
-        let mut visible = args.clone();
-        visible.extend(env.iter().cloned());
+    let all = triggers.iter().map(|t| (from_line, t)).chain(
+        stage
+            .instructions
+            .iter()
+            .map(|i| (i.span.start_line, &i.node)),
+    );
+    for (i, (line, raw)) in all.enumerate() {
+        let args_before = state.args();
         let mut w = Words {
             ex: Expander::new(ctx.escape),
-            env: visible,
-            keyword: spanned.node.keyword(),
+            env: state.values(),
+            keyword: raw.keyword(),
             location: Location::line(line),
             unresolved: BTreeSet::new(),
         };
-        let instruction = match &spanned.node {
+        let mut mounts_at_workdir = Vec::new();
+        let instruction = match raw {
             Instruction::Env(kvs) => {
                 let kvs = w.kvs(kvs)?;
                 for kv in &kvs {
-                    env.retain(|(k, _)| k != &kv.key);
-                    env.push((kv.key.clone(), kv.value.clone()));
+                    state.set(&kv.key, kv.value.clone(), Setter::Env);
                 }
                 Instruction::Env(kvs)
             }
@@ -178,17 +196,15 @@ pub(super) fn resolve_stage(stage: &Stage, ctx: StageCtx<'_>) -> Result<Body> {
                 let mut out = Vec::new();
                 for d in decls {
                     // Each ARG of one line sees the ones before it.
-                    let mut seen = args.clone();
-                    seen.extend(env.iter().cloned());
-                    w.env = seen;
+                    w.env = state.values();
                     let default = w.opt(&d.default)?;
                     let value =
                         stage_arg_value(&d.name, default.clone(), ctx.global, ctx.build_args);
                     body.declared.insert(d.name.clone());
-                    match &value {
-                        Some(v) => args.insert(d.name.clone(), v.clone()),
-                        None => args.remove(&d.name),
-                    };
+                    // No value: the name keeps what it had (an inherited ARG, an ENV).
+                    if let Some(v) = value {
+                        state.set(&d.name, v, Setter::Arg);
+                    }
                     out.push(crate::dockerfile::ArgDecl {
                         name: d.name.clone(),
                         default,
@@ -197,7 +213,11 @@ pub(super) fn resolve_stage(stage: &Stage, ctx: StageCtx<'_>) -> Result<Body> {
                 Instruction::Arg(out)
             }
             Instruction::Label(kvs) => Instruction::Label(w.kvs(kvs)?),
-            Instruction::Workdir(s) => Instruction::Workdir(w.word(s)?),
+            Instruction::Workdir(s) => {
+                let s = w.word(s)?;
+                dir = workdir(dir.as_deref(), &s);
+                Instruction::Workdir(s)
+            }
             Instruction::User(s) => Instruction::User(w.word(s)?),
             Instruction::Stopsignal(s) => Instruction::Stopsignal(w.word(s)?),
             Instruction::Volume(vs) => Instruction::Volume(w.all(vs)?),
@@ -254,9 +274,16 @@ pub(super) fn resolve_stage(stage: &Stage, ctx: StageCtx<'_>) -> Result<Body> {
                             location: Location::line(line),
                         });
                     }
+                    if !place_mount(mount, dir.as_deref(), m, line)? {
+                        mounts_at_workdir.push(m);
+                    }
                 }
                 body.run_lines.push(line);
                 Instruction::Run(r)
+            }
+            Instruction::Onbuild(o) => {
+                body.end.onbuild.push(o.original.clone());
+                raw.clone()
             }
             other => other.clone(),
         };
@@ -266,9 +293,16 @@ pub(super) fn resolve_stage(stage: &Stage, ctx: StageCtx<'_>) -> Result<Body> {
             }
             _ => Vec::new(),
         };
-        // RUN gets the ARGs in its environment; a step with names unset at plan
-        // time gets them so the executor can re-expand it with the base image's ENV.
-        let step_args = if matches!(instruction, Instruction::Run(_)) || !w.unresolved.is_empty() {
+        // With a known base, a name unset at plan time is unset: it expands to "".
+        let unresolved: Vec<String> = if complete {
+            Vec::new()
+        } else {
+            w.unresolved.into_iter().collect()
+        };
+        let template = (!unresolved.is_empty()).then(|| raw.clone());
+        // RUN gets the ARGs in its environment; a step with a template needs them
+        // to be expanded again with the base image's ENV.
+        let step_args = if matches!(instruction, Instruction::Run(_)) || template.is_some() {
             args_before
         } else {
             BTreeMap::new()
@@ -279,17 +313,64 @@ pub(super) fn resolve_stage(stage: &Stage, ctx: StageCtx<'_>) -> Result<Body> {
             args: step_args,
             from: None,
             mount_from,
-            unresolved: w.unresolved.into_iter().collect(),
+            unresolved,
+            template,
+            mounts_at_workdir,
         });
     }
-    body.env_out = env;
+    body.end.env = state;
+    body.end.workdir = dir;
     Ok(body)
 }
 
+/// Puts a bind, cache or tmpfs mount with no target, or a relative one, at or
+/// under the WORKDIR `dir` (as BuildKit; engine: `WORKDIR /src` then
+/// `RUN --mount=type=bind ls /src` listed the context, `target=rel` mounted at
+/// `/src/rel`, and with no WORKDIR the build failed with `invalid mount target
+/// "/"`). Returns false when it depends on a WORKDIR the planner does not know.
+/// Secret and ssh mounts keep their own defaults (`/run/secrets/<id>`, ...).
+/// One difference, on purpose: BuildKit compares an absolute target with `/` as
+/// written, so `target=/a/..` passes its check and the RUN then fails (engine: a tmpfs
+/// there made `ls /` exit 1); here it is refused at plan time like `/`.
+fn place_mount(
+    mount: &mut crate::dockerfile::Mount,
+    dir: Option<&str>,
+    index: usize,
+    line: usize,
+) -> Result<bool> {
+    if !matches!(
+        mount.kind,
+        MountType::Bind | MountType::Cache | MountType::Tmpfs
+    ) {
+        return Ok(true);
+    }
+    let target = mount.target.clone().unwrap_or_default();
+    let resolved = if target.starts_with('/') {
+        crate::context::clean_path(&target)
+    } else {
+        match dir {
+            Some(dir) => crate::context::clean_path(&format!("/{dir}/{target}")),
+            None => return Ok(false),
+        }
+    };
+    if resolved == "/" {
+        return Err(PlanError::InvalidMountTarget {
+            target: resolved,
+            mount: index + 1,
+            location: Location::line(line),
+        });
+    }
+    if !target.starts_with('/') {
+        mount.target = Some(resolved);
+    }
+    Ok(true)
+}
+
 /// Expands one instruction the way [`resolve_stage`] does, with `vars` as everything
-/// it can see (ARGs and ENV merged, ENV already winning). For the executor: ONBUILD
-/// triggers of a base image, and steps whose names only the base image's ENV defines.
-/// An `ARG` keeps its expanded default (the executor does not scope ARGs).
+/// it can see: the config Env overridden by the step's [`Step::args`] (the later
+/// setter wins). For the executor: ONBUILD triggers of a base image the plan did not
+/// know, and [`Step::template`]s. An `ARG` keeps its expanded default (the executor
+/// does not scope ARGs); mount targets left relative are the caller's to place.
 pub fn expand_instruction(
     instruction: &Instruction,
     line: usize,
@@ -314,13 +395,22 @@ pub fn expand_instruction(
         }],
     };
     let empty = BTreeMap::new();
+    let mut env = StateEnv::default();
+    for (k, v) in vars {
+        env.set(k, v.clone(), Setter::Env);
+    }
     let body = resolve_stage(
         &stage,
         StageCtx {
             global: &empty,
             build_args: &empty,
             escape,
-            env_in: vars.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            start: Start {
+                env,
+                complete: true,
+                workdir: None,
+                triggers: Vec::new(),
+            },
         },
     )?;
     Ok(body

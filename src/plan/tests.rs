@@ -1,7 +1,7 @@
 //! Unit tables for `plan()`: ARG scoping, dedup, modes, keys, errors.
 
 use super::*;
-use crate::dockerfile::parse;
+use crate::dockerfile::{parse, KeyValue};
 
 /// Options for `targets`, built on linux/amd64 (also used by the lint tables).
 pub(crate) fn opts(targets: &[&str]) -> PlanOptions {
@@ -13,6 +13,7 @@ pub(crate) fn opts(targets: &[&str]) -> PlanOptions {
         build_platform: Platform::new("linux", "amd64", ""),
         build_args: BTreeMap::new(),
         target_stage: None,
+        ..Default::default()
     }
 }
 
@@ -123,6 +124,12 @@ fn dedup_table() {
         ("FROM --platform=$BUILDPLATFORM a\nARG TARGETOS\nRUN x\n", 1),
         ("FROM a\nRUN x\n", 2),
         ("FROM --platform=linux/amd64 a\nCOPY x /x\n", 1),
+        // A RUN-less stage that declares a TARGET ARG differs per target: a child
+        // inherits the value (one shared job would give arm64 amd64's).
+        (
+            "FROM --platform=$BUILDPLATFORM a AS s\nARG TARGETARCH\nFROM s\nRUN x\n",
+            4,
+        ),
         (
             "FROM --platform=$BUILDPLATFORM a AS s\nRUN x\nFROM s AS t\nARG TARGETARCH\nRUN y\nFROM scratch\nCOPY --from=t / /\n",
             5,
@@ -198,7 +205,8 @@ fn from_matches_only_earlier_stages() {
     assert_eq!(
         p.jobs[0].base,
         Base::Image {
-            reference: "a".into()
+            reference: "a".into(),
+            pinned: None,
         }
     );
     let p = plan_of(
@@ -322,25 +330,45 @@ fn buildkit_platform_args_explicit() {
 }
 
 #[test]
-fn unresolved_steps_carry_their_args_and_reexpand_with_base_env() {
+fn unresolved_steps_carry_their_args_and_template() {
     let src = "FROM golang\nARG V=1\nENV P=$GOPATH/v$V\nLABEL l=$V\n";
     let p = plan_of(src, &opts(&["linux/amd64"])).unwrap();
     let steps = &p.jobs[0].steps;
     assert_eq!(steps[1].unresolved, vec!["GOPATH".to_string()]);
     assert_eq!(steps[1].args.get("V").map(String::as_str), Some("1"));
-    assert!(
-        steps[2].args.is_empty(),
-        "resolved non-RUN steps carry no args"
-    );
-    // What the executor does with the base image's ENV.
     let df = parse(src).unwrap();
-    let vars = BTreeMap::from([
-        ("V".to_string(), "1".to_string()),
+    assert_eq!(
+        steps[1].template.as_ref(),
+        Some(&df.stages[0].instructions[1].node),
+        "the raw instruction, for the executor"
+    );
+    assert!(
+        steps[2].args.is_empty() && steps[2].template.is_none(),
+        "resolved non-RUN steps carry no args and no template"
+    );
+    // What the executor does with the base image's ENV: config Env, then the args.
+    let mut vars = BTreeMap::from([
+        ("V".to_string(), "from-env".to_string()),
         ("GOPATH".to_string(), "/go".to_string()),
     ]);
-    let again = expand_instruction(&df.stages[0].instructions[1].node, 3, &vars, '\\').unwrap();
+    vars.extend(steps[1].args.clone());
+    let again = expand_instruction(steps[1].template.as_ref().unwrap(), 3, &vars, '\\').unwrap();
     match again {
         Instruction::Env(kvs) => assert_eq!(kvs[0].value, "/go/v1"),
         other => panic!("{other:?}"),
     }
+    // From scratch nothing is unknown: an unset name is empty, no template.
+    let p = plan_of("FROM scratch\nENV P=$GOPATH/x\n", &opts(&["linux/amd64"])).unwrap();
+    let step = &p.jobs[0].steps[0];
+    assert!(step.unresolved.is_empty() && step.template.is_none());
+    assert_eq!(
+        step.instruction,
+        Instruction::Env(vec![KeyValue {
+            key: "P".into(),
+            value: "/x".into()
+        }])
+    );
 }
+
+mod bases;
+mod inherit;

@@ -43,6 +43,10 @@ macro_rules! add_app_user {
 }
 
 /// Why `COPY --chown=app` (no group) differs.
+const LATER_ARG_WINS: &str = "deliberate: xplat follows BuildKit, where `ARG E=from-arg` after \
+    `ENV E=env-$A` gives RUN `E=from-arg` (the later setter wins; seen with the engine's BuildKit, \
+    DOCKER_BUILDKIT=1); Docker 20.10's classic builder lets the ENV win (`E=env-default`)";
+
 const CHOWN_USER_ONLY: &str = "`--chown=<user>` without a group: the Dockerfile reference says \
     the gid is the same number as the uid, which xplat does (1000:1000); Docker 20.10's classic \
     builder instead looks up a *group named like the user* (`app`, gid 1600; with no such group \
@@ -84,7 +88,11 @@ pub fn all() -> Vec<Case> {
             files: &[],
             setup: nothing,
             build_args: &[("B", "given")],
-            known: &[],
+            known: &[
+                ("fs:/e.txt", LATER_ARG_WINS),
+                ("fs:/env.txt", LATER_ARG_WINS),
+                ("fs:/exec-env.txt", LATER_ARG_WINS),
+            ],
         },
         Case {
             name: "workdir-created-and-relative",
@@ -128,7 +136,11 @@ pub fn all() -> Vec<Case> {
             files: &[],
             setup: nothing,
             build_args: &[],
-            known: &[],
+            known: &[(
+                "fs:/home/app/made-by-workdir",
+                "BuildKit, xplat's yardstick, makes a WORKDIR owned by the current USER \
+                 (Mkdir WithUser); the classic builder makes it owned by root",
+            )],
         },
         Case {
             name: "copy-files-dirs-wildcards-slashes",

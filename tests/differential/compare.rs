@@ -9,7 +9,7 @@ use std::io::Read;
 
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
-use xplat::engine::ImageConfig;
+use xplat::engine::ContainerConfig as ImageConfig;
 
 /// Files up to this size are kept verbatim so a diff can show them.
 const INLINE_MAX: usize = 256;
@@ -238,29 +238,7 @@ pub fn config_view(config: &Value) -> ConfigView {
 
 /// The same view of xplat's authoritative [`ImageConfig`] (what its final images get).
 pub fn xplat_config_view(c: &ImageConfig) -> ConfigView {
-    let hc = c.healthcheck.as_ref().map(|h| {
-        json!({
-            "Test": h.test,
-            "Interval": h.interval,
-            "Timeout": h.timeout,
-            "StartPeriod": h.start_period,
-            "Retries": h.retries,
-        })
-    });
-    let raw = json!({
-        "Env": c.env,
-        "Cmd": c.cmd,
-        "Entrypoint": c.entrypoint,
-        "WorkingDir": c.working_dir,
-        "User": c.user,
-        "ExposedPorts": c.exposed_ports.iter().map(|p| (p.clone(), json!({}))).collect::<Map<_, _>>(),
-        "Labels": c.labels,
-        "Volumes": c.volumes.iter().map(|p| (p.clone(), json!({}))).collect::<Map<_, _>>(),
-        "StopSignal": c.stop_signal,
-        "Healthcheck": hc,
-        "Shell": c.shell,
-        "OnBuild": c.on_build,
-    });
+    let raw = serde_json::to_value(c).expect("a config serializes");
     config_view(&raw)
 }
 
@@ -372,21 +350,15 @@ mod tests {
             v["Healthcheck"],
             json!({"Test": ["CMD", "true"], "Retries": 3})
         );
-        let x = xplat_config_view(&ImageConfig {
-            env: vec!["A=1".into()],
-            exposed_ports: ["80/tcp".to_string(), "53/udp".to_string()].into(),
-            labels: [
-                ("k".to_string(), "v".to_string()),
-                ("xplat.fixture.recipe".into(), "r".into()),
-            ]
-            .into(),
-            healthcheck: Some(xplat::engine::Healthcheck {
-                test: vec!["CMD".into(), "true".into()],
-                retries: 3,
-                ..Default::default()
-            }),
-            ..Default::default()
-        });
+        let x = xplat_config_view(
+            &serde_json::from_value::<ImageConfig>(json!({
+                "Env": ["A=1"],
+                "ExposedPorts": {"80/tcp": {}, "53/udp": {}},
+                "Labels": {"k": "v", "xplat.fixture.recipe": "r"},
+                "Healthcheck": {"Test": ["CMD", "true"], "Retries": 3}
+            }))
+            .unwrap(),
+        );
         assert!(
             diff_config("config", &v, &x).is_empty(),
             "{:?}",

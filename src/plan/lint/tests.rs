@@ -160,3 +160,162 @@ fn exit_policy() {
     assert!(fails(&err, false));
     assert!(!fails(&[], true));
 }
+
+#[test]
+fn check_directive_skips_rules_and_turns_findings_into_errors() {
+    let body = "FROM alpine AS old\nCOPY a /a\nFROM --platform=linux/amd64 node AS web\nRUN npm ci \\\n\n  && true\nFROM scratch\nCOPY --from=web /d /d\nRUN echo $TARGETARCH\n";
+    let all = rules(body, &["linux/amd64", "linux/arm64"]);
+    assert_eq!(
+        all,
+        [
+            (1, "UnusedStage"),
+            (3, "FromPlatformFlagConstDisallowed"),
+            (6, "NoEmptyContinuation"),
+            (9, "EmulatedStage"),
+            (9, "UndeclaredPlatformArg"),
+        ]
+    );
+    // (directive, rules left, all errors?)
+    let cases: &[(&str, &[&str], bool)] = &[
+        (
+            "# check=skip=UnusedStage,NoEmptyContinuation\n",
+            &[
+                "FromPlatformFlagConstDisallowed",
+                "EmulatedStage",
+                "UndeclaredPlatformArg",
+            ],
+            false,
+        ),
+        // BuildKit's name for our rule works too.
+        (
+            "# check=skip=UndefinedVar, EmulatedStage\n",
+            &[
+                "UnusedStage",
+                "FromPlatformFlagConstDisallowed",
+                "NoEmptyContinuation",
+            ],
+            false,
+        ),
+        ("# check=skip=all\n", &[], false),
+        ("# check=skip=all;error=true\n", &[], true),
+        (
+            "#check=error=true\n",
+            &[
+                "UnusedStage",
+                "FromPlatformFlagConstDisallowed",
+                "NoEmptyContinuation",
+                "EmulatedStage",
+                "UndeclaredPlatformArg",
+            ],
+            true,
+        ),
+    ];
+    for (directive, left, errors) in cases {
+        let src = format!("{directive}{body}");
+        let df = parse(&src).unwrap();
+        let d = lint(
+            &df,
+            &opts(&["linux/amd64", "linux/arm64"]),
+            &Catalog::embedded(),
+        );
+        let got: Vec<&str> = d.iter().map(|d| d.rule).collect();
+        assert_eq!(&got, left, "{directive}");
+        assert!(
+            d.iter().all(|d| (d.severity == Severity::Error) == *errors),
+            "{directive}"
+        );
+        assert_eq!(fails(&d, false), *errors && !d.is_empty(), "{directive}");
+    }
+    // A plan that cannot be made is never skipped.
+    let df = parse("# check=skip=all\nFROM a\nCOPY --from=7 / /\n").unwrap();
+    let d = lint(&df, &opts(&["linux/amd64"]), &Catalog::embedded());
+    assert_eq!(d.iter().map(|d| d.rule).collect::<Vec<_>>(), ["PlanError"]);
+}
+
+#[test]
+fn a_from_that_names_no_stage_but_is_close_to_one_is_an_error() {
+    let src = "FROM --platform=$BUILDPLATFORM golang AS build\nRUN go build -o /app\n\
+               FROM scratch\nCOPY --from=biuld /app /app\n\
+               RUN --mount=from=BIULD,target=/m --mount=from=alpine:3,target=/a \
+               --mount=from=golang,target=/g true\n";
+    let df = parse(src).unwrap();
+    let d = lint(&df, &opts(&["linux/amd64"]), &Catalog::embedded());
+    let found: Vec<(usize, &str)> = d.iter().map(|d| (d.location.line, d.rule)).collect();
+    assert_eq!(
+        found,
+        [(1, "UnusedStage"), (4, "UnknownStage"), (5, "UnknownStage")]
+    );
+    let copy = &d[1];
+    assert_eq!(copy.severity, Severity::Error);
+    assert_eq!(
+        copy.message,
+        "no stage is named `biuld`: COPY --from=biuld would pull the image `biuld` (did you mean build?)"
+    );
+    assert!(
+        d[2].message.contains("RUN --mount from=BIULD"),
+        "{}",
+        d[2].message
+    );
+    assert!(fails(&d, false));
+    // The escape hatch for an image that really has such a name.
+    let df = parse(&format!("# check=skip=UnknownStage\n{src}")).unwrap();
+    let d = lint(&df, &opts(&["linux/amd64"]), &Catalog::embedded());
+    assert!(d.iter().all(|d| d.rule != "UnknownStage"));
+
+    assert_eq!(typo_of("biuld", &["build"]), Some("build"));
+    assert_eq!(typo_of("buidler", &["builder", "build"]), Some("builder"));
+    assert_eq!(typo_of("builder2", &["builder"]), Some("builder"));
+    assert_eq!(typo_of("alpine", &["build"]), None);
+    assert_eq!(typo_of("buil:d", &["build"]), None, "a tag: an image");
+    assert_eq!(typo_of("b", &["a"]), Some("a"));
+    assert_eq!(typo_of("ab", &["cd"]), None);
+}
+
+#[test]
+fn emulated_advice_never_puts_build_platform_files_into_the_final_image() {
+    // `base` is in the final image's FROM chain; `certs` is only copied from.
+    let src = "FROM alpine AS base\nRUN apk add tzdata\n\
+               FROM alpine AS certs\nRUN apk add ca-certificates\n\
+               FROM base\nCOPY --from=certs /etc/ssl /etc/ssl\n";
+    let df = parse(src).unwrap();
+    let d = lint(
+        &df,
+        &opts(&["linux/amd64", "linux/arm64"]),
+        &Catalog::embedded(),
+    );
+    let emulated: Vec<&Diagnostic> = d.iter().filter(|d| d.rule == "EmulatedStage").collect();
+    assert_eq!(emulated.len(), 2);
+    let (chain, copied) = (emulated[0], emulated[1]);
+    assert_eq!((chain.location.line, copied.location.line), (2, 4));
+    assert!(
+        !chain.fix.contains("--platform=$BUILDPLATFORM alpine"),
+        "{}",
+        chain.fix
+    );
+    assert!(
+        chain.fix.contains("final image's FROM chain"),
+        "{}",
+        chain.fix
+    );
+    assert!(
+        chain.fix.contains("COPY --from that stage"),
+        "{}",
+        chain.fix
+    );
+    assert!(
+        chain.fix.contains("engine that runs it natively"),
+        "{}",
+        chain.fix
+    );
+    assert!(copied
+        .fix
+        .starts_with("use `FROM --platform=$BUILDPLATFORM alpine` at line 3"));
+    // The final stage itself is in the chain too.
+    let df = parse("FROM debian\nCOPY a /a\nRUN useradd app\n").unwrap();
+    let d = lint(&df, &opts(&["linux/arm64"]), &Catalog::embedded());
+    assert!(
+        d[0].fix.contains("final image's FROM chain"),
+        "{}",
+        d[0].fix
+    );
+}

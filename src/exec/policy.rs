@@ -1,0 +1,65 @@
+//! When the executor commits: a commit is a cost (a walk of the whole image tree on an
+//! engine without native diff: about 3 s for a 1 GB builder image here; 0.08 s with
+//! overlay2's native diff), and so is re-running RUN steps. The rule is one comparison:
+//! commit where the RUN work it would save costs more than the commit itself.
+//!
+//! Pure; the runner measures RUN durations as it goes and asks.
+
+use crate::engine::EngineProfile;
+
+/// The commit policy for one container's image.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Policy {
+    /// Estimated seconds of one commit.
+    pub commit_seconds: f64,
+}
+
+impl Policy {
+    /// The policy for an engine and an image of `image_bytes`.
+    pub fn new(profile: &EngineProfile, image_bytes: i64) -> Policy {
+        Policy {
+            commit_seconds: profile.commit_seconds(image_bytes),
+        }
+    }
+
+    /// A checkpoint (a commit the step cache keeps) before a step that reads the build
+    /// context, the usual place a rebuild starts from: worth it when the RUN work since
+    /// the last image took longer than the commit.
+    pub fn checkpoint(&self, run_seconds_since_image: f64) -> bool {
+        run_seconds_since_image > self.commit_seconds
+    }
+
+    /// At the end of a job other jobs are built `FROM`: commit (for them and for the
+    /// next build's cache), or let them replay the job's steps, which costs its RUN time
+    /// once per extra consumer and once per later rebuild.
+    pub fn commit_for_consumers(&self, run_seconds_since_image: f64) -> bool {
+        run_seconds_since_image > self.commit_seconds
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn profile(native_diff: bool) -> EngineProfile {
+        EngineProfile {
+            native_diff,
+            ..EngineProfile::default()
+        }
+    }
+
+    #[test]
+    fn cheap_commits_checkpoint_real_work_and_dear_ones_only_long_work() {
+        let gb = 1_090_000_000;
+        let naive = Policy::new(&profile(false), gb);
+        let native = Policy::new(&profile(true), gb);
+        // `go mod download` with no dependencies: 0.3 s.
+        assert!(!naive.checkpoint(0.3));
+        assert!(native.checkpoint(0.3));
+        // `apt-get install` of a toolchain: 40 s.
+        assert!(naive.checkpoint(40.0));
+        assert!(!naive.commit_for_consumers(0.0));
+        assert!(!native.commit_for_consumers(0.0), "no RUN: replay is free");
+        assert!(naive.commit_for_consumers(10.0));
+    }
+}

@@ -1,0 +1,747 @@
+//! Running one engine job: its [`Program`] in as few containers as its mounts allow.
+//!
+//! - The start: the latest checkpoint along the program's chain keys, else the start
+//!   image (a pinned base is pulled by digest once per build, its platform checked), the
+//!   empty image for the platform, or the parent's live container.
+//! - A container is created when the first filesystem step needs one, with a shell as its
+//!   process and standard input open, so it stays up; RUN steps go through `exec` with the
+//!   step's env, user and workdir; COPY/ADD/WORKDIR through `put_archive`. Its mounts are
+//!   those of the RUN steps ahead of it while they agree (cache mounts are unioned; bind,
+//!   tmpfs and secret mounts and the network must be equal; nothing may write under a
+//!   mount target); the first RUN that disagrees starts a new container (a commit first,
+//!   when RUN work happened since the last image).
+//! - Commits follow [`super::policy`]: a checkpoint before a step that reads the context
+//!   when the RUN work since the last image outweighs a commit; at the end, a commit when
+//!   the image is needed or the consumers' replay would cost more.
+//! - The recorded outputs consumers read are written at the end; the container is then
+//!   handed to the one consumer that continues in it, or removed.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use tokio::sync::OnceCell;
+
+use super::keys::Keys;
+use super::outputs::{ContainerFiles, Files};
+use super::policy::Policy;
+use super::program::{self, Position, Program, Start};
+use super::select::Needs;
+use super::state::State;
+use super::{job_label, At, ExecError, Fs, JobEnv, JobOutput, Result};
+use crate::dockerfile::Instruction;
+use crate::engine::{
+    ContainerId, Engine, ImageLookup, MountSpec, Network, PathLookup, RunSpec, CACHE_KEY_LABEL,
+};
+use crate::ops::resolve::{base_key, BaseOrigin};
+use crate::plan::{Job, JobId};
+use crate::platform::Platform;
+use crate::progress::Event;
+
+/// Engine state shared by the jobs of one build.
+#[derive(Default)]
+pub struct Shared {
+    /// Step-cache checkpoints: chain key → image id (read once, grown by commits).
+    pub checkpoints: Mutex<BTreeMap<String, String>>,
+    /// One pull per pinned reference.
+    pulls: Mutex<BTreeMap<String, Arc<OnceCell<String>>>>,
+    /// The empty image per platform.
+    scratch: Mutex<BTreeMap<String, Arc<OnceCell<String>>>>,
+    /// Finished jobs' outputs (a program may replay any ancestor).
+    pub outputs: Mutex<BTreeMap<JobId, JobOutput>>,
+    /// Live containers a job left for a consumer to continue in (and whether started).
+    pub handover: Mutex<BTreeMap<JobId, (ContainerId, bool)>>,
+    /// Needs of every job (from the selection).
+    pub needs: Vec<Needs>,
+    /// Roots each job records for this build's consumers.
+    pub roots: Vec<BTreeSet<String>>,
+    /// Volumes this build made.
+    pub volumes: super::mounts::Volumes,
+    /// Host folders behind bind mounts, kept until the build ends.
+    host_dirs: Mutex<Vec<super::mounts::HostDir>>,
+}
+
+impl Shared {
+    /// The shared state of a build.
+    pub fn new(
+        checkpoints: BTreeMap<String, String>,
+        needs: Vec<Needs>,
+        roots: Vec<BTreeSet<String>>,
+    ) -> Shared {
+        Shared {
+            checkpoints: Mutex::new(checkpoints),
+            needs,
+            roots,
+            ..Shared::default()
+        }
+    }
+
+    /// Keeps a host folder until the build ends.
+    pub fn keep(&self, dir: super::mounts::HostDir) {
+        lock(&self.host_dirs).push(dir);
+    }
+
+    fn checkpoint(&self, key: &str) -> Option<String> {
+        lock(&self.checkpoints).get(key).cloned()
+    }
+
+    /// A finished job's output.
+    pub fn output(&self, id: JobId) -> Option<JobOutput> {
+        lock(&self.outputs).get(&id).cloned()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A container at some position of a program.
+struct Live {
+    id: ContainerId,
+    started: bool,
+    /// Non-cache mounts and network it was created with.
+    fixed: Vec<MountSpec>,
+    network: Network,
+    /// Cache mounts by target.
+    caches: BTreeMap<String, MountSpec>,
+}
+
+/// Where the runner is.
+struct Cursor {
+    /// The newest engine image of this program's filesystem and how many positions it
+    /// covers.
+    image: Option<String>,
+    /// Filesystem steps since `image`.
+    fs_since_image: bool,
+    /// RUN seconds since `image`.
+    run_since_image: f64,
+    live: Option<Live>,
+}
+
+/// Runs one job; its deps' outputs are in `env.shared.outputs`.
+pub async fn run_job(env: &JobEnv<'_>, job: &Job) -> Result<JobOutput> {
+    let started = Instant::now();
+    let label = job_label(job);
+    let result = run_inner(env, job, &label).await;
+    match &result {
+        Ok(_) => env.reporter.report(&Event::JobFinished {
+            job: label,
+            millis: started.elapsed().as_millis() as u64,
+        }),
+        Err(e) => env.reporter.report(&Event::JobFailed {
+            job: label,
+            error: e.to_string().lines().next().unwrap_or_default().to_string(),
+        }),
+    }
+    result
+}
+
+async fn run_inner(env: &JobEnv<'_>, job: &Job, label: &str) -> Result<JobOutput> {
+    let shared = env.shared;
+    let prog = program::build(env.plan, env.keys, job, &|id| shared.output(id), &|id| {
+        lock(&shared.handover).remove(&id)
+    });
+    env.reporter.report(&Event::JobStarted {
+        job: label.to_string(),
+        stage: job.stage.to_string(),
+        platforms: job.platforms.iter().map(|p| p.to_string()).collect(),
+        steps: prog.positions.len(),
+    });
+    let mut state = State::new(prog.start_config.clone());
+    // The latest checkpoint along the program (a live start is newer than any).
+    let mut first = 0;
+    let mut cursor = Cursor {
+        image: None,
+        fs_since_image: false,
+        run_since_image: 0.0,
+        live: None,
+    };
+    if let Start::Live(id, started) = &prog.start {
+        cursor.live = Some(Live {
+            id: id.clone(),
+            started: *started,
+            fixed: Vec::new(),
+            network: Network::Default,
+            caches: BTreeMap::new(),
+        });
+    } else if !env.no_cache {
+        if let Some((n, img)) = (0..prog.positions.len())
+            .rev()
+            .find_map(|n| shared.checkpoint(prog.positions[n].key).map(|i| (n, i)))
+        {
+            first = n + 1;
+            cursor.image = Some(img);
+        }
+    }
+    let mut cached = 0;
+    for p in &prog.positions[..first] {
+        state.apply(&p.step.instruction);
+        env.reporter.report(&Event::StepCached {
+            job: label.to_string(),
+            step: cached + 1,
+        });
+        cached += 1;
+    }
+    if cursor.image.is_none() && cursor.live.is_none() {
+        cursor.image = Some(start_image(env, job, &prog).await?);
+    }
+    let profile = env.engine.profile();
+    let size = match &cursor.image {
+        Some(img) => match env.engine.inspect_image(img).await {
+            Ok(ImageLookup::Found(info)) => info.size,
+            _ => 0,
+        },
+        None => 0,
+    };
+    let policy = Policy::new(profile, size);
+    let mut ran = 0;
+    let mut run_total = 0.0;
+    let work = async {
+        for (n, p) in prog.positions.iter().enumerate().skip(first) {
+            if env.cancel.is_cancelled() {
+                return Err(ExecError::Cancelled);
+            }
+            let at = At {
+                job: p.job,
+                label,
+                step: n + 1,
+                line: p.step.line,
+                args: &p.step.args,
+            };
+            env.reporter.report(&Event::StepStarted {
+                job: label.to_string(),
+                step: n + 1,
+                of: prog.positions.len(),
+                text: describe(&p.step.instruction),
+            });
+            // A checkpoint before a step that reads the context, where rebuilds start.
+            if reads_context(p)
+                && cursor.fs_since_image
+                && policy.checkpoint(cursor.run_since_image)
+            {
+                let key = if n == 0 {
+                    prog.start_key.clone()
+                } else {
+                    prog.positions[n - 1].key.to_string()
+                };
+                commit(env, &at, &mut cursor, &state, &key).await?;
+            }
+            let expanded;
+            let instr = match &p.step.template {
+                // Names only the base's ENV defines (the base was not known when planning).
+                Some(t) => {
+                    let mut vars = state.env_map();
+                    vars.extend(p.step.args.clone());
+                    expanded = crate::plan::expand_instruction(t, p.step.line, &vars, env.escape)
+                        .map_err(|e| ExecError::Plan(Box::new(e)))?;
+                    &expanded
+                }
+                None => &p.step.instruction,
+            };
+            let fs_step = matches!(
+                instr,
+                Instruction::Run(_)
+                    | Instruction::Copy(_)
+                    | Instruction::Add(_)
+                    | Instruction::Workdir(_)
+            );
+            state.apply(instr);
+            if !fs_step {
+                continue;
+            }
+            let mounts = match instr {
+                Instruction::Run(r) => Some(super::run::mounts(env, &at, &state, r, p).await?),
+                _ => None,
+            };
+            ensure_live(env, &at, &mut cursor, &prog, n, &state, mounts.as_ref()).await?;
+            let live = cursor.live.as_mut().expect("ensure_live made one");
+            let id = live.id.clone();
+            match instr {
+                Instruction::Run(r) => {
+                    if !live.started {
+                        start(env, &at, live).await?;
+                    }
+                    let secs = super::run::execute(env, &at, &state, &id, r, p).await?;
+                    cursor.run_since_image += secs;
+                    run_total += secs;
+                }
+                Instruction::Copy(c) => {
+                    super::copy::execute_copy(env, &at, &state, &id, c, p).await?;
+                }
+                Instruction::Add(a) => {
+                    super::copy::execute_add(env, &at, &state, &id, a, p).await?;
+                }
+                Instruction::Workdir(_) => {
+                    super::copy::make_workdir(env, &at, &state, &id).await?;
+                }
+                _ => unreachable!("filesystem steps only"),
+            }
+            cursor.fs_since_image = true;
+            ran += 1;
+        }
+        Ok(())
+    };
+    let res = work.await;
+    if let Err(e) = res {
+        if let Some(live) = cursor.live.take() {
+            let _ = env.engine.remove_container(&live.id).await;
+        }
+        return Err(e);
+    }
+    finish(
+        env, job, label, &prog, &state, cursor, &policy, run_total, ran, cached,
+    )
+    .await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn finish(
+    env: &JobEnv<'_>,
+    job: &Job,
+    label: &str,
+    prog: &Program<'_>,
+    state: &State,
+    mut cursor: Cursor,
+    policy: &Policy,
+    run_total: f64,
+    ran: usize,
+    cached: usize,
+) -> Result<JobOutput> {
+    let shared = env.shared;
+    let needs = &shared.needs[job.id.0];
+    let key_out = env.keys.job(job.id).key_out.clone();
+    let no_args = BTreeMap::new();
+    let at = At {
+        job,
+        label,
+        step: prog.positions.len(),
+        line: job.steps.last().map_or(0, |s| s.line),
+        args: &no_args,
+    };
+    // Record what this build's consumers read.
+    let roots = &shared.roots[job.id.0];
+    if !roots.is_empty() {
+        let temp;
+        let id = match &cursor.live {
+            Some(l) => l.id.clone(),
+            None => {
+                let img = cursor.image.clone().expect("an image or a container");
+                temp = create(
+                    env,
+                    &at,
+                    &RunSpec {
+                        image: img,
+                        platform: Some(prog.platform.clone()),
+                        ..RunSpec::default()
+                    },
+                )
+                .await?;
+                temp.clone()
+            }
+        };
+        let files = ContainerFiles {
+            engine: env.engine,
+            id: id.clone(),
+        };
+        let res = record_roots(env, &at, &key_out, roots, &files).await;
+        if cursor.live.is_none() {
+            let _ = env.engine.remove_container(&id).await;
+        }
+        res?;
+    }
+    let want_image = needs.image
+        || (!needs.from_consumers.is_empty()
+            && policy.commit_for_consumers(cursor.run_since_image));
+    let fs = match (&cursor.image, cursor.fs_since_image) {
+        (Some(img), false) => Fs::Image(img.clone()),
+        _ if want_image => Fs::Image(commit(env, &at, &mut cursor, state, &key_out).await?),
+        _ => Fs::Replay,
+    };
+    // The one consumer that continues in the container takes it; else it goes.
+    let runs_after = needs
+        .from_consumers
+        .iter()
+        .any(|k| shared.output(*k).is_none());
+    let handed_over = match cursor.live.take() {
+        Some(live) if runs_after => {
+            lock(&shared.handover).insert(job.id, (live.id.clone(), live.started));
+            Some(live.id)
+        }
+        Some(live) => {
+            let _ = env.engine.remove_container(&live.id).await;
+            None
+        }
+        None => None,
+    };
+    let out = JobOutput {
+        fs,
+        config: state.config.clone(),
+        platform: prog.platform.clone(),
+        run_seconds: run_total,
+        steps_run: ran,
+        steps_cached: cached,
+        handed_over,
+    };
+    lock(&shared.outputs).insert(job.id, out.clone());
+    Ok(out)
+}
+
+async fn record_roots(
+    env: &JobEnv<'_>,
+    at: &At<'_>,
+    key: &str,
+    roots: &BTreeSet<String>,
+    files: &dyn Files,
+) -> Result<()> {
+    for r in roots {
+        env.outputs
+            .record(key, r, files)
+            .await
+            .map_err(|source| ExecError::Record {
+                stage: at.stage(),
+                path: r.clone(),
+                source: Box::new(source),
+            })?;
+    }
+    Ok(())
+}
+
+/// The image a program starts from (not a live container).
+async fn start_image(env: &JobEnv<'_>, job: &Job, prog: &Program<'_>) -> Result<String> {
+    let no_args = BTreeMap::new();
+    let label = job_label(job);
+    let at = At {
+        job,
+        label: &label,
+        step: 0,
+        line: 0,
+        args: &no_args,
+    };
+    match &prog.start {
+        Start::Image(img) => Ok(img.clone()),
+        Start::Live(..) => unreachable!("a live start needs no image"),
+        Start::Scratch => scratch_image(env, &at, &prog.platform).await,
+        Start::Base(reference) => base_image(env, &at, reference, &prog.platform).await,
+    }
+}
+
+/// A base image in the engine, pulled by digest once per build when the resolver found
+/// it in a registry; its platform is checked.
+pub async fn base_image(
+    env: &JobEnv<'_>,
+    at: &At<'_>,
+    reference: &str,
+    platform: &Platform,
+) -> Result<String> {
+    let base = env
+        .bases
+        .get(&base_key(reference, platform))
+        .ok_or_else(|| ExecError::UnresolvedImage {
+            stage: at.stage(),
+            reference: reference.into(),
+            platform: platform.format_all(),
+        })?;
+    let pinned = match &base.origin {
+        BaseOrigin::Engine { image_id } => return Ok(image_id.clone()),
+        BaseOrigin::Registry { .. } => base.pinned.clone(),
+    };
+    let cell = lock(&env.shared.pulls)
+        .entry(pinned.clone())
+        .or_default()
+        .clone();
+    cell.get_or_try_init(|| async {
+        if let ImageLookup::Found(info) = env
+            .engine
+            .inspect_image(&pinned)
+            .await
+            .map_err(at.engine(format!("inspecting {pinned}")))?
+        {
+            return Ok(info.id);
+        }
+        let sink = |_p: crate::engine::PullProgress| {};
+        env.engine
+            .pull_image(&pinned, platform, &sink)
+            .await
+            .map_err(at.engine(format!("pulling {reference} for {platform}")))?;
+        match env
+            .engine
+            .inspect_image(&pinned)
+            .await
+            .map_err(at.engine(format!("inspecting {pinned}")))?
+        {
+            ImageLookup::Found(info) if platform.matches(&info.platform) => Ok(info.id),
+            ImageLookup::Found(info) => Err(ExecError::WrongPlatform {
+                stage: at.stage(),
+                reference: reference.into(),
+                wanted: platform.format(),
+                actual: info.platform.format(),
+            }),
+            ImageLookup::Missing => Err(ExecError::UnresolvedImage {
+                stage: at.stage(),
+                reference: pinned.clone(),
+                platform: platform.format_all(),
+            }),
+        }
+    })
+    .await
+    .cloned()
+}
+
+/// The empty image labelled for `platform` (for `FROM scratch` jobs that run in the
+/// engine): loaded once as a docker-archive whose config says the platform, so creating
+/// a container for that platform is accepted (an import would say amd64).
+pub async fn scratch_image(env: &JobEnv<'_>, at: &At<'_>, platform: &Platform) -> Result<String> {
+    let slug = platform.format().replace('/', "-");
+    let cell = lock(&env.shared.scratch)
+        .entry(slug.clone())
+        .or_default()
+        .clone();
+    cell.get_or_try_init(|| async {
+        let tag = format!("{}:{slug}", crate::ops::SCRATCH_REPO);
+        if let ImageLookup::Found(info) = env
+            .engine
+            .inspect_image(&tag)
+            .await
+            .map_err(at.engine("looking up the empty image"))?
+        {
+            if platform.matches(&info.platform) {
+                return Ok(info.id);
+            }
+        }
+        let tar = empty_image_archive(platform, &tag).map_err(|source| ExecError::Oci {
+            action: "making the empty image".into(),
+            source: Box::new(source),
+        })?;
+        env.engine
+            .load(crate::engine::tar_body(tar.into()))
+            .await
+            .map_err(at.engine("loading the empty image"))?;
+        match env
+            .engine
+            .inspect_image(&tag)
+            .await
+            .map_err(at.engine("looking up the empty image"))?
+        {
+            ImageLookup::Found(info) => Ok(info.id),
+            ImageLookup::Missing => Err(ExecError::UnresolvedImage {
+                stage: at.stage(),
+                reference: tag,
+                platform: platform.format(),
+            }),
+        }
+    })
+    .await
+    .cloned()
+}
+
+/// A `docker load` tar of an empty image (one empty layer) for `platform`, tagged `tag`.
+fn empty_image_archive(platform: &Platform, tag: &str) -> crate::oci::Result<Vec<u8>> {
+    use crate::oci::config::History;
+    use crate::oci::{IndexFormat, LayerBlob, LayerOptions, OciImage};
+    let layer = LayerBlob::build(&[], &LayerOptions::default())?;
+    let config = crate::oci::ImageConfig::for_platform(platform, Some(0));
+    let image = OciImage::new(config, vec![], IndexFormat::Docker)?.with_layer(
+        layer,
+        History::instruction("xplat: the empty filesystem", Some(0), false),
+    )?;
+    crate::oci::docker_archive::write_docker_archive(Vec::new(), &[(&image, vec![tag.to_string()])])
+}
+
+/// Creates a container, with the build's labels, reporting it.
+pub async fn create(env: &JobEnv<'_>, at: &At<'_>, spec: &RunSpec) -> Result<ContainerId> {
+    let mut spec = spec.clone();
+    spec.labels
+        .extend(env.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
+    let id = env
+        .engine
+        .create_container(&spec)
+        .await
+        .map_err(at.engine(format!("creating a container from {}", short(&spec.image))))?;
+    env.reporter.report(&Event::ContainerCreated {
+        job: at.label.to_string(),
+    });
+    Ok(id)
+}
+
+fn short(image: &str) -> &str {
+    image
+        .strip_prefix("sha256:")
+        .map(|h| &h[..12.min(h.len())])
+        .unwrap_or(image)
+}
+
+/// Makes sure a container at the current position exists whose mounts suit the step
+/// (`mounts`: a RUN's, `None` for COPY/ADD/WORKDIR).
+async fn ensure_live(
+    env: &JobEnv<'_>,
+    at: &At<'_>,
+    cursor: &mut Cursor,
+    prog: &Program<'_>,
+    n: usize,
+    state: &State,
+    mounts: Option<&super::run::RunMounts>,
+) -> Result<()> {
+    if let (Some(live), Some(m)) = (&cursor.live, mounts) {
+        if !m.fits(&live.fixed, live.network, &live.caches) {
+            // A new container: commit first when RUN work would otherwise be lost.
+            let key = if n == 0 {
+                prog.start_key.clone()
+            } else {
+                prog.positions[n - 1].key.to_string()
+            };
+            // (A handed-over container has no image yet: commit it too.)
+            if cursor.fs_since_image || cursor.image.is_none() {
+                commit(env, at, cursor, state, &key).await?;
+            }
+            let live = cursor.live.take().expect("checked");
+            let _ = env.engine.remove_container(&live.id).await;
+        }
+    }
+    if cursor.live.is_some() {
+        return Ok(());
+    }
+    let image = cursor.image.clone().expect("an image when no container");
+    // The mounts of the RUN steps ahead that agree with this one.
+    let segment = super::run::segment_mounts(env, at, prog, n, state).await?;
+    let spec = RunSpec {
+        image,
+        platform: Some(prog.platform.clone()),
+        cmd: vec![state
+            .shell()
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "/bin/sh".into())],
+        env: state.env(),
+        user: None,
+        workdir: None,
+        labels: BTreeMap::new(),
+        network: segment.network,
+        mounts: segment.all(),
+        open_stdin: true,
+        build_args: BTreeMap::new(),
+    };
+    let id = create(env, at, &spec).await?;
+    cursor.live = Some(Live {
+        id,
+        started: false,
+        fixed: segment.fixed.clone(),
+        network: segment.network,
+        caches: segment.caches.clone(),
+    });
+    Ok(())
+}
+
+async fn start(env: &JobEnv<'_>, at: &At<'_>, live: &mut Live) -> Result<()> {
+    // The keep-alive shell must exist; `stat` follows no final link, so look at its target.
+    let mut path = "/bin/sh".to_string();
+    for _ in 0..8 {
+        match env
+            .engine
+            .stat_path(&live.id, &path)
+            .await
+            .map_err(at.engine("looking for /bin/sh"))?
+        {
+            PathLookup::Missing => {
+                return Err(ExecError::NoShell {
+                    stage: at.stage(),
+                    line: at.line,
+                })
+            }
+            PathLookup::Found(st) => match st.kind {
+                crate::engine::PathKind::Symlink { target } => {
+                    path = if target.starts_with('/') {
+                        target
+                    } else {
+                        format!("/bin/{target}")
+                    }
+                }
+                _ => break,
+            },
+        }
+    }
+    env.engine
+        .start_container(&live.id)
+        .await
+        .map_err(at.engine("starting the container"))?;
+    live.started = true;
+    Ok(())
+}
+
+/// Commits the live container as a checkpoint for `key`.
+async fn commit(
+    env: &JobEnv<'_>,
+    at: &At<'_>,
+    cursor: &mut Cursor,
+    state: &State,
+    key: &str,
+) -> Result<String> {
+    let live = cursor.live.as_ref().expect("a container to commit");
+    let mut config = state.container_config();
+    config
+        .labels
+        .get_or_insert_with(BTreeMap::new)
+        .insert(CACHE_KEY_LABEL.to_string(), key.to_string());
+    let t = Instant::now();
+    let img = env
+        .engine
+        .commit(&live.id, &config)
+        .await
+        .map_err(at.engine("committing"))?;
+    env.reporter.report(&Event::Note {
+        message: format!(
+            "{}: committed a checkpoint in {:.1} s",
+            at.label,
+            t.elapsed().as_secs_f64()
+        ),
+    });
+    lock(&env.shared.checkpoints).insert(key.to_string(), img.clone());
+    cursor.image = Some(img.clone());
+    cursor.fs_since_image = false;
+    cursor.run_since_image = 0.0;
+    Ok(img)
+}
+
+/// Whether a step reads the build context (a COPY or ADD without `--from`, or a RUN with
+/// a bind mount of the context): the place a rebuild after an edit starts.
+fn reads_context(p: &Position<'_>) -> bool {
+    match &p.step.instruction {
+        Instruction::Copy(c) => c.from.is_none() && c.heredocs.is_empty(),
+        Instruction::Add(a) => a.heredocs.is_empty(),
+        _ => false,
+    }
+}
+
+/// A one-line description of an instruction for progress (the whole RUN text: renderers
+/// shorten it for a terminal).
+pub fn describe(instr: &Instruction) -> String {
+    use crate::dockerfile::Command;
+    let rest = match instr {
+        Instruction::Run(r) => match &r.command {
+            Command::Shell(s) => s.clone(),
+            Command::Exec(v) => format!("{v:?}"),
+        },
+        Instruction::Copy(c) => format!("{} {}", c.sources.join(" "), c.dest),
+        Instruction::Add(a) => format!("{} {}", a.sources.join(" "), a.dest),
+        Instruction::Workdir(w) | Instruction::User(w) => w.clone(),
+        Instruction::Arg(decls) => decls
+            .iter()
+            .map(|d| d.name.clone())
+            .collect::<Vec<_>>()
+            .join(" "),
+        Instruction::Env(kvs) | Instruction::Label(kvs) => kvs
+            .iter()
+            .map(|kv| kv.key.clone())
+            .collect::<Vec<_>>()
+            .join(" "),
+        _ => String::new(),
+    };
+    format!("{} {}", instr.keyword(), rest).trim().to_string()
+}
+
+/// Keeps `Engine` in scope for trait methods used through `env.engine`.
+#[allow(dead_code)]
+fn _engine_in_scope(_: &dyn Engine) {}
+
+/// The chain keys, for tests.
+#[allow(dead_code)]
+fn _keys_in_scope(_: &Keys) {}

@@ -1,0 +1,255 @@
+//! The one base-image resolver: every (reference, platform) a build starts from or copies
+//! from is resolved once, before anything runs, to a pinned image and its config.
+//!
+//! Order, as BuildKit-in-the-engine does it: the engine's own image store first, when it
+//! holds the reference for the right platform (a test image that exists only in the engine
+//! is used as is); else the registry, resolved to the platform's manifest digest. The
+//! executor then pulls by digest (`repo@sha256:…`), never by a tag two platforms share,
+//! which is how an arm64 image once got an x86-64 base layer: two pulls of one tag raced
+//! in the engine's store (issue 9). The architecture of what the registry gives is checked
+//! here, and the engine's is checked again after a pull.
+//!
+//! I/O through `engine` and `registry` only; the result is a plain value the planner,
+//! the executor and the assembler all read.
+
+use std::collections::BTreeMap;
+
+use futures::future::join_all;
+
+use crate::engine::{Engine, ImageLookup};
+use crate::oci::config::RootFs;
+use crate::oci::{Digest, ImageConfig};
+use crate::platform::Platform;
+use crate::registry::{ImageRef, RegistryClient, RegistryError, ResolvedImage};
+
+/// Where a resolved base image lives.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BaseOrigin {
+    /// The engine's store has it for the right platform: used as is.
+    Engine {
+        /// The engine's image id.
+        image_id: String,
+    },
+    /// Resolved in a registry: pulled by manifest digest when an engine job needs it;
+    /// its layers stay in the registry for assembled images.
+    Registry {
+        /// The registry's answer (manifest, config, layer descriptors).
+        image: Box<ResolvedImage>,
+    },
+}
+
+/// One base image for one platform.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResolvedBase {
+    /// The reference as written (after expansion).
+    pub reference: String,
+    /// The platform asked for.
+    pub requested: Platform,
+    /// What to use: the engine's image id, or `registry/repo@sha256:<manifest>`.
+    pub pinned: String,
+    /// The image's own platform (from its config).
+    pub platform: Platform,
+    /// Its config.
+    pub config: ImageConfig,
+    /// Where it lives.
+    pub origin: BaseOrigin,
+}
+
+/// Why a base image could not be resolved.
+#[derive(Debug, thiserror::Error)]
+pub enum ResolveError {
+    /// Neither the engine nor the registry has it for the platform.
+    #[error("base image {reference} for {platform}: {reason}")]
+    NotFound {
+        /// The reference.
+        reference: String,
+        /// The platform.
+        platform: String,
+        /// What the engine and the registry said.
+        reason: String,
+    },
+    /// The registry's image says another architecture than its index entry.
+    #[error("base image {reference} for {platform}: the registry's config says {actual}")]
+    WrongArchitecture {
+        /// The reference.
+        reference: String,
+        /// The platform asked for.
+        platform: String,
+        /// The config's platform.
+        actual: String,
+    },
+    /// Looking into the engine's store failed.
+    #[error("base image {reference}: looking it up in the engine: {source}")]
+    Engine {
+        /// The reference.
+        reference: String,
+        /// The engine's error.
+        #[source]
+        source: Box<crate::engine::EngineError>,
+    },
+}
+
+/// Resolved bases by (reference, platform as `format_all`).
+pub type Bases = BTreeMap<(String, String), ResolvedBase>;
+
+/// The key of a base in [`Bases`].
+pub fn base_key(reference: &str, platform: &Platform) -> (String, String) {
+    (reference.to_string(), platform.normalized().format_all())
+}
+
+/// Resolves every wanted (reference, platform), concurrently, each once. With
+/// `pull_always` (`--pull`), the engine's store is skipped for references a registry
+/// serves (an image only the engine has is still used).
+pub async fn resolve_all(
+    wanted: &[(String, Platform)],
+    engine: Option<&dyn Engine>,
+    client: &RegistryClient,
+    pull_always: bool,
+) -> Result<Bases, ResolveError> {
+    let mut unique: Vec<(String, Platform)> = Vec::new();
+    for (r, p) in wanted {
+        let p = p.normalized();
+        if !unique.iter().any(|(ur, up)| ur == r && *up == p) {
+            unique.push((r.clone(), p));
+        }
+    }
+    let results = join_all(
+        unique
+            .iter()
+            .map(|(r, p)| resolve_one(r, p, engine, client, pull_always)),
+    )
+    .await;
+    let mut out = Bases::new();
+    for ((r, p), res) in unique.iter().zip(results) {
+        out.insert(base_key(r, p), res?);
+    }
+    Ok(out)
+}
+
+async fn resolve_one(
+    reference: &str,
+    platform: &Platform,
+    engine: Option<&dyn Engine>,
+    client: &RegistryClient,
+    pull_always: bool,
+) -> Result<ResolvedBase, ResolveError> {
+    let mut engine_says = None;
+    if let Some(engine) = engine {
+        match from_engine(engine, reference, platform).await? {
+            Ok(found) if !pull_always => return Ok(found),
+            Ok(found) => engine_says = Some(Ok(found)),
+            Err(why) => engine_says = Some(Err(why)),
+        }
+    }
+    match from_registry(client, reference, platform).await {
+        Ok(found) => Ok(found),
+        Err(RegistryFailure::Arch(e)) => Err(e),
+        Err(RegistryFailure::Other(registry_why)) => match engine_says {
+            Some(Ok(found)) => Ok(found),
+            Some(Err(engine_why)) => Err(ResolveError::NotFound {
+                reference: reference.into(),
+                platform: platform.format_all(),
+                reason: format!("{engine_why}; in the registry: {registry_why}"),
+            }),
+            None => Err(ResolveError::NotFound {
+                reference: reference.into(),
+                platform: platform.format_all(),
+                reason: registry_why,
+            }),
+        },
+    }
+}
+
+/// `Ok(Ok(base))` when the engine has the reference for the platform, `Ok(Err(why))`
+/// when it does not.
+async fn from_engine(
+    engine: &dyn Engine,
+    reference: &str,
+    platform: &Platform,
+) -> Result<Result<ResolvedBase, String>, ResolveError> {
+    let found = engine
+        .inspect_image(reference)
+        .await
+        .map_err(|source| ResolveError::Engine {
+            reference: reference.into(),
+            source: Box::new(source),
+        })?;
+    let info = match found {
+        ImageLookup::Missing => return Ok(Err("not in the engine".into())),
+        ImageLookup::Found(info) => info,
+    };
+    // `matches`, not `==`: an arm64 image often says variant v8, the target none.
+    if !platform.matches(&info.platform) {
+        return Ok(Err(format!(
+            "the engine's {reference} is {}",
+            info.platform.format()
+        )));
+    }
+    let diff_ids = info
+        .diff_ids
+        .iter()
+        .filter_map(|d| Digest::parse(d).ok())
+        .collect();
+    let config = ImageConfig {
+        architecture: info.platform.architecture.clone(),
+        os: info.platform.os.clone(),
+        variant: (!info.platform.variant.is_empty()).then(|| info.platform.variant.clone()),
+        config: Some(info.config.clone()),
+        rootfs: RootFs {
+            diff_ids,
+            ..RootFs::default()
+        },
+        ..ImageConfig::default()
+    };
+    Ok(Ok(ResolvedBase {
+        reference: reference.into(),
+        requested: platform.clone(),
+        pinned: info.id.clone(),
+        platform: info.platform.clone(),
+        config,
+        origin: BaseOrigin::Engine {
+            image_id: info.id.clone(),
+        },
+    }))
+}
+
+enum RegistryFailure {
+    Arch(ResolveError),
+    Other(String),
+}
+
+async fn from_registry(
+    client: &RegistryClient,
+    reference: &str,
+    platform: &Platform,
+) -> Result<ResolvedBase, RegistryFailure> {
+    let r = ImageRef::parse(reference).map_err(|e| RegistryFailure::Other(e.to_string()))?;
+    let resolved = client
+        .resolve(&r, platform)
+        .await
+        .map_err(|e: RegistryError| RegistryFailure::Other(e.to_string()))?;
+    let config = ImageConfig::parse(&resolved.config_bytes)
+        .map_err(|e| RegistryFailure::Other(e.to_string()))?;
+    let actual = config.platform();
+    if !platform.matches(&actual) {
+        return Err(RegistryFailure::Arch(ResolveError::WrongArchitecture {
+            reference: reference.into(),
+            platform: platform.format_all(),
+            actual: actual.format(),
+        }));
+    }
+    let pinned = format!(
+        "{}/{}@{}",
+        r.registry, r.repository, resolved.manifest.digest
+    );
+    Ok(ResolvedBase {
+        reference: reference.into(),
+        requested: platform.clone(),
+        pinned,
+        platform: actual,
+        config,
+        origin: BaseOrigin::Registry {
+            image: Box::new(resolved),
+        },
+    })
+}
