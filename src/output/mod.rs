@@ -7,6 +7,8 @@
 //!   push (index last), OCI layout (folder or tar), load into the engine, metadata file.
 //! - [`inspect`]: what `xplat inspect` shows of a registry reference or an OCI layout.
 //! - [`metadata`]: metadata instructions as config edits (pure).
+//! - [`rootfs`]: an image's filesystem (layers and whiteouts applied) as a folder or a tar,
+//!   for `--output type=local` and `type=tar`.
 //!
 //! Registry traffic goes through `registry`, engine traffic through `engine`; this module
 //! writes files only at the output paths the user gave and in a work folder it is handed.
@@ -17,6 +19,8 @@ mod error;
 pub mod export;
 pub mod inspect;
 pub mod metadata;
+pub mod rootfs;
+pub mod spec;
 pub mod stage_files;
 pub mod targets;
 
@@ -25,5 +29,6 @@ pub use deliver::{deliver, BuildSummary, Delivered, LoadTarget, OutputOptions, P
 pub use error::{OutputError, Result};
 pub use export::export_from_engine;
 pub use inspect::{inspect, InspectTarget, Inspection};
+pub use spec::{parse_output_spec, OutputSpec};
 pub use stage_files::EngineStageFiles;
 pub use targets::images_for_targets;
