@@ -56,6 +56,7 @@ fn main() {
         layers: &layers,
         work_dir: work.path(),
         format: IndexFormat::Oci,
+        reporter: &xplat::progress::Silent,
     };
     let rt = tokio::runtime::Runtime::new().unwrap();
     let index = rt

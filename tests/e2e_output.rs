@@ -86,6 +86,7 @@ async fn build(
         layers: &layers,
         work_dir: work,
         format: IndexFormat::Oci,
+        reporter: &xplat::progress::Silent,
     };
     images_for_targets(&p, &env, &BTreeMap::new())
         .await

@@ -14,6 +14,7 @@ mod e2e;
 mod e2e_output;
 mod engine_docker;
 mod expand_conformance;
+mod first_hour;
 mod platform_cases;
 
 mod support;

@@ -74,6 +74,7 @@ impl Case {
             layers: &layers,
             work_dir: self.work.path(),
             format: IndexFormat::Oci,
+            reporter: &crate::progress::Silent,
         };
         rt().block_on(async {
             match base {

@@ -62,6 +62,8 @@ pub struct AssembleEnv<'a> {
     pub work_dir: &'a Path,
     /// OCI or Docker documents.
     pub format: IndexFormat,
+    /// Where progress goes (one event per assembled job).
+    pub reporter: &'a dyn crate::progress::Reporter,
 }
 
 impl AssembleEnv<'_> {

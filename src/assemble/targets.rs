@@ -5,10 +5,10 @@
 use std::collections::BTreeMap;
 
 use super::error::{AssembleError, Result};
-use super::job::{assemble, can_assemble};
+use super::job::assemble;
 use super::{show, AssembleEnv};
 use crate::oci::{ImageIndex, OciImage};
-use crate::plan::{Base, BuildPlan, JobId, Source};
+use crate::plan::{Base, BuildPlan, JobId, Mode, Source};
 
 /// Builds every target's image and the index. `ready` holds the images of jobs already
 /// built elsewhere (native or emulated finals exported from the engine, by job id).
@@ -43,7 +43,8 @@ pub async fn image_of(
         if done.contains_key(&job.id) {
             continue;
         }
-        if !can_assemble(&job.steps) {
+        // The plan decided which jobs are assembled; an engine job's image must be ready.
+        if job.mode != Mode::Assembled {
             return Err(AssembleError::MissingInput {
                 what: format!(
                     "the {} image of {} ({:?})",
@@ -59,7 +60,7 @@ pub async fn image_of(
         }
         for s in job.steps.iter().filter_map(|s| s.from.as_ref()) {
             if let Source::Stage { job: j } = s {
-                if can_assemble(&plan.job(*j).steps) && !env.engine_ran(*j) {
+                if plan.job(*j).mode == Mode::Assembled {
                     needed.push(*j);
                 }
             }
@@ -79,7 +80,16 @@ pub async fn image_of(
             }
             Base::Stage { job: b } => Some(done[b].clone()),
         };
+        let started = std::time::Instant::now();
+        let base_layers = base.as_ref().map_or(0, |b| b.layers().len());
         let image = assemble(job, base.as_ref(), env, done).await?;
+        env.reporter.report(&crate::progress::Event::JobAssembled {
+            job: job.id.to_string(),
+            stage: job.stage.to_string(),
+            platforms: job.platforms.iter().map(|p| p.to_string()).collect(),
+            layers: image.layers().len().saturating_sub(base_layers),
+            millis: started.elapsed().as_millis() as u64,
+        });
         done.insert(j, image);
     }
     Ok(done[&id].clone())

@@ -52,6 +52,7 @@ pub fn container_config(spec: &RunSpec) -> ContainerCreateBody {
         stdin_once: Some(false),
         host_config: Some(HostConfig {
             network_mode: Some(network_mode(spec.network).to_string()),
+            extra_hosts: (!spec.extra_hosts.is_empty()).then(|| spec.extra_hosts.clone()),
             mounts: if mounts.is_empty() {
                 None
             } else {
@@ -68,6 +69,7 @@ pub fn network_mode(network: Network) -> &'static str {
     match network {
         Network::Default => "default",
         Network::None => "none",
+        Network::Host => "host",
     }
 }
 
@@ -386,6 +388,7 @@ mod tests {
             labels: BTreeMap::from([("xplat.step".to_string(), "3".to_string())]),
             network: Network::None,
             open_stdin: false,
+            extra_hosts: Vec::new(),
             mounts: vec![
                 MountSpec::Cache {
                     volume: "xplat-cache-go".into(),

@@ -320,6 +320,9 @@ async fn run(
         image_needed,
         limit,
         escape: '\\',
+        network: crate::engine::Network::Default,
+        add_hosts: Vec::new(),
+        no_cache_stages: Vec::new(),
     })
     .await
 }

@@ -83,6 +83,24 @@ pub struct JobEnv<'a> {
     pub outputs: &'a outputs::OutputCache,
     /// The Dockerfile's escape character (re-expanding a step's template).
     pub escape: char,
+    /// `--network`: RUN steps without their own `--network` use it.
+    pub network: crate::engine::Network,
+    /// `--add-host` entries (`NAME:IP`) of every RUN container.
+    pub add_hosts: &'a [String],
+    /// `--no-cache-filter`: stages (lowercase names) run without the step cache.
+    pub no_cache_stages: &'a [String],
+}
+
+impl JobEnv<'_> {
+    /// Whether the step cache may serve this job.
+    pub fn caches(&self, job: &Job) -> bool {
+        !self.no_cache
+            && !job.stage.name.as_ref().is_some_and(|n| {
+                self.no_cache_stages
+                    .iter()
+                    .any(|s| s.eq_ignore_ascii_case(n))
+            })
+    }
 }
 
 /// Where a step runs: its job, step number and line, and the ARGs it sees.

@@ -167,9 +167,10 @@ pub async fn mounts(
 ) -> Result<RunMounts> {
     let mut out = RunMounts {
         network: match run.network {
-            None | Some(NetworkMode::Default) => Network::Default,
+            None => env.network,
+            Some(NetworkMode::Default) => Network::Default,
             Some(NetworkMode::None) => Network::None,
-            Some(NetworkMode::Host) => return Err(at.unsupported("RUN --network=host")),
+            Some(NetworkMode::Host) => Network::Host,
         },
         ..RunMounts::default()
     };
@@ -207,6 +208,8 @@ pub async fn mounts(
                 Some(source) => from_mount(env, at, m, source, &build, rw, p, &target).await?,
                 None => context_mount(env, at, state, m, &build, rw, p, &target).await?,
             },
+            // `env=` without a target: only an environment variable (see `execute`).
+            MountType::Secret if m.env.is_some() && m.target.is_none() => continue,
             MountType::Secret => match secret_mount(env, at, m, &target)? {
                 Some(s) => s,
                 None => continue,
@@ -462,6 +465,36 @@ fn secret_mount(
     }
 }
 
+/// `RUN --mount=type=secret,env=VAR`: the secret's content as `VAR=…` for this command
+/// only (never in a config, a layer or a key).
+fn secret_env(env: &JobEnv<'_>, at: &At<'_>, run: &Run) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for m in run.mounts.iter().filter(|m| m.kind == MountType::Secret) {
+        let Some(var) = &m.env else { continue };
+        let id = m.id.clone().unwrap_or_else(|| var.clone());
+        match env.secrets.get(&id) {
+            Some(src) => {
+                let value = std::fs::read(src).map_err(|source| ExecError::Archive {
+                    stage: at.stage(),
+                    line: at.line,
+                    path: format!("secret {id}"),
+                    source,
+                })?;
+                out.push(format!("{var}={}", String::from_utf8_lossy(&value)));
+            }
+            None if m.required == Some(true) => {
+                return Err(ExecError::MissingSecret {
+                    stage: at.stage(),
+                    line: at.line,
+                    id,
+                })
+            }
+            None => {}
+        }
+    }
+    Ok(out)
+}
+
 /// The named volume behind a cache mount: stable per cache id and platform.
 pub fn cache_volume_name(id: &str, platform: &str) -> String {
     let h = hex::encode(Sha256::digest(format!("{id}\0{platform}").as_bytes()));
@@ -482,9 +515,11 @@ pub async fn execute(
         HeredocArgv::Shell(script) => state.argv(&Command::Shell(script)),
         HeredocArgv::Script(h) => vec![format!("{PIPES_DIR}/{}", h.name)],
     };
+    let mut run_env = state.run_env(at.args);
+    run_env.extend(secret_env(env, at, run)?);
     let spec = ExecSpec {
         argv,
-        env: state.run_env(at.args),
+        env: run_env,
         user: state.user().map(str::to_string),
         workdir: Some(state.workdir()),
     };

@@ -164,7 +164,7 @@ async fn run_inner(env: &JobEnv<'_>, job: &Job, label: &str) -> Result<JobOutput
             network: Network::Default,
             caches: BTreeMap::new(),
         });
-    } else if !env.no_cache {
+    } else if env.caches(job) {
         if let Some((n, img)) = (0..prog.positions.len())
             .rev()
             .find_map(|n| shared.checkpoint(prog.positions[n].key).map(|i| (n, i)))
@@ -213,7 +213,7 @@ async fn run_inner(env: &JobEnv<'_>, job: &Job, label: &str) -> Result<JobOutput
                 job: label.to_string(),
                 step: n + 1,
                 of: prog.positions.len(),
-                text: describe(&p.step.instruction),
+                text: crate::progress::step_text(&p.step.instruction),
             });
             // A checkpoint before a step that reads the context, where rebuilds start.
             if reads_context(p)
@@ -618,6 +618,7 @@ async fn ensure_live(
         mounts: segment.all(),
         open_stdin: true,
         build_args: BTreeMap::new(),
+        extra_hosts: env.add_hosts.to_vec(),
     };
     let id = create(env, at, &spec).await?;
     cursor.live = Some(Live {
@@ -712,33 +713,6 @@ fn reads_context(p: &Position<'_>) -> bool {
         Instruction::Add(a) => a.heredocs.is_empty(),
         _ => false,
     }
-}
-
-/// A one-line description of an instruction for progress (the whole RUN text: renderers
-/// shorten it for a terminal).
-pub fn describe(instr: &Instruction) -> String {
-    use crate::dockerfile::Command;
-    let rest = match instr {
-        Instruction::Run(r) => match &r.command {
-            Command::Shell(s) => s.clone(),
-            Command::Exec(v) => format!("{v:?}"),
-        },
-        Instruction::Copy(c) => format!("{} {}", c.sources.join(" "), c.dest),
-        Instruction::Add(a) => format!("{} {}", a.sources.join(" "), a.dest),
-        Instruction::Workdir(w) | Instruction::User(w) => w.clone(),
-        Instruction::Arg(decls) => decls
-            .iter()
-            .map(|d| d.name.clone())
-            .collect::<Vec<_>>()
-            .join(" "),
-        Instruction::Env(kvs) | Instruction::Label(kvs) => kvs
-            .iter()
-            .map(|kv| kv.key.clone())
-            .collect::<Vec<_>>()
-            .join(" "),
-        _ => String::new(),
-    };
-    format!("{} {}", instr.keyword(), rest).trim().to_string()
 }
 
 /// Keeps `Engine` in scope for trait methods used through `env.engine`.

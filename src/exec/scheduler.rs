@@ -130,6 +130,12 @@ pub struct ExecInputs<'a> {
     pub limit: usize,
     /// The Dockerfile's escape character.
     pub escape: char,
+    /// `--network`.
+    pub network: crate::engine::Network,
+    /// `--add-host NAME:IP` entries.
+    pub add_hosts: Vec<String>,
+    /// `--no-cache-filter` stages.
+    pub no_cache_stages: Vec<String>,
 }
 
 /// What the engine side of a build produced.
@@ -176,8 +182,26 @@ pub async fn execute(inputs: ExecInputs<'_>) -> Result<ExecOutcome> {
             })?
     };
     let needs = super::select::needs(plan, &inputs.image_needed);
+    // A job the step cache may not serve gets a key nothing was recorded under.
+    let uncached: BTreeSet<String> = plan
+        .jobs
+        .iter()
+        .filter(|j| {
+            j.stage.name.as_ref().is_some_and(|n| {
+                inputs
+                    .no_cache_stages
+                    .iter()
+                    .any(|s| s.eq_ignore_ascii_case(n))
+            })
+        })
+        .map(|j| keys.job(j.id).key_out.clone())
+        .collect();
     let key_out = |id: JobId| keys.job(id).key_out.clone();
-    let ckpt = |k: &str| checkpoints.get(k).cloned();
+    let ckpt = |k: &str| {
+        (!uncached.contains(k))
+            .then(|| checkpoints.get(k).cloned())
+            .flatten()
+    };
     let recorded =
         |k: &str, roots: &BTreeSet<String>| !inputs.no_cache && inputs.outputs.has_all(k, roots);
     let selection = super::select::select(plan, &key_out, &needs, &ckpt, &recorded);
@@ -197,6 +221,9 @@ pub async fn execute(inputs: ExecInputs<'_>) -> Result<ExecOutcome> {
         shared: &shared,
         outputs: inputs.outputs,
         escape: inputs.escape,
+        network: inputs.network,
+        add_hosts: &inputs.add_hosts,
+        no_cache_stages: &inputs.no_cache_stages,
     };
     let result = async {
         satisfy(&env, &selection).await?;

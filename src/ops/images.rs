@@ -147,6 +147,7 @@ pub async fn build_images(
         layers: &layers,
         work_dir: &image_opts.work_dir,
         format: image_opts.format,
+        reporter,
     };
     if cancel.is_cancelled() {
         return Err(ExecError::Cancelled.into());

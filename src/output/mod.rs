@@ -4,6 +4,8 @@
 //!   push (index last), OCI layout (folder or tar), load into the engine, metadata file.
 //! - [`inspect`]: what `xplat inspect` shows of a registry reference or an OCI layout.
 //! - [`metadata`]: the build's labels and annotations on every image and the index.
+//! - [`rootfs`]: an image's filesystem (layers and whiteouts applied) as a folder or a tar,
+//!   for `--output type=local` and `type=tar`.
 //!
 //! Images are made by `assemble` (assembled jobs, engine exports). Registry traffic goes
 //! through `registry`, engine traffic through `engine`; this module writes files only at the
@@ -13,7 +15,10 @@ pub mod deliver;
 mod error;
 pub mod inspect;
 pub mod metadata;
+pub mod rootfs;
+pub mod spec;
 
 pub use deliver::{deliver, BuildSummary, Delivered, LoadTarget, OutputOptions, PlatformSummary};
 pub use error::{OutputError, Result};
 pub use inspect::{inspect, InspectTarget, Inspection};
+pub use spec::{parse_output_spec, OutputSpec};
