@@ -15,6 +15,7 @@ mod e2e_output;
 mod engine_docker;
 mod engines;
 mod expand_conformance;
+mod first_hour;
 mod platform_cases;
 
 mod support;

@@ -21,6 +21,14 @@ pub struct Cli {
     /// Say less: only errors and the final result.
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
+    /// The docker context whose engine to use (as `docker --context`; wins over DOCKER_HOST).
+    #[arg(
+        long = "context",
+        id = "docker_context",
+        global = true,
+        value_name = "NAME"
+    )]
+    pub docker_context: Option<String>,
     /// Extra folder of platform definitions (`*.toml`) that add to or override the catalog.
     #[arg(long, global = true, value_name = "DIR")]
     pub platforms_dir: Vec<PathBuf>,
@@ -78,13 +86,28 @@ pub enum Command {
         xplat engines --engine arm=tcp://arm-builder:2376,platforms=linux/arm64,tls=certs --format json")]
     Engines(EnginesArgs),
     /// Remove xplat's step-cache images and cache volumes (results tagged with -t stay).
-    #[command(after_help = "Example:\n  xplat prune")]
+    #[command(after_help = "Examples:\n  \
+        xplat prune --dry-run\n  \
+        xplat prune --project --older-than 7d")]
     Prune(PruneArgs),
 }
 
 /// `xplat prune`.
 #[derive(Debug, Clone, Args)]
-pub struct PruneArgs {}
+pub struct PruneArgs {
+    /// Say what would be removed; remove nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Only what was made more than DURATION ago (e.g. 90m, 24h, 7d, 1h30m).
+    #[arg(long, value_name = "DURATION")]
+    pub older_than: Option<String>,
+    /// Only what builds of the context DIR made (default DIR: the current folder).
+    #[arg(long, value_name = "DIR", num_args = 0..=1, default_missing_value = ".")]
+    pub project: Option<PathBuf>,
+    /// docker's prune filters: until=DURATION, label=KEY[=VALUE] (repeatable).
+    #[arg(long, value_name = "FILTER")]
+    pub filter: Vec<String>,
+}
 
 /// `xplat engines`.
 #[derive(Debug, Clone, Args)]
@@ -164,16 +187,36 @@ pub struct BuildArgs {
     /// How many jobs run at once (default: the number of cores).
     #[arg(long, value_name = "N")]
     pub jobs: Option<usize>,
-    /// How progress is shown (default: tty on a terminal, plain otherwise).
+    /// The id put on every container and committed step of this build as the label
+    /// `xplat.build` (default: made from the time and the process id). For scripts that
+    /// clean up after themselves (the benchmarks).
+    #[arg(long, value_name = "ID", hide = true)]
+    pub build_id: Option<String>,
+    /// How progress is shown (auto: tty on a terminal, plain otherwise).
     #[arg(long, value_enum, value_name = "MODE")]
     pub progress: Option<ProgressMode>,
-    /// A secret for `RUN --mount=type=secret`: id=ID,src=FILE (repeatable).
-    #[arg(long = "secret", value_name = "id=ID,src=FILE")]
+    /// A secret for `RUN --mount=type=secret`: id=ID,src=FILE or id=ID,env=VARIABLE (repeatable).
+    #[arg(long = "secret", value_name = "id=ID,src=FILE|env=VAR")]
     pub secrets: Vec<String>,
     /// When an engine stops answering mid-build: run its jobs again on another engine
     /// that can run their platform (emulated if none runs it natively), or fail.
     #[arg(long, value_enum, value_name = "WHAT", default_value_t = EngineLoss::Rerun)]
     pub on_engine_loss: EngineLoss,
+    /// Resolve every base image again instead of using the engine's copy.
+    #[arg(long)]
+    pub pull: bool,
+    /// The network of RUN containers.
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub network: Option<super::buildx::NetworkArg>,
+    /// An /etc/hosts entry for RUN containers, NAME:IP (repeatable; IP may be host-gateway).
+    #[arg(long = "add-host", value_name = "NAME:IP")]
+    pub add_hosts: Vec<String>,
+    /// Run this stage's steps without the step cache (repeatable, or comma-separated).
+    #[arg(long = "no-cache-filter", value_delimiter = ',', value_name = "STAGE")]
+    pub no_cache_filter: Vec<String>,
+    /// buildx flags xplat refuses with the reason.
+    #[command(flatten)]
+    pub buildx: super::buildx::UnsupportedBuildxArgs,
     /// xplat.toml, variables, labels and annotations.
     #[command(flatten)]
     pub config: ConfigFileArgs,
@@ -247,6 +290,10 @@ pub enum EngineLoss {
 /// How build progress is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ProgressMode {
+    /// tty on a terminal, plain otherwise (the default).
+    Auto,
+    /// Nothing but errors and the result.
+    Quiet,
     /// Live bars, one line per running job.
     Tty,
     /// One line per step, RUN output prefixed by job.

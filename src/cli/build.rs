@@ -1,4 +1,4 @@
-//! `xplat build` and `xplat prune`: flags + `xplat.toml` + `XPLAT_*` → [`BuildOptions`],
+//! `xplat build` (`xplat prune` is in `prune.rs`): flags + `xplat.toml` + `XPLAT_*` → [`BuildOptions`],
 //! a tokio runtime, SIGINT/SIGTERM → the cancellation token (the library removes the
 //! build's containers, the command exits 130), progress on stderr, and one summary line
 //! per target on stdout.
@@ -14,44 +14,25 @@ use tokio_util::sync::CancellationToken;
 use super::args::{BuildArgs, ProgressMode};
 use super::options::Config;
 use super::{project, Exit};
-use crate::engine::{DockerEngine, Engine};
+use crate::engine::Engine;
 use crate::ops::{self, BuildOptions};
 use crate::output::{deliver, BuildSummary, LoadTarget};
 use crate::platform::Catalog;
-use crate::progress::Event;
 use crate::progress::{JsonReporter, PlainReporter, Reporter, Silent, TtyReporter};
 use crate::registry::PushEvent;
 
-/// `--secret id=ID,src=FILE` → (id, file). `id` defaults to the file's name, as in
-/// `docker build`; `source=` is accepted for `src=`.
-pub fn parse_secret(value: &str) -> Result<(String, PathBuf), String> {
-    let (mut id, mut src) = (None, None);
-    for field in value.split(',') {
-        match field.split_once('=') {
-            Some(("id", v)) => id = Some(v.to_string()),
-            Some(("src" | "source", v)) => src = Some(PathBuf::from(v)),
-            Some(("type", "file")) => {}
-            _ => return Err(format!("--secret {value:?}: expected id=ID,src=FILE")),
-        }
-    }
-    let src = src.ok_or_else(|| format!("--secret {value:?}: src=FILE is missing"))?;
-    let id = match id {
-        Some(id) if !id.is_empty() => id,
-        _ => src
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .ok_or_else(|| format!("--secret {value:?}: id=ID is missing"))?,
-    };
-    Ok((id, src))
-}
-
-/// The library's options from the merged configuration and the build-only flags.
-pub fn build_options(config: &Config, args: &BuildArgs) -> Result<BuildOptions, String> {
-    let secrets = args
-        .secrets
+/// The library's options from the merged configuration, the build-only flags and the
+/// resolved `--secret`s (see [`super::buildx::Secrets`]).
+pub fn build_options(
+    config: &Config,
+    args: &BuildArgs,
+    secrets: &super::buildx::Secrets,
+) -> Result<BuildOptions, String> {
+    let add_hosts = args
+        .add_hosts
         .iter()
-        .map(|s| parse_secret(s))
-        .collect::<Result<BTreeMap<_, _>, _>>()?;
+        .map(|h| super::buildx::parse_add_host(h))
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(BuildOptions {
         context_dir: config.context.clone(),
         dockerfile: Some(config.dockerfile.clone()),
@@ -63,14 +44,19 @@ pub fn build_options(config: &Config, args: &BuildArgs) -> Result<BuildOptions, 
         build_args: config.build_args.clone(),
         no_cache: config.cache.disabled || args.no_cache,
         jobs: args.jobs.unwrap_or(0),
-        secrets,
-        // XPLAT_BUILD_ID: the `xplat.build` label of the build's containers (a CI job
-        // can find what its build made, on every engine).
-        build_id: std::env::var("XPLAT_BUILD_ID")
-            .ok()
+        secrets: secrets.files.clone(),
+        // --build-id, else XPLAT_BUILD_ID: the `xplat.build` label of the build's
+        // containers (a CI job can find what its build made, on every engine).
+        build_id: args
+            .build_id
+            .clone()
+            .or_else(|| std::env::var("XPLAT_BUILD_ID").ok())
             .filter(|v| !v.is_empty()),
-        pull: false,
+        pull: args.pull,
         cache_dir: None,
+        network: args.network.unwrap_or_default().into(),
+        add_hosts,
+        no_cache_filter: args.no_cache_filter.clone(),
         engines: super::engines::specs(&config.engines).map_err(|e| e.to_string())?,
         on_engine_loss: match args.on_engine_loss {
             super::args::EngineLoss::Rerun => crate::exec::fleet::OnLoss::Rerun,
@@ -80,14 +66,15 @@ pub fn build_options(config: &Config, args: &BuildArgs) -> Result<BuildOptions, 
     })
 }
 
-/// Connects to the build's engines (`[engines]`, `--engine`, else the default one) and
-/// checks `--build-platform` against them.
+/// Connects to the build's engines (`[engines]`, `--engine`, else the one `--context`,
+/// `DOCKER_HOST` or the Docker config names) and checks `--build-platform` against them.
 async fn connect_engines(
     opts: &BuildOptions,
     config: &Config,
     catalog: &Catalog,
+    context: Option<&str>,
 ) -> anyhow::Result<ops::Engines> {
-    let engines = ops::engines::connect(&opts.engines, catalog)
+    let engines = ops::engines::connect(&opts.engines, catalog, context)
         .await
         .map_err(anyhow::Error::new)
         .context("connecting to the Docker engine")?;
@@ -112,20 +99,21 @@ async fn connect_engines(
     Ok(engines)
 }
 
-/// Which progress display: `--progress`, else tty when stderr is a terminal.
+/// Which progress display: `--progress`, else (and for `auto`) tty when stderr is a terminal.
 pub fn progress_mode(flag: Option<ProgressMode>, stderr_is_terminal: bool) -> ProgressMode {
-    flag.unwrap_or(if stderr_is_terminal {
-        ProgressMode::Tty
-    } else {
-        ProgressMode::Plain
-    })
+    match flag {
+        Some(ProgressMode::Auto) | None if stderr_is_terminal => ProgressMode::Tty,
+        Some(ProgressMode::Auto) | None => ProgressMode::Plain,
+        Some(mode) => mode,
+    }
 }
 
 fn reporter(mode: ProgressMode, quiet: bool) -> Box<dyn Reporter> {
-    if quiet {
+    if quiet || mode == ProgressMode::Quiet {
         return Box::new(Silent);
     }
     match mode {
+        ProgressMode::Auto | ProgressMode::Quiet => Box::new(Silent),
         ProgressMode::Tty => Box::new(TtyReporter::default()),
         ProgressMode::Plain => Box::new(PlainReporter::new(std::io::stderr())),
         ProgressMode::Json => Box::new(JsonReporter::new(std::io::stderr())),
@@ -147,7 +135,7 @@ fn cancel_on_signals(token: CancellationToken) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -158,24 +146,38 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 pub fn build_command(
     args: &BuildArgs,
     quiet: bool,
+    engine_context: Option<&str>,
     catalog: &Catalog,
     out: &mut dyn Write,
 ) -> anyhow::Result<ExitCode> {
+    args.buildx.refuse()?;
     let env: BTreeMap<String, String> = std::env::vars().collect();
     let cwd = std::env::current_dir().context("finding the current folder")?;
     let git = super::options::git::probe(&cwd);
-    let config = project::load_config(args, &env, &cwd, &git, catalog)?;
-    let opts = build_options(&config, args).map_err(Exit::Usage)?;
+    let mut config = project::load_config(args, &env, &cwd, &git, catalog)?;
+    // `-f -`: the Dockerfile comes from stdin; the folder holding it lives until the end.
+    let _stdin_dockerfile = if super::buildx::is_stdin(args.source.dockerfile.as_deref()) {
+        let (path, dir) = super::buildx::stdin_dockerfile(std::io::stdin().lock())?;
+        config.dockerfile = path;
+        Some(dir)
+    } else {
+        None
+    };
+    let secrets = super::buildx::Secrets::resolve(&args.secrets, &env, &cwd)?;
+    let opts = build_options(&config, args, &secrets).map_err(Exit::Usage)?;
     // Dockerfile, plan and tag mistakes are reported before (and without) an engine.
     super::preflight::build(&config, catalog)?;
     let mut out_opts = args.output.options(&config.tags, &layout_name(&config))?;
     out_opts.push |= config.output.push;
     out_opts.load |= config.output.load;
-    if out_opts.oci_dest.is_none() {
+    // Any --output on the command line replaces xplat.toml's layout.
+    if out_opts.oci_dest.is_none() && args.output.output.is_empty() {
         out_opts.oci_dest = config.output.oci_layout.as_ref().map(PathBuf::from);
     }
     if out_opts.push && out_opts.tags.is_empty() {
-        return Err(crate::output::OutputError::PushWithoutTag.into());
+        return Err(super::render_error::usage(
+            crate::output::OutputError::PushWithoutTag,
+        ));
     }
     let mode = progress_mode(args.progress, std::io::stderr().is_terminal());
     // `--target STAGE -t NAME` and no output asked for: the user wants the stage's results
@@ -186,7 +188,14 @@ pub fn build_command(
         && out_opts.wants_default_layout()
         && out_opts.metadata_file.is_none()
     {
-        return stage_results_command(&opts, &config, catalog, reporter(mode, quiet), out);
+        return stage_results_command(
+            &opts,
+            &config,
+            catalog,
+            engine_context,
+            reporter(mode, quiet),
+            out,
+        );
     }
     let source_date_epoch = source_date_epoch(&env).map_err(Exit::Usage)?;
     let client = args.output.client()?;
@@ -202,7 +211,10 @@ pub fn build_command(
     let result = rt.block_on(async {
         let cancel = CancellationToken::new();
         cancel_on_signals(cancel.clone())?;
-        let engines = connect_engines(&opts, &config, catalog).await?;
+        if out_opts.push {
+            super::output_args::check_push(&client, &out_opts.tags).await?;
+        }
+        let engines = connect_engines(&opts, &config, catalog, engine_context).await?;
         let built = ops::build_images(
             &opts,
             &engines,
@@ -251,8 +263,19 @@ pub fn build_command(
                 return Err(Exit::Interrupted.into());
             }
         };
+        let delivered = match delivered.context("writing the build's outputs") {
+            Ok(d) => d,
+            Err(e) => {
+                reporter.finish();
+                return Err(e);
+            }
+        };
+        reporter.report(&super::output_args::result_event(
+            &built.index,
+            &out_opts,
+            &delivered,
+        ));
         reporter.finish();
-        let delivered = delivered.context("writing the build's outputs")?;
         Ok::<_, anyhow::Error>((built, delivered))
     });
     let (built, delivered) = result?;
@@ -279,6 +302,7 @@ fn stage_results_command(
     opts: &ops::BuildOptions,
     config: &Config,
     catalog: &Catalog,
+    engine_context: Option<&str>,
     reporter: Box<dyn Reporter>,
     out: &mut dyn Write,
 ) -> anyhow::Result<ExitCode> {
@@ -286,7 +310,7 @@ fn stage_results_command(
     let outcome = rt.block_on(async {
         let cancel = CancellationToken::new();
         cancel_on_signals(cancel.clone())?;
-        let engines = connect_engines(opts, config, catalog).await?;
+        let engines = connect_engines(opts, config, catalog, engine_context).await?;
         let outcome = ops::build_on(opts, &engines, reporter.as_ref(), &cancel).await;
         reporter.finish();
         match outcome {
@@ -356,9 +380,9 @@ pub fn layout_name(config: &Config) -> String {
     }
 }
 
-/// Push events as progress events: `Blob` per blob (uploaded bytes, `exists`, `mounted`),
-/// a note per manifest, index and retry. The repository is named when every tag
-/// goes to one repository.
+/// Push events as progress events ([`crate::progress::push::event_for`]): `blob`,
+/// `manifest_pushed`, `index_pushed`, a note per retry. The repository is named when
+/// every tag goes to one repository.
 fn push_reporter<'a>(
     reporter: &'a dyn Reporter,
     tags: &[String],
@@ -374,34 +398,9 @@ fn push_reporter<'a>(
         String::new()
     };
     move |e: &PushEvent| {
-        let blob = |digest: &str, uploaded: u64, outcome: &str| Event::Blob {
-            repository: repository.clone(),
-            digest: digest.to_string(),
-            uploaded,
-            outcome: outcome.into(),
-        };
-        let event = match e {
-            PushEvent::BlobSkipped { digest, .. } => blob(digest, 0, "exists"),
-            PushEvent::BlobMounted { digest, .. } => blob(digest, 0, "mounted"),
-            PushEvent::BlobUploaded {
-                digest, bytes_sent, ..
-            } => blob(digest, *bytes_sent, "uploaded"),
-            PushEvent::Retrying {
-                operation,
-                attempt,
-                reason,
-            } => Event::Note {
-                message: format!("retrying {operation} (attempt {attempt}): {reason}"),
-            },
-            PushEvent::ManifestPushed { platform, digest } => Event::Note {
-                message: format!("pushed the {platform} manifest {digest}"),
-            },
-            PushEvent::IndexPushed { tag, digest } => Event::Note {
-                message: format!("pushed the index {digest} as {tag}"),
-            },
-            _ => return,
-        };
-        reporter.report(&event);
+        if let Some(event) = crate::progress::push::event_for(&repository, e) {
+            reporter.report(&event);
+        }
     }
 }
 
@@ -431,35 +430,7 @@ fn building(context: &Path) -> String {
     format!("building {}", context.display())
 }
 
-/// `xplat prune`.
-pub fn prune_command(quiet: bool, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
-    let rt = runtime()?;
-    let outcome = rt.block_on(async {
-        let engine = DockerEngine::connect_from_process_env()
-            .await
-            .context("connecting to the Docker engine")?;
-        ops::prune(&engine).await.context("pruning xplat's cache")
-    })?;
-    if !quiet {
-        writeln!(
-            out,
-            "removed {} cache image{} ({}), {} cache volume{} ({}), {} leftover container{}; kept {} image{} under user tags",
-            outcome.images,
-            plural(outcome.images),
-            human_bytes(outcome.image_bytes),
-            outcome.volumes,
-            plural(outcome.volumes),
-            human_bytes(outcome.volume_bytes),
-            outcome.containers,
-            plural(outcome.containers),
-            outcome.kept,
-            plural(outcome.kept),
-        )?;
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-fn plural(n: usize) -> &'static str {
+pub(crate) fn plural(n: usize) -> &'static str {
     if n == 1 {
         ""
     } else {
@@ -500,17 +471,6 @@ mod tests {
     }
 
     #[test]
-    fn secrets_parse_with_id_default_and_errors() {
-        assert_eq!(
-            parse_secret("id=tok,src=/run/t").unwrap(),
-            ("tok".to_string(), PathBuf::from("/run/t"))
-        );
-        assert_eq!(parse_secret("src=/a/key.pem").unwrap().0, "key.pem");
-        assert!(parse_secret("id=x").is_err());
-        assert!(parse_secret("id=x,src=/f,bogus=1").is_err());
-    }
-
-    #[test]
     fn options_come_from_the_merged_config() {
         let args = build_args(&[
             "--platform",
@@ -523,6 +483,13 @@ mod tests {
             "3",
             "--secret",
             "id=s,src=/tmp/s",
+            "--pull",
+            "--network",
+            "none",
+            "--add-host",
+            "db:10.0.0.5",
+            "--no-cache-filter",
+            "build,test",
             "--no-config",
             "ctx",
         ]);
@@ -531,7 +498,9 @@ mod tests {
         let config =
             project::load_config(&args, &BTreeMap::new(), &cwd, &Default::default(), &catalog)
                 .unwrap();
-        let o = build_options(&config, &args).unwrap();
+        let secrets =
+            super::super::buildx::Secrets::resolve(&args.secrets, &BTreeMap::new(), &cwd).unwrap();
+        let o = build_options(&config, &args, &secrets).unwrap();
         assert_eq!(
             o.platforms,
             vec![
@@ -545,12 +514,24 @@ mod tests {
         assert!(!o.no_cache);
         assert!(o.context_dir.ends_with("ctx"), "{:?}", o.context_dir);
         assert_eq!(o.secrets.get("s"), Some(&PathBuf::from("/tmp/s")));
+        assert!(o.pull);
+        assert_eq!(o.network, crate::ops::NetworkMode::None);
+        assert_eq!(o.add_hosts, [("db".to_string(), "10.0.0.5".to_string())]);
+        assert_eq!(o.no_cache_filter, ["build", "test"]);
     }
 
     #[test]
     fn progress_defaults_to_tty_only_on_a_terminal() {
         assert_eq!(progress_mode(None, true), ProgressMode::Tty);
         assert_eq!(progress_mode(None, false), ProgressMode::Plain);
+        assert_eq!(
+            progress_mode(Some(ProgressMode::Auto), true),
+            ProgressMode::Tty
+        );
+        assert_eq!(
+            progress_mode(Some(ProgressMode::Auto), false),
+            ProgressMode::Plain
+        );
         assert_eq!(
             progress_mode(Some(ProgressMode::Json), true),
             ProgressMode::Json

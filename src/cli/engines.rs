@@ -51,6 +51,7 @@ pub fn offline_slots(settings: &[EngineSetting], build: &Platform) -> Vec<Engine
 pub fn engines_command(
     args: &EnginesArgs,
     catalog: &Catalog,
+    context: Option<&str>,
     out: &mut dyn Write,
 ) -> anyhow::Result<ExitCode> {
     let env: std::collections::BTreeMap<String, String> = std::env::vars().collect();
@@ -61,7 +62,7 @@ pub fn engines_command(
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let rows = rt.block_on(crate::ops::engines::survey(&specs, catalog));
+    let rows = rt.block_on(crate::ops::engines::survey(&specs, catalog, context));
     let text = match args.format {
         Format::Text => render_text(&rows),
         Format::Json => serde_json::to_string_pretty(&rows)? + "\n",

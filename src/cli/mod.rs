@@ -5,11 +5,13 @@
 
 pub mod args;
 pub mod build;
+pub mod buildx;
 pub mod engines;
 pub mod options;
 pub mod output_args;
 pub mod preflight;
 pub mod project;
+pub mod prune;
 pub mod render_error;
 
 use std::collections::BTreeMap;
@@ -77,12 +79,30 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Plan(args) => return plan(&args, &load_catalog(&cli.platforms_dir)?, &mut stdout),
         Command::Build(args) => {
             let catalog = load_catalog(&cli.platforms_dir)?;
-            return build::build_command(&args, cli.quiet, &catalog, &mut stdout);
+            return build::build_command(
+                &args,
+                cli.quiet,
+                cli.docker_context.as_deref(),
+                &catalog,
+                &mut stdout,
+            );
         }
-        Command::Prune(_) => return build::prune_command(cli.quiet, &mut stdout),
+        Command::Prune(args) => {
+            return prune::prune_command(
+                &args,
+                cli.quiet,
+                cli.docker_context.as_deref(),
+                &mut stdout,
+            )
+        }
         Command::Engines(args) => {
             let catalog = load_catalog(&cli.platforms_dir)?;
-            return engines::engines_command(&args, &catalog, &mut stdout);
+            return engines::engines_command(
+                &args,
+                &catalog,
+                cli.docker_context.as_deref(),
+                &mut stdout,
+            );
         }
     }
     Ok(ExitCode::SUCCESS)

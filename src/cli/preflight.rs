@@ -21,8 +21,22 @@ use crate::platform::{Catalog, Platform};
 /// Reads and parses `path`. A missing file is a usage error with a hint; a syntax
 /// error is printed with its location and ends the command (exit 1).
 pub fn read_dockerfile(path: &Path) -> anyhow::Result<(String, Dockerfile)> {
-    let shown = path.display().to_string();
-    let text = match crate::context::read_dockerfile(path) {
+    // `-f -`: the Dockerfile is stdin (`xplat plan -f - . < Dockerfile`).
+    let stdin = super::buildx::is_stdin(Some(path));
+    let shown = if stdin {
+        "<stdin>".to_string()
+    } else {
+        path.display().to_string()
+    };
+    let read = if stdin {
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut bytes)
+            .map_err(|e| anyhow::Error::new(e).context("reading the Dockerfile from stdin"))?;
+        Ok(crate::dockerfile::decode(&bytes))
+    } else {
+        crate::context::read_dockerfile(path)
+    };
+    let text = match read {
         Ok(text) => text,
         Err(ContextError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
             let hint = "pass the Dockerfile with -f, or the context folder that holds it";

@@ -168,7 +168,39 @@ fn own_parts(chain: &[&(dyn StdError + 'static)]) -> Vec<String> {
     if parts.is_empty() {
         parts.push(messages.last().cloned().unwrap_or_default());
     }
-    parts
+    without_restated_context(parts)
+}
+
+/// Drops the words a part repeats from the end of what came before it: an engine error
+/// that says "pulling I for P: …" under a caller that already said "pulling I for P"
+/// reads once. Works on `": "`-separated segments, within a part and across parts.
+fn without_restated_context(parts: Vec<String>) -> Vec<String> {
+    let mut said: Vec<String> = Vec::new();
+    let mut out = Vec::new();
+    for part in parts {
+        let mut kept: Vec<String> = Vec::new();
+        for seg in part.split(": ") {
+            said.push(seg.to_string());
+            kept.push(seg.to_string());
+            // The longest run of segments that just repeated the run before it.
+            let n = said.len();
+            if let Some(k) = (1..=n / 2)
+                .rev()
+                .find(|&k| said[n - 2 * k..n - k] == said[n - k..])
+            {
+                let drop = k.min(kept.len());
+                said.truncate(n - k);
+                kept.truncate(kept.len() - drop);
+            }
+        }
+        if !kept.is_empty() {
+            out.push(kept.join(": "));
+        }
+    }
+    if out.is_empty() {
+        out.push(said.join(": "));
+    }
+    out
 }
 
 /// An error's message in words: I/O errors lose their `(os error N)` tail.
@@ -210,6 +242,8 @@ fn hints(chain: &[&(dyn StdError + 'static)]) -> Vec<String> {
             Some(hint.clone())
         } else if let Some(c) = find::<ContextError>(*e) {
             context_hint(c)
+        } else if let Some(r) = find::<crate::registry::RegistryError>(*e) {
+            r.hint()
         } else {
             None
         };
@@ -273,6 +307,27 @@ mod tests {
             verbose,
             "error: building ctx\n  caused by: reading ctx\n  caused by: not found\n"
         );
+    }
+
+    #[test]
+    fn context_restated_by_a_cause_is_said_once() {
+        let once = |parts: &[&str]| {
+            without_restated_context(parts.iter().map(|p| p.to_string()).collect()).join(": ")
+        };
+        assert_eq!(
+            once(&[
+                "stage build, line 1: pulling a:1 for linux/arm64",
+                "pulling a:1 for linux/arm64: denied"
+            ]),
+            "stage build, line 1: pulling a:1 for linux/arm64: denied"
+        );
+        assert_eq!(
+            once(&["pushing r/app: pushing r/app: blob x"]),
+            "pushing r/app: blob x"
+        );
+        assert_eq!(once(&["a: b", "a: b: c"]), "a: b: c");
+        // Words that only look alike stay.
+        assert_eq!(once(&["copying a", "copying b"]), "copying a: copying b");
     }
 
     #[test]

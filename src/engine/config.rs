@@ -84,6 +84,8 @@ pub struct EngineConfig {
     /// Timeout for every later request until response headers arrive. Long, because
     /// a big `put_archive` or `commit` answers only when done (bollard's default is 120 s).
     pub request_timeout: Duration,
+    /// The docker context it came from, when a named one (not `default`) chose it.
+    pub context: Option<String>,
 }
 
 impl EngineConfig {
@@ -144,6 +146,7 @@ impl EngineConfig {
             endpoint,
             connect_timeout: Duration::from_secs(30),
             request_timeout: Duration::from_secs(3600),
+            context: None,
         })
     }
 }

@@ -59,13 +59,13 @@ impl DockerEngine {
         let docker = match &config.endpoint {
             Endpoint::Unix(path) => {
                 if !path.exists() {
-                    return Err(unreachable(&config.endpoint, "no such socket".into()));
+                    return Err(unreachable(config, "no such socket".into()));
                 }
                 Docker::connect_with_unix(&path.to_string_lossy(), first, API_DEFAULT_VERSION)
-                    .map_err(|e| unreachable(&config.endpoint, root_cause(&e)))?
+                    .map_err(|e| unreachable(config, root_cause(&e)))?
             }
             Endpoint::Tcp(addr) => Docker::connect_with_http(addr, first, API_DEFAULT_VERSION)
-                .map_err(|e| unreachable(&config.endpoint, root_cause(&e)))?,
+                .map_err(|e| unreachable(config, root_cause(&e)))?,
             Endpoint::TcpTls { addr, cert_dir } => Docker::connect_with_ssl(
                 addr,
                 &cert_dir.join("key.pem"),
@@ -96,17 +96,17 @@ impl DockerEngine {
             // on the host; the connect timeout is its request timeout until replaced below.
             Endpoint::Ssh(dest) => {
                 Docker::connect_with_ssh(&format!("ssh://{dest}"), first, API_DEFAULT_VERSION, None)
-                    .map_err(|e| unreachable(&config.endpoint, root_cause(&e)))?
+                    .map_err(|e| unreachable(config, root_cause(&e)))?
             }
         };
         let docker = docker
             .negotiate_version()
             .await
-            .map_err(|e| unreachable(&config.endpoint, root_cause(&e)))?;
+            .map_err(|e| unreachable(config, root_cause(&e)))?;
         let version = docker
             .version()
             .await
-            .map_err(|e| unreachable(&config.endpoint, root_cause(&e)))?;
+            .map_err(|e| unreachable(config, root_cause(&e)))?;
         let api_version = version.api_version.clone().unwrap_or_default();
         if !api_at_least(&api_version, MIN_API_VERSION) {
             return Err(EngineError::ApiTooOld {
@@ -122,7 +122,7 @@ impl DockerEngine {
         let info = docker
             .info()
             .await
-            .map_err(|e| unreachable(&config.endpoint, root_cause(&e)))?;
+            .map_err(|e| unreachable(config, root_cause(&e)))?;
         let mut profile = request::engine_profile(&info, version.version.as_deref().unwrap_or(""));
         profile.api_version = api_version.clone();
         let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
@@ -140,10 +140,17 @@ impl DockerEngine {
         })
     }
 
-    /// Connects using the process environment (`DOCKER_HOST`, …): what the CLI calls.
+    /// Connects to the engine the docker CLI would use from the process environment
+    /// (`DOCKER_HOST`, `DOCKER_CONTEXT`, the Docker config's current context).
     pub async fn connect_from_process_env() -> Result<DockerEngine> {
+        Self::connect_with_context(None).await
+    }
+
+    /// [`Self::connect_from_process_env`] with `--context NAME` (which, as in the docker
+    /// CLI, wins over `DOCKER_HOST`); see [`super::context`].
+    pub async fn connect_with_context(context: Option<&str>) -> Result<DockerEngine> {
         let env: HashMap<String, String> = std::env::vars().collect();
-        Self::connect(&EngineConfig::from_env(&env)?).await
+        Self::connect(&super::context::resolve(&env, context)?).await
     }
 
     /// The endpoint, as shown to users.
@@ -740,7 +747,18 @@ fn image_info(img: bollard::models::ImageInspect) -> ImageInfo {
     }
 }
 
-fn unreachable(endpoint: &Endpoint, reason: String) -> EngineError {
+fn unreachable(config: &EngineConfig, reason: String) -> EngineError {
+    let endpoint = &config.endpoint;
+    if let Some(name) = &config.context {
+        return EngineError::Unreachable {
+            endpoint: format!("{endpoint} (docker context {name})"),
+            reason,
+            hint: format!(
+                "check the engine of docker context {name} (docker context inspect {name}), \
+                 or choose another with --context NAME or DOCKER_CONTEXT"
+            ),
+        };
+    }
     let hint = match endpoint {
         Endpoint::Unix(_) if reason.contains("permission denied") => {
             "run as a member of the docker group, or set DOCKER_HOST"
@@ -816,10 +834,8 @@ mod tests {
 
     #[test]
     fn refused_unix_socket_message_says_what_and_how() {
-        let err = unreachable(
-            &Endpoint::Unix("/var/run/docker.sock".into()),
-            "connection refused".into(),
-        );
+        let mut config = EngineConfig::from_env(&HashMap::new()).unwrap();
+        let err = unreachable(&config, "connection refused".into());
         assert_eq!(
             err.to_string(),
             "cannot reach the Docker engine at unix:///var/run/docker.sock: connection refused"
@@ -828,6 +844,16 @@ mod tests {
         match err {
             EngineError::Unreachable { hint, .. } => {
                 assert_eq!(hint, "start dockerd or set DOCKER_HOST")
+            }
+            other => panic!("{other:?}"),
+        }
+        // Chosen by a docker context: the message and the hint name it.
+        config.context = Some("colima".into());
+        let err = unreachable(&config, "no such socket".into());
+        assert!(err.to_string().contains("(docker context colima)"), "{err}");
+        match err {
+            EngineError::Unreachable { hint, .. } => {
+                assert!(hint.contains("docker context inspect colima"), "{hint}")
             }
             other => panic!("{other:?}"),
         }

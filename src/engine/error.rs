@@ -27,6 +27,45 @@ pub enum EngineError {
         /// Why it is refused.
         why: String,
     },
+    /// A docker context was named (by `--context`, `DOCKER_CONTEXT` or the Docker
+    /// config's `currentContext`) that the Docker config does not hold.
+    #[error("docker context {name:?} (from {source_of_name}) does not exist in {}", .config_dir.display())]
+    ContextNotFound {
+        /// The context's name.
+        name: String,
+        /// Where the name came from.
+        source_of_name: String,
+        /// The Docker config folder searched.
+        config_dir: std::path::PathBuf,
+    },
+    /// The Docker config file (which may name the current context) cannot be read.
+    #[error("reading the docker context from {}: {reason}", .path.display())]
+    DockerConfigInvalid {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A docker context cannot be read or used.
+    #[error("docker context {name:?} in {}: {reason}", .path.display())]
+    ContextInvalid {
+        /// The context's name.
+        name: String,
+        /// The file read.
+        path: std::path::PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A docker context's host names a scheme xplat cannot use.
+    #[error("docker context {name:?} has host {value}, which is not supported: {why}")]
+    UnsupportedContextHost {
+        /// The context's name.
+        name: String,
+        /// Its `Endpoints.docker.Host`.
+        value: String,
+        /// Why it is refused.
+        why: String,
+    },
     /// The TLS client certificates could not be loaded.
     #[error("loading the TLS certificates for {endpoint} from {cert_dir}: {source}")]
     Tls {
@@ -47,8 +86,9 @@ pub enum EngineError {
         /// The minimum xplat needs.
         required: String,
     },
-    /// Pulling an image failed.
-    #[error("pulling {reference} for {platform}: {message}")]
+    /// Pulling an image failed. The message is the engine's alone: the caller says
+    /// "pulling REFERENCE for PLATFORM" (issue 13: it was said twice).
+    #[error("{message}")]
     Pull {
         /// The image reference.
         reference: String,

@@ -95,11 +95,15 @@ pub struct Connected {
 
 /// Connects to every engine at once, each within `timeout` (an engine that does not
 /// answer is reported, not waited for).
-pub async fn connect_all(specs: &[EngineSpec], timeout: Duration) -> Vec<Connected> {
+pub async fn connect_all(
+    specs: &[EngineSpec],
+    timeout: Duration,
+    context: Option<&str>,
+) -> Vec<Connected> {
     let tries = specs.iter().map(|spec| async move {
         let work = async {
             match &spec.endpoint {
-                None => DockerEngine::connect_from_process_env().await,
+                None => DockerEngine::connect_with_context(context).await,
                 Some(endpoint) => {
                     let mut config = EngineConfig::from_env(&Default::default())?;
                     config.endpoint = endpoint.clone();

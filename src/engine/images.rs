@@ -30,6 +30,19 @@ pub struct CacheVolume {
     pub labels: BTreeMap<String, String>,
     /// Bytes used, when the engine reports it (`system df`).
     pub size: Option<i64>,
+    /// When it was made, Unix seconds (from the engine's `CreatedAt`), when known.
+    pub created: Option<i64>,
+}
+
+/// One of xplat's containers as a listing shows it (for `xplat prune`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainerEntry {
+    /// The container.
+    pub id: ContainerId,
+    /// Its labels (`xplat.build`, `xplat.project`, ...).
+    pub labels: BTreeMap<String, String>,
+    /// When it was made, Unix seconds.
+    pub created: i64,
 }
 
 /// What `system df` says about xplat's cache volumes.
@@ -54,6 +67,8 @@ pub struct ImageEntry {
     pub labels: BTreeMap<String, String>,
     /// Size in bytes including its parents' layers, as the engine reports it.
     pub size: i64,
+    /// When it was made, Unix seconds.
+    pub created: i64,
 }
 
 /// Whether a removal took place or the engine kept the image because something
@@ -89,6 +104,7 @@ impl DockerEngine {
                     .collect(),
                 labels: i.labels.into_iter().collect(),
                 size: i.size,
+                created: i.created,
                 id: i.id,
             })
             .collect();
@@ -151,6 +167,33 @@ impl DockerEngine {
         Ok(ids)
     }
 
+    /// xplat's containers with their labels and creation time, by id.
+    pub async fn list_managed_container_entries(&self) -> Result<Vec<ContainerEntry>> {
+        let label = format!("{MANAGED_LABEL}=true");
+        let filters = HashMap::from([("label", vec![label.as_str()])]);
+        let opts = ListContainersOptionsBuilder::default()
+            .all(true)
+            .filters(&filters)
+            .build();
+        let list = self
+            .docker
+            .list_containers(Some(opts))
+            .await
+            .map_err(|source| EngineError::ListContainers { source })?;
+        let mut out: Vec<ContainerEntry> = list
+            .into_iter()
+            .filter_map(|c| {
+                Some(ContainerEntry {
+                    id: ContainerId(c.id?),
+                    labels: c.labels.unwrap_or_default().into_iter().collect(),
+                    created: c.created.unwrap_or(0),
+                })
+            })
+            .collect();
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(out)
+    }
+
     /// Removes an image (by reference or id); `force` also removes it when tagged
     /// several times. A missing image is not an error.
     pub async fn remove_image(&self, reference: &str, force: bool) -> Result<()> {
@@ -210,6 +253,7 @@ impl DockerEngine {
             .map(|v| CacheVolume {
                 size: sizes.get(&v.name).copied(),
                 labels: v.labels.into_iter().collect(),
+                created: v.created_at.as_deref().and_then(parse_rfc3339),
                 name: v.name,
             })
             .collect();
@@ -345,9 +389,64 @@ impl DockerEngine {
     }
 }
 
+/// `2026-11-27T07:41:12.123456789Z` or `…+01:00` → Unix seconds (the engine's
+/// `CreatedAt`); `None` when it is not RFC 3339.
+pub fn parse_rfc3339(s: &str) -> Option<i64> {
+    let (date, rest) = s.split_once('T')?;
+    let mut d = date.splitn(3, '-');
+    let (y, mo, da): (i64, i64, i64) = (
+        d.next()?.parse().ok()?,
+        d.next()?.parse().ok()?,
+        d.next()?.parse().ok()?,
+    );
+    let (time, offset) = match rest.find(['Z', 'z', '+', '-']) {
+        Some(at) => (&rest[..at], &rest[at..]),
+        None => return None,
+    };
+    let mut t = time.splitn(3, ':');
+    let (h, mi): (i64, i64) = (t.next()?.parse().ok()?, t.next()?.parse().ok()?);
+    let sec: i64 = t.next()?.split('.').next()?.parse().ok()?;
+    let offset_secs = match offset {
+        "Z" | "z" => 0,
+        o => {
+            let sign = if o.starts_with('-') { -1 } else { 1 };
+            let (oh, om) = o[1..].split_once(':')?;
+            sign * (oh.parse::<i64>().ok()? * 3600 + om.parse::<i64>().ok()? * 60)
+        }
+    };
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&da) {
+        return None;
+    }
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y = if mo <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (if mo > 2 { mo - 3 } else { mo + 9 }) + 2) / 5 + da - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400 + h * 3600 + mi * 60 + sec - offset_secs)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn engine_dates_parse() {
+        assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(parse_rfc3339("2023-11-14T22:13:20Z"), Some(1_700_000_000));
+        assert_eq!(
+            parse_rfc3339("2023-11-14T22:13:20.987654321Z"),
+            Some(1_700_000_000)
+        );
+        assert_eq!(
+            parse_rfc3339("2023-11-14T23:13:20+01:00"),
+            Some(1_700_000_000)
+        );
+        assert_eq!(parse_rfc3339("2024-02-29T00:00:00Z"), Some(1_709_164_800));
+        assert_eq!(parse_rfc3339("yesterday"), None);
+        assert_eq!(parse_rfc3339("2023-13-01T00:00:00Z"), None);
+    }
 
     #[test]
     fn disk_usage_sums_known_and_counts_unknown() {
@@ -355,6 +454,7 @@ mod tests {
             name: name.into(),
             labels: BTreeMap::new(),
             size,
+            created: None,
         };
         let d = DockerEngine::disk_usage(&[v("a", Some(10)), v("b", None), v("c", Some(5))]);
         assert_eq!(

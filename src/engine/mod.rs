@@ -24,6 +24,7 @@
 //!   image config lives in xplat's state; engine images are filesystem snapshots).
 
 mod config;
+pub mod context;
 mod df;
 mod docker;
 mod error;
@@ -46,7 +47,7 @@ use crate::platform::Platform;
 pub use config::{Endpoint, EngineConfig, TlsFiles, DEFAULT_SOCKET};
 pub use docker::{DockerEngine, MIN_API_VERSION};
 pub use error::{EngineError, Result};
-pub use images::{CacheVolume, DiskUsage, ImageEntry, Removal};
+pub use images::{parse_rfc3339, CacheVolume, ContainerEntry, DiskUsage, ImageEntry, Removal};
 pub use output::{LineSplitter, OutputLine, OutputStream};
 
 /// Label put on every container (and so on every committed image) xplat creates.
@@ -55,6 +56,9 @@ pub const MANAGED_LABEL: &str = "xplat.managed";
 pub const CACHE_VOLUME_LABEL: &str = "xplat.cache";
 /// Label on committed images holding a step-cache key: `xplat.cache.key=<hash>`.
 pub const CACHE_KEY_LABEL: &str = "xplat.cache.key";
+/// Label on every container (and committed image) of a build: the canonical path of the
+/// build context, so `xplat prune --project` finds one project's cache.
+pub const PROJECT_LABEL: &str = "xplat.project";
 
 /// A container id as the engine returned it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -74,6 +78,8 @@ pub enum Network {
     Default,
     /// No network at all.
     None,
+    /// The engine host's network (`RUN --network=host`, `--network host`).
+    Host,
 }
 
 /// A mount for a RUN step.
@@ -179,6 +185,8 @@ pub struct RunSpec {
     /// Keep standard input open: with `cmd` a shell, the container stays up (the shell
     /// waits on its input) and its steps run through [`Engine::exec`].
     pub open_stdin: bool,
+    /// `--add-host NAME:IP` entries for the container's `/etc/hosts`.
+    pub extra_hosts: Vec<String>,
 }
 
 /// The image config type of the engine's edge: xplat's own `oci::ContainerConfig` (the

@@ -61,6 +61,7 @@ pub fn container_config(spec: &RunSpec) -> ContainerCreateBody {
         stdin_once: Some(false),
         host_config: Some(HostConfig {
             network_mode: Some(network_mode(spec.network).to_string()),
+            extra_hosts: (!spec.extra_hosts.is_empty()).then(|| spec.extra_hosts.clone()),
             mounts: if mounts.is_empty() {
                 None
             } else {
@@ -77,6 +78,7 @@ pub fn network_mode(network: Network) -> &'static str {
     match network {
         Network::Default => "default",
         Network::None => "none",
+        Network::Host => "host",
     }
 }
 
@@ -421,6 +423,7 @@ mod tests {
             labels: BTreeMap::from([("xplat.step".to_string(), "3".to_string())]),
             network: Network::None,
             open_stdin: false,
+            extra_hosts: Vec::new(),
             mounts: vec![
                 MountSpec::Cache {
                     volume: "xplat-cache-go".into(),

@@ -258,6 +258,28 @@ pub enum ExecError {
         /// The roots.
         roots: String,
     },
+    /// `stage` refused the instruction or could not compute what it writes.
+    #[error("{stage}, line {line}: {source}")]
+    Stage {
+        /// Stage name.
+        stage: String,
+        /// Dockerfile line.
+        line: usize,
+        /// Why.
+        #[source]
+        source: Box<crate::stage::StageError>,
+    },
+    /// An `ADD <url>` download failed.
+    #[error("{stage}, line {line}: {source}")]
+    Fetch {
+        /// Stage name.
+        stage: String,
+        /// Dockerfile line.
+        line: usize,
+        /// Why.
+        #[source]
+        source: Box<crate::assemble::AssembleError>,
+    },
     /// Making an OCI document failed.
     #[error("{action}: {source}")]
     Oci {

@@ -16,7 +16,7 @@ use crate::exec::fake_engine::{FakeEngine, OnRun};
 use crate::exec::fleet::{FleetEngine, OnLoss};
 use crate::exec::outputs::OutputCache;
 use crate::exec::scheduler::{execute, ExecInputs};
-use crate::ops::resolve::Bases;
+use crate::plan::Bases;
 use crate::plan::{plan, BuildPlan, PlanOptions};
 use crate::platform::{Catalog, Platform};
 use crate::progress::Silent;
@@ -62,6 +62,9 @@ async fn run(
         image_needed,
         limit,
         escape: '\\',
+        network: crate::engine::Network::Default,
+        add_hosts: Vec::new(),
+        no_cache_stages: Vec::new(),
     })
     .await
 }

@@ -70,6 +70,9 @@ async fn run(
         image_needed,
         limit: 4,
         escape: '\\',
+        network: crate::engine::Network::Default,
+        add_hosts: Vec::new(),
+        no_cache_stages: Vec::new(),
     })
     .await
 }
@@ -230,6 +233,9 @@ async fn cancelling_cleans_up_every_engine() {
         image_needed: plan.targets.iter().map(|t| t.final_job).collect(),
         limit: 4,
         escape: '\\',
+        network: crate::engine::Network::Default,
+        add_hosts: Vec::new(),
+        no_cache_stages: Vec::new(),
     })
     .await
     .unwrap_err();

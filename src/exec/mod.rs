@@ -25,9 +25,7 @@ pub mod empty;
 mod error;
 #[cfg(test)]
 pub(crate) mod fake_engine;
-pub mod fetch;
 pub mod fleet;
-pub mod inline;
 pub mod keys;
 pub mod mounts;
 pub mod outputs;
@@ -39,7 +37,6 @@ pub mod run;
 pub mod runner;
 pub mod scheduler;
 pub mod select;
-pub mod state;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -49,7 +46,7 @@ use tokio_util::sync::CancellationToken;
 use crate::context::BuildContext;
 use crate::engine::{ContainerId, Engine};
 use crate::oci::ImageConfig;
-use crate::ops::resolve::Bases;
+use crate::plan::Bases;
 use crate::plan::{BuildPlan, Job};
 use crate::platform::Platform;
 use crate::progress::Reporter;
@@ -97,6 +94,24 @@ pub struct JobEnv<'a> {
     pub outputs: &'a outputs::OutputCache,
     /// The Dockerfile's escape character (re-expanding a step's template).
     pub escape: char,
+    /// `--network`: RUN steps without their own `--network` use it.
+    pub network: crate::engine::Network,
+    /// `--add-host` entries (`NAME:IP`) of every RUN container.
+    pub add_hosts: &'a [String],
+    /// `--no-cache-filter`: stages (lowercase names) run without the step cache.
+    pub no_cache_stages: &'a [String],
+}
+
+impl JobEnv<'_> {
+    /// Whether the step cache may serve this job.
+    pub fn caches(&self, job: &Job) -> bool {
+        !self.no_cache
+            && !job.stage.name.as_ref().is_some_and(|n| {
+                self.no_cache_stages
+                    .iter()
+                    .any(|s| s.eq_ignore_ascii_case(n))
+            })
+    }
 }
 
 impl JobEnv<'_> {

@@ -119,7 +119,7 @@ pub fn build<'p>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::resolve::Bases;
+    use crate::plan::Bases;
     use crate::plan::{plan, PlanOptions};
     use crate::platform::Catalog;
 

@@ -23,19 +23,19 @@ use std::time::Instant;
 use tokio::sync::OnceCell;
 
 use super::keys::Keys;
-use super::outputs::{ContainerFiles, Files};
+use super::outputs::ContainerFiles;
 use super::policy::Policy;
 use super::program::{self, Position, Program, Start};
-use super::state::State;
 use super::{job_label, At, ExecError, Fs, JobEnv, JobOutput, Result};
 use crate::dockerfile::Instruction;
 use crate::engine::{
     ContainerId, Engine, ImageLookup, MountSpec, Network, PathLookup, RunSpec, CACHE_KEY_LABEL,
 };
-use crate::ops::resolve::{base_key, BaseOrigin};
+use crate::plan::{base_key, BaseOrigin};
 use crate::plan::{Job, JobId};
 use crate::platform::Platform;
 use crate::progress::Event;
+use crate::stage::{Effect, State};
 
 /// The state one engine's jobs share in a build (each engine has its own: see
 /// [`super::fleet`]).
@@ -136,7 +136,7 @@ async fn run_inner(env: &JobEnv<'_>, job: &Job, label: &str) -> Result<JobOutput
         steps: prog.positions.len(),
         engine: env.engine_name.map(str::to_string),
     });
-    let mut state = State::new(prog.start_config.clone());
+    let mut state = State::from_base(&prog.start_config);
     // The latest checkpoint along the program (a live start is newer than any).
     let mut first = 0;
     let mut cursor = Cursor {
@@ -153,7 +153,7 @@ async fn run_inner(env: &JobEnv<'_>, job: &Job, label: &str) -> Result<JobOutput
             network: Network::Default,
             caches: BTreeMap::new(),
         });
-    } else if !env.no_cache {
+    } else if env.caches(job) {
         if let Some((n, img)) = (0..prog.positions.len())
             .rev()
             .find_map(|n| shared.checkpoint(prog.positions[n].key).map(|i| (n, i)))
@@ -164,7 +164,8 @@ async fn run_inner(env: &JobEnv<'_>, job: &Job, label: &str) -> Result<JobOutput
     }
     let mut cached = 0;
     for p in &prog.positions[..first] {
-        state.apply(&p.step.instruction);
+        // Checked when the step first ran.
+        let _ = state.apply(&p.step.instruction);
         env.reporter.report(&Event::StepCached {
             job: label.to_string(),
             step: cached + 1,
@@ -201,7 +202,7 @@ async fn run_inner(env: &JobEnv<'_>, job: &Job, label: &str) -> Result<JobOutput
                 job: label.to_string(),
                 step: n + 1,
                 of: prog.positions.len(),
-                text: describe(&p.step.instruction),
+                text: crate::progress::step_text(&p.step.instruction),
             });
             // A checkpoint before a step that reads the context, where rebuilds start.
             if reads_context(p)
@@ -227,15 +228,14 @@ async fn run_inner(env: &JobEnv<'_>, job: &Job, label: &str) -> Result<JobOutput
                 }
                 None => &p.step.instruction,
             };
-            let fs_step = matches!(
-                instr,
-                Instruction::Run(_)
-                    | Instruction::Copy(_)
-                    | Instruction::Add(_)
-                    | Instruction::Workdir(_)
-            );
-            state.apply(instr);
-            if !fs_step {
+            // COPY, ADD and RUN leave the config alone: `stage` computes a COPY's files
+            // from the state before it, which this still is.
+            let effect = state.apply(instr).map_err(|source| ExecError::Stage {
+                stage: at.stage(),
+                line: at.line,
+                source: Box::new(source),
+            })?;
+            if effect == Effect::Config {
                 continue;
             }
             let mounts = match instr {
@@ -257,16 +257,15 @@ async fn run_inner(env: &JobEnv<'_>, job: &Job, label: &str) -> Result<JobOutput
                     cursor.run_since_image += secs;
                     run_total += secs;
                 }
-                Instruction::Copy(c) => {
-                    super::copy::execute_copy(env, &at, &state, &id, c, p).await?;
+                Instruction::Copy(_) | Instruction::Add(_) => {
+                    super::copy::execute_files(env, &at, &state, &id, instr, p).await?;
                 }
-                Instruction::Add(a) => {
-                    super::copy::execute_add(env, &at, &state, &id, a, p).await?;
-                }
-                Instruction::Workdir(_) => {
-                    super::copy::make_workdir(env, &at, &state, &id).await?;
-                }
-                _ => unreachable!("filesystem steps only"),
+                _ => match &effect {
+                    Effect::MakeDir { path, user } => {
+                        super::copy::make_workdir(env, &at, &id, path, user.as_deref()).await?;
+                    }
+                    _ => unreachable!("filesystem steps only"),
+                },
             }
             cursor.fs_since_image = true;
             ran += 1;
@@ -386,7 +385,7 @@ async fn record_roots(
     at: &At<'_>,
     key: &str,
     roots: &BTreeSet<String>,
-    files: &dyn Files,
+    files: &dyn crate::stage::SourceFs,
 ) -> Result<()> {
     for r in roots {
         env.outputs
@@ -439,7 +438,7 @@ pub async fn base_image(
     let pinned = match &base.origin {
         // Resolved in the engine's store; with one engine that is this one.
         BaseOrigin::Engine { image_id } if env.engine_name.is_none() => return Ok(image_id.clone()),
-        BaseOrigin::Engine { .. } | BaseOrigin::Registry { .. } => base.pinned.clone(),
+        BaseOrigin::Engine { .. } | BaseOrigin::Registry { .. } => base.info.pinned.clone(),
     };
     let local_only = matches!(base.origin, BaseOrigin::Engine { .. });
     let cell = lock(&env.shared.pulls)
@@ -587,7 +586,7 @@ async fn ensure_live(
             .first()
             .cloned()
             .unwrap_or_else(|| "/bin/sh".into())],
-        env: state.env(),
+        env: state.env().to_vec(),
         user: None,
         workdir: None,
         labels: BTreeMap::new(),
@@ -595,6 +594,7 @@ async fn ensure_live(
         mounts: segment.all(),
         open_stdin: true,
         build_args: BTreeMap::new(),
+        extra_hosts: env.add_hosts.to_vec(),
     };
     let id = create(env, at, &spec).await?;
     cursor.live = Some(Live {
@@ -652,7 +652,11 @@ async fn commit(
     key: &str,
 ) -> Result<String> {
     let live = cursor.live.as_ref().expect("a container to commit");
-    let mut config = state.container_config();
+    let mut config = state.config.config.clone().unwrap_or_default();
+    // An image's VOLUMEs become anonymous volumes (and mount points in the layer) of every
+    // container made from it, and writes under them would be lost: BuildKit keeps them.
+    // The authoritative config is xplat's state, so the engine's copy goes without.
+    config.volumes = None;
     config
         .labels
         .get_or_insert_with(BTreeMap::new)
@@ -685,33 +689,6 @@ fn reads_context(p: &Position<'_>) -> bool {
         Instruction::Add(a) => a.heredocs.is_empty(),
         _ => false,
     }
-}
-
-/// A one-line description of an instruction for progress (the whole RUN text: renderers
-/// shorten it for a terminal).
-pub fn describe(instr: &Instruction) -> String {
-    use crate::dockerfile::Command;
-    let rest = match instr {
-        Instruction::Run(r) => match &r.command {
-            Command::Shell(s) => s.clone(),
-            Command::Exec(v) => format!("{v:?}"),
-        },
-        Instruction::Copy(c) => format!("{} {}", c.sources.join(" "), c.dest),
-        Instruction::Add(a) => format!("{} {}", a.sources.join(" "), a.dest),
-        Instruction::Workdir(w) | Instruction::User(w) => w.clone(),
-        Instruction::Arg(decls) => decls
-            .iter()
-            .map(|d| d.name.clone())
-            .collect::<Vec<_>>()
-            .join(" "),
-        Instruction::Env(kvs) | Instruction::Label(kvs) => kvs
-            .iter()
-            .map(|kv| kv.key.clone())
-            .collect::<Vec<_>>()
-            .join(" "),
-        _ => String::new(),
-    };
-    format!("{} {}", instr.keyword(), rest).trim().to_string()
 }
 
 /// Keeps `Engine` in scope for trait methods used through `env.engine`.

@@ -24,7 +24,7 @@ use super::{ExecError, Fs, JobEnv, JobOutput, Result};
 use crate::context::BuildContext;
 use crate::engine::{RunSpec, CACHE_KEY_LABEL};
 use crate::oci::ImageConfig;
-use crate::ops::resolve::Bases;
+use crate::plan::Bases;
 use crate::plan::{BuildPlan, JobId};
 use crate::platform::Platform;
 use crate::progress::Reporter;
@@ -135,6 +135,12 @@ pub struct ExecInputs<'a> {
     pub limit: usize,
     /// The Dockerfile's escape character.
     pub escape: char,
+    /// `--network`.
+    pub network: crate::engine::Network,
+    /// `--add-host NAME:IP` entries.
+    pub add_hosts: Vec<String>,
+    /// `--no-cache-filter` stages.
+    pub no_cache_stages: Vec<String>,
 }
 
 /// What the engine side of a build produced.
@@ -158,19 +164,10 @@ impl ExecOutcome {
     }
 }
 
-/// BuildKit's config of an empty image for `platform`: the default PATH, WORKDIR `/`.
+/// BuildKit's config of an empty image for `platform` (`stage` knows its defaults).
 pub fn scratch_config(platform: &Platform) -> ImageConfig {
-    let mut c = ImageConfig::for_platform(platform, None);
-    c.config = Some(crate::oci::ContainerConfig {
-        env: Some(vec![format!("PATH={DEFAULT_PATH}")]),
-        working_dir: Some("/".into()),
-        ..Default::default()
-    });
-    c
+    crate::stage::State::scratch(platform).config
 }
-
-/// BuildKit's PATH for an image that has none.
-pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// Runs the plan's engine jobs that the caches cannot serve, each on its engine, and
 /// always removes the build's containers and volumes on every engine, whether it
@@ -201,8 +198,25 @@ pub async fn execute(inputs: ExecInputs<'_>) -> Result<ExecOutcome> {
         .map(|j| fleet.index(j.engine.as_deref()))
         .collect();
     let needs = super::select::needs(plan, &inputs.image_needed);
+    // A job the step cache may not serve gets a key nothing was recorded under.
+    let uncached: BTreeSet<String> = plan
+        .jobs
+        .iter()
+        .filter(|j| {
+            j.stage.name.as_ref().is_some_and(|n| {
+                inputs
+                    .no_cache_stages
+                    .iter()
+                    .any(|s| s.eq_ignore_ascii_case(n))
+            })
+        })
+        .map(|j| keys.job(j.id).key_out.clone())
+        .collect();
     let key_out = |id: JobId| keys.job(id).key_out.clone();
     let ckpt = |id: JobId, k: &str| {
+        if uncached.contains(k) {
+            return None;
+        }
         let shared = &fleet.members[placement[id.0]].shared;
         shared
             .checkpoints
@@ -233,6 +247,9 @@ pub async fn execute(inputs: ExecInputs<'_>) -> Result<ExecOutcome> {
         shared: &first.shared,
         outputs: inputs.outputs,
         escape: inputs.escape,
+        network: inputs.network,
+        add_hosts: &inputs.add_hosts,
+        no_cache_stages: &inputs.no_cache_stages,
     };
     let result = async {
         satisfy(&fleet, &base, &selection).await?;

@@ -131,9 +131,14 @@ async fn handlers_of(engine: &DockerEngine) -> Option<Vec<String>> {
 
 /// Connects to every engine of `specs` at once; with several that answer, reads each
 /// one's binfmt handlers (what it can emulate). An empty list: the default engine.
-pub async fn connect(specs: &[EngineSpec], catalog: &Catalog) -> Result<Engines> {
+/// `context` is `--context`: the default engine is resolved as the docker CLI would.
+pub async fn connect(
+    specs: &[EngineSpec],
+    catalog: &Catalog,
+    context: Option<&str>,
+) -> Result<Engines> {
     if specs.is_empty() {
-        let engine = DockerEngine::connect_from_process_env()
+        let engine = DockerEngine::connect_with_context(context)
             .await
             .map_err(|source| ExecError::EngineOp {
                 action: "connecting to the Docker engine".into(),
@@ -143,7 +148,7 @@ pub async fn connect(specs: &[EngineSpec], catalog: &Catalog) -> Result<Engines>
     }
     let mut live = Vec::new();
     let mut dead = Vec::new();
-    for c in connect_all(specs, CONNECT_TIMEOUT).await {
+    for c in connect_all(specs, CONNECT_TIMEOUT, context).await {
         match c.engine {
             Ok(engine) => live.push(BuildEngine {
                 name: Some(c.spec.name.clone()),
@@ -258,7 +263,7 @@ pub fn check_unreachable(
 
 /// The rows of `xplat engines`: every engine, reachable or not (an empty list: the
 /// default engine, named `default`).
-pub async fn survey(specs: &[EngineSpec], catalog: &Catalog) -> Vec<Survey> {
+pub async fn survey(specs: &[EngineSpec], catalog: &Catalog, context: Option<&str>) -> Vec<Survey> {
     let specs: Vec<EngineSpec> = if specs.is_empty() {
         vec![EngineSpec {
             name: "default".into(),
@@ -268,7 +273,7 @@ pub async fn survey(specs: &[EngineSpec], catalog: &Catalog) -> Vec<Survey> {
     } else {
         specs.to_vec()
     };
-    let connected = connect_all(&specs, CONNECT_TIMEOUT).await;
+    let connected = connect_all(&specs, CONNECT_TIMEOUT, context).await;
     let rows = connected.iter().map(|c| async move {
         match &c.engine {
             Ok(engine) => {

@@ -65,6 +65,26 @@ pub struct BuildOptions {
     /// `--build-platform`: every target's build stages run as it (default: the first
     /// engine's platform, or with engines the platform of the engine that runs a target).
     pub build_platform: Option<Platform>,
+    /// `--network`: the network of RUN containers.
+    pub network: NetworkMode,
+    /// `--add-host NAME:IP` (IP may be `host-gateway`), in order: `/etc/hosts` entries of
+    /// RUN containers.
+    pub add_hosts: Vec<(String, String)>,
+    /// `--no-cache-filter STAGE`: stages whose steps run without the step cache.
+    pub no_cache_filter: Vec<String>,
+}
+
+/// `--network` (buildx's values).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NetworkMode {
+    /// The engine's default network.
+    #[default]
+    Default,
+    /// No network.
+    None,
+    /// The host's network.
+    Host,
 }
 
 /// Label on every container of one build: `xplat.build=<id>`.
@@ -185,6 +205,8 @@ pub(crate) struct Ran {
     pub ctx: BuildContext,
     /// The plan.
     pub plan: BuildPlan,
+    /// Base images resolved before planning.
+    pub bases: resolve::Bases,
     /// What the executor did.
     pub exec: ExecOutcome,
     /// The output cache.
@@ -308,7 +330,14 @@ pub(crate) async fn run_engine(
             .unwrap_or(0);
         format!("{}-{nanos}", std::process::id())
     });
-    let labels = BTreeMap::from([(BUILD_LABEL.to_string(), build_id)]);
+    let labels = BTreeMap::from([
+        (BUILD_LABEL.to_string(), build_id),
+        // `xplat prune --project` finds this project's cache by it.
+        (
+            crate::engine::PROJECT_LABEL.to_string(),
+            ctx.root().display().to_string(),
+        ),
+    ]);
     let env: BTreeMap<String, String> = std::env::vars().collect();
     let outputs = OutputCache::new(opts.cache_dir.clone().or_else(|| cache_root(&env)));
     let mut image_needed = BTreeSet::new();
@@ -332,11 +361,23 @@ pub(crate) async fn run_engine(
         image_needed,
         limit,
         escape: df.directives.escape,
+        network: match opts.network {
+            NetworkMode::Default => crate::engine::Network::Default,
+            NetworkMode::None => crate::engine::Network::None,
+            NetworkMode::Host => crate::engine::Network::Host,
+        },
+        add_hosts: opts
+            .add_hosts
+            .iter()
+            .map(|(name, ip)| format!("{name}:{ip}"))
+            .collect(),
+        no_cache_stages: opts.no_cache_filter.clone(),
     })
     .await?;
     Ok(Ran {
         ctx,
         plan,
+        bases,
         exec,
         outputs,
     })
@@ -368,16 +409,7 @@ pub fn plan_build(
         fixed_build_platform: opts.build_platform.is_some(),
         bases: bases
             .iter()
-            .map(|(k, b)| {
-                (
-                    k.clone(),
-                    crate::plan::BaseInfo {
-                        pinned: b.pinned.clone(),
-                        platform: b.platform.clone(),
-                        config: b.config.clone(),
-                    },
-                )
-            })
+            .map(|(k, b)| (k.clone(), b.info.clone()))
             .collect(),
     };
     Ok(plan(df, &plan_opts, &Catalog::embedded())?)
@@ -387,15 +419,37 @@ pub fn plan_build(
 #[allow(dead_code)]
 fn _ids(_: JobId) {}
 
-/// What `prune` removed.
+/// What `prune` may remove and whether it only says so.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PruneOptions {
+    /// `--older-than`, `--project`, `--filter label=`.
+    pub filter: crate::exec::prune::PruneFilter,
+    /// `--dry-run`: list, remove nothing.
+    pub dry_run: bool,
+}
+
+/// One thing a prune removed (or, with `--dry-run`, would remove).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PruneItem {
+    /// `container`, `image` or `volume`.
+    pub kind: &'static str,
+    /// Its id or name.
+    pub id: String,
+    /// Its own bytes, when known.
+    pub bytes: Option<i64>,
+}
+
+/// What `prune` removed (or would remove, with `--dry-run`).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 pub struct PruneOutcome {
+    /// Nothing was removed: the counts say what would be.
+    pub dry_run: bool,
     /// Step-cache images removed.
     pub images: usize,
     /// Bytes of the removed images' own layers.
     pub image_bytes: i64,
-    /// xplat images kept: user-tagged results (`-t`), what they build on, and
-    /// images the engine reported in use.
+    /// xplat images kept: user-tagged results (`-t`), what they build on, what the
+    /// filters leave, and images the engine reported in use.
     pub kept: usize,
     /// Cache volumes removed.
     pub volumes: usize,
@@ -403,13 +457,18 @@ pub struct PruneOutcome {
     pub volume_bytes: i64,
     /// Leftover xplat containers removed.
     pub containers: usize,
+    /// Everything removed, in the order it went.
+    pub items: Vec<PruneItem>,
 }
 
-/// Removes xplat's leftover containers, step-cache images and cache volumes. Results a
-/// user tagged (`-t`) stay, with the cache images under them (see [`exec::prune`]).
+/// Removes xplat's leftover containers, step-cache images and cache volumes that
+/// `options.filter` selects (all of them by default); results a user tagged (`-t`) stay,
+/// with the cache images under them (see [`exec::prune`]). With `dry_run` nothing is
+/// removed and the outcome says what would be.
 ///
 /// [`exec::prune`]: crate::exec::prune
-pub async fn prune(engine: &DockerEngine) -> Result<PruneOutcome> {
+pub async fn prune(engine: &DockerEngine, options: &PruneOptions) -> Result<PruneOutcome> {
+    use crate::exec::prune::{select_containers, select_filtered, select_volumes};
     let op = |action: &str| {
         let action = action.to_string();
         move |source| ExecError::EngineOp {
@@ -417,45 +476,73 @@ pub async fn prune(engine: &DockerEngine) -> Result<PruneOutcome> {
             source: Box::new(source),
         }
     };
-    let mut out = PruneOutcome::default();
-    for c in engine
-        .list_managed_containers()
+    let dry = options.dry_run;
+    let mut out = PruneOutcome {
+        dry_run: dry,
+        ..PruneOutcome::default()
+    };
+    let containers = engine
+        .list_managed_container_entries()
         .await
-        .map_err(op("listing xplat's containers"))?
-    {
-        engine
-            .remove_container(&c)
-            .await
-            .map_err(op("removing a container"))?;
+        .map_err(op("listing xplat's containers"))?;
+    for c in select_containers(&containers, &options.filter) {
+        if !dry {
+            engine
+                .remove_container(&c.id)
+                .await
+                .map_err(op("removing a container"))?;
+        }
         out.containers += 1;
+        out.items.push(PruneItem {
+            kind: "container",
+            id: c.id.0.clone(),
+            bytes: None,
+        });
     }
     let images = engine.list_images().await.map_err(op("listing images"))?;
-    let selection = crate::exec::prune::select(&images);
+    let selection = select_filtered(&images, &options.filter);
     out.kept = selection.kept;
     for (id, bytes) in &selection.remove {
-        match engine
-            .remove_unused_image(id)
-            .await
-            .map_err(op("removing a cached image"))?
-        {
-            Removal::Removed => {
-                out.images += 1;
-                out.image_bytes += bytes;
-            }
-            Removal::InUse => out.kept += 1,
+        let removed = dry
+            || engine
+                .remove_unused_image(id)
+                .await
+                .map_err(op("removing a cached image"))?
+                == Removal::Removed;
+        if removed {
+            out.images += 1;
+            out.image_bytes += bytes;
+            out.items.push(PruneItem {
+                kind: "image",
+                id: id.clone(),
+                bytes: Some(*bytes),
+            });
+        } else {
+            out.kept += 1;
         }
     }
-    let vols = engine
-        .list_cache_volumes()
-        .await
-        .map_err(op("listing cache volumes"))?;
-    out.volume_bytes = DockerEngine::disk_usage(&vols).total;
-    for v in vols {
+    let vols = if options.filter.spares_volumes() {
+        Vec::new()
+    } else {
         engine
-            .remove_volume(&v.name)
+            .list_cache_volumes()
             .await
-            .map_err(op("removing a cache volume"))?;
+            .map_err(op("listing cache volumes"))?
+    };
+    for v in select_volumes(&vols, &options.filter) {
+        if !dry {
+            engine
+                .remove_volume(&v.name)
+                .await
+                .map_err(op("removing a cache volume"))?;
+        }
         out.volumes += 1;
+        out.volume_bytes += v.size.unwrap_or(0);
+        out.items.push(PruneItem {
+            kind: "volume",
+            id: v.name.clone(),
+            bytes: v.size,
+        });
     }
     Ok(out)
 }

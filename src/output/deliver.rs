@@ -1,8 +1,10 @@
 //! Every output of a build, in any combination, from the per-target images:
 //! `--push` (per repository of the `-t` tags; blobs and manifests first, the index last),
 //! `--output type=oci,dest=PATH` (a folder, or a tar when PATH ends in `.tar`), `--load`
-//! (one platform into the engine, as a docker-archive), `--metadata-file`, and the default
-//! OCI layout in `./xplat-out/<name>/` when no output was asked for.
+//! (one platform into the engine, as a docker-archive; the only platform when one was
+//! built), `type=docker,dest=FILE` (that archive as a file), `type=local`/`type=tar` (the
+//! filesystem, see `rootfs`), `--metadata-file`, `--iidfile`, and the default OCI layout
+//! in `./xplat-out/<name>/` when no output was asked for.
 //!
 //! Base-image layers that stay in a registry are downloaded only when a local output
 //! (layout, load) needs their bytes: a push mounts or streams them registry to registry.
@@ -14,8 +16,8 @@ use futures::StreamExt;
 use serde::Serialize;
 use tokio::io::AsyncWriteExt;
 
-use super::assemble::show;
 use super::error::{OutputError, Result};
+use crate::assemble::show;
 use crate::engine::{DockerEngine, Engine as _};
 use crate::oci::layout::{write_layout, LayoutRef};
 use crate::oci::{
@@ -44,37 +46,35 @@ pub struct OutputOptions {
     pub metadata_file: Option<PathBuf>,
     /// Where the layout goes when no output is asked for (`./xplat-out/<name>`).
     pub default_dir: Option<PathBuf>,
+    /// `--output type=local,dest=DIR` (or `-o DIR`): the filesystem, split by platform.
+    pub local_dest: Option<PathBuf>,
+    /// `--output type=tar,dest=FILE`: the filesystem as one tar, split by platform.
+    pub tar_dest: Option<PathBuf>,
+    /// `--output type=docker,dest=FILE`: a docker-archive of the `--load` platform's image.
+    pub docker_dest: Option<PathBuf>,
+    /// `--iidfile FILE`: the index digest.
+    pub iidfile: Option<PathBuf>,
 }
 
 impl OutputOptions {
     /// No push, no `--output`, no load: the default layout is written.
     pub fn wants_default_layout(&self) -> bool {
-        !self.push && self.oci_dest.is_none() && !self.load
+        !self.push
+            && self.oci_dest.is_none()
+            && !self.load
+            && self.local_dest.is_none()
+            && self.tar_dest.is_none()
+            && self.docker_dest.is_none()
     }
-}
 
-/// Parses `--output type=oci,dest=PATH` (keys in any order; `type` defaults to `oci`).
-pub fn parse_output(value: &str) -> Result<PathBuf> {
-    let bad = |reason: &str| OutputError::InvalidOutput {
-        value: value.to_string(),
-        reason: reason.to_string(),
-    };
-    let mut kind = "oci";
-    let mut dest = None;
-    for part in value.split(',') {
-        match part.split_once('=') {
-            Some(("type", t)) => kind = t,
-            Some(("dest", d)) if !d.is_empty() => dest = Some(PathBuf::from(d)),
-            Some((k, _)) => return Err(bad(&format!("unknown key {k:?} (known: type, dest)"))),
-            None => return Err(bad("expected KEY=VALUE pairs separated by commas")),
-        }
+    /// Whether an output needs every layer's bytes on this machine.
+    fn needs_local_layers(&self, layout: bool) -> bool {
+        layout
+            || self.load
+            || self.local_dest.is_some()
+            || self.tar_dest.is_some()
+            || self.docker_dest.is_some()
     }
-    if kind != "oci" {
-        return Err(bad(&format!(
-            "type {kind:?} is not supported (supported: oci)"
-        )));
-    }
-    dest.ok_or_else(|| bad("dest=PATH is required"))
 }
 
 /// Checks every `-t` value before any work starts; tags with a digest are refused.
@@ -231,7 +231,7 @@ pub async fn deliver(
         (None, Some(d)) if opts.wants_default_layout() => Some(d.clone()),
         _ => None,
     };
-    let local = if layout_dest.is_some() || opts.load {
+    let local = if opts.needs_local_layers(layout_dest.is_some()) {
         Some(materialize(index, client, work_dir).await?)
     } else {
         None
@@ -253,22 +253,34 @@ pub async fn deliver(
             ));
         }
     }
-    if opts.load {
-        let target = load.ok_or_else(|| OutputError::MissingInput {
-            what: "an engine".into(),
-            needed_by: "--load".into(),
-        })?;
+    if let (Some(dest), Some(local)) = (&opts.local_dest, &local) {
+        super::rootfs::write_local(local, dest)?;
+    }
+    if let (Some(dest), Some(local)) = (&opts.tar_dest, &local) {
+        super::rootfs::write_tar_file(local, dest)?;
+    }
+    if opts.load || opts.docker_dest.is_some() {
         let local = local.as_ref().expect("materialized for --load");
-        let wanted = opts
-            .load_platform
-            .clone()
-            .unwrap_or_else(|| target.engine.platform().clone());
+        let wanted = load_platform(local, opts, load.map(|t| t.engine.platform()));
         let tags = if opts.tags.is_empty() {
-            vec![target.fallback_tag.clone()]
+            vec![load.map_or_else(|| "image:latest".into(), |t| t.fallback_tag.clone())]
         } else {
             opts.tags.clone()
         };
-        done.loaded = load_image(local, &wanted, &tags, target.engine, work_dir).await?;
+        if let Some(dest) = &opts.docker_dest {
+            write_docker_archive_file(local, &wanted, &tags, dest)?;
+        }
+        if opts.load {
+            let target = load.ok_or_else(|| OutputError::MissingInput {
+                what: "an engine".into(),
+                needed_by: "--load".into(),
+            })?;
+            done.loaded = load_image(local, &wanted, &tags, target.engine, work_dir).await?;
+        }
+    }
+    if let Some(path) = &opts.iidfile {
+        std::fs::write(path, index.digest().to_string())
+            .map_err(OutputError::io("writing", path))?;
     }
     if let Some(path) = &opts.metadata_file {
         let doc =
@@ -378,7 +390,7 @@ pub async fn materialize(
                 layers.push(done.clone());
                 continue;
             }
-            let action = format!("downloading layer {key} from {repository}");
+            let action = format!("downloading a base-image layer from {repository}");
             let r = ImageRef::parse(repository).map_err(OutputError::registry(action.clone()))?;
             let mut stream = client
                 .blob_stream(&r, &key)
@@ -442,6 +454,51 @@ pub fn image_for<'a>(index: &'a ImageIndex, wanted: &Platform) -> Result<&'a Oci
         })
 }
 
+/// The platform `--load` (and `type=docker`) takes: `--load-platform`; else the only image
+/// when one platform was built (whatever the engine's platform is, as buildx loads it);
+/// else the engine's platform.
+pub fn load_platform(
+    index: &ImageIndex,
+    opts: &OutputOptions,
+    engine: Option<&Platform>,
+) -> Platform {
+    if let Some(p) = &opts.load_platform {
+        return p.clone();
+    }
+    match (index.images(), engine) {
+        ([(only, _)], _) => only.clone(),
+        (_, Some(e)) => e.clone(),
+        (images, None) => images
+            .first()
+            .map(|(p, _)| p.clone())
+            .unwrap_or_else(Platform::host),
+    }
+}
+
+/// Writes the image of `index` for `wanted` as a docker-archive (`docker load`'s input).
+fn write_docker_archive_file(
+    index: &ImageIndex,
+    wanted: &Platform,
+    tags: &[String],
+    path: &Path,
+) -> Result<()> {
+    let image = image_for(index, wanted)?;
+    // The engine's docker-archive loader wants Docker-family media types to be optional;
+    // it reads manifest.json, so the OCI documents are fine as they are.
+    let f = std::fs::File::create(path).map_err(OutputError::io("creating", path))?;
+    let repo_tags: Vec<String> = tags.iter().map(|t| docker_tag(t)).collect();
+    let mut w = crate::oci::docker_archive::write_docker_archive(
+        std::io::BufWriter::new(f),
+        &[(image, repo_tags)],
+    )
+    .map_err(OutputError::oci(format!(
+        "writing the image for {} as a docker archive",
+        show(wanted)
+    )))?;
+    std::io::Write::flush(&mut w).map_err(OutputError::io("writing", path))?;
+    Ok(())
+}
+
 async fn load_image(
     index: &ImageIndex,
     wanted: &Platform,
@@ -449,22 +506,8 @@ async fn load_image(
     engine: &DockerEngine,
     work_dir: &Path,
 ) -> Result<Vec<String>> {
-    let image = image_for(index, wanted)?;
-    // The engine's docker-archive loader wants Docker-family media types to be optional;
-    // it reads manifest.json, so the OCI documents are fine as they are.
     let path = work_dir.join(format!("load-{}.tar", show(wanted).replace('/', "-")));
-    let f = std::fs::File::create(&path).map_err(OutputError::io("creating", &path))?;
-    let repo_tags: Vec<String> = tags.iter().map(|t| docker_tag(t)).collect();
-    let mut w = crate::oci::docker_archive::write_docker_archive(
-        std::io::BufWriter::new(f),
-        &[(image, repo_tags)],
-    )
-    .map_err(OutputError::oci(format!(
-        "writing the image for {} to load",
-        show(wanted)
-    )))?;
-    std::io::Write::flush(&mut w).map_err(OutputError::io("writing", &path))?;
-    drop(w);
+    write_docker_archive_file(index, wanted, tags, &path)?;
     let file = tokio::fs::File::open(&path)
         .await
         .map_err(OutputError::io("opening", &path))?;
@@ -502,24 +545,42 @@ mod tests {
     use super::*;
 
     #[test]
-    fn output_values() {
+    fn load_takes_the_only_platform_built_whatever_the_engine_is() {
+        use crate::oci::{ImageConfig, OciImage};
+        let p = |s: &str| Platform::parse(s).unwrap();
+        let image = |plat: &Platform| {
+            OciImage::new(
+                ImageConfig::for_platform(plat, Some(0)),
+                vec![],
+                IndexFormat::Oci,
+            )
+            .unwrap()
+        };
+        let one = ImageIndex::new(
+            vec![(p("linux/arm64"), image(&p("linux/arm64")))],
+            IndexFormat::Oci,
+        )
+        .unwrap();
+        let two = ImageIndex::new(
+            vec![
+                (p("linux/arm64"), image(&p("linux/arm64"))),
+                (p("linux/amd64"), image(&p("linux/amd64"))),
+            ],
+            IndexFormat::Oci,
+        )
+        .unwrap();
+        let engine = p("linux/amd64");
+        let opts = OutputOptions::default();
+        assert_eq!(load_platform(&one, &opts, Some(&engine)), p("linux/arm64"));
+        assert_eq!(load_platform(&two, &opts, Some(&engine)), p("linux/amd64"));
+        let chosen = OutputOptions {
+            load_platform: Some(p("linux/arm64")),
+            ..OutputOptions::default()
+        };
         assert_eq!(
-            parse_output("type=oci,dest=out").unwrap(),
-            PathBuf::from("out")
+            load_platform(&two, &chosen, Some(&engine)),
+            p("linux/arm64")
         );
-        assert_eq!(
-            parse_output("dest=a.tar,type=oci").unwrap(),
-            PathBuf::from("a.tar")
-        );
-        for bad in [
-            "type=docker,dest=x",
-            "type=oci",
-            "dest=",
-            "oci",
-            "type=oci,dest=x,foo=1",
-        ] {
-            assert!(parse_output(bad).is_err(), "{bad} must be refused");
-        }
     }
 
     #[test]

@@ -125,6 +125,32 @@ pub enum OutputError {
         /// Why.
         reason: String,
     },
+    /// A layer entry's path would write outside the output (`..`, NUL, a symlink loop).
+    #[error("layer {layer}: refusing the entry {path:?}: {why}")]
+    UnsafeLayerPath {
+        /// The path as the layer has it.
+        path: String,
+        /// The layer's position, base first (0).
+        layer: usize,
+        /// Why it is refused.
+        why: &'static str,
+    },
+    /// A layer is not a tar archive that can be read.
+    #[error("reading layer {digest}: {reason}")]
+    BadLayer {
+        /// The layer's digest.
+        digest: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A layer xplat cannot unpack.
+    #[error("layer {digest}: {why}")]
+    UnsupportedLayer {
+        /// The layer's digest.
+        digest: String,
+        /// Why.
+        why: &'static str,
+    },
     /// A JSON document could not be (de)serialized.
     #[error("{action}: {source}")]
     Json {

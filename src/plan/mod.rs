@@ -62,6 +62,48 @@ pub struct BaseInfo {
     pub config: crate::oci::ImageConfig,
 }
 
+/// A base image resolved once per (reference, platform) before planning, by the one
+/// resolver (`ops::resolve`): what the planner, the executor and the assembler all read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResolvedBase {
+    /// The reference as written after expansion.
+    pub reference: String,
+    /// The platform asked for.
+    pub requested: Platform,
+    /// What was found: pinned id, actual platform, config.
+    pub info: BaseInfo,
+    /// Where its layers are.
+    pub origin: BaseOrigin,
+}
+
+/// Where a resolved base's layers are.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BaseOrigin {
+    /// In the engine's store (used as is, as BuildKit-in-engine does).
+    Engine {
+        /// The engine's image id.
+        image_id: String,
+    },
+    /// In a registry, by digest: the engine pulls `repository@manifest_digest`, the
+    /// assembler leaves the layers there.
+    Registry {
+        /// `registry/repository`.
+        repository: String,
+        /// The platform manifest's digest.
+        manifest_digest: String,
+        /// Its layer descriptors, base first.
+        layers: Vec<crate::oci::Descriptor>,
+    },
+}
+
+/// Resolved bases by (reference as expanded, requested platform's `format_all()`).
+pub type Bases = BTreeMap<(String, String), ResolvedBase>;
+
+/// The key of a base in [`Bases`] and [`PlanOptions::bases`].
+pub fn base_key(reference: &str, platform: &Platform) -> (String, String) {
+    (reference.to_string(), platform.normalized().format_all())
+}
+
 /// What to plan: validated options (the CLI builds them from flags).
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct PlanOptions {

@@ -4,8 +4,7 @@
 
 use serde::Serialize;
 
-use super::{BuildPlan, Job, JobId, Source};
-use crate::dockerfile::Instruction;
+use super::{BuildPlan, Job, JobId};
 use crate::platform::Platform;
 
 /// How a job is executed.
@@ -65,12 +64,12 @@ pub enum Reason {
         /// The first engine job that needs it.
         consumer: usize,
     },
-    /// No RUN, but a step the assembler cannot do yet.
+    /// No RUN, but a step the assembler cannot do.
     NotAssemblable {
         /// Line of the step.
         line: usize,
         /// What it does.
-        what: &'static str,
+        what: String,
     },
     /// Everything runs in the engine (`--target STAGE -t NAME`).
     AllInEngine,
@@ -110,41 +109,12 @@ pub fn decide(
     }
 }
 
-/// What the assembler cannot do yet, for a RUN-free job: `(line, what)`.
-pub fn not_assemblable(job: &Job) -> Option<(usize, &'static str)> {
-    job.steps.iter().find_map(|s| {
-        let what = match &s.instruction {
-            Instruction::Copy(c) if !c.heredocs.is_empty() => "COPY of a heredoc",
-            Instruction::Copy(c) if c.chown.as_deref().is_some_and(has_name) => {
-                "COPY --chown by name"
-            }
-            Instruction::Copy(c)
-                if c.from.is_some() && c.sources.iter().any(|x| x.contains(['*', '?', '['])) =>
-            {
-                "COPY --from with a wildcard"
-            }
-            Instruction::Copy(_) if matches!(s.from, Some(Source::Image { .. })) => {
-                "COPY --from an image"
-            }
-            Instruction::Add(a) if !a.heredocs.is_empty() => "ADD of a heredoc",
-            Instruction::Add(a)
-                if a.sources
-                    .iter()
-                    .any(|x| x.contains("://") || x.starts_with("git@")) =>
-            {
-                "ADD of a URL"
-            }
-            Instruction::Add(a) if a.chown.as_deref().is_some_and(has_name) => {
-                "ADD --chown by name"
-            }
-            _ => return None,
-        };
-        Some((s.line, what))
-    })
-}
-
-fn has_name(chown: &str) -> bool {
-    chown.split(':').any(|p| p.parse::<u32>().is_err())
+/// What the assembler would refuse in a RUN-free job (it says what it can do:
+/// [`crate::assemble::refusal`]): `(line, what)`.
+pub fn not_assemblable(job: &Job) -> Option<(usize, String)> {
+    job.steps
+        .iter()
+        .find_map(|s| crate::assemble::refusal(&s.instruction).map(|r| (s.line, r.to_string())))
 }
 
 /// Decides the modes once for the whole plan: a RUN-free job is assembled unless the

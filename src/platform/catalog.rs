@@ -405,6 +405,13 @@ impl Catalog {
     /// catalog, is [`PlatformError::Unknown`] with the closest names.
     pub fn resolve_with_host(&self, s: &str, host: &Platform) -> Result<Platform> {
         let trimmed = s.trim();
+        // buildx's `local`: this machine's architecture; images are Linux images even on
+        // a macOS host (issue 13).
+        if trimmed.eq_ignore_ascii_case("local") {
+            let mut local = host.normalized();
+            local.os = "linux".into();
+            return self.resolve_with_host(&local.format(), host);
+        }
         if let Some(name) = self.names.get(&trimmed.to_lowercase()) {
             return Ok(self.entries[name].0.platform());
         }
@@ -528,4 +535,24 @@ pub fn user_config_dir(xdg_config_home: Option<&Path>, home: Option<&Path>) -> O
     };
     let dir = base.join("xplat").join("platforms");
     dir.is_dir().then_some(dir)
+}
+
+#[cfg(test)]
+mod local_tests {
+    use super::*;
+
+    #[test]
+    fn local_is_this_machine_as_a_linux_platform() {
+        let c = Catalog::embedded();
+        let arm_mac = Platform::parse("darwin/arm64").unwrap();
+        let amd = Platform::parse("linux/amd64").unwrap();
+        assert_eq!(
+            c.resolve_with_host("local", &arm_mac).unwrap(),
+            Platform::parse("linux/arm64").unwrap()
+        );
+        assert_eq!(
+            c.resolve_list_with_host("local,linux/arm64", &amd).unwrap(),
+            vec![amd.clone(), Platform::parse("linux/arm64").unwrap()]
+        );
+    }
 }

@@ -5,6 +5,8 @@
 
 mod json;
 mod plain;
+pub mod push;
+pub mod text;
 mod tty;
 
 use std::sync::{Arc, Mutex};
@@ -13,6 +15,7 @@ use serde::Serialize;
 
 pub use json::JsonReporter;
 pub use plain::PlainReporter;
+pub use text::step_text;
 pub use tty::TtyReporter;
 
 /// Something that happened during a build, in the order it happened.
@@ -104,6 +107,76 @@ pub enum Event {
         /// The text.
         message: String,
     },
+    /// A job is known and waits for its turn (its dependencies, or a free slot).
+    JobQueued {
+        /// Job id, as in the plan.
+        job: String,
+        /// Stage name or index.
+        stage: String,
+        /// Platforms this job serves, formatted.
+        platforms: Vec<String>,
+        /// `native`, `emulated` or `assembled`.
+        mode: String,
+        /// Jobs it waits for.
+        waits_for: Vec<String>,
+    },
+    /// An assembled job's image was composed (nothing ran).
+    JobAssembled {
+        /// Job id.
+        job: String,
+        /// Stage name or index.
+        stage: String,
+        /// Platforms this job serves, formatted.
+        platforms: Vec<String>,
+        /// Layers added to the base.
+        layers: usize,
+        /// Wall time in milliseconds.
+        millis: u64,
+    },
+    /// A platform's manifest is in the registry.
+    ManifestPushed {
+        /// `registry/repository`.
+        repository: String,
+        /// The platform.
+        platform: String,
+        /// Manifest digest.
+        digest: String,
+    },
+    /// The index is in the registry under a tag (or by digest).
+    IndexPushed {
+        /// `registry/repository`.
+        repository: String,
+        /// The tag, or the digest when pushed without one.
+        tag: String,
+        /// Index digest.
+        digest: String,
+    },
+    /// What the build produced: the last event of a successful build.
+    Result {
+        /// Index digest (the image ID of the multi-platform image).
+        index_digest: String,
+        /// Index media type.
+        media_type: String,
+        /// The `-t` names.
+        tags: Vec<String>,
+        /// Per target, in `--platform` order.
+        platforms: Vec<ResultPlatform>,
+        /// Repositories pushed to.
+        pushed: Vec<String>,
+        /// Files and folders written (layouts, `--output` destinations).
+        written: Vec<String>,
+    },
+}
+
+/// One platform of a [`Event::Result`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ResultPlatform {
+    /// `os/arch[/variant]`.
+    pub platform: String,
+    /// Manifest digest.
+    pub digest: String,
+    /// Config digest.
+    pub config_digest: String,
 }
 
 /// A display of build progress.

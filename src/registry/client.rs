@@ -149,6 +149,21 @@ impl RegistryClient {
         is_plain_http(registry, &self.options.insecure_registries)
     }
 
+    /// The HTTP client itself (no credentials attached).
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    /// `scheme://host/v2/` of a reference's registry.
+    pub(crate) fn url_root(&self, r: &ImageRef) -> String {
+        let scheme = if self.is_plain_http(&r.registry) {
+            "http"
+        } else {
+            "https"
+        };
+        format!("{scheme}://{}/v2/", r.api_host())
+    }
+
     /// `scheme://host/v2/<repo>/<path>` for a reference.
     pub(crate) fn url(&self, r: &ImageRef, path: &str) -> String {
         let scheme = if self.is_plain_http(&r.registry) {
@@ -218,7 +233,15 @@ impl RegistryClient {
                 return Err(SendFailure::Fatal(RegistryError::Unauthorized {
                     registry: r.registry.clone(),
                     repository: r.repository.clone(),
-                    operation: "getting a token for".into(),
+                    operation: format!(
+                        "getting a {} token for {}/{}",
+                        match access {
+                            Access::Pull => "pull",
+                            Access::Push => "push",
+                        },
+                        r.registry,
+                        r.repository
+                    ),
                     status: 401,
                 }))
             }

@@ -1,6 +1,11 @@
 //! The registry module's one error type. Every message that may carry a URL or
 //! a server answer has been passed through [`super::redact::redact`] first, so
 //! no variant can carry a credential.
+//!
+//! Context is said once (issue 13): a variant names its own step, not the image or
+//! repository its caller already names (`resolving base image R for P: manifest not
+//! found`, `pushing R: index not pushed: checking blob D: not authorized`); the
+//! reference stays in the fields for programs.
 
 use std::path::PathBuf;
 
@@ -55,13 +60,14 @@ pub enum RegistryError {
         registry: String,
     },
     /// The registry refused our credentials (or their absence).
-    #[error("{operation} {registry}/{repository}: not authorized (HTTP {status}); check `docker login {registry}` or REGISTRY_AUTH_FILE")]
+    #[error("{operation}: not authorized (HTTP {status})")]
     Unauthorized {
         /// Registry host.
         registry: String,
         /// Repository.
         repository: String,
-        /// What we were doing (`pushing blob sha256:…`).
+        /// What we were doing, naming the repository unless the caller does
+        /// (`pushing blob sha256:…` under a push of the repository).
         operation: String,
         /// 401 or 403.
         status: u16,
@@ -99,13 +105,13 @@ pub enum RegistryError {
         body: String,
     },
     /// A manifest or tag does not exist.
-    #[error("{reference}: manifest not found")]
+    #[error("manifest not found")]
     ManifestNotFound {
         /// The reference asked for.
         reference: String,
     },
     /// An index has no manifest for the wanted platform.
-    #[error("{reference} has no image for {wanted}; it has: {}", if available.is_empty() { "no platforms".to_string() } else { available.join(", ") })]
+    #[error("no image for {wanted}; it has: {}", if available.is_empty() { "no platforms".to_string() } else { available.join(", ") })]
     PlatformNotFound {
         /// The reference asked for.
         reference: String,
@@ -115,7 +121,7 @@ pub enum RegistryError {
         available: Vec<String>,
     },
     /// A single-platform image is not for the wanted platform.
-    #[error("{reference} is a single-platform image for {actual}, not {wanted}")]
+    #[error("a single-platform image for {actual}, not {wanted}")]
     PlatformMismatch {
         /// The reference asked for.
         reference: String,
@@ -181,7 +187,7 @@ pub enum RegistryError {
         reason: String,
     },
     /// A step of a push failed; the index was not pushed.
-    #[error("pushing {reference}: {step} failed, index not pushed: {source}")]
+    #[error("index not pushed: {source}")]
     PushAborted {
         /// Target reference.
         reference: String,
@@ -191,10 +197,34 @@ pub enum RegistryError {
         #[source]
         source: Box<RegistryError>,
     },
+    /// A repository a push names cannot take it (checked before the build).
+    #[error("cannot push to {}/{}: {}", .0.registry, .0.repository, .0.failure)]
+    PushCheck(Box<super::preflight::PushCheckError>),
     /// A push request is inconsistent (e.g. two sources for one digest with different sizes).
     #[error("invalid push request: {reason}")]
     InvalidPushRequest {
         /// What is inconsistent.
         reason: String,
     },
+}
+
+impl RegistryError {
+    /// What the user can do about this error, when the registry module knows.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            RegistryError::PushCheck(e) => Some(e.hint.clone()),
+            RegistryError::PushAborted { source, .. } => source.hint(),
+            RegistryError::Unauthorized {
+                registry, status, ..
+            } if *status == 403 => Some(format!(
+                "your credentials for {registry} are not allowed this: check the repository name \
+                 and your rights on it"
+            )),
+            RegistryError::Unauthorized { registry, .. } => Some(format!(
+                "log in with `docker login {registry}` (xplat reads $DOCKER_CONFIG/config.json, its \
+                 credential helpers and REGISTRY_AUTH_FILE)"
+            )),
+            _ => None,
+        }
+    }
 }

@@ -7,6 +7,8 @@
 //!   oci-client, requests, retries and 401-refresh are ours.
 //! - [`pull`]: resolve a base image for a platform without downloading layers;
 //!   stream a blob when an output needs its bytes; inspect a reference.
+//! - [`preflight`]: before a build, every `--push` repository is reachable and takes a
+//!   push from us (an upload start, cancelled), or the cause is named within seconds.
 //! - [`push`]: push per-platform images and the index last, with HEAD-skip,
 //!   cross-repo mount, chunked/resumable uploads and progress events.
 //!
@@ -18,6 +20,7 @@
 pub mod auth;
 pub mod client;
 pub mod error;
+pub mod preflight;
 pub mod pull;
 pub mod push;
 pub mod redact;
@@ -32,6 +35,7 @@ use serde::Serialize;
 pub use auth::{AuthSources, Credential};
 pub use client::{ClientOptions, RegistryClient, RetryPolicy};
 pub use error::{RegistryError, Result};
+pub use preflight::{check_push, PreflightOptions, PushCheckError, PushCheckFailure};
 pub use pull::{Inspected, ResolvedImage};
 pub use push::{push_order, PushEvent, PushOptions, PushStep, PushSummary};
 pub use redact::redact;

@@ -188,7 +188,13 @@ impl RegistryClient {
     /// Fetches a manifest or index by tag or digest, exact bytes (digest checked when the reference has one).
     pub async fn fetch_manifest(&self, r: &ImageRef) -> Result<RawManifest> {
         let url = self.url(r, &format!("manifests/{}", r.manifest_reference()));
-        let op = format!("fetching manifest {r}");
+        // Callers name the image (`resolving base image R for P`, `inspecting R`); this
+        // step names only what it fetches.
+        let op = match (&r.digest, &r.tag) {
+            (Some(d), _) => format!("fetching manifest {d}"),
+            (None, Some(t)) => format!("fetching the manifest of tag {t}"),
+            (None, None) => "fetching the manifest of tag latest".to_string(),
+        };
         let accept = [
             OCI_INDEX,
             OCI_MANIFEST,
@@ -364,10 +370,7 @@ impl RegistryClient {
         digest: &str,
     ) -> Result<BoxStream<'static, Result<Bytes>>> {
         let url = self.url(r, &format!("blobs/{digest}"));
-        let op = format!(
-            "fetching blob {digest} from {}/{}",
-            r.registry, r.repository
-        );
+        let op = format!("fetching blob {digest}");
         let resp = self
             .send(r, Access::Pull, &op, &no_events, &|c| c.get(&url))
             .await?;
@@ -493,7 +496,7 @@ mod tests {
         };
         assert_eq!(
             err.to_string(),
-            "r has no image for linux/s390x; it has: linux/amd64, linux/arm64"
+            "no image for linux/s390x; it has: linux/amd64, linux/arm64"
         );
     }
 }

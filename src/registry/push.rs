@@ -355,7 +355,13 @@ impl RegistryClient {
         on_event: &(dyn Fn(&PushEvent) + Send + Sync),
     ) -> Result<()> {
         let url = self.url(at, &format!("manifests/{}", at.manifest_reference()));
-        let op = format!("pushing manifest {} as {at}", manifest.digest);
+        // The repository is the caller's context; only the tag is this step's own.
+        let op = match &at.tag {
+            Some(tag) if at.digest.is_none() => {
+                format!("pushing manifest {} as tag {tag}", manifest.digest)
+            }
+            _ => format!("pushing manifest {}", manifest.digest),
+        };
         let resp = self
             .send(at, Access::Push, &op, on_event, &|c| {
                 c.put(&url)

@@ -76,11 +76,10 @@ pub(crate) struct Uploader<'a> {
 const OCTET: &str = "application/octet-stream";
 
 impl Uploader<'_> {
+    // Blob operations do not name the repository: the push they are part of does
+    // (`pushing REPO: index not pushed: pushing blob D: …`).
     fn op(&self, blob: &Blob) -> String {
-        format!(
-            "pushing blob {} to {}/{}",
-            blob.digest, self.target.registry, self.target.repository
-        )
+        format!("pushing blob {}", blob.digest)
     }
 
     pub(crate) async fn push(&self, blob: &Blob) -> Result<BlobOutcome> {
@@ -162,10 +161,7 @@ impl Uploader<'_> {
         let url = self
             .client
             .url(self.target, &format!("blobs/{}", blob.digest));
-        let op = format!(
-            "checking blob {} in {}/{}",
-            blob.digest, self.target.registry, self.target.repository
-        );
+        let op = format!("checking blob {}", blob.digest);
         let resp = self
             .client
             .send(self.target, Access::Push, &op, self.on_event, &|c| {

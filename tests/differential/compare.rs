@@ -187,8 +187,13 @@ pub const CONFIG_FIELDS: [&str; 12] = [
 ];
 
 /// Labels xplat itself puts on the engine images it commits (not part of the user's
-/// image): the build id, the managed marker and the step-cache key.
-pub const XPLAT_OWN_LABELS: [&str; 3] = ["xplat.build", "xplat.managed", "xplat.cache.key"];
+/// image): the build id, the managed marker, the step-cache key and the project.
+pub const XPLAT_OWN_LABELS: [&str; 4] = [
+    "xplat.build",
+    "xplat.managed",
+    "xplat.cache.key",
+    "xplat.project",
+];
 
 /// The compared fields of an image config: field → normalized value. Empty values
 /// (`null`, `""`, `[]`, `{}`, zero durations) are left out, so "unset" and "empty"
