@@ -75,10 +75,16 @@ async fn pull_for_a_platform_reports_progress_and_lands_the_image() {
             platform,
             message,
         } => {
-            assert_eq!((reference.as_str(), platform.as_str()), (absent.as_str(), "linux/amd64"));
+            assert_eq!(
+                (reference.as_str(), platform.as_str()),
+                (absent.as_str(), "linux/amd64")
+            );
             assert!(message.contains("not found"), "{text}");
         }
         other => panic!("{other:?}"),
     }
-    assert!(!text.contains("pulling"), "said once, by the caller: {text}");
+    assert!(
+        !text.contains("pulling"),
+        "said once, by the caller: {text}"
+    );
 }

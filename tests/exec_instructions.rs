@@ -20,7 +20,7 @@ async fn engine() -> Option<DockerEngine> {
     match busybox_engine().await {
         Ok(e) => Some(e),
         Err(why) => {
-            println!("SKIPPED: {why}");
+            crate::support::skip(&why);
             None
         }
     }
