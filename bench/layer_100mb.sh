@@ -14,5 +14,5 @@ cat "$work/ctx/big" > /dev/null   # warm the page cache for both
 floor_start=$(date +%s.%N)
 tar -C "$work/ctx" -cf - big | gzip -6 > "$work/floor.tar.gz"
 floor=$(echo "$(date +%s.%N) - $floor_start" | bc)
-xplat=$(target/release/examples/bench_layout "$work/ctx" "$work/layout")
+xplat=$(target/release/examples/bench_layout "$work/ctx" "$work/layout" | cut -d" " -f1)
 echo "tar|gzip -6: ${floor}s  xplat assemble+layout: ${xplat}s  ratio: $(echo "scale=2; $xplat / $floor" | bc)"

@@ -11,6 +11,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod assemble;
 pub mod cli;
 pub mod context;
 pub mod dockerfile;
@@ -24,3 +25,4 @@ pub mod plan;
 pub mod platform;
 pub mod progress;
 pub mod registry;
+pub mod stage;

@@ -7,9 +7,12 @@ use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::sync::Mutex;
 
+use xplat::assemble::{
+    images_for_targets, AssembleEnv, Bases, LayerCache, NoStages, RegistryBases,
+};
 use xplat::context::BuildContext;
 use xplat::oci::{BlobSource, ImageIndex, IndexFormat, LayerOptions};
-use xplat::output::{deliver, images_for_targets, AssembleEnv, NoStages, OutputOptions};
+use xplat::output::{deliver, OutputOptions};
 use xplat::plan::{plan, Mode, PlanOptions};
 use xplat::platform::{Catalog, Platform};
 use xplat::registry::{ClientOptions, PushEvent, RegistryClient};
@@ -57,23 +60,35 @@ async fn build(
     };
     let p = plan(&df, &opts, &Catalog::embedded()).map_err(|e| e.to_string())?;
     assert!(
-        p.jobs.iter().all(xplat::output::targets::can_assemble),
+        p.jobs
+            .iter()
+            .all(|j| xplat::assemble::can_assemble(&j.steps)),
         "{:?}",
         p.jobs
     );
     assert!(p.jobs.iter().any(|j| j.mode == Mode::Assembled));
-    let env = AssembleEnv {
-        context: Some(&ctx),
-        stage_files: &NoStages,
-        created,
-        layer_options: LayerOptions {
+    let client = client();
+    let resolver = RegistryBases { client: &client };
+    let bases = Bases::new(&resolver, Some(&client), None);
+    let layers = LayerCache::new(
+        None,
+        work,
+        LayerOptions {
             source_date_epoch: created,
             ..LayerOptions::default()
         },
+    );
+    let env = AssembleEnv {
+        context: Some(&ctx),
+        bases: &bases,
+        stage_files: &NoStages,
+        created,
+        layers: &layers,
         work_dir: work,
         format: IndexFormat::Oci,
+        reporter: &xplat::progress::Silent,
     };
-    images_for_targets(&p, &client(), &env, &BTreeMap::new())
+    images_for_targets(&p, &env, &BTreeMap::new())
         .await
         .map_err(|e| e.to_string())
 }
@@ -140,7 +155,15 @@ fn scratch_final_stage_pushes_an_index_of_exactly_the_two_platforms_and_repushes
     let arm = skopeo_config(&tag, "arm64");
     assert_eq!(arm["architecture"], "arm64");
     assert_eq!(arm["config"]["Entrypoint"][0], "/bin/app");
-    assert_eq!(arm["config"]["Env"][0], "GREETING=PONG");
+    // BuildKit's scratch default PATH comes first, then the stage's ENV (issue 10).
+    assert_eq!(
+        arm["config"]["Env"],
+        serde_json::json!([
+            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            "GREETING=PONG"
+        ])
+    );
+    assert_eq!(arm["config"]["WorkingDir"], "/");
 
     // The metadata file names the index and every platform's manifest and config.
     let m: serde_json::Value = serde_json::from_slice(&std::fs::read(&meta).unwrap()).unwrap();
@@ -382,11 +405,10 @@ fn a_base_without_the_target_platform_names_the_platforms_it_has() {
     };
     let rt = rt();
     let err = rt
-        .block_on(xplat::output::resolve_base(
+        .block_on(xplat::ops::resolve::resolve_in_registry(
             &client(),
             &base,
             &Platform::new("linux", "s390x", ""),
-            IndexFormat::Oci,
         ))
         .unwrap_err()
         .to_string();

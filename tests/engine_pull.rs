@@ -61,15 +61,30 @@ async fn pull_for_a_platform_reports_progress_and_lands_the_image() {
     );
     engine.remove_image(&reference, false).await.unwrap();
 
-    // A tag the registry does not have: a Pull error naming reference and platform.
+    // A tag the registry does not have: a Pull error carrying reference and platform
+    // (the message is the engine's alone: callers add "pulling X for P" once).
     let absent = format!("127.0.0.1:{}/xplat-pull-test:absent", registry.port());
     let err = engine
         .pull_image(&absent, &amd64, &|_| {})
         .await
         .unwrap_err();
     let text = err.to_string();
+    match &err {
+        xplat::engine::EngineError::Pull {
+            reference,
+            platform,
+            message,
+        } => {
+            assert_eq!(
+                (reference.as_str(), platform.as_str()),
+                (absent.as_str(), "linux/amd64")
+            );
+            assert!(message.contains("not found"), "{text}");
+        }
+        other => panic!("{other:?}"),
+    }
     assert!(
-        text.starts_with(&format!("pulling {absent} for linux/amd64: ")),
-        "{text}"
+        !text.contains("pulling"),
+        "said once, by the caller: {text}"
     );
 }

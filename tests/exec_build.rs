@@ -19,13 +19,13 @@ fn p(s: &str) -> Platform {
 
 async fn engine() -> Option<DockerEngine> {
     if let Err(why) = Fixtures::get().engine() {
-        println!("SKIPPED: {why}");
+        crate::support::skip(&why);
         return None;
     }
     match DockerEngine::connect_from_process_env().await {
         Ok(e) => Some(e),
         Err(e) => {
-            println!("SKIPPED: {e}");
+            crate::support::skip(&e.to_string());
             None
         }
     }
@@ -74,7 +74,7 @@ async fn goping_cross_build_runs_on_both_platforms_and_warm_rebuild_creates_no_c
     let Some(engine) = engine().await else { return };
     let builder = match Fixtures::get().builder_image() {
         Ok(b) => b,
-        Err(why) => return println!("SKIPPED: {why}"),
+        Err(why) => return crate::support::skip(&why),
     };
     let mut o = opts(
         &samples_dir().join("goping"),
@@ -115,7 +115,7 @@ async fn goping_cross_build_runs_on_both_platforms_and_warm_rebuild_creates_no_c
                 "goping linux/arm64"
             );
         }
-        Err(why) => println!("SKIPPED (arm64 run): {why}"),
+        Err(why) => crate::support::skip(&format!("the arm64 run: {why}")),
     }
     assert_eq!(
         containers_of(o.build_id.as_deref().unwrap()),

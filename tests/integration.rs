@@ -13,6 +13,7 @@ mod dockerfile_typed;
 mod e2e;
 mod e2e_output;
 mod engine_docker;
+mod engines;
 mod expand_conformance;
 mod first_hour;
 mod platform_cases;

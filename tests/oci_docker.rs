@@ -70,14 +70,14 @@ fn static_binary_image(format: IndexFormat) -> Option<OciImage> {
 fn docker_loads_and_runs_an_assembled_image_and_saves_it_back() {
     require_engine!();
     if std::env::consts::ARCH != "x86_64" {
-        println!(
-            "SKIPPED: the test image is amd64 and this host is {}",
+        crate::support::skip(&format!(
+            "the test image is amd64 and this host is {}",
             std::env::consts::ARCH
-        );
+        ));
         return;
     }
     let Some(img) = static_binary_image(IndexFormat::Oci) else {
-        println!("SKIPPED: /sbin/ldconfig (a static binary) is not on this host");
+        crate::support::skip("/sbin/ldconfig (a static binary) is not on this host");
         return;
     };
     let tag = format!("xplat-oci-test/load:{}", std::process::id());
@@ -134,7 +134,7 @@ fn docker_loads_and_runs_an_assembled_image_and_saves_it_back() {
 fn skopeo_reads_the_oci_layout() {
     require_skopeo!();
     let Some(amd) = static_binary_image(IndexFormat::Oci) else {
-        println!("SKIPPED: /sbin/ldconfig (a static binary) is not on this host");
+        crate::support::skip("/sbin/ldconfig (a static binary) is not on this host");
         return;
     };
     // A second platform, labelled arm64 (content does not matter to skopeo).

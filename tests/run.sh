@@ -23,4 +23,6 @@ stop_what_we_started() {
 trap stop_what_we_started EXIT
 
 bash tests/fixtures/setup.sh
+# The two-engine tests (tests/engines/): their tools and the arm64 builder archive.
+bash tests/fixtures/engines.sh
 cargo test --all-targets 2>&1

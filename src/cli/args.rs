@@ -79,6 +79,12 @@ pub enum Command {
         xplat inspect oci:xplat-out/app\n  \
         xplat inspect --raw registry.example/app:1.0")]
     Inspect(super::output_args::InspectArgs),
+    /// List the engines builds run on: reachable or not, API version, native and emulated
+    /// platforms, storage driver, CPUs and memory.
+    #[command(after_help = "Examples:\n  \
+        xplat engines\n  \
+        xplat engines --engine arm=tcp://arm-builder:2376,platforms=linux/arm64,tls=certs --format json")]
+    Engines(EnginesArgs),
     /// Remove xplat's step-cache images and cache volumes (results tagged with -t stay).
     #[command(after_help = "Examples:\n  \
         xplat prune --dry-run\n  \
@@ -101,6 +107,21 @@ pub struct PruneArgs {
     /// docker's prune filters: until=DURATION, label=KEY[=VALUE] (repeatable).
     #[arg(long, value_name = "FILTER")]
     pub filter: Vec<String>,
+}
+
+/// `xplat engines`.
+#[derive(Debug, Clone, Args)]
+pub struct EnginesArgs {
+    /// An engine, NAME=HOST[,platforms=P,…][,tls=DIR] (repeatable; adds to or replaces
+    /// xplat.toml's [engines]).
+    #[arg(long = "engine", value_name = "NAME=HOST")]
+    pub engines: Vec<String>,
+    /// xplat.toml.
+    #[command(flatten)]
+    pub config: ConfigFileArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
 }
 
 /// Output format of a listing command.
@@ -139,6 +160,10 @@ pub struct PlanInputArgs {
     /// The platform build stages run on (default: the engine's, or the host's when planning).
     #[arg(long, value_name = "PLATFORM")]
     pub build_platform: Option<String>,
+    /// An engine to build on, NAME=HOST[,platforms=P,…][,tls=DIR] (repeatable; adds to or
+    /// replaces xplat.toml's [engines]).
+    #[arg(long = "engine", value_name = "NAME=HOST")]
+    pub engines: Vec<String>,
 }
 
 /// `xplat build`.
@@ -162,12 +187,21 @@ pub struct BuildArgs {
     /// How many jobs run at once (default: the number of cores).
     #[arg(long, value_name = "N")]
     pub jobs: Option<usize>,
+    /// The id put on every container and committed step of this build as the label
+    /// `xplat.build` (default: made from the time and the process id). For scripts that
+    /// clean up after themselves (the benchmarks).
+    #[arg(long, value_name = "ID", hide = true)]
+    pub build_id: Option<String>,
     /// How progress is shown (auto: tty on a terminal, plain otherwise).
     #[arg(long, value_enum, value_name = "MODE")]
     pub progress: Option<ProgressMode>,
     /// A secret for `RUN --mount=type=secret`: id=ID,src=FILE or id=ID,env=VARIABLE (repeatable).
     #[arg(long = "secret", value_name = "id=ID,src=FILE|env=VAR")]
     pub secrets: Vec<String>,
+    /// When an engine stops answering mid-build: run its jobs again on another engine
+    /// that can run their platform (emulated if none runs it natively), or fail.
+    #[arg(long, value_enum, value_name = "WHAT", default_value_t = EngineLoss::Rerun)]
+    pub on_engine_loss: EngineLoss,
     /// Resolve every base image again instead of using the engine's copy.
     #[arg(long)]
     pub pull: bool,
@@ -242,6 +276,15 @@ pub struct CompletionsArgs {
     /// The shell.
     #[arg(value_enum)]
     pub shell: clap_complete::Shell,
+}
+
+/// `--on-engine-loss`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EngineLoss {
+    /// Run the lost engine's jobs again on another engine.
+    Rerun,
+    /// Fail the build, naming the engine.
+    Fail,
 }
 
 /// How build progress is shown.

@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use super::args::{BuildArgs, ProgressMode};
 use super::options::Config;
 use super::{project, Exit};
-use crate::engine::{DockerEngine, Engine};
+use crate::engine::Engine;
 use crate::ops::{self, BuildOptions};
 use crate::output::{deliver, BuildSummary, LoadTarget};
 use crate::platform::Catalog;
@@ -45,13 +45,58 @@ pub fn build_options(
         no_cache: config.cache.disabled || args.no_cache,
         jobs: args.jobs.unwrap_or(0),
         secrets: secrets.files.clone(),
-        build_id: None,
+        // --build-id, else XPLAT_BUILD_ID: the `xplat.build` label of the build's
+        // containers (a CI job can find what its build made, on every engine).
+        build_id: args
+            .build_id
+            .clone()
+            .or_else(|| std::env::var("XPLAT_BUILD_ID").ok())
+            .filter(|v| !v.is_empty()),
         pull: args.pull,
         cache_dir: None,
         network: args.network.unwrap_or_default().into(),
         add_hosts,
         no_cache_filter: args.no_cache_filter.clone(),
+        engines: super::engines::specs(&config.engines).map_err(|e| e.to_string())?,
+        on_engine_loss: match args.on_engine_loss {
+            super::args::EngineLoss::Rerun => crate::exec::fleet::OnLoss::Rerun,
+            super::args::EngineLoss::Fail => crate::exec::fleet::OnLoss::Fail,
+        },
+        build_platform: config.build_platform.clone(),
     })
+}
+
+/// Connects to the build's engines (`[engines]`, `--engine`, else the one `--context`,
+/// `DOCKER_HOST` or the Docker config names) and checks `--build-platform` against them.
+async fn connect_engines(
+    opts: &BuildOptions,
+    config: &Config,
+    catalog: &Catalog,
+    context: Option<&str>,
+) -> anyhow::Result<ops::Engines> {
+    let engines = ops::engines::connect(&opts.engines, catalog, context)
+        .await
+        .map_err(anyhow::Error::new)
+        .context("connecting to the Docker engine")?;
+    if let Some(bp) = &config.build_platform {
+        let named = engines.named();
+        let ok = engines.live.iter().any(|e| {
+            if named {
+                e.native.iter().any(|n| n.can_run(bp))
+            } else {
+                bp == e.engine.platform()
+            }
+        });
+        if !ok {
+            return Err(Exit::Usage(format!(
+                "--build-platform {bp}: build stages run on the engine's platform ({}); \
+                 another build platform needs an engine of that platform",
+                engines.first().platform()
+            ))
+            .into());
+        }
+    }
+    Ok(engines)
 }
 
 /// Which progress display: `--progress`, else (and for `auto`) tty when stderr is a terminal.
@@ -143,7 +188,14 @@ pub fn build_command(
         && out_opts.wants_default_layout()
         && out_opts.metadata_file.is_none()
     {
-        return stage_results_command(&opts, &config, engine_context, reporter(mode, quiet), out);
+        return stage_results_command(
+            &opts,
+            &config,
+            catalog,
+            engine_context,
+            reporter(mode, quiet),
+            out,
+        );
     }
     let source_date_epoch = source_date_epoch(&env).map_err(Exit::Usage)?;
     let client = args.output.client()?;
@@ -162,22 +214,10 @@ pub fn build_command(
         if out_opts.push {
             super::output_args::check_push(&client, &out_opts.tags).await?;
         }
-        let engine = DockerEngine::connect_with_context(engine_context)
-            .await
-            .context("connecting to the Docker engine")?;
-        if let Some(bp) = &config.build_platform {
-            if bp != engine.platform() {
-                return Err(Exit::Usage(format!(
-                    "--build-platform {bp}: build stages run on the engine's platform ({}); \
-                     another build platform needs an engine of that platform",
-                    engine.platform()
-                ))
-                .into());
-            }
-        }
+        let engines = connect_engines(&opts, &config, catalog, engine_context).await?;
         let built = ops::build_images(
             &opts,
-            &engine,
+            &engines,
             &client,
             &image_opts,
             reporter.as_ref(),
@@ -212,7 +252,7 @@ pub fn build_command(
             });
         }
         let load = LoadTarget {
-            engine: &engine,
+            engine: engines.first(),
             fallback_tag: format!("{}:latest", layout_name(&config)),
         };
         let on_push = push_reporter(reporter.as_ref(), &out_opts.tags);
@@ -261,6 +301,7 @@ pub fn build_command(
 fn stage_results_command(
     opts: &ops::BuildOptions,
     config: &Config,
+    catalog: &Catalog,
     engine_context: Option<&str>,
     reporter: Box<dyn Reporter>,
     out: &mut dyn Write,
@@ -269,19 +310,8 @@ fn stage_results_command(
     let outcome = rt.block_on(async {
         let cancel = CancellationToken::new();
         cancel_on_signals(cancel.clone())?;
-        let engine = DockerEngine::connect_with_context(engine_context)
-            .await
-            .context("connecting to the Docker engine")?;
-        if let Some(bp) = &config.build_platform {
-            if bp != engine.platform() {
-                return Err(Exit::Usage(format!(
-                    "--build-platform {bp}: build stages run on the engine's platform ({})",
-                    engine.platform()
-                ))
-                .into());
-            }
-        }
-        let outcome = ops::build(opts, &engine, reporter.as_ref(), &cancel).await;
+        let engines = connect_engines(opts, config, catalog, engine_context).await?;
+        let outcome = ops::build_on(opts, &engines, reporter.as_ref(), &cancel).await;
         reporter.finish();
         match outcome {
             Ok(o) => Ok(o),

@@ -6,6 +6,7 @@
 pub mod args;
 pub mod build;
 pub mod buildx;
+pub mod engines;
 pub mod options;
 pub mod output_args;
 pub mod preflight;
@@ -93,6 +94,15 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 cli.docker_context.as_deref(),
                 &mut stdout,
             )
+        }
+        Command::Engines(args) => {
+            let catalog = load_catalog(&cli.platforms_dir)?;
+            return engines::engines_command(
+                &args,
+                &catalog,
+                cli.docker_context.as_deref(),
+                &mut stdout,
+            );
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -188,6 +198,7 @@ fn plan_options(
     }
     Ok(PlanOptions {
         targets,
+        fixed_build_platform: args.build_platform.is_some(),
         build_platform,
         build_args,
         target_stage: args.target.clone(),
@@ -199,7 +210,18 @@ fn plan_options(
 fn plan(args: &args::PlanArgs, catalog: &Catalog, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     let (path, text, df) = load_dockerfile(&args.source)?;
     let host = Platform::host().normalized().format();
-    let options = plan_options(&args.plan, catalog, &host)?;
+    let mut options = plan_options(&args.plan, catalog, &host)?;
+    // The engines of ./xplat.toml and --engine, as declared (plan connects to none).
+    let env: BTreeMap<String, String> = std::env::vars().collect();
+    let cwd = std::env::current_dir().context("finding the current folder")?;
+    let settings = project::load_engines(
+        &args::ConfigFileArgs::default(),
+        &args.plan.engines,
+        &env,
+        &cwd,
+        catalog,
+    )?;
+    options.engines = engines::offline_slots(&settings, &options.build_platform);
     let plan = crate::plan::plan(&df, &options, catalog)
         .map_err(|e| preflight::plan_failed(&path, &text, e))?;
     match args.format {

@@ -82,7 +82,34 @@ pub fn load_config(
     git: &GitFacts,
     catalog: &Catalog,
 ) -> anyhow::Result<Config> {
-    let path: Option<PathBuf> = match (&build.config.config_file, build.config.no_config) {
+    load_with(&build.config, &flags_of(build), env, cwd, git, catalog)
+}
+
+/// The engines of `xplat.toml` (per `config`) and `--engine` flags, for the commands that
+/// take only those (`xplat engines`, `xplat plan`).
+pub fn load_engines(
+    config: &super::args::ConfigFileArgs,
+    engine_flags: &[String],
+    env: &BTreeMap<String, String>,
+    cwd: &Path,
+    catalog: &Catalog,
+) -> anyhow::Result<Vec<options::engines::EngineSetting>> {
+    let flags = Flags {
+        engines: engine_flags.to_vec(),
+        ..Flags::default()
+    };
+    Ok(load_with(config, &flags, env, cwd, &GitFacts::default(), catalog)?.engines)
+}
+
+fn load_with(
+    config: &super::args::ConfigFileArgs,
+    flags: &Flags,
+    env: &BTreeMap<String, String>,
+    cwd: &Path,
+    git: &GitFacts,
+    catalog: &Catalog,
+) -> anyhow::Result<Config> {
+    let path: Option<PathBuf> = match (&config.config_file, config.no_config) {
         (Some(p), _) => Some(p.clone()),
         (None, true) => None,
         (None, false) => {
@@ -112,11 +139,10 @@ pub fn load_config(
         }),
         _ => None,
     };
-    let flags = flags_of(build);
     let src = Sources {
         file,
         env,
-        flags: &flags,
+        flags,
         git,
     };
     options::resolve(&src, catalog, &Platform::host())
@@ -138,5 +164,6 @@ pub fn flags_of(build: &BuildArgs) -> Flags {
         set: build.config.set.clone(),
         push: false,
         no_cache: build.no_cache,
+        engines: build.plan.engines.clone(),
     }
 }

@@ -62,6 +62,11 @@ pub trait DestImage {
     fn gid(&self, _name: &str) -> Option<u32> {
         None
     }
+    /// The primary gid of a user name in the image's `/etc/passwd` (what `--chown=name`
+    /// without a group uses, as BuildKit does).
+    fn primary_gid(&self, _name: &str) -> Option<u32> {
+        None
+    }
     /// Whether an absolute path is an existing directory in the image.
     fn is_dir(&self, _path: &str) -> bool {
         false
@@ -77,6 +82,7 @@ impl DestImage for UnknownImage {}
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PasswdNames {
     users: BTreeMap<String, u32>,
+    primary: BTreeMap<String, u32>,
     groups: BTreeMap<String, u32>,
 }
 
@@ -93,8 +99,16 @@ impl PasswdNames {
                 })
                 .collect()
         };
+        let primary = passwd
+            .lines()
+            .filter_map(|l| {
+                let f: Vec<&str> = l.split(':').collect();
+                Some((f.first()?.to_string(), f.get(3)?.parse().ok()?))
+            })
+            .collect();
         PasswdNames {
             users: table(passwd),
+            primary,
             groups: table(group),
         }
     }
@@ -106,6 +120,9 @@ impl DestImage for PasswdNames {
     }
     fn gid(&self, name: &str) -> Option<u32> {
         self.groups.get(name).copied()
+    }
+    fn primary_gid(&self, name: &str) -> Option<u32> {
+        self.primary.get(name).copied()
     }
 }
 
@@ -177,8 +194,9 @@ pub struct CopyEntry {
     pub origin: Origin,
 }
 
-/// Parses `--chown=user[:group]`. Names go through `image`; a lone user gives the same
-/// numeric id as group (the Dockerfile reference's rule).
+/// Parses `--chown=user[:group]`. Names go through `image`; a lone numeric user is also
+/// the gid, a lone user name takes its primary group from passwd (BuildKit's rule,
+/// checked with the engine's BuildKit: see `stage`).
 pub fn parse_chown(value: &str, image: &dyn DestImage) -> Result<(u32, u32)> {
     let invalid = || ContextError::InvalidChown {
         value: value.to_string(),
@@ -190,14 +208,17 @@ pub fn parse_chown(value: &str, image: &dyn DestImage) -> Result<(u32, u32)> {
     if user.is_empty() || group == Some("") {
         return Err(invalid());
     }
-    let uid = match user.parse::<u32>() {
-        Ok(id) => id,
-        Err(_) => image.uid(user).ok_or_else(|| ContextError::UnknownUser {
-            name: user.to_string(),
-        })?,
+    let (uid, primary) = match user.parse::<u32>() {
+        Ok(id) => (id, id),
+        Err(_) => {
+            let uid = image.uid(user).ok_or_else(|| ContextError::UnknownUser {
+                name: user.to_string(),
+            })?;
+            (uid, image.primary_gid(user).unwrap_or(uid))
+        }
     };
     let gid = match group {
-        None => uid,
+        None => primary,
         Some(g) => match g.parse::<u32>() {
             Ok(id) => id,
             Err(_) => image.gid(g).ok_or_else(|| ContextError::UnknownGroup {
@@ -219,8 +240,9 @@ pub fn parse_chmod(value: &str) -> Result<u32> {
     u32::from_str_radix(value, 8).map_err(|_| invalid())
 }
 
+/// URL and git sources are never context paths (the one rule lives in `stage::url`).
 fn is_url(src: &str) -> bool {
-    src.starts_with("http://") || src.starts_with("https://") || src.starts_with("git@")
+    crate::stage::url::is_remote(src)
 }
 
 /// One source after wildcard expansion.

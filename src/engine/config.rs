@@ -26,6 +26,39 @@ pub enum Endpoint {
         /// The folder holding the PEM files.
         cert_dir: PathBuf,
     },
+    /// HTTPS over tcp with client certificates named one by one (`[engines.NAME] tls`).
+    TcpTlsFiles {
+        /// `host:port`.
+        addr: String,
+        /// The PEM files.
+        files: TlsFiles,
+    },
+    /// `ssh://[user@]host`: bollard runs the system `ssh` and `docker system dial-stdio`
+    /// on the host (see `engine::fleet` for what that needs).
+    Ssh(String),
+}
+
+/// The PEM files of a TLS client: the CA that signed the engine's certificate, and the
+/// client's own certificate and key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// The CA certificate.
+    pub ca: PathBuf,
+    /// The client certificate.
+    pub cert: PathBuf,
+    /// The client key.
+    pub key: PathBuf,
+}
+
+impl TlsFiles {
+    /// `ca.pem`, `cert.pem` and `key.pem` in `dir`, as the Docker CLI names them.
+    pub fn in_dir(dir: &std::path::Path) -> TlsFiles {
+        TlsFiles {
+            ca: dir.join("ca.pem"),
+            cert: dir.join("cert.pem"),
+            key: dir.join("key.pem"),
+        }
+    }
 }
 
 impl std::fmt::Display for Endpoint {
@@ -33,7 +66,10 @@ impl std::fmt::Display for Endpoint {
         match self {
             Endpoint::Unix(p) => write!(f, "unix://{}", p.display()),
             Endpoint::Tcp(a) => write!(f, "tcp://{a}"),
-            Endpoint::TcpTls { addr, .. } => write!(f, "tcp://{addr} (TLS)"),
+            Endpoint::TcpTls { addr, .. } | Endpoint::TcpTlsFiles { addr, .. } => {
+                write!(f, "tcp://{addr} (TLS)")
+            }
+            Endpoint::Ssh(dest) => write!(f, "ssh://{dest}"),
         }
     }
 }
@@ -95,10 +131,12 @@ impl EngineConfig {
                 addr: addr.trim_end_matches('/').to_string(),
                 cert_dir,
             }
-        } else if host.starts_with("ssh://") {
-            return Err(unsupported(
-                "ssh engines are not supported yet; forward the socket (ssh -L) and use unix:// or tcp://",
-            ));
+        } else if let Some(dest) = host.strip_prefix("ssh://") {
+            let dest = dest.trim_end_matches('/');
+            if dest.is_empty() {
+                return Err(unsupported("the ssh destination is empty"));
+            }
+            Endpoint::Ssh(dest.to_string())
         } else {
             return Err(unsupported(
                 "use unix:///path/to/docker.sock or tcp://host:port",
@@ -189,7 +227,7 @@ mod tests {
     #[test]
     fn unsupported_hosts_are_refused_with_the_value() {
         for host in [
-            "ssh://me@box",
+            "ssh://",
             "npipe:////./pipe/docker_engine",
             "unix://",
             "tcp://",
@@ -217,5 +255,12 @@ mod tests {
             "unix:///x.sock"
         );
         assert_eq!(Endpoint::Tcp("h:1".into()).to_string(), "tcp://h:1");
+        assert_eq!(Endpoint::Ssh("me@box".into()).to_string(), "ssh://me@box");
+    }
+
+    #[test]
+    fn ssh_hosts_are_endpoints() {
+        let c = EngineConfig::from_env(&env(&[("DOCKER_HOST", "ssh://me@box")])).unwrap();
+        assert_eq!(c.endpoint, Endpoint::Ssh("me@box".into()));
     }
 }

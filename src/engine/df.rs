@@ -29,7 +29,7 @@ pub(super) async fn legacy_volume_sizes(
                 let stream = tokio::net::TcpStream::connect(addr).await.ok()?;
                 exchange(stream, &request).await
             }
-            Endpoint::TcpTls { .. } => None,
+            Endpoint::TcpTls { .. } | Endpoint::TcpTlsFiles { .. } | Endpoint::Ssh(_) => None,
         }
     };
     // `system df` walks every volume: slow on big hosts, hence the generous limit.

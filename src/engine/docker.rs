@@ -79,6 +79,25 @@ impl DockerEngine {
                 cert_dir: cert_dir.display().to_string(),
                 source,
             })?,
+            Endpoint::TcpTlsFiles { addr, files } => Docker::connect_with_ssl(
+                addr,
+                &files.key,
+                &files.cert,
+                &files.ca,
+                first,
+                API_DEFAULT_VERSION,
+            )
+            .map_err(|source| EngineError::Tls {
+                endpoint: endpoint.clone(),
+                cert_dir: files.ca.parent().unwrap_or(&files.ca).display().to_string(),
+                source,
+            })?,
+            // bollard starts `ssh -M` per connection and talks to `docker system dial-stdio`
+            // on the host; the connect timeout is its request timeout until replaced below.
+            Endpoint::Ssh(dest) => {
+                Docker::connect_with_ssh(&format!("ssh://{dest}"), first, API_DEFAULT_VERSION, None)
+                    .map_err(|e| unreachable(config, root_cause(&e)))?
+            }
         };
         let docker = docker
             .negotiate_version()
@@ -105,6 +124,7 @@ impl DockerEngine {
             .await
             .map_err(|e| unreachable(config, root_cause(&e)))?;
         let mut profile = request::engine_profile(&info, version.version.as_deref().unwrap_or(""));
+        profile.api_version = api_version.clone();
         let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
         profile.shares_filesystem = matches!(config.endpoint, Endpoint::Unix(_))
             && !host.trim().is_empty()
@@ -336,7 +356,23 @@ impl Engine for DockerEngine {
                 .start_exec(&created.id, None::<StartExecOptions>)
                 .await
                 .map_err(err)?;
-            if let StartExecResults::Attached { output: out, .. } = started {
+            if let StartExecResults::Attached {
+                output: out,
+                mut input,
+            } = started
+            {
+                if let Some(bytes) = &spec.stdin {
+                    use tokio::io::AsyncWriteExt;
+                    let io = |e: std::io::Error| EngineError::ExecInput {
+                        id: id.0.clone(),
+                        reason: e.to_string(),
+                    };
+                    // Not shut down: over TLS the daemon answers a half-close by dropping
+                    // the connection without close_notify, which rustls reports as an
+                    // error. The command reads exactly the bytes it is given.
+                    input.write_all(&bytes.0).await.map_err(io)?;
+                    input.flush().await.map_err(io)?;
+                }
                 self.drain(id, out, output).await?;
             }
             let inspected = self.docker.inspect_exec(&created.id).await.map_err(err)?;
@@ -644,6 +680,23 @@ impl Engine for DockerEngine {
         .boxed()
     }
 
+    fn ping(&self) -> BoxFuture<'_, Result<()>> {
+        async move {
+            let gone = |reason: String| EngineError::Unreachable {
+                endpoint: self.endpoint.clone(),
+                reason,
+                hint: "the engine stopped answering during the build".into(),
+            };
+            match tokio::time::timeout(std::time::Duration::from_secs(5), self.docker.ping()).await
+            {
+                Ok(Ok(_)) => Ok(()),
+                Ok(Err(e)) => Err(gone(root_cause(&e))),
+                Err(_) => Err(gone("no answer within 5 s".into())),
+            }
+        }
+        .boxed()
+    }
+
     fn cleanup(&self) -> BoxFuture<'_, Result<usize>> {
         async move {
             let ids = self.containers.snapshot();
@@ -711,8 +764,12 @@ fn unreachable(config: &EngineConfig, reason: String) -> EngineError {
             "run as a member of the docker group, or set DOCKER_HOST"
         }
         Endpoint::Unix(_) => "start dockerd or set DOCKER_HOST",
-        Endpoint::Tcp(_) | Endpoint::TcpTls { .. } => {
+        Endpoint::Tcp(_) | Endpoint::TcpTls { .. } | Endpoint::TcpTlsFiles { .. } => {
             "check that the engine listens there, or set DOCKER_HOST to one that does"
+        }
+        Endpoint::Ssh(_) => {
+            "check `ssh HOST docker version` works without a password (a key or an agent), \
+             with the docker CLI installed on the host"
         }
     };
     EngineError::Unreachable {

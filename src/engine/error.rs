@@ -161,6 +161,20 @@ pub enum EngineError {
         /// bollard's error.
         source: Bollard,
     },
+    /// Writing a command's standard input failed.
+    #[error("writing the input of a command in container {id}: {reason}")]
+    ExecInput {
+        /// Container id.
+        id: String,
+        /// The I/O error.
+        reason: String,
+    },
+    /// The listing of the engine host's binfmt_misc folder could not be read.
+    #[error("reading the binfmt handlers of the engine's host: {reason}")]
+    BinfmtListing {
+        /// What failed.
+        reason: String,
+    },
     /// The wait stream ended without reporting an exit code.
     #[error("container {id} ended without an exit code")]
     NoExitCode {

@@ -28,6 +28,7 @@ pub mod context;
 mod df;
 mod docker;
 mod error;
+pub mod fleet;
 pub mod guard;
 mod images;
 mod output;
@@ -43,7 +44,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::platform::Platform;
 
-pub use config::{Endpoint, EngineConfig, DEFAULT_SOCKET};
+pub use config::{Endpoint, EngineConfig, TlsFiles, DEFAULT_SOCKET};
 pub use docker::{DockerEngine, MIN_API_VERSION};
 pub use error::{EngineError, Result};
 pub use images::{parse_rfc3339, CacheVolume, ContainerEntry, DiskUsage, ImageEntry, Removal};
@@ -77,6 +78,8 @@ pub enum Network {
     Default,
     /// No network at all.
     None,
+    /// The engine host's network (`RUN --network=host`, `--network host`).
+    Host,
 }
 
 /// A mount for a RUN step.
@@ -121,6 +124,37 @@ pub enum MountSpec {
         /// Path in the container, e.g. `/run/secrets/<id>`.
         target: String,
     },
+    /// `--mount=type=secret` on an engine on another machine: a tmpfs at the target's
+    /// folder (`/run/secrets`), into which the executor writes the file through `exec`
+    /// before the RUN. A tmpfs is never part of a layer and never touches a disk.
+    SecretTmpfs {
+        /// Path of the secret file on xplat's machine.
+        source: String,
+        /// Path in the container, e.g. `/run/secrets/<id>`.
+        target: String,
+    },
+    /// One file of a named volume mounted at a file path (`VolumeOptions.Subpath`, API
+    /// 1.45+): a single-file bind mount on an engine on another machine.
+    VolumeFile {
+        /// Volume name.
+        volume: String,
+        /// The file's path inside the volume.
+        file: String,
+        /// Mount point in the container.
+        target: String,
+        /// Read-only.
+        read_only: bool,
+    },
+}
+
+impl MountSpec {
+    /// The folder a [`MountSpec::SecretTmpfs`] mounts its tmpfs at.
+    pub fn secret_dir(target: &str) -> &str {
+        match target.rsplit_once('/') {
+            Some(("", _)) | None => "/",
+            Some((dir, _)) => dir,
+        }
+    }
 }
 
 /// Everything needed to create the container of one step.
@@ -151,6 +185,8 @@ pub struct RunSpec {
     /// Keep standard input open: with `cmd` a shell, the container stays up (the shell
     /// waits on its input) and its steps run through [`Engine::exec`].
     pub open_stdin: bool,
+    /// `--add-host NAME:IP` entries for the container's `/etc/hosts`.
+    pub extra_hosts: Vec<String>,
 }
 
 /// The image config type of the engine's edge: xplat's own `oci::ContainerConfig` (the
@@ -165,6 +201,8 @@ pub struct EngineProfile {
     pub name: String,
     /// The engine's version (`docker version` Server Version).
     pub server_version: String,
+    /// The negotiated API version (`1.41`).
+    pub api_version: String,
     /// Storage driver (`overlay2`, `fuse-overlayfs`, `vfs`, `btrfs`, ...).
     pub storage_driver: String,
     /// Whether a commit computes its diff natively (overlay2 with native diff, btrfs, zfs,
@@ -209,6 +247,21 @@ pub struct ExecSpec {
     pub user: Option<String>,
     /// `WORKDIR`, when set.
     pub workdir: Option<String>,
+    /// Bytes written to the command's standard input, which stays open: the command
+    /// must read exactly these (`head -c N`; a secret written into a tmpfs). Never
+    /// serialized, never shown by `Debug`.
+    #[serde(skip)]
+    pub stdin: Option<StdinBytes>,
+}
+
+/// Bytes for a command's standard input: may be a secret, so `Debug` shows only the size.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct StdinBytes(pub Vec<u8>);
+
+impl std::fmt::Debug for StdinBytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "<{} bytes>", self.0.len())
+    }
 }
 
 /// What the engine knows of a local image.
@@ -421,4 +474,10 @@ pub trait Engine: Send + Sync {
 
     /// Removes every container still tracked; returns how many were removed.
     fn cleanup(&self) -> BoxFuture<'_, Result<usize>>;
+
+    /// Whether the engine still answers (a short `/_ping`): after a failed call, tells an
+    /// engine that went away from a step that failed.
+    fn ping(&self) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async { Ok(()) })
+    }
 }

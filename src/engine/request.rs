@@ -36,7 +36,16 @@ pub fn container_config(spec: &RunSpec) -> ContainerCreateBody {
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     labels.insert(MANAGED_LABEL.to_string(), "true".to_string());
-    let mounts: Vec<Mount> = spec.mounts.iter().map(mount).collect();
+    let mut mounts: Vec<Mount> = Vec::new();
+    for m in spec.mounts.iter().map(mount) {
+        // Secrets in one folder share its tmpfs.
+        if !mounts
+            .iter()
+            .any(|k| k.typ == m.typ && k.target == m.target && m.typ == Some(MountType::TMPFS))
+        {
+            mounts.push(m);
+        }
+    }
     ContainerCreateBody {
         image: Some(spec.image.clone()),
         entrypoint: Some(vec![String::new()]),
@@ -52,6 +61,7 @@ pub fn container_config(spec: &RunSpec) -> ContainerCreateBody {
         stdin_once: Some(false),
         host_config: Some(HostConfig {
             network_mode: Some(network_mode(spec.network).to_string()),
+            extra_hosts: (!spec.extra_hosts.is_empty()).then(|| spec.extra_hosts.clone()),
             mounts: if mounts.is_empty() {
                 None
             } else {
@@ -68,6 +78,7 @@ pub fn network_mode(network: Network) -> &'static str {
     match network {
         Network::Default => "default",
         Network::None => "none",
+        Network::Host => "host",
     }
 }
 
@@ -115,6 +126,31 @@ fn mount(spec: &MountSpec) -> Mount {
             source: Some(source.clone()),
             target: Some(target.clone()),
             read_only: Some(true),
+            ..Default::default()
+        },
+        MountSpec::SecretTmpfs { target, .. } => Mount {
+            typ: Some(MountType::TMPFS),
+            target: Some(MountSpec::secret_dir(target).to_string()),
+            tmpfs_options: Some(bollard::models::MountTmpfsOptions {
+                mode: Some(0o755),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        MountSpec::VolumeFile {
+            volume,
+            file,
+            target,
+            read_only,
+        } => Mount {
+            typ: Some(MountType::VOLUME),
+            source: Some(volume.clone()),
+            target: Some(target.clone()),
+            read_only: Some(*read_only),
+            volume_options: Some(MountVolumeOptions {
+                subpath: Some(file.clone()),
+                ..Default::default()
+            }),
             ..Default::default()
         },
     }
@@ -239,7 +275,7 @@ pub fn exec_config(spec: &ExecSpec) -> bollard::models::ExecConfig {
         working_dir: spec.workdir.clone(),
         attach_stdout: Some(true),
         attach_stderr: Some(true),
-        attach_stdin: Some(false),
+        attach_stdin: Some(spec.stdin.is_some()),
         tty: Some(false),
         ..Default::default()
     }
@@ -276,6 +312,7 @@ pub fn engine_profile(info: &bollard::models::SystemInfo, server_version: &str) 
     EngineProfile {
         name: info.name.clone().unwrap_or_default(),
         server_version: server_version.to_string(),
+        api_version: String::new(),
         storage_driver: driver,
         native_diff,
         cpus: info.ncpu.unwrap_or(0),
@@ -386,6 +423,7 @@ mod tests {
             labels: BTreeMap::from([("xplat.step".to_string(), "3".to_string())]),
             network: Network::None,
             open_stdin: false,
+            extra_hosts: Vec::new(),
             mounts: vec![
                 MountSpec::Cache {
                     volume: "xplat-cache-go".into(),
@@ -449,6 +487,50 @@ mod tests {
         assert_eq!(mounts[2].target.as_deref(), Some("/run/secrets/token"));
         assert_eq!(mounts[2].read_only, Some(true));
         assert_eq!(mounts[3].read_only, Some(true));
+    }
+
+    #[test]
+    fn remote_secrets_are_one_tmpfs_per_folder_and_single_files_a_volume_subpath() {
+        let body = container_config(&RunSpec {
+            image: "i".into(),
+            mounts: vec![
+                MountSpec::SecretTmpfs {
+                    source: "/home/u/a".into(),
+                    target: "/run/secrets/a".into(),
+                },
+                MountSpec::SecretTmpfs {
+                    source: "/home/u/b".into(),
+                    target: "/run/secrets/b".into(),
+                },
+                MountSpec::VolumeFile {
+                    volume: "xplat-ctx-1".into(),
+                    file: "go.mod".into(),
+                    target: "/src/go.mod".into(),
+                    read_only: true,
+                },
+            ],
+            ..Default::default()
+        });
+        let mounts = body.host_config.unwrap().mounts.unwrap();
+        assert_eq!(mounts.len(), 2, "{mounts:?}");
+        assert_eq!(mounts[0].typ, Some(MountType::TMPFS));
+        assert_eq!(mounts[0].target.as_deref(), Some("/run/secrets"));
+        assert_eq!(
+            mounts[0].source, None,
+            "nothing of the secret in the request"
+        );
+        assert_eq!(mounts[1].typ, Some(MountType::VOLUME));
+        assert_eq!(mounts[1].target.as_deref(), Some("/src/go.mod"));
+        assert_eq!(
+            mounts[1]
+                .volume_options
+                .as_ref()
+                .unwrap()
+                .subpath
+                .as_deref(),
+            Some("go.mod")
+        );
+        assert_eq!(MountSpec::secret_dir("/token"), "/");
     }
 
     #[test]

@@ -49,6 +49,45 @@ pub enum ExecError {
         #[source]
         source: Box<ContextError>,
     },
+    /// An engine stopped answering during the build, and its job was not run elsewhere
+    /// (`--on-engine-loss fail`, or no other engine can run the job's platform).
+    #[error("engine {engine} stopped answering while running job {job} ({stage}){why}: {source}")]
+    EngineLost {
+        /// The engine's name.
+        engine: String,
+        /// The job it was running.
+        job: String,
+        /// Its stage.
+        stage: String,
+        /// Why it was not run elsewhere (`; no other engine runs linux/s390x`), or empty.
+        why: String,
+        /// What failed on the engine.
+        #[source]
+        source: Box<ExecError>,
+    },
+    /// A base image found only in an engine's own store is not in the store of the
+    /// engine a job runs on.
+    #[error(
+        "{stage}: {reference} for {platform} is in another engine's image store, not in engine \
+         {engine}'s; push it to a registry, or load it there (docker save | docker -H HOST load)"
+    )]
+    BaseNotOnEngine {
+        /// Stage name or index.
+        stage: String,
+        /// The reference.
+        reference: String,
+        /// The platform.
+        platform: String,
+        /// The engine that lacks it.
+        engine: String,
+    },
+    /// Engines named in the configuration cannot be reached at the start, and the build
+    /// cannot (or may not) go on without them.
+    #[error("{message}")]
+    EnginesUnreachable {
+        /// Which engines, why, and what they would have run.
+        message: String,
+    },
     /// The executor does not support this instruction or flag yet.
     #[error("{stage}, line {line}: {what} is not supported by xplat's executor")]
     Unsupported {
@@ -218,6 +257,28 @@ pub enum ExecError {
         line: usize,
         /// The roots.
         roots: String,
+    },
+    /// `stage` refused the instruction or could not compute what it writes.
+    #[error("{stage}, line {line}: {source}")]
+    Stage {
+        /// Stage name.
+        stage: String,
+        /// Dockerfile line.
+        line: usize,
+        /// Why.
+        #[source]
+        source: Box<crate::stage::StageError>,
+    },
+    /// An `ADD <url>` download failed.
+    #[error("{stage}, line {line}: {source}")]
+    Fetch {
+        /// Stage name.
+        stage: String,
+        /// Dockerfile line.
+        line: usize,
+        /// Why.
+        #[source]
+        source: Box<crate::assemble::AssembleError>,
     },
     /// Making an OCI document failed.
     #[error("{action}: {source}")]

@@ -5,280 +5,21 @@
 //! `tests/exec_build.rs` and `tests/exec_cross.rs`.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use bytes::Bytes;
-use futures::future::BoxFuture;
-use futures::stream::BoxStream;
-use futures::FutureExt;
 use tokio_util::sync::CancellationToken;
 
 use super::{ExecError, Fs};
 use crate::dockerfile::{parse, Dockerfile};
-use crate::engine::{
-    ContainerConfig, ContainerId, Engine, EngineError, EngineProfile, ExecSpec, ImageInfo,
-    ImageLookup, OutputSink, PathKind, PathLookup, PathStat, PullSink, Result as EngineResult,
-    RunSpec, TarBody,
-};
+use crate::exec::fake_engine::{FakeEngine, OnRun};
+use crate::exec::fleet::{FleetEngine, OnLoss};
 use crate::exec::outputs::OutputCache;
 use crate::exec::scheduler::{execute, ExecInputs};
-use crate::ops::resolve::Bases;
+use crate::plan::Bases;
 use crate::plan::{plan, BuildPlan, PlanOptions};
 use crate::platform::{Catalog, Platform};
 use crate::progress::Silent;
-
-/// What the fake does when a container runs.
-#[derive(Clone, Copy, PartialEq)]
-enum OnRun {
-    Succeed,
-    /// Commands containing "fail" exit 3.
-    FailMarked,
-    /// Wait for the cancellation token, like a `sleep 60`.
-    Hang,
-}
-
-struct FakeEngine {
-    platform: Platform,
-    on_run: OnRun,
-    next: AtomicUsize,
-    live: Mutex<BTreeSet<String>>,
-    /// RUN commands (last argv word) in the order they started.
-    runs: Mutex<Vec<String>>,
-    running: AtomicUsize,
-    peak: AtomicUsize,
-    cleanups: AtomicUsize,
-    specs: Mutex<BTreeMap<String, RunSpec>>,
-    execs: Mutex<Vec<ExecSpec>>,
-    commits: AtomicUsize,
-    profile: EngineProfile,
-    run_ms: u64,
-}
-
-impl FakeEngine {
-    fn new(on_run: OnRun) -> FakeEngine {
-        FakeEngine {
-            platform: Platform::new("linux", "amd64", ""),
-            on_run,
-            next: AtomicUsize::new(0),
-            live: Mutex::new(BTreeSet::new()),
-            runs: Mutex::new(Vec::new()),
-            running: AtomicUsize::new(0),
-            peak: AtomicUsize::new(0),
-            cleanups: AtomicUsize::new(0),
-            specs: Mutex::new(BTreeMap::new()),
-            execs: Mutex::new(Vec::new()),
-            commits: AtomicUsize::new(0),
-            profile: EngineProfile::default(),
-            run_ms: 30,
-        }
-    }
-
-    /// A native-diff engine (commits cost 0.15 s) whose RUN steps take 0.2 s each.
-    fn with_native_diff(mut self) -> FakeEngine {
-        self.profile.native_diff = true;
-        self.run_ms = 200;
-        self
-    }
-
-    fn runs(&self) -> Vec<String> {
-        self.runs.lock().unwrap().clone()
-    }
-}
-
-impl Engine for FakeEngine {
-    fn platform(&self) -> &Platform {
-        &self.platform
-    }
-
-    fn profile(&self) -> &EngineProfile {
-        &self.profile
-    }
-
-    fn inspect_image<'a>(&'a self, r: &'a str) -> BoxFuture<'a, EngineResult<ImageLookup>> {
-        let info = ImageInfo {
-            id: r.to_string(),
-            repo_tags: vec![],
-            platform: self.platform.clone(),
-            config: ContainerConfig::default(),
-            diff_ids: vec![],
-            size: 0,
-        };
-        async move { Ok(ImageLookup::Found(Box::new(info))) }.boxed()
-    }
-
-    fn pull_image<'a>(
-        &'a self,
-        reference: &'a str,
-        _p: &'a Platform,
-        _s: PullSink<'a>,
-    ) -> BoxFuture<'a, EngineResult<()>> {
-        async move {
-            Err(EngineError::InvalidTag {
-                reference: reference.into(),
-            })
-        }
-        .boxed()
-    }
-
-    fn create_container<'a>(
-        &'a self,
-        spec: &'a RunSpec,
-    ) -> BoxFuture<'a, EngineResult<ContainerId>> {
-        async move {
-            let id = format!("c{}", self.next.fetch_add(1, Ordering::SeqCst));
-            self.live.lock().unwrap().insert(id.clone());
-            self.specs.lock().unwrap().insert(id.clone(), spec.clone());
-            Ok(ContainerId(id))
-        }
-        .boxed()
-    }
-
-    fn start_container<'a>(&'a self, _id: &'a ContainerId) -> BoxFuture<'a, EngineResult<()>> {
-        async { Ok(()) }.boxed()
-    }
-
-    fn exec<'a>(
-        &'a self,
-        id: &'a ContainerId,
-        spec: &'a ExecSpec,
-        _output: OutputSink<'a>,
-        cancel: &'a CancellationToken,
-    ) -> BoxFuture<'a, EngineResult<i64>> {
-        async move {
-            let cmd = spec.argv.last().cloned().unwrap_or_default();
-            self.runs.lock().unwrap().push(cmd.clone());
-            self.execs.lock().unwrap().push(spec.clone());
-            let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
-            self.peak.fetch_max(now, Ordering::SeqCst);
-            let code = match self.on_run {
-                OnRun::Hang => {
-                    cancel.cancelled().await;
-                    self.running.fetch_sub(1, Ordering::SeqCst);
-                    self.live.lock().unwrap().remove(&id.0);
-                    return Err(EngineError::Cancelled { id: id.0.clone() });
-                }
-                OnRun::FailMarked if cmd.contains("fail") => 3,
-                _ => 0,
-            };
-            tokio::time::sleep(Duration::from_millis(self.run_ms)).await;
-            self.running.fetch_sub(1, Ordering::SeqCst);
-            Ok(code)
-        }
-        .boxed()
-    }
-
-    fn put_archive<'a>(
-        &'a self,
-        _id: &'a ContainerId,
-        _d: &'a str,
-        _t: TarBody,
-    ) -> BoxFuture<'a, EngineResult<()>> {
-        async { Ok(()) }.boxed()
-    }
-
-    fn get_archive<'a>(
-        &'a self,
-        _id: &'a ContainerId,
-        _p: &'a str,
-    ) -> BoxStream<'a, EngineResult<Bytes>> {
-        Box::pin(futures::stream::empty())
-    }
-
-    fn stat_path<'a>(
-        &'a self,
-        _id: &'a ContainerId,
-        p: &'a str,
-    ) -> BoxFuture<'a, EngineResult<PathLookup>> {
-        let found = PathLookup::Found(PathStat {
-            name: "sh".into(),
-            size: 1,
-            mode: 0o755,
-            kind: PathKind::File,
-        });
-        async move {
-            Ok(if p == "/bin/sh" {
-                found
-            } else {
-                PathLookup::Missing
-            })
-        }
-        .boxed()
-    }
-
-    fn run_container<'a>(
-        &'a self,
-        _id: &'a ContainerId,
-        _output: OutputSink<'a>,
-        _cancel: &'a CancellationToken,
-    ) -> BoxFuture<'a, EngineResult<i64>> {
-        async { Ok(0) }.boxed()
-    }
-
-    fn commit<'a>(
-        &'a self,
-        id: &'a ContainerId,
-        _c: &'a ContainerConfig,
-    ) -> BoxFuture<'a, EngineResult<String>> {
-        self.commits.fetch_add(1, Ordering::SeqCst);
-        async move { Ok(format!("img-{}", id.0)) }.boxed()
-    }
-
-    fn remove_container<'a>(&'a self, id: &'a ContainerId) -> BoxFuture<'a, EngineResult<()>> {
-        async move {
-            self.live.lock().unwrap().remove(&id.0);
-            Ok(())
-        }
-        .boxed()
-    }
-
-    fn find_image_by_label<'a>(
-        &'a self,
-        _k: &'a str,
-        _v: &'a str,
-    ) -> BoxFuture<'a, EngineResult<ImageLookup>> {
-        async { Ok(ImageLookup::Missing) }.boxed()
-    }
-
-    fn images_by_label<'a>(
-        &'a self,
-        _k: &'a str,
-    ) -> BoxFuture<'a, EngineResult<BTreeMap<String, String>>> {
-        async { Ok(BTreeMap::new()) }.boxed()
-    }
-
-    fn load<'a>(&'a self, _t: TarBody) -> BoxFuture<'a, EngineResult<Vec<String>>> {
-        async { Ok(vec![]) }.boxed()
-    }
-
-    fn create_volume<'a>(
-        &'a self,
-        _n: &'a str,
-        _l: &'a BTreeMap<String, String>,
-    ) -> BoxFuture<'a, EngineResult<()>> {
-        async { Ok(()) }.boxed()
-    }
-
-    fn remove_volume<'a>(&'a self, _n: &'a str) -> BoxFuture<'a, EngineResult<()>> {
-        async { Ok(()) }.boxed()
-    }
-
-    fn tag_image<'a>(&'a self, _i: &'a str, _t: &'a str) -> BoxFuture<'a, EngineResult<()>> {
-        async { Ok(()) }.boxed()
-    }
-
-    fn cleanup(&self) -> BoxFuture<'_, EngineResult<usize>> {
-        async move {
-            self.cleanups.fetch_add(1, Ordering::SeqCst);
-            let mut live = self.live.lock().unwrap();
-            let n = live.len();
-            live.clear();
-            Ok(n)
-        }
-        .boxed()
-    }
-}
 
 fn plan_for(df: &Dockerfile, targets: &[&str]) -> BuildPlan {
     let opts = PlanOptions {
@@ -307,7 +48,8 @@ async fn run(
         .filter(|j| plan.job(*j).mode != crate::plan::Mode::Assembled)
         .collect();
     execute(ExecInputs {
-        engine,
+        engines: vec![FleetEngine::single(engine)],
+        on_loss: OnLoss::Rerun,
         reporter: &Silent,
         plan,
         bases: &Bases::new(),
@@ -320,6 +62,9 @@ async fn run(
         image_needed,
         limit,
         escape: '\\',
+        network: crate::engine::Network::Default,
+        add_hosts: Vec::new(),
+        no_cache_stages: Vec::new(),
     })
     .await
 }

@@ -17,16 +17,14 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::fetch;
-use super::inline::InlineFile;
-use super::state::State;
 use super::{At, ExecError, Result};
 use crate::context::{hash_sources, BuildContext, CopySpec};
 use crate::dockerfile::{Instruction, MountType};
 use crate::oci::ImageConfig;
-use crate::ops::resolve::{base_key, Bases};
+use crate::plan::{base_key, Bases};
 use crate::plan::{Base, BuildPlan, Job, JobId, Source, Step};
 use crate::platform::Platform;
+use crate::stage::{Download, SourceKind, StageError, State};
 
 /// The keys of one job.
 #[derive(Debug, Clone, PartialEq)]
@@ -49,7 +47,7 @@ pub struct Keys {
     /// By job id.
     pub jobs: Vec<JobKeys>,
     /// `ADD <url>` bodies, fetched once for the key, used again when the step runs.
-    pub downloads: BTreeMap<(JobId, usize), Vec<InlineFile>>,
+    pub downloads: BTreeMap<(JobId, usize), Vec<Download>>,
 }
 
 impl Keys {
@@ -102,8 +100,8 @@ pub async fn compute(
             Base::Image { reference, .. } => {
                 let b = base_of(bases, reference, &job.run_platform, job)?;
                 (
-                    base_image_key(&b.pinned, &job.run_platform),
-                    b.config.clone(),
+                    base_image_key(&b.info.pinned, &job.run_platform),
+                    b.info.config.clone(),
                 )
             }
             Base::Scratch => (
@@ -115,7 +113,7 @@ pub async fn compute(
                 (p.key_out.clone(), p.end.clone())
             }
         };
-        let mut state = State::new(start.clone());
+        let mut state = State::from_base(&start);
         let mut prev = key_in.clone();
         let mut steps = Vec::with_capacity(job.steps.len());
         for (i, step) in job.steps.iter().enumerate() {
@@ -125,7 +123,8 @@ pub async fn compute(
             }
             prev = step_key(&prev, step, &content.0);
             steps.push(prev.clone());
-            state.apply(&step.instruction);
+            // A refused instruction fails when the step runs, with its location.
+            let _ = state.apply(&step.instruction);
         }
         keys.jobs.push(JobKeys {
             key_out: prev,
@@ -143,7 +142,7 @@ fn base_of<'b>(
     reference: &str,
     platform: &Platform,
     job: &Job,
-) -> Result<&'b crate::ops::resolve::ResolvedBase> {
+) -> Result<&'b crate::plan::ResolvedBase> {
     bases
         .get(&base_key(reference, platform))
         .ok_or_else(|| ExecError::UnresolvedImage {
@@ -162,7 +161,7 @@ async fn content_of(
     keys: &Keys,
     bases: &Bases,
     context: Option<&BuildContext>,
-) -> Result<(String, Option<Vec<InlineFile>>)> {
+) -> Result<(String, Option<Vec<Download>>)> {
     let no_args = BTreeMap::new();
     let label = super::job_label(job);
     let at = At {
@@ -176,9 +175,15 @@ async fn content_of(
         Ok(match s {
             Source::Stage { job } => keys.jobs[job.0].key_out.clone(),
             Source::Image { reference } => base_of(bases, reference, &job.run_platform, job)?
+                .info
                 .pinned
                 .clone(),
         })
+    };
+    let stage_err = |source| ExecError::Stage {
+        stage: at.stage(),
+        line: at.line,
+        source: Box::new(source),
     };
     match &step.instruction {
         Instruction::Copy(c) if !c.heredocs.is_empty() => Ok((String::new(), None)),
@@ -191,23 +196,39 @@ async fn content_of(
                 Ok((context_hash(&at, context, &spec)?, None))
             }
         },
-        Instruction::Add(a) if !a.heredocs.is_empty() => Ok((String::new(), None)),
-        Instruction::Add(a) if a.sources.iter().any(|s| fetch::is_remote(s)) => {
-            let files = super::inline::url_files(&at, a).await?;
-            Ok((super::inline::content_hash(&files), Some(files)))
-        }
-        Instruction::Add(a) => {
-            let spec = probe_spec(
-                state,
-                &a.sources,
-                &a.dest,
-                &a.chmod,
-                &a.exclude,
-                false,
-                a.unpack.unwrap_or(true),
-            );
-            Ok((context_hash(&at, context, &spec)?, None))
-        }
+        Instruction::Add(a) => match crate::stage::copy::source_kind(&step.instruction) {
+            Some(SourceKind::Heredoc) => Ok((String::new(), None)),
+            Some(SourceKind::Git) => Err(stage_err(StageError::GitSource {
+                src: a
+                    .sources
+                    .iter()
+                    .find(|s| crate::stage::url::is_git(s))
+                    .cloned()
+                    .unwrap_or_default(),
+            })),
+            Some(SourceKind::Url) => {
+                let files = crate::assemble::fetch::downloads(&step.instruction)
+                    .await
+                    .map_err(|source| ExecError::Fetch {
+                        stage: at.stage(),
+                        line: at.line,
+                        source: Box::new(source),
+                    })?;
+                Ok((downloads_hash(&files), Some(files)))
+            }
+            _ => {
+                let spec = probe_spec(
+                    state,
+                    &a.sources,
+                    &a.dest,
+                    &a.chmod,
+                    &a.exclude,
+                    false,
+                    a.unpack.unwrap_or(true),
+                );
+                Ok((context_hash(&at, context, &spec)?, None))
+            }
+        },
         Instruction::Run(r) => {
             let mut parts = Vec::new();
             for (n, m) in r.mounts.iter().enumerate() {
@@ -223,6 +244,19 @@ async fn content_of(
         }
         _ => Ok((String::new(), None)),
     }
+}
+
+/// Content hash of ADD downloads: URLs and bytes (not mtimes, which the reference leaves
+/// out of cache decisions).
+fn downloads_hash(files: &[Download]) -> String {
+    let mut h = Sha256::new();
+    for f in files {
+        h.update(f.url.as_bytes());
+        h.update([0]);
+        h.update((f.data.len() as u64).to_be_bytes());
+        h.update(&f.data);
+    }
+    format!("sha256:{}", hex::encode(h.finalize()))
 }
 
 /// A COPY spec for hashing: `--chown` left out (it is part of the instruction already),

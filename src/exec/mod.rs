@@ -21,20 +21,22 @@
 //! value itself ([`crate::plan::BuildPlan`]): what `xplat plan` prints is what runs.
 
 pub mod copy;
+pub mod empty;
 mod error;
-pub mod fetch;
-pub mod inline;
+#[cfg(test)]
+pub(crate) mod fake_engine;
+pub mod fleet;
 pub mod keys;
 pub mod mounts;
 pub mod outputs;
 pub mod policy;
 pub mod program;
 pub mod prune;
+pub mod remote;
 pub mod run;
 pub mod runner;
 pub mod scheduler;
 pub mod select;
-pub mod state;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -44,7 +46,7 @@ use tokio_util::sync::CancellationToken;
 use crate::context::BuildContext;
 use crate::engine::{ContainerId, Engine};
 use crate::oci::ImageConfig;
-use crate::ops::resolve::Bases;
+use crate::plan::Bases;
 use crate::plan::{BuildPlan, Job};
 use crate::platform::Platform;
 use crate::progress::Reporter;
@@ -57,10 +59,16 @@ pub fn job_label(job: &Job) -> String {
     job.id.to_string()
 }
 
-/// What every job of a build shares.
+/// What a job runs with: the engine it is placed on and that engine's state, and what
+/// every job of the build shares.
+#[derive(Clone, Copy)]
 pub struct JobEnv<'a> {
-    /// The engine.
+    /// The engine the job runs on.
     pub engine: &'a dyn Engine,
+    /// Its name, when the build has named engines (progress says where a job runs).
+    pub engine_name: Option<&'a str>,
+    /// What the whole build shares: finished outputs, needs, placement.
+    pub ledger: &'a fleet::Ledger,
     /// Where progress goes.
     pub reporter: &'a dyn Reporter,
     /// The plan being run.
@@ -79,13 +87,38 @@ pub struct JobEnv<'a> {
     pub secrets: &'a BTreeMap<String, PathBuf>,
     /// Labels put on every container of this build (e.g. `xplat.build=<id>`).
     pub labels: &'a BTreeMap<String, String>,
-    /// Engine images and containers shared between jobs (pulls, scratch images,
-    /// checkpoints, hand-over of live containers).
+    /// The engine's images and containers shared between its jobs (pulls, scratch
+    /// images, checkpoints, hand-over of live containers, volumes).
     pub shared: &'a runner::Shared,
     /// Outputs recorded for consumers, in the local cache.
     pub outputs: &'a outputs::OutputCache,
     /// The Dockerfile's escape character (re-expanding a step's template).
     pub escape: char,
+    /// `--network`: RUN steps without their own `--network` use it.
+    pub network: crate::engine::Network,
+    /// `--add-host` entries (`NAME:IP`) of every RUN container.
+    pub add_hosts: &'a [String],
+    /// `--no-cache-filter`: stages (lowercase names) run without the step cache.
+    pub no_cache_stages: &'a [String],
+}
+
+impl JobEnv<'_> {
+    /// Whether the step cache may serve this job.
+    pub fn caches(&self, job: &Job) -> bool {
+        !self.no_cache
+            && !job.stage.name.as_ref().is_some_and(|n| {
+                self.no_cache_stages
+                    .iter()
+                    .any(|s| s.eq_ignore_ascii_case(n))
+            })
+    }
+}
+
+impl JobEnv<'_> {
+    /// The engine's name as outputs record it (`default` for the one unnamed engine).
+    pub fn engine_label(&self) -> &str {
+        self.engine_name.unwrap_or("default")
+    }
 }
 
 /// Where a step runs: its job, step number and line, and the ARGs it sees.
@@ -172,4 +205,6 @@ pub struct JobOutput {
     pub steps_cached: usize,
     /// A live container left for the one consumer that continues in it.
     pub handed_over: Option<ContainerId>,
+    /// The engine its image (or live container) is on ([`JobEnv::engine_label`]).
+    pub engine: String,
 }

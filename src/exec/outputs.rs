@@ -22,15 +22,22 @@ use futures::{FutureExt, StreamExt};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::context::clean_path;
-use crate::engine::{ContainerId, Engine, EngineError, PathKind, PathLookup, PathStat};
+use bytes::Bytes;
 
-/// Why reading another filesystem failed.
+use crate::context::clean_path;
+use crate::engine::{ContainerId, Engine, PathKind, PathLookup, PathStat};
+use crate::stage::fs::FsResult;
+use crate::stage::{DestFs, FsError, FsKind, FsStat, SourceFs};
+
+/// Why reading or recording another filesystem failed.
 #[derive(Debug, thiserror::Error)]
 pub enum FilesError {
-    /// The engine failed.
-    #[error(transparent)]
-    Engine(#[from] EngineError),
+    /// The filesystem recorded from failed (the engine).
+    #[error("{source}")]
+    Source {
+        /// Its error.
+        source: FsError,
+    },
     /// A cache file could not be read or written.
     #[error("{action} {path}: {source}")]
     Io {
@@ -53,17 +60,23 @@ pub enum FilesError {
 
 type FResult<T> = std::result::Result<T, FilesError>;
 
-/// Another filesystem COPY and bind mounts read: stat without following a final
-/// symlink, and `GET /archive`-shaped tars (a directory rooted at its basename, a file as
-/// one entry named by its basename).
-pub trait Files: Send + Sync {
-    /// Stats a path.
-    fn stat<'a>(&'a self, path: &'a str) -> BoxFuture<'a, FResult<PathLookup>>;
-    /// The archive of a path.
-    fn archive<'a>(&'a self, path: &'a str) -> BoxFuture<'a, FResult<Vec<u8>>>;
+/// The engine's shape of a stat (what recordings store).
+fn path_stat(path: &str, s: FsStat) -> PathStat {
+    PathStat {
+        name: path.rsplit('/').next().unwrap_or("").to_string(),
+        size: 0,
+        mode: s.mode,
+        kind: match s.kind {
+            FsKind::Dir => PathKind::Dir,
+            FsKind::File => PathKind::File,
+            FsKind::Symlink { target } => PathKind::Symlink { target },
+        },
+    }
 }
 
-/// A container's filesystem (created or running).
+/// A container's filesystem (created or running), through `HEAD`/`GET /archive`: what
+/// the executor records from, copies into (the COPY destination) and reads `/etc/passwd`
+/// of.
 pub struct ContainerFiles<'a> {
     /// The engine.
     pub engine: &'a dyn Engine,
@@ -71,22 +84,102 @@ pub struct ContainerFiles<'a> {
     pub id: ContainerId,
 }
 
-impl Files for ContainerFiles<'_> {
-    fn stat<'a>(&'a self, path: &'a str) -> BoxFuture<'a, FResult<PathLookup>> {
-        async move { Ok(self.engine.stat_path(&self.id, path).await?) }.boxed()
+fn fs_stat(s: PathStat) -> FsStat {
+    FsStat {
+        kind: match s.kind {
+            PathKind::Dir => FsKind::Dir,
+            PathKind::File => FsKind::File,
+            PathKind::Symlink { target } => FsKind::Symlink { target },
+        },
+        mode: s.mode,
+        owner: None,
+        mtime: 0,
     }
+}
 
-    fn archive<'a>(&'a self, path: &'a str) -> BoxFuture<'a, FResult<Vec<u8>>> {
+impl ContainerFiles<'_> {
+    async fn tar_of(&self, path: &str) -> FsResult<Vec<u8>> {
+        let mut out = Vec::new();
+        let mut s = self.engine.get_archive(&self.id, path);
+        while let Some(chunk) = s.next().await {
+            out.extend_from_slice(&chunk?);
+        }
+        Ok(out)
+    }
+}
+
+impl SourceFs for ContainerFiles<'_> {
+    fn stat<'a>(&'a self, path: &'a str) -> BoxFuture<'a, FsResult<Option<FsStat>>> {
         async move {
-            let mut out = Vec::new();
-            let mut s = self.engine.get_archive(&self.id, path);
-            while let Some(chunk) = s.next().await {
-                out.extend_from_slice(&chunk?);
-            }
-            Ok(out)
+            Ok(match self.engine.stat_path(&self.id, path).await? {
+                PathLookup::Found(s) => Some(fs_stat(s)),
+                PathLookup::Missing => None,
+            })
         }
         .boxed()
     }
+
+    fn read_dir<'a>(&'a self, path: &'a str) -> BoxFuture<'a, FsResult<Vec<String>>> {
+        async move {
+            let tar = self
+                .tar_of(&format!("{}/.", path.trim_end_matches('/')))
+                .await?;
+            Ok(names_in(&tar, "."))
+        }
+        .boxed()
+    }
+
+    fn archive<'a>(&'a self, path: &'a str) -> BoxFuture<'a, FsResult<Bytes>> {
+        async move { Ok(Bytes::from(self.tar_of(path).await?)) }.boxed()
+    }
+}
+
+impl DestFs for ContainerFiles<'_> {
+    fn stat<'a>(&'a self, path: &'a str) -> BoxFuture<'a, FsResult<Option<FsStat>>> {
+        SourceFs::stat(self, path)
+    }
+
+    fn read_file<'a>(&'a self, path: &'a str) -> BoxFuture<'a, FsResult<Option<Bytes>>> {
+        async move {
+            if SourceFs::stat(self, path).await?.is_none() {
+                return Ok(None);
+            }
+            let tar = self.tar_of(path).await?;
+            let mut ar = tar::Archive::new(&tar[..]);
+            if let Some(entry) = ar.entries()?.next() {
+                let mut data = Vec::new();
+                entry?.read_to_end(&mut data)?;
+                return Ok(Some(Bytes::from(data)));
+            }
+            Ok(None)
+        }
+        .boxed()
+    }
+}
+
+/// The names directly under `prefix` in a tar (`.` for a `dir/.` archive).
+fn names_in(tar: &[u8], prefix: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    if let Ok(entries) = tar::Archive::new(tar).entries() {
+        for entry in entries.flatten() {
+            let Ok(p) = entry.path() else { continue };
+            let member = p.to_string_lossy().into_owned();
+            let member = member.trim_start_matches("./").trim_end_matches('/');
+            let rest = if prefix == "." {
+                member
+            } else if let Some(r) = member.strip_prefix(&format!("{prefix}/")) {
+                r
+            } else {
+                continue;
+            };
+            if !rest.is_empty() && rest != "." && !rest.contains('/') {
+                names.push(rest.to_string());
+            }
+        }
+    }
+    names.sort();
+    names.dedup();
+    names
 }
 
 /// The root a source path is read under: the path, or the deepest folder before the
@@ -183,23 +276,27 @@ impl OutputCache {
     }
 
     /// Records `root` of `files` under `key` (following a symlink at the root).
-    pub async fn record(&self, key: &str, root: &str, files: &dyn Files) -> FResult<()> {
+    pub async fn record(&self, key: &str, root: &str, files: &dyn SourceFs) -> FResult<()> {
         let mut path = root.to_string();
         for _ in 0..40 {
             let Some((meta_path, tar_path)) = self.entry(key, &path) else {
                 return Ok(());
             };
-            let stat = match files.stat(&path).await? {
-                PathLookup::Found(s) => Some(s),
-                PathLookup::Missing => None,
-            };
+            let stat = files
+                .stat(&path)
+                .await
+                .map_err(|source| FilesError::Source { source })?
+                .map(|s| path_stat(&path, s));
             let dir = meta_path.parent().expect("an entry has a folder");
             std::fs::create_dir_all(dir).map_err(io("creating", dir))?;
             if matches!(
                 stat.as_ref().map(|s| &s.kind),
                 Some(PathKind::File | PathKind::Dir)
             ) {
-                let data = files.archive(&path).await?;
+                let data = files
+                    .archive(&path)
+                    .await
+                    .map_err(|source| FilesError::Source { source })?;
                 write_atomic(&tar_path, &data)?;
             }
             let next = match stat.as_ref().map(|s| &s.kind) {
@@ -369,44 +466,66 @@ fn stat_in_tar(tar: &[u8], member: &str) -> FResult<PathLookup> {
     Ok(PathLookup::Missing)
 }
 
-impl Files for RecordedFiles {
-    fn stat<'a>(&'a self, path: &'a str) -> BoxFuture<'a, FResult<PathLookup>> {
+impl RecordedFiles {
+    /// Stat in the engine's shape.
+    pub async fn lookup(&self, path: &str) -> FResult<PathLookup> {
+        let (meta, tar, rel) = self.covering(path).ok_or_else(|| FilesError::NotRecorded {
+            path: path.to_string(),
+        })?;
+        if rel.is_empty() {
+            return Ok(meta
+                .stat
+                .clone()
+                .map_or(PathLookup::Missing, PathLookup::Found));
+        }
+        let Some(tar) = tar else {
+            return Ok(PathLookup::Missing);
+        };
+        let data = RecordedFiles::read_tar(tar)?;
+        stat_in_tar(&data, &member_prefix(&meta.path, &rel))
+    }
+
+    /// `GET /archive` of a path.
+    pub async fn tar(&self, path: &str) -> FResult<Vec<u8>> {
+        let (meta, tar, rel) = self.covering(path).ok_or_else(|| FilesError::NotRecorded {
+            path: path.to_string(),
+        })?;
+        let tar = tar.ok_or_else(|| FilesError::NotRecorded {
+            path: path.to_string(),
+        })?;
+        let data = RecordedFiles::read_tar(tar)?;
+        if rel.is_empty() {
+            return Ok(data);
+        }
+        let clean = clean_path(path);
+        let base = clean.rsplit('/').next().unwrap_or("");
+        subtree(&data, &member_prefix(&meta.path, &rel), base)
+    }
+}
+
+impl SourceFs for RecordedFiles {
+    fn stat<'a>(&'a self, path: &'a str) -> BoxFuture<'a, FsResult<Option<FsStat>>> {
         async move {
-            let (meta, tar, rel) = self.covering(path).ok_or_else(|| FilesError::NotRecorded {
-                path: path.to_string(),
-            })?;
-            if rel.is_empty() {
-                return Ok(meta
-                    .stat
-                    .clone()
-                    .map_or(PathLookup::Missing, PathLookup::Found));
-            }
-            let Some(tar) = tar else {
-                return Ok(PathLookup::Missing);
-            };
-            let data = RecordedFiles::read_tar(tar)?;
-            stat_in_tar(&data, &member_prefix(&meta.path, &rel))
+            Ok(match self.lookup(path).await.map_err(Box::new)? {
+                PathLookup::Found(s) => Some(fs_stat(s)),
+                PathLookup::Missing => None,
+            })
         }
         .boxed()
     }
 
-    fn archive<'a>(&'a self, path: &'a str) -> BoxFuture<'a, FResult<Vec<u8>>> {
+    fn read_dir<'a>(&'a self, path: &'a str) -> BoxFuture<'a, FsResult<Vec<String>>> {
         async move {
-            let (meta, tar, rel) = self.covering(path).ok_or_else(|| FilesError::NotRecorded {
-                path: path.to_string(),
-            })?;
-            let tar = tar.ok_or_else(|| FilesError::NotRecorded {
-                path: path.to_string(),
-            })?;
-            let data = RecordedFiles::read_tar(tar)?;
-            if rel.is_empty() {
-                return Ok(data);
-            }
+            let tar = self.tar(path).await.map_err(Box::new)?;
             let clean = clean_path(path);
             let base = clean.rsplit('/').next().unwrap_or("");
-            subtree(&data, &member_prefix(&meta.path, &rel), base)
+            Ok(names_in(&tar, if base.is_empty() { "." } else { base }))
         }
         .boxed()
+    }
+
+    fn archive<'a>(&'a self, path: &'a str) -> BoxFuture<'a, FsResult<Bytes>> {
+        async move { Ok(Bytes::from(self.tar(path).await.map_err(Box::new)?)) }.boxed()
     }
 }
 
@@ -437,8 +556,11 @@ mod tests {
 
     /// A fake filesystem: `/out` (dir with `app`, `lib/x`), `/link` -> `/out/app`.
     struct Fake;
-    impl Files for Fake {
-        fn stat<'a>(&'a self, path: &'a str) -> BoxFuture<'a, FResult<PathLookup>> {
+    impl SourceFs for Fake {
+        fn read_dir<'a>(&'a self, _path: &'a str) -> BoxFuture<'a, FsResult<Vec<String>>> {
+            async { Ok(vec![]) }.boxed()
+        }
+        fn stat<'a>(&'a self, path: &'a str) -> BoxFuture<'a, FsResult<Option<FsStat>>> {
             let kind = match path {
                 "/out" => Some(PathKind::Dir),
                 "/out/app" => Some(PathKind::File),
@@ -447,8 +569,8 @@ mod tests {
                 }),
                 _ => None,
             };
-            let r = kind.map_or(PathLookup::Missing, |kind| {
-                PathLookup::Found(PathStat {
+            let r = kind.map(|kind| {
+                fs_stat(PathStat {
                     name: path.rsplit('/').next().unwrap().into(),
                     size: 3,
                     mode: 0o755,
@@ -457,7 +579,7 @@ mod tests {
             });
             async move { Ok(r) }.boxed()
         }
-        fn archive<'a>(&'a self, path: &'a str) -> BoxFuture<'a, FResult<Vec<u8>>> {
+        fn archive<'a>(&'a self, path: &'a str) -> BoxFuture<'a, FsResult<Bytes>> {
             let t = match path {
                 "/out" => tar_of(&[
                     ("out/", None),
@@ -467,7 +589,7 @@ mod tests {
                 ]),
                 _ => tar_of(&[("app", Some(b"bin"))]),
             };
-            async move { Ok(t) }.boxed()
+            async move { Ok(Bytes::from(t)) }.boxed()
         }
     }
 
@@ -492,28 +614,35 @@ mod tests {
         assert!(!cache.has_all("sha256:other", &roots));
         let files = cache.files("sha256:k", &roots).unwrap();
         assert!(matches!(
-            files.stat("/link").await.unwrap(),
+            files.lookup("/link").await.unwrap(),
             PathLookup::Found(PathStat {
                 kind: PathKind::Symlink { .. },
                 ..
             })
         ));
         assert!(matches!(
-            files.stat("/out/app").await.unwrap(),
+            files.lookup("/out/app").await.unwrap(),
             PathLookup::Found(PathStat {
                 kind: PathKind::File,
                 ..
             })
         ));
-        assert_eq!(files.stat("/nope").await.unwrap(), PathLookup::Missing);
-        assert_eq!(files.stat("/out/none").await.unwrap(), PathLookup::Missing);
-        assert_eq!(names(&files.archive("/out").await.unwrap()).len(), 4);
+        assert_eq!(files.lookup("/nope").await.unwrap(), PathLookup::Missing);
         assert_eq!(
-            names(&files.archive("/out/lib").await.unwrap()),
+            files.lookup("/out/none").await.unwrap(),
+            PathLookup::Missing
+        );
+        assert_eq!(names(&files.tar("/out").await.unwrap()).len(), 4);
+        assert_eq!(
+            names(&files.tar("/out/lib").await.unwrap()),
             ["lib", "lib/x"]
         );
-        assert_eq!(names(&files.archive("/out/app").await.unwrap()), ["app"]);
-        assert!(files.stat("/elsewhere").await.is_err());
+        assert_eq!(names(&files.tar("/out/app").await.unwrap()), ["app"]);
+        assert_eq!(
+            SourceFs::read_dir(&files, "/out").await.unwrap(),
+            ["app", "lib"]
+        );
+        assert!(files.lookup("/elsewhere").await.is_err());
     }
 
     #[test]

@@ -119,7 +119,7 @@ pub fn build<'p>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::resolve::Bases;
+    use crate::plan::Bases;
     use crate::plan::{plan, PlanOptions};
     use crate::platform::Catalog;
 
@@ -158,6 +158,7 @@ mod tests {
             steps_run: 0,
             steps_cached: 0,
             handed_over: None,
+            engine: "default".into(),
         };
         // Nothing committed: the whole chain is replayed from scratch.
         let prog = build(&p, &keys, last, &|_| Some(out(Fs::Replay)), &|_| None);

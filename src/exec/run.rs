@@ -11,15 +11,15 @@ use std::time::Instant;
 use sha2::{Digest, Sha256};
 
 use super::mounts::{self, contents_of, volume_name, HostDir, PIPES_DIR};
-use super::outputs::{read_root, Files};
+use super::outputs::{read_root, RecordedFiles};
 use super::program::{Position, Program};
-use super::state::State;
 use super::{At, ExecError, JobEnv, Result};
 use crate::context::{clean_path, hash_sources, write_tar, CopySpec};
 use crate::dockerfile::{Command, Heredoc, Instruction, Mount, MountType, NetworkMode, Run};
 use crate::engine::{ContainerId, ExecSpec, MountSpec, Network, OutputLine, PathKind, PathLookup};
 use crate::plan::Source;
 use crate::progress::Event;
+use crate::stage::State;
 
 /// How many output lines a failing RUN shows.
 pub const LAST_LINES: usize = 20;
@@ -114,7 +114,7 @@ pub async fn segment_mounts(
             Instruction::Copy(c) => writes.push(dest_of(&state, &c.dest)),
             Instruction::Add(a) => writes.push(dest_of(&state, &a.dest)),
             Instruction::Workdir(_) => {
-                state.apply(instr);
+                let _ = state.apply(instr);
                 writes.push(state.workdir());
                 continue;
             }
@@ -125,7 +125,7 @@ pub async fn segment_mounts(
                 break;
             }
         }
-        state.apply(instr);
+        let _ = state.apply(instr);
     }
     Ok(seg.unwrap_or_default())
 }
@@ -167,9 +167,10 @@ pub async fn mounts(
 ) -> Result<RunMounts> {
     let mut out = RunMounts {
         network: match run.network {
-            None | Some(NetworkMode::Default) => Network::Default,
+            None => env.network,
+            Some(NetworkMode::Default) => Network::Default,
             Some(NetworkMode::None) => Network::None,
-            Some(NetworkMode::Host) => return Err(at.unsupported("RUN --network=host")),
+            Some(NetworkMode::Host) => Network::Host,
         },
         ..RunMounts::default()
     };
@@ -207,7 +208,9 @@ pub async fn mounts(
                 Some(source) => from_mount(env, at, m, source, &build, rw, p, &target).await?,
                 None => context_mount(env, at, state, m, &build, rw, p, &target).await?,
             },
-            MountType::Secret => match secret_mount(env, at, m, &target)? {
+            // `env=` without a target: only an environment variable (see `execute`).
+            MountType::Secret if m.env.is_some() && m.target.is_none() => continue,
+            MountType::Secret => match super::remote::secret_mount(env, at, m, &target)? {
                 Some(s) => s,
                 None => continue,
             },
@@ -292,11 +295,18 @@ async fn context_mount(
     let entries = ctx
         .resolve_copy(&spec, &crate::context::copy::UnknownImage)
         .map_err(err)?;
-    if entries.len() == 1 && !matches!(entries[0].kind, crate::context::EntryKind::Dir) {
-        let tar = write_tar(Vec::new(), &entries, ctx).map_err(err)?;
-        return file_mount(env, at, &tar, target, rw);
-    }
     let hash = hash_sources(&entries, ctx).map_err(err)?;
+    let listing = ctx.listing().map_err(err)?;
+    let resolved = listing.resolve(&src, true).map_err(err)?;
+    let is_dir = resolved.is_empty()
+        || listing
+            .get(&resolved)
+            .map_or(true, |e| e.kind == crate::context::SourceKind::Dir);
+    if !is_dir {
+        let tar = write_tar(Vec::new(), &entries, ctx).map_err(err)?;
+        let unique = format!("{hash}\0{rw}\0{}\0{target}", p.key);
+        return super::remote::file_mount(env, at, &tar, target, rw, &unique).await;
+    }
     let unique = if rw {
         format!(
             "{hash}\0rw\0{}\0{}",
@@ -316,36 +326,6 @@ async fn context_mount(
         target: target.to_string(),
         read_only: !rw,
     })
-}
-
-/// A single file bind-mounted from a private host copy: the engine must share this
-/// machine's files (a volume can only be mounted as a folder).
-fn file_mount(
-    env: &JobEnv<'_>,
-    at: &At<'_>,
-    tar: &[u8],
-    target: &str,
-    rw: bool,
-) -> Result<MountSpec> {
-    if !env.engine.profile().shares_filesystem {
-        return Err(at.unsupported(
-            "a bind mount of a single file on an engine on another machine (mount its folder)",
-        ));
-    }
-    let dir = HostDir::new("mount").map_err(|source| ExecError::Archive {
-        stage: at.stage(),
-        line: at.line,
-        path: target.to_string(),
-        source,
-    })?;
-    let file = mounts::unpack_single(at, tar, dir.path())?;
-    let spec = MountSpec::Bind {
-        source: file.to_string_lossy().into_owned(),
-        target: target.to_string(),
-        rw,
-    };
-    env.shared.keep(dir);
-    Ok(spec)
 }
 
 /// Another stage's (or image's) files under the mount's `source`: a volume for a folder,
@@ -374,13 +354,21 @@ async fn from_mount(
     let name = volume_name("from", &unique, build);
     let from = m.from.clone().unwrap_or_default();
     let files = super::copy::source_files(env, at, source, &[read_root(&path)]).await?;
-    let (real, kind) = follow(at, files.as_ref(), &path, &from).await?;
+    let (real, kind) = follow(at, &files, &path, &from).await?;
     let tar = files
-        .archive(&real)
+        .tar(&real)
         .await
         .map_err(|e| ExecError::read_source(at, &real, e))?;
     if kind != PathKind::Dir {
-        return file_mount(env, at, &tar, target, rw);
+        return super::remote::file_mount(
+            env,
+            at,
+            &tar,
+            target,
+            rw,
+            &format!("{unique}\0{target}"),
+        )
+        .await;
     }
     mounts::ensure_volume(env, at, &name, || async { contents_of(at, &tar, true) }).await?;
     Ok(MountSpec::Volume {
@@ -393,14 +381,14 @@ async fn from_mount(
 /// Follows symlinks at `path` in `files`; the real path and its kind.
 pub async fn follow(
     at: &At<'_>,
-    files: &dyn Files,
+    files: &RecordedFiles,
     path: &str,
     from: &str,
 ) -> Result<(String, PathKind)> {
     let mut path = path.to_string();
     for _ in 0..40 {
         match files
-            .stat(&path)
+            .lookup(&path)
             .await
             .map_err(|e| ExecError::read_source(at, &path, e))?
         {
@@ -433,27 +421,34 @@ pub async fn follow(
     })
 }
 
-fn secret_mount(
-    env: &JobEnv<'_>,
-    at: &At<'_>,
-    m: &Mount,
-    target: &str,
-) -> Result<Option<MountSpec>> {
-    let id =
-        m.id.clone()
-            .unwrap_or_else(|| target.rsplit('/').next().unwrap_or("").to_string());
-    match env.secrets.get(&id) {
-        Some(src) => Ok(Some(MountSpec::Secret {
-            source: src.to_string_lossy().into_owned(),
-            target: target.to_string(),
-        })),
-        None if m.required == Some(true) => Err(ExecError::MissingSecret {
-            stage: at.stage(),
-            line: at.line,
-            id,
-        }),
-        None => Ok(None),
+/// `RUN --mount=type=secret,env=VAR`: the secret's content as `VAR=…` for this command
+/// only (never in a config, a layer or a key).
+fn secret_env(env: &JobEnv<'_>, at: &At<'_>, run: &Run) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for m in run.mounts.iter().filter(|m| m.kind == MountType::Secret) {
+        let Some(var) = &m.env else { continue };
+        let id = m.id.clone().unwrap_or_else(|| var.clone());
+        match env.secrets.get(&id) {
+            Some(src) => {
+                let value = std::fs::read(src).map_err(|source| ExecError::Archive {
+                    stage: at.stage(),
+                    line: at.line,
+                    path: format!("secret {id}"),
+                    source,
+                })?;
+                out.push(format!("{var}={}", String::from_utf8_lossy(&value)));
+            }
+            None if m.required == Some(true) => {
+                return Err(ExecError::MissingSecret {
+                    stage: at.stage(),
+                    line: at.line,
+                    id,
+                })
+            }
+            None => {}
+        }
     }
+    Ok(out)
 }
 
 /// The named volume behind a cache mount: stable per cache id and platform.
@@ -476,11 +471,14 @@ pub async fn execute(
         HeredocArgv::Shell(script) => state.argv(&Command::Shell(script)),
         HeredocArgv::Script(h) => vec![format!("{PIPES_DIR}/{}", h.name)],
     };
+    let mut run_env = state.run_env(at.args);
+    run_env.extend(secret_env(env, at, run)?);
     let spec = ExecSpec {
         argv,
-        env: state.run_env(at.args),
-        user: state.user(),
+        env: run_env,
+        user: state.user().map(str::to_string),
         workdir: Some(state.workdir()),
+        stdin: None,
     };
     let last: Mutex<VecDeque<String>> = Mutex::new(VecDeque::with_capacity(LAST_LINES));
     let job = at.label.to_string();

@@ -23,22 +23,22 @@ use std::time::Instant;
 use tokio::sync::OnceCell;
 
 use super::keys::Keys;
-use super::outputs::{ContainerFiles, Files};
+use super::outputs::ContainerFiles;
 use super::policy::Policy;
 use super::program::{self, Position, Program, Start};
-use super::select::Needs;
-use super::state::State;
 use super::{job_label, At, ExecError, Fs, JobEnv, JobOutput, Result};
 use crate::dockerfile::Instruction;
 use crate::engine::{
     ContainerId, Engine, ImageLookup, MountSpec, Network, PathLookup, RunSpec, CACHE_KEY_LABEL,
 };
-use crate::ops::resolve::{base_key, BaseOrigin};
+use crate::plan::{base_key, BaseOrigin};
 use crate::plan::{Job, JobId};
 use crate::platform::Platform;
 use crate::progress::Event;
+use crate::stage::{Effect, State};
 
-/// Engine state shared by the jobs of one build.
+/// The state one engine's jobs share in a build (each engine has its own: see
+/// [`super::fleet`]).
 #[derive(Default)]
 pub struct Shared {
     /// Step-cache checkpoints: chain key → image id (read once, grown by commits).
@@ -47,14 +47,8 @@ pub struct Shared {
     pulls: Mutex<BTreeMap<String, Arc<OnceCell<String>>>>,
     /// The empty image per platform.
     scratch: Mutex<BTreeMap<String, Arc<OnceCell<String>>>>,
-    /// Finished jobs' outputs (a program may replay any ancestor).
-    pub outputs: Mutex<BTreeMap<JobId, JobOutput>>,
     /// Live containers a job left for a consumer to continue in (and whether started).
     pub handover: Mutex<BTreeMap<JobId, (ContainerId, bool)>>,
-    /// Needs of every job (from the selection).
-    pub needs: Vec<Needs>,
-    /// Roots each job records for this build's consumers.
-    pub roots: Vec<BTreeSet<String>>,
     /// Volumes this build made.
     pub volumes: super::mounts::Volumes,
     /// Host folders behind bind mounts, kept until the build ends.
@@ -62,16 +56,10 @@ pub struct Shared {
 }
 
 impl Shared {
-    /// The shared state of a build.
-    pub fn new(
-        checkpoints: BTreeMap<String, String>,
-        needs: Vec<Needs>,
-        roots: Vec<BTreeSet<String>>,
-    ) -> Shared {
+    /// The state of one engine, with its step-cache checkpoints.
+    pub fn new(checkpoints: BTreeMap<String, String>) -> Shared {
         Shared {
             checkpoints: Mutex::new(checkpoints),
-            needs,
-            roots,
             ..Shared::default()
         }
     }
@@ -83,11 +71,6 @@ impl Shared {
 
     fn checkpoint(&self, key: &str) -> Option<String> {
         lock(&self.checkpoints).get(key).cloned()
-    }
-
-    /// A finished job's output.
-    pub fn output(&self, id: JobId) -> Option<JobOutput> {
-        lock(&self.outputs).get(&id).cloned()
     }
 }
 
@@ -118,7 +101,7 @@ struct Cursor {
     live: Option<Live>,
 }
 
-/// Runs one job; its deps' outputs are in `env.shared.outputs`.
+/// Runs one job on `env.engine`; its deps' outputs are in `env.ledger`.
 pub async fn run_job(env: &JobEnv<'_>, job: &Job) -> Result<JobOutput> {
     let started = Instant::now();
     let label = job_label(job);
@@ -138,16 +121,22 @@ pub async fn run_job(env: &JobEnv<'_>, job: &Job) -> Result<JobOutput> {
 
 async fn run_inner(env: &JobEnv<'_>, job: &Job, label: &str) -> Result<JobOutput> {
     let shared = env.shared;
-    let prog = program::build(env.plan, env.keys, job, &|id| shared.output(id), &|id| {
-        lock(&shared.handover).remove(&id)
-    });
+    let here = env.engine_label();
+    let prog = program::build(
+        env.plan,
+        env.keys,
+        job,
+        &|id| env.ledger.output_on(id, here),
+        &|id| lock(&shared.handover).remove(&id),
+    );
     env.reporter.report(&Event::JobStarted {
         job: label.to_string(),
         stage: job.stage.to_string(),
         platforms: job.platforms.iter().map(|p| p.to_string()).collect(),
         steps: prog.positions.len(),
+        engine: env.engine_name.map(str::to_string),
     });
-    let mut state = State::new(prog.start_config.clone());
+    let mut state = State::from_base(&prog.start_config);
     // The latest checkpoint along the program (a live start is newer than any).
     let mut first = 0;
     let mut cursor = Cursor {
@@ -164,7 +153,7 @@ async fn run_inner(env: &JobEnv<'_>, job: &Job, label: &str) -> Result<JobOutput
             network: Network::Default,
             caches: BTreeMap::new(),
         });
-    } else if !env.no_cache {
+    } else if env.caches(job) {
         if let Some((n, img)) = (0..prog.positions.len())
             .rev()
             .find_map(|n| shared.checkpoint(prog.positions[n].key).map(|i| (n, i)))
@@ -175,7 +164,8 @@ async fn run_inner(env: &JobEnv<'_>, job: &Job, label: &str) -> Result<JobOutput
     }
     let mut cached = 0;
     for p in &prog.positions[..first] {
-        state.apply(&p.step.instruction);
+        // Checked when the step first ran.
+        let _ = state.apply(&p.step.instruction);
         env.reporter.report(&Event::StepCached {
             job: label.to_string(),
             step: cached + 1,
@@ -212,7 +202,7 @@ async fn run_inner(env: &JobEnv<'_>, job: &Job, label: &str) -> Result<JobOutput
                 job: label.to_string(),
                 step: n + 1,
                 of: prog.positions.len(),
-                text: describe(&p.step.instruction),
+                text: crate::progress::step_text(&p.step.instruction),
             });
             // A checkpoint before a step that reads the context, where rebuilds start.
             if reads_context(p)
@@ -238,15 +228,14 @@ async fn run_inner(env: &JobEnv<'_>, job: &Job, label: &str) -> Result<JobOutput
                 }
                 None => &p.step.instruction,
             };
-            let fs_step = matches!(
-                instr,
-                Instruction::Run(_)
-                    | Instruction::Copy(_)
-                    | Instruction::Add(_)
-                    | Instruction::Workdir(_)
-            );
-            state.apply(instr);
-            if !fs_step {
+            // COPY, ADD and RUN leave the config alone: `stage` computes a COPY's files
+            // from the state before it, which this still is.
+            let effect = state.apply(instr).map_err(|source| ExecError::Stage {
+                stage: at.stage(),
+                line: at.line,
+                source: Box::new(source),
+            })?;
+            if effect == Effect::Config {
                 continue;
             }
             let mounts = match instr {
@@ -261,20 +250,22 @@ async fn run_inner(env: &JobEnv<'_>, job: &Job, label: &str) -> Result<JobOutput
                     if !live.started {
                         start(env, &at, live).await?;
                     }
+                    if let Some(m) = &mounts {
+                        super::remote::write_secrets(env, &at, &id, m, r).await?;
+                    }
                     let secs = super::run::execute(env, &at, &state, &id, r, p).await?;
                     cursor.run_since_image += secs;
                     run_total += secs;
                 }
-                Instruction::Copy(c) => {
-                    super::copy::execute_copy(env, &at, &state, &id, c, p).await?;
+                Instruction::Copy(_) | Instruction::Add(_) => {
+                    super::copy::execute_files(env, &at, &state, &id, instr, p).await?;
                 }
-                Instruction::Add(a) => {
-                    super::copy::execute_add(env, &at, &state, &id, a, p).await?;
-                }
-                Instruction::Workdir(_) => {
-                    super::copy::make_workdir(env, &at, &state, &id).await?;
-                }
-                _ => unreachable!("filesystem steps only"),
+                _ => match &effect {
+                    Effect::MakeDir { path, user } => {
+                        super::copy::make_workdir(env, &at, &id, path, user.as_deref()).await?;
+                    }
+                    _ => unreachable!("filesystem steps only"),
+                },
             }
             cursor.fs_since_image = true;
             ran += 1;
@@ -308,7 +299,7 @@ async fn finish(
     cached: usize,
 ) -> Result<JobOutput> {
     let shared = env.shared;
-    let needs = &shared.needs[job.id.0];
+    let needs = &env.ledger.needs[job.id.0];
     let key_out = env.keys.job(job.id).key_out.clone();
     let no_args = BTreeMap::new();
     let at = At {
@@ -319,7 +310,7 @@ async fn finish(
         args: &no_args,
     };
     // Record what this build's consumers read.
-    let roots = &shared.roots[job.id.0];
+    let roots = &env.ledger.roots[job.id.0];
     if !roots.is_empty() {
         let temp;
         let id = match &cursor.live {
@@ -357,11 +348,13 @@ async fn finish(
         _ if want_image => Fs::Image(commit(env, &at, &mut cursor, state, &key_out).await?),
         _ => Fs::Replay,
     };
-    // The one consumer that continues in the container takes it; else it goes.
+    // The one consumer that continues in the container takes it (on this engine); else
+    // it goes.
+    let me = env.ledger.engine_of(job.id);
     let runs_after = needs
         .from_consumers
         .iter()
-        .any(|k| shared.output(*k).is_none());
+        .any(|k| env.ledger.output(*k).is_none() && env.ledger.engine_of(*k) == me);
     let handed_over = match cursor.live.take() {
         Some(live) if runs_after => {
             lock(&shared.handover).insert(job.id, (live.id.clone(), live.started));
@@ -381,8 +374,9 @@ async fn finish(
         steps_run: ran,
         steps_cached: cached,
         handed_over,
+        engine: env.engine_label().to_string(),
     };
-    lock(&shared.outputs).insert(job.id, out.clone());
+    env.ledger.finish(job.id, out.clone());
     Ok(out)
 }
 
@@ -391,7 +385,7 @@ async fn record_roots(
     at: &At<'_>,
     key: &str,
     roots: &BTreeSet<String>,
-    files: &dyn Files,
+    files: &dyn crate::stage::SourceFs,
 ) -> Result<()> {
     for r in roots {
         env.outputs
@@ -442,14 +436,35 @@ pub async fn base_image(
             platform: platform.format_all(),
         })?;
     let pinned = match &base.origin {
-        BaseOrigin::Engine { image_id } => return Ok(image_id.clone()),
-        BaseOrigin::Registry { .. } => base.pinned.clone(),
+        // Resolved in the engine's store; with one engine that is this one.
+        BaseOrigin::Engine { image_id } if env.engine_name.is_none() => return Ok(image_id.clone()),
+        BaseOrigin::Engine { .. } | BaseOrigin::Registry { .. } => base.info.pinned.clone(),
     };
+    let local_only = matches!(base.origin, BaseOrigin::Engine { .. });
     let cell = lock(&env.shared.pulls)
         .entry(pinned.clone())
         .or_default()
         .clone();
     cell.get_or_try_init(|| async {
+        if local_only {
+            // Found in some engine's store: this engine must hold the same image (same
+            // id), since nothing can pull it. Images move between engines through a
+            // registry or `docker save | docker load`, not behind the user's back.
+            return match env
+                .engine
+                .inspect_image(&pinned)
+                .await
+                .map_err(at.engine(format!("inspecting {pinned}")))?
+            {
+                ImageLookup::Found(info) => Ok(info.id),
+                ImageLookup::Missing => Err(ExecError::BaseNotOnEngine {
+                    stage: at.stage(),
+                    reference: reference.into(),
+                    platform: platform.format(),
+                    engine: env.engine_label().to_string(),
+                }),
+            };
+        }
         if let ImageLookup::Found(info) = env
             .engine
             .inspect_image(&pinned)
@@ -488,8 +503,7 @@ pub async fn base_image(
 }
 
 /// The empty image labelled for `platform` (for `FROM scratch` jobs that run in the
-/// engine): loaded once as a docker-archive whose config says the platform, so creating
-/// a container for that platform is accepted (an import would say amd64).
+/// engine), once per build and engine ([`empty_image`]).
 pub async fn scratch_image(env: &JobEnv<'_>, at: &At<'_>, platform: &Platform) -> Result<String> {
     let slug = platform.format().replace('/', "-");
     let cell = lock(&env.shared.scratch)
@@ -497,54 +511,15 @@ pub async fn scratch_image(env: &JobEnv<'_>, at: &At<'_>, platform: &Platform) -
         .or_default()
         .clone();
     cell.get_or_try_init(|| async {
-        let tag = format!("{}:{slug}", crate::ops::SCRATCH_REPO);
-        if let ImageLookup::Found(info) = env
-            .engine
-            .inspect_image(&tag)
+        super::empty::empty_image(env.engine, platform)
             .await
-            .map_err(at.engine("looking up the empty image"))?
-        {
-            if platform.matches(&info.platform) {
-                return Ok(info.id);
-            }
-        }
-        let tar = empty_image_archive(platform, &tag).map_err(|source| ExecError::Oci {
-            action: "making the empty image".into(),
-            source: Box::new(source),
-        })?;
-        env.engine
-            .load(crate::engine::tar_body(tar.into()))
-            .await
-            .map_err(at.engine("loading the empty image"))?;
-        match env
-            .engine
-            .inspect_image(&tag)
-            .await
-            .map_err(at.engine("looking up the empty image"))?
-        {
-            ImageLookup::Found(info) => Ok(info.id),
-            ImageLookup::Missing => Err(ExecError::UnresolvedImage {
-                stage: at.stage(),
-                reference: tag,
-                platform: platform.format(),
-            }),
-        }
+            .map_err(|e| match e {
+                ExecError::EngineOp { action, source } => at.engine(action)(*source),
+                other => other,
+            })
     })
     .await
     .cloned()
-}
-
-/// A `docker load` tar of an empty image (one empty layer) for `platform`, tagged `tag`.
-fn empty_image_archive(platform: &Platform, tag: &str) -> crate::oci::Result<Vec<u8>> {
-    use crate::oci::config::History;
-    use crate::oci::{IndexFormat, LayerBlob, LayerOptions, OciImage};
-    let layer = LayerBlob::build(&[], &LayerOptions::default())?;
-    let config = crate::oci::ImageConfig::for_platform(platform, Some(0));
-    let image = OciImage::new(config, vec![], IndexFormat::Docker)?.with_layer(
-        layer,
-        History::instruction("xplat: the empty filesystem", Some(0), false),
-    )?;
-    crate::oci::docker_archive::write_docker_archive(Vec::new(), &[(&image, vec![tag.to_string()])])
 }
 
 /// Creates a container, with the build's labels, reporting it.
@@ -611,7 +586,7 @@ async fn ensure_live(
             .first()
             .cloned()
             .unwrap_or_else(|| "/bin/sh".into())],
-        env: state.env(),
+        env: state.env().to_vec(),
         user: None,
         workdir: None,
         labels: BTreeMap::new(),
@@ -619,6 +594,7 @@ async fn ensure_live(
         mounts: segment.all(),
         open_stdin: true,
         build_args: BTreeMap::new(),
+        extra_hosts: env.add_hosts.to_vec(),
     };
     let id = create(env, at, &spec).await?;
     cursor.live = Some(Live {
@@ -676,7 +652,11 @@ async fn commit(
     key: &str,
 ) -> Result<String> {
     let live = cursor.live.as_ref().expect("a container to commit");
-    let mut config = state.container_config();
+    let mut config = state.config.config.clone().unwrap_or_default();
+    // An image's VOLUMEs become anonymous volumes (and mount points in the layer) of every
+    // container made from it, and writes under them would be lost: BuildKit keeps them.
+    // The authoritative config is xplat's state, so the engine's copy goes without.
+    config.volumes = None;
     config
         .labels
         .get_or_insert_with(BTreeMap::new)
@@ -709,33 +689,6 @@ fn reads_context(p: &Position<'_>) -> bool {
         Instruction::Add(a) => a.heredocs.is_empty(),
         _ => false,
     }
-}
-
-/// A one-line description of an instruction for progress (the whole RUN text: renderers
-/// shorten it for a terminal).
-pub fn describe(instr: &Instruction) -> String {
-    use crate::dockerfile::Command;
-    let rest = match instr {
-        Instruction::Run(r) => match &r.command {
-            Command::Shell(s) => s.clone(),
-            Command::Exec(v) => format!("{v:?}"),
-        },
-        Instruction::Copy(c) => format!("{} {}", c.sources.join(" "), c.dest),
-        Instruction::Add(a) => format!("{} {}", a.sources.join(" "), a.dest),
-        Instruction::Workdir(w) | Instruction::User(w) => w.clone(),
-        Instruction::Arg(decls) => decls
-            .iter()
-            .map(|d| d.name.clone())
-            .collect::<Vec<_>>()
-            .join(" "),
-        Instruction::Env(kvs) | Instruction::Label(kvs) => kvs
-            .iter()
-            .map(|kv| kv.key.clone())
-            .collect::<Vec<_>>()
-            .join(" "),
-        _ => String::new(),
-    };
-    format!("{} {}", instr.keyword(), rest).trim().to_string()
 }
 
 /// Keeps `Engine` in scope for trait methods used through `env.engine`.

@@ -14,15 +14,17 @@ use tokio_util::sync::CancellationToken;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
+use futures::future::join_all;
+
+use super::fleet::{cleanup_all, lost_images, run_placed, Fleet, FleetEngine, Ledger, OnLoss};
 use super::keys::Keys;
 use super::outputs::OutputCache;
-use super::runner::{run_job, Shared};
 use super::select::{Decision, Selection};
 use super::{ExecError, Fs, JobEnv, JobOutput, Result};
 use crate::context::BuildContext;
-use crate::engine::{Engine, RunSpec, CACHE_KEY_LABEL};
+use crate::engine::{RunSpec, CACHE_KEY_LABEL};
 use crate::oci::ImageConfig;
-use crate::ops::resolve::Bases;
+use crate::plan::Bases;
 use crate::plan::{BuildPlan, JobId};
 use crate::platform::Platform;
 use crate::progress::Reporter;
@@ -102,10 +104,13 @@ where
         .collect())
 }
 
-/// What [`execute`] needs besides the engine and the plan.
+/// What [`execute`] needs besides the plan.
 pub struct ExecInputs<'a> {
-    /// The engine.
-    pub engine: &'a dyn Engine,
+    /// The engines, in the user's order ([`FleetEngine::single`] without `[engines]`);
+    /// each job runs on the one the plan placed it on (the first when it names none).
+    pub engines: Vec<FleetEngine<'a>>,
+    /// What to do when an engine stops answering mid-build.
+    pub on_loss: OnLoss,
     /// Where progress goes.
     pub reporter: &'a dyn Reporter,
     /// The plan.
@@ -130,6 +135,12 @@ pub struct ExecInputs<'a> {
     pub limit: usize,
     /// The Dockerfile's escape character.
     pub escape: char,
+    /// `--network`.
+    pub network: crate::engine::Network,
+    /// `--add-host NAME:IP` entries.
+    pub add_hosts: Vec<String>,
+    /// `--no-cache-filter` stages.
+    pub no_cache_stages: Vec<String>,
 }
 
 /// What the engine side of a build produced.
@@ -139,7 +150,7 @@ pub struct ExecOutcome {
     pub keys: Keys,
     /// What ran and what the caches served.
     pub selection: Selection,
-    /// By job id; `None` for assembled jobs.
+    /// By job id; `None` for assembled jobs. [`JobOutput::engine`] says where an image is.
     pub outputs: Vec<Option<JobOutput>>,
 }
 
@@ -153,47 +164,77 @@ impl ExecOutcome {
     }
 }
 
-/// BuildKit's config of an empty image for `platform`: the default PATH, WORKDIR `/`.
+/// BuildKit's config of an empty image for `platform` (`stage` knows its defaults).
 pub fn scratch_config(platform: &Platform) -> ImageConfig {
-    let mut c = ImageConfig::for_platform(platform, None);
-    c.config = Some(crate::oci::ContainerConfig {
-        env: Some(vec![format!("PATH={DEFAULT_PATH}")]),
-        working_dir: Some("/".into()),
-        ..Default::default()
-    });
-    c
+    crate::stage::State::scratch(platform).config
 }
 
-/// BuildKit's PATH for an image that has none.
-pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
-/// Runs the plan's engine jobs that the caches cannot serve, and always removes the
-/// build's containers and volumes, whether it succeeded, failed or was cancelled.
+/// Runs the plan's engine jobs that the caches cannot serve, each on its engine, and
+/// always removes the build's containers and volumes on every engine, whether it
+/// succeeded, failed or was cancelled.
 pub async fn execute(inputs: ExecInputs<'_>) -> Result<ExecOutcome> {
     let plan = inputs.plan;
     let keys = super::keys::compute(plan, inputs.bases, inputs.context, &scratch_config).await?;
     let checkpoints = if inputs.no_cache {
-        BTreeMap::new()
+        vec![BTreeMap::new(); inputs.engines.len()]
     } else {
-        inputs
-            .engine
-            .images_by_label(CACHE_KEY_LABEL)
-            .await
-            .map_err(|source| ExecError::EngineOp {
-                action: "reading the step cache".into(),
+        let reads = inputs
+            .engines
+            .iter()
+            .map(|e| e.engine.images_by_label(CACHE_KEY_LABEL));
+        let mut all = Vec::new();
+        for (e, res) in inputs.engines.iter().zip(join_all(reads).await) {
+            all.push(res.map_err(|source| ExecError::EngineOp {
+                action: format!("reading the step cache of engine {}", e.label()),
                 source: Box::new(source),
-            })?
+            })?);
+        }
+        all
     };
+    let fleet = Fleet::new(inputs.engines, checkpoints, inputs.on_loss);
+    let placement: Vec<usize> = plan
+        .jobs
+        .iter()
+        .map(|j| fleet.index(j.engine.as_deref()))
+        .collect();
     let needs = super::select::needs(plan, &inputs.image_needed);
+    // A job the step cache may not serve gets a key nothing was recorded under.
+    let uncached: BTreeSet<String> = plan
+        .jobs
+        .iter()
+        .filter(|j| {
+            j.stage.name.as_ref().is_some_and(|n| {
+                inputs
+                    .no_cache_stages
+                    .iter()
+                    .any(|s| s.eq_ignore_ascii_case(n))
+            })
+        })
+        .map(|j| keys.job(j.id).key_out.clone())
+        .collect();
     let key_out = |id: JobId| keys.job(id).key_out.clone();
-    let ckpt = |k: &str| checkpoints.get(k).cloned();
+    let ckpt = |id: JobId, k: &str| {
+        if uncached.contains(k) {
+            return None;
+        }
+        let shared = &fleet.members[placement[id.0]].shared;
+        shared
+            .checkpoints
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(k)
+            .cloned()
+    };
     let recorded =
         |k: &str, roots: &BTreeSet<String>| !inputs.no_cache && inputs.outputs.has_all(k, roots);
     let selection = super::select::select(plan, &key_out, &needs, &ckpt, &recorded);
-    let shared = Shared::new(checkpoints.clone(), needs, selection.roots.clone());
+    let ledger = Ledger::new(placement, needs, selection.roots.clone());
     let stop = inputs.cancel.child_token();
-    let env = JobEnv {
-        engine: inputs.engine,
+    let first = &fleet.members[0];
+    let base = JobEnv {
+        engine: first.spec.engine,
+        engine_name: first.spec.name.as_deref(),
+        ledger: &ledger,
         reporter: inputs.reporter,
         plan,
         bases: inputs.bases,
@@ -203,12 +244,15 @@ pub async fn execute(inputs: ExecInputs<'_>) -> Result<ExecOutcome> {
         no_cache: inputs.no_cache,
         secrets: inputs.secrets,
         labels: inputs.labels,
-        shared: &shared,
+        shared: &first.shared,
         outputs: inputs.outputs,
         escape: inputs.escape,
+        network: inputs.network,
+        add_hosts: &inputs.add_hosts,
+        no_cache_stages: &inputs.no_cache_stages,
     };
     let result = async {
-        satisfy(&env, &selection).await?;
+        satisfy(&fleet, &base, &selection).await?;
         let ids: Vec<usize> = (0..plan.jobs.len())
             .filter(|i| selection.runs(JobId(*i)))
             .collect();
@@ -227,18 +271,19 @@ pub async fn execute(inputs: ExecInputs<'_>) -> Result<ExecOutcome> {
                     .collect()
             })
             .collect();
-        let env = &env;
-        let ids = &ids;
+        let (fleet, base, ids) = (&fleet, &base, &ids);
         run_jobs(&deps, inputs.limit, &stop, |k, _inputs| {
-            Box::pin(async move { run_job(env, &plan.jobs[ids[k]]).await })
+            Box::pin(async move { run_placed(fleet, base, &plan.jobs[ids[k]]).await })
         })
-        .await
+        .await?;
+        // An image an output needs went with an engine that died after its job finished.
+        for id in lost_images(fleet, &ledger).await {
+            run_placed(fleet, base, plan.job(id)).await?;
+        }
+        Ok::<_, ExecError>(())
     }
     .await;
-    let cleaned = inputs.engine.cleanup().await;
-    for v in shared.volumes.names() {
-        let _ = inputs.engine.remove_volume(&v).await;
-    }
+    let cleaned = cleanup_all(&fleet).await;
     match (result, cleaned) {
         (Err(e), _) => return Err(e),
         (Ok(_), Err(source)) => {
@@ -249,11 +294,10 @@ pub async fn execute(inputs: ExecInputs<'_>) -> Result<ExecOutcome> {
         }
         (Ok(_), Ok(_)) => {}
     }
-    let table = shared.outputs.lock().unwrap_or_else(|e| e.into_inner());
+    let table = ledger.outputs();
     let outputs = (0..plan.jobs.len())
         .map(|i| table.get(&JobId(i)).cloned())
         .collect();
-    drop(table);
     Ok(ExecOutcome {
         keys,
         selection,
@@ -263,11 +307,12 @@ pub async fn execute(inputs: ExecInputs<'_>) -> Result<ExecOutcome> {
 
 /// Outputs for the jobs the caches serve, and the recorded roots their consumers read
 /// that are not in the output cache yet (read from the checkpoint image).
-async fn satisfy(env: &JobEnv<'_>, selection: &Selection) -> Result<()> {
-    for job in &env.plan.jobs {
+async fn satisfy(fleet: &Fleet<'_>, base: &JobEnv<'_>, selection: &Selection) -> Result<()> {
+    for job in &base.plan.jobs {
         let Decision::Satisfied(fs) = &selection.decisions[job.id.0] else {
             continue;
         };
+        let env = &fleet.env(base, base.ledger.engine_of(job.id));
         let jk = env.keys.job(job.id);
         let roots = &selection.roots[job.id.0];
         let recorded = !env.no_cache && env.outputs.has_all(&jk.key_out, roots);
@@ -319,12 +364,9 @@ async fn satisfy(env: &JobEnv<'_>, selection: &Selection) -> Result<()> {
             steps_run: 0,
             steps_cached: job.steps.len(),
             handed_over: None,
+            engine: env.engine_label().to_string(),
         };
-        env.shared
-            .outputs
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(job.id, out);
+        env.ledger.finish(job.id, out);
     }
     Ok(())
 }

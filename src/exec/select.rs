@@ -103,13 +103,14 @@ impl Selection {
     }
 }
 
-/// Decides which jobs run. `checkpoint(key)` gives the engine image committed with that
-/// step-cache key; `recorded(key, roots)` says whether the output cache holds them all.
+/// Decides which jobs run. `checkpoint(job, key)` gives the image committed with that
+/// step-cache key on the job's engine; `recorded(key, roots)` says whether the output
+/// cache holds them all.
 pub fn select(
     plan: &BuildPlan,
     key_out: &dyn Fn(JobId) -> String,
     needs: &[Needs],
-    checkpoint: &dyn Fn(&str) -> Option<String>,
+    checkpoint: &dyn Fn(JobId, &str) -> Option<String>,
     recorded: &dyn Fn(&str, &BTreeSet<String>) -> bool,
 ) -> Selection {
     let n = plan.jobs.len();
@@ -133,7 +134,7 @@ pub fn select(
             .iter()
             .any(|k| decisions[k.0] == Decision::Run);
         let key = key_out(id);
-        let ckpt = checkpoint(&key);
+        let ckpt = checkpoint(id, &key);
         let must_run = match &ckpt {
             Some(_) => false,
             None => needs[j].image || base_of_runner || !recorded(&key, &wanted),
@@ -180,7 +181,7 @@ mod tests {
     ) -> Selection {
         let n = needs(p, images);
         let key = |id: JobId| format!("k{}", id.0);
-        let ck = |k: &str| ckpts.contains(&k).then(|| format!("img-{k}"));
+        let ck = |_: JobId, k: &str| ckpts.contains(&k).then(|| format!("img-{k}"));
         let rec = |_: &str, _: &BTreeSet<String>| recorded;
         select(p, &key, &n, &ck, &rec)
     }

@@ -119,6 +119,26 @@ impl LayerBlob {
         }
     }
 
+    /// A gzip layer blob already in a local file whose digests are known (a cache entry);
+    /// nothing is read.
+    pub fn from_gzip_file(path: &Path, digest: Digest, size: u64, diff_id: Digest) -> LayerBlob {
+        let d = LayerDigests {
+            diff_id,
+            digest,
+            size,
+            tar_size: 0,
+        };
+        LayerBlob::from_parts(d, Compression::Gzip, BlobSource::File(path.to_path_buf()))
+    }
+
+    /// The same layer with its bytes at another place (e.g. a downloaded registry blob).
+    pub fn with_source(&self, source: BlobSource) -> LayerBlob {
+        LayerBlob {
+            source,
+            ..self.clone()
+        }
+    }
+
     /// A layer that stays in a registry: descriptor and diff_id as the base image's manifest
     /// and config give them.
     pub fn from_registry(

@@ -228,8 +228,19 @@ pub fn write_layer<W: Write>(
     opts: &LayerOptions,
     out: W,
 ) -> Result<(W, LayerDigests)> {
+    let p = write_entries(entries, opts, pipeline(out, opts))?;
+    finish_pipeline(p).map_err(OciError::io("finishing layer gzip"))
+}
+
+/// Writes `entries` as a plain (uncompressed) tar, the same bytes a layer holds: what the
+/// executor sends to an engine's `put_archive`.
+pub fn write_plain_tar<W: Write>(entries: &[LayerEntry], opts: &LayerOptions, out: W) -> Result<W> {
+    write_entries(entries, opts, out)
+}
+
+fn write_entries<W: Write>(entries: &[LayerEntry], opts: &LayerOptions, out: W) -> Result<W> {
     let plan = plan_entries(entries)?;
-    let mut tar = TarWriter::new(pipeline(out, opts));
+    let mut tar = TarWriter::new(out);
     let clamp = |t: i64| -> u64 {
         let t = t.max(0);
         opts.source_date_epoch.map_or(t, |e| t.min(e.max(0))) as u64
@@ -279,8 +290,7 @@ pub fn write_layer<W: Write>(
             }
         }
     }
-    let p = tar.finish().map_err(OciError::io("finishing layer tar"))?;
-    finish_pipeline(p).map_err(OciError::io("finishing layer gzip"))
+    tar.finish().map_err(OciError::io("finishing layer tar"))
 }
 
 fn hdr<'a>(

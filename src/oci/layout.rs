@@ -12,6 +12,7 @@ use std::path::Path;
 
 use bytes::Bytes;
 
+use super::blob::BlobSource;
 use super::digest::Digest;
 use super::error::{OciError, Result};
 use super::image::OciImage;
@@ -159,6 +160,19 @@ fn write_dir(dir: &Path, index_json: &[u8], blobs: &BTreeMap<Digest, BlobData<'_
         .map_err(OciError::io(format!("creating {}", blob_dir.display())))?;
     for (digest, data) in blobs {
         let p = blob_dir.join(digest.hex());
+        if let BlobData::Layer(l) = data {
+            // Content-addressed and immutable: a blob already there (a re-export) stays,
+            // and a local blob file (the layer cache) is hard-linked rather than copied
+            // (issue 11: a warm rebuild of a 300 MB layer must not copy 300 MB).
+            if fs::metadata(&p).is_ok_and(|m| m.len() == l.size()) {
+                continue;
+            }
+            if let BlobSource::File(src) = l.source() {
+                if fs::hard_link(src, &p).is_ok() {
+                    continue;
+                }
+            }
+        }
         let what = format!("writing {}", p.display());
         let mut f = BufWriter::new(File::create(&p).map_err(OciError::io(what.clone()))?);
         copy_blob(digest, data, &mut f)?;
@@ -358,5 +372,42 @@ impl LayoutContents {
             _ => None,
         };
         mt.as_deref().and_then(IndexFormat::of_media_type)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oci::{ImageConfig, LayerEntry, LayerOptions};
+    use crate::platform::Platform;
+    use std::os::unix::fs::MetadataExt;
+
+    #[test]
+    fn file_layers_are_hard_linked_into_a_folder_layout_and_kept_on_rewrite() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("layer.tar.gz");
+        let built = LayerBlob::build_to_file(
+            &[LayerEntry::file("/a", &b"a"[..], 0o644)],
+            &LayerOptions::default(),
+            &src,
+        )
+        .unwrap();
+        let p = Platform::new("linux", "amd64", "");
+        let config = ImageConfig::for_platform(&p, Some(0));
+        let image = OciImage::new(config, vec![built.clone()], IndexFormat::Oci).unwrap();
+        let index = ImageIndex::new(vec![(p, image)], IndexFormat::Oci).unwrap();
+        let out = dir.path().join("layout");
+        write_layout(&out, &index, &[]).unwrap();
+        let blob = out.join("blobs/sha256").join(built.digest().hex());
+        assert_eq!(
+            fs::metadata(&blob).unwrap().ino(),
+            fs::metadata(&src).unwrap().ino(),
+            "linked, not copied"
+        );
+        write_layout(&out, &index, &[]).unwrap();
+        assert!(read_layout(&out)
+            .unwrap()
+            .indexes
+            .contains_key(&index.digest()));
     }
 }

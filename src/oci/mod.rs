@@ -30,6 +30,8 @@ pub use digest::Digest;
 pub use error::{OciError, Result};
 pub use image::OciImage;
 pub use index::ImageIndex;
-pub use layer::{BlobSource, EntryKind, FileSource, LayerBlob, LayerEntry, LayerOptions};
+pub use layer::{
+    write_plain_tar, BlobSource, EntryKind, FileSource, LayerBlob, LayerEntry, LayerOptions,
+};
 pub use manifest::{Descriptor, ImageManifest, IndexDocument, PlatformSpec};
 pub use media_type::IndexFormat;

@@ -1,7 +1,8 @@
-//! `xplat build`'s main path: the engine runs only the jobs the final images need
-//! (`exec::select`), then every target becomes one OCI image: finals without RUN are
-//! assembled (`output::targets`), finals built in the engine are exported
-//! (`output::export`) with the executor's config state. The index over them is what
+//! `xplat build`'s main path: the engine runs only the jobs the final images need and
+//! the caches cannot give (`exec::select`), then every target becomes one OCI image:
+//! assembled jobs are composed (`assemble::targets`, reading engine-built stages from the
+//! outputs the executor recorded), finals built in the engine are exported
+//! (`assemble::export`) with the executor's config state. The index over them is what
 //! `output::deliver` pushes, writes or loads.
 
 use std::collections::BTreeMap;
@@ -11,18 +12,18 @@ use tokio_util::sync::CancellationToken;
 
 use futures::future::BoxFuture;
 
-use super::{run_engine, tag_target, BuildOptions, Ran};
-use crate::engine::{DockerEngine, PathKind, PathLookup};
-use crate::exec::keys::Keys;
-use crate::exec::outputs::{read_root, Files, OutputCache};
+use super::{run_engine, tag_target, BuildOptions, Engines, Ran};
+use crate::assemble::{
+    cache_dir::cache_dir_from_process, export_from_engine, images_for_targets, AssembleEnv,
+    AssembleError, Bases, KnownBases, LayerCache, StageFiles,
+};
 use crate::exec::{ExecError, Fs};
 use crate::oci::{ImageIndex, IndexFormat, LayerOptions};
-use crate::output::{
-    export_from_engine, images_for_targets, AssembleEnv, OutputError, SourceArchive, StageFiles,
-};
-use crate::plan::{Base, JobId, Mode, Source};
+use crate::output::OutputError;
+use crate::plan::{Base, JobId, Mode};
 use crate::progress::Reporter;
 use crate::registry::RegistryClient;
+use crate::stage::SourceFs;
 
 /// What making the final images needs besides the build options.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,9 +44,12 @@ pub enum BuildError {
     /// Running the jobs in the engine failed.
     #[error(transparent)]
     Exec(#[from] ExecError),
-    /// Assembling or exporting a final image failed.
+    /// Preparing the output folder failed.
     #[error(transparent)]
     Output(#[from] OutputError),
+    /// Assembling or exporting a final image failed.
+    #[error(transparent)]
+    Assemble(#[from] AssembleError),
 }
 
 impl BuildError {
@@ -72,23 +76,29 @@ pub struct ImageBuild {
     pub engine_tags: Vec<String>,
 }
 
-/// Builds every target's final image as an OCI image, running in the engine only what
-/// the finals need and the caches cannot give.
+/// Builds every target's final image as an OCI image, running on the engines only what
+/// the finals need and the caches cannot give; an engine-built image is exported from the
+/// engine its job ran on.
 pub async fn build_images(
     opts: &BuildOptions,
-    engine: &DockerEngine,
+    engines: &Engines,
     client: &RegistryClient,
     image_opts: &ImageOptions,
     reporter: &dyn Reporter,
     cancel: &CancellationToken,
 ) -> Result<ImageBuild, BuildError> {
-    let ran = run_engine(opts, engine, client, reporter, cancel, false).await?;
+    let ran = run_engine(opts, engines, client, reporter, cancel, false).await?;
     let layer_options = LayerOptions {
         source_date_epoch: image_opts.source_date_epoch,
         ..LayerOptions::default()
     };
     std::fs::create_dir_all(&image_opts.work_dir)
         .map_err(OutputError::io("creating", &image_opts.work_dir))?;
+    let layers = LayerCache::new(
+        opts.cache_dir.clone().or_else(cache_dir_from_process),
+        &image_opts.work_dir,
+        layer_options,
+    );
     // Engine jobs whose image an output or an assembled job needs, exported once.
     let mut ready = BTreeMap::new();
     for (i, out) in ran.exec.outputs.iter().enumerate() {
@@ -103,12 +113,13 @@ pub async fn build_images(
         };
         let job = ran.plan.job(JobId(i));
         let exported = export_from_engine(
-            engine,
+            engines.by_label(&out.engine),
             image,
             &job.run_platform,
             &out.config,
             Some(image_opts.created),
-            &layer_options,
+            &layers,
+            &[],
             &image_opts.work_dir.join(format!("job{i}")),
             image_opts.format,
         )
@@ -119,28 +130,30 @@ pub async fn build_images(
     for t in &ran.plan.targets {
         if let Some(Some(out)) = ran.exec.outputs.get(t.final_job.0) {
             if let Fs::Image(image) = &out.fs {
+                let engine = engines.by_label(&out.engine);
                 if let Some(tag) = tag_target(opts, engine, &t.platform, image).await? {
                     engine_tags.push(tag);
                 }
             }
         }
     }
-    let stage_files = RecordedStageFiles {
-        outputs: &ran.outputs,
-        keys: &ran.exec.keys,
-    };
+    let stage_files = RecordedStageFiles { ran: &ran };
+    let known = KnownBases(&ran.bases);
+    let bases = Bases::new(&known, Some(client), Some(engines.first()));
     let env = AssembleEnv {
         context: Some(&ran.ctx),
+        bases: &bases,
         stage_files: &stage_files,
         created: Some(image_opts.created),
-        layer_options,
+        layers: &layers,
         work_dir: &image_opts.work_dir,
         format: image_opts.format,
+        reporter,
     };
     if cancel.is_cancelled() {
         return Err(ExecError::Cancelled.into());
     }
-    let index = images_for_targets(&ran.plan, client, &env, &ready).await?;
+    let index = images_for_targets(&ran.plan, &env, &ready).await?;
     let (steps_run, steps_cached) = ran.exec.step_counts();
     Ok(ImageBuild {
         index,
@@ -165,56 +178,40 @@ fn needs_export(ran: &Ran, id: JobId) -> bool {
         })
 }
 
-/// `COPY --from` a stage for assembled jobs: the files the executor recorded for them.
+/// `COPY --from` an engine-built stage, for assembled jobs: the files the executor
+/// recorded for this build's consumers (no engine call).
 struct RecordedStageFiles<'a> {
-    outputs: &'a OutputCache,
-    keys: &'a Keys,
+    ran: &'a Ran,
 }
 
 impl StageFiles for RecordedStageFiles<'_> {
-    fn archive<'a>(
+    fn open<'a>(
         &'a self,
-        source: &'a Source,
-        path: &'a str,
-    ) -> BoxFuture<'a, crate::output::Result<Option<SourceArchive>>> {
+        job: JobId,
+    ) -> BoxFuture<'a, crate::assemble::Result<Box<dyn SourceFs + 'a>>> {
         Box::pin(async move {
-            let Source::Stage { job } = source else {
-                return Err(OutputError::MissingInput {
-                    what: format!("{source:?}"),
-                    needed_by: "COPY --from an image in an assembled stage".into(),
-                });
-            };
-            let key = &self.keys.job(*job).key_out;
-            let root = read_root(path);
+            let key = &self.ran.exec.keys.job(job).key_out;
+            let roots: Vec<String> = self.ran.exec.selection.roots[job.0]
+                .iter()
+                .cloned()
+                .collect();
             let files =
-                self.outputs
-                    .files(key, &[root])
-                    .ok_or_else(|| OutputError::MissingInput {
-                        what: format!("{path} of job {job}"),
+                self.ran
+                    .outputs
+                    .files(key, &roots)
+                    .ok_or_else(|| AssembleError::MissingInput {
+                        what: format!("the recorded files of job {job}"),
                         needed_by: "COPY --from".into(),
                     })?;
-            let missing = |e: crate::exec::outputs::FilesError| OutputError::BadArchive {
-                path: path.to_string(),
-                stage: format!("job {job}"),
-                reason: e.to_string(),
-            };
-            let mut real = path.to_string();
-            for _ in 0..40 {
-                match files.stat(&real).await.map_err(missing)? {
-                    PathLookup::Missing => return Ok(None),
-                    PathLookup::Found(st) => match st.kind {
-                        PathKind::Symlink { target } => real = target,
-                        kind => {
-                            let tar = files.archive(&real).await.map_err(missing)?;
-                            return Ok(Some(SourceArchive {
-                                is_dir: kind == PathKind::Dir,
-                                tar,
-                            }));
-                        }
-                    },
-                }
-            }
-            Ok(None)
+            Ok(Box::new(files) as Box<dyn SourceFs + 'a>)
         })
+    }
+
+    fn release(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
+
+    fn has(&self, job: JobId) -> bool {
+        self.ran.plan.job(job).mode != Mode::Assembled
     }
 }

@@ -8,6 +8,7 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::context::BuildContext;
+use crate::engine::fleet::EngineSpec;
 use crate::engine::{DockerEngine, Engine, Removal};
 use crate::exec::outputs::{cache_root, OutputCache};
 use crate::exec::scheduler::{execute, ExecInputs, ExecOutcome};
@@ -18,8 +19,10 @@ use crate::platform::{Catalog, Platform};
 use crate::progress::{Event, Reporter};
 use crate::registry::RegistryClient;
 
+pub mod engines;
 mod images;
 pub mod resolve;
+pub use engines::{BuildEngine, Engines};
 pub use images::{build_images, BuildError, ImageBuild, ImageOptions};
 
 /// Repository of the empty images that stand for `FROM scratch` in the engine, one tag
@@ -55,6 +58,13 @@ pub struct BuildOptions {
     /// xplat's cache folder (default: `XPLAT_CACHE_DIR`, `$XDG_CACHE_HOME/xplat`,
     /// `~/.cache/xplat` from the process environment).
     pub cache_dir: Option<PathBuf>,
+    /// `[engines]` and `--engine`: the engines to build on (empty: the default engine).
+    pub engines: Vec<EngineSpec>,
+    /// `--on-engine-loss`: what happens to the jobs of an engine that stops answering.
+    pub on_engine_loss: crate::exec::fleet::OnLoss,
+    /// `--build-platform`: every target's build stages run as it (default: the first
+    /// engine's platform, or with engines the platform of the engine that runs a target).
+    pub build_platform: Option<Platform>,
     /// `--network`: the network of RUN containers.
     pub network: NetworkMode,
     /// `--add-host NAME:IP` (IP may be `host-gateway`), in order: `/etc/hosts` entries of
@@ -133,9 +143,20 @@ pub async fn build(
     reporter: &dyn Reporter,
     cancel: &CancellationToken,
 ) -> Result<BuildOutcome> {
+    build_on(opts, &Engines::single(engine.clone()), reporter, cancel).await
+}
+
+/// [`build`] on the build's engines (`[engines]`): each job on its engine, each result
+/// tagged in the engine that holds it.
+pub async fn build_on(
+    opts: &BuildOptions,
+    engines: &Engines,
+    reporter: &dyn Reporter,
+    cancel: &CancellationToken,
+) -> Result<BuildOutcome> {
     let client = RegistryClient::new(crate::registry::ClientOptions::default())
         .map_err(|e| ExecError::RegistryClient(Box::new(e)))?;
-    let ran = run_engine(opts, engine, &client, reporter, cancel, true).await?;
+    let ran = run_engine(opts, engines, &client, reporter, cancel, true).await?;
     let mut targets = Vec::with_capacity(ran.plan.targets.len());
     for t in &ran.plan.targets {
         let out = ran.exec.outputs[t.final_job.0]
@@ -144,7 +165,7 @@ pub async fn build(
         let Fs::Image(image) = &out.fs else {
             unreachable!("finals are committed: their image is needed")
         };
-        let tag = tag_target(opts, engine, &t.platform, image).await?;
+        let tag = tag_target(opts, engines.by_label(&out.engine), &t.platform, image).await?;
         targets.push(TargetResult {
             platform: t.platform.clone(),
             image: image.clone(),
@@ -184,6 +205,8 @@ pub(crate) struct Ran {
     pub ctx: BuildContext,
     /// The plan.
     pub plan: BuildPlan,
+    /// Base images resolved before planning.
+    pub bases: resolve::Bases,
     /// What the executor did.
     pub exec: ExecOutcome,
     /// The output cache.
@@ -202,18 +225,20 @@ impl Ran {
     }
 }
 
-/// Every (reference, platform) the plan starts from or copies from.
-pub fn wanted_images(plan: &BuildPlan) -> Vec<(String, Platform)> {
+/// Every (reference, platform) the plan starts from or copies from, with the engine of
+/// the job that wants it (`None`: an assembled job, or no engines named).
+pub fn wanted_images(plan: &BuildPlan) -> Vec<(String, Platform, Option<String>)> {
     let mut out = Vec::new();
     for j in &plan.jobs {
+        let at = || j.engine.clone();
         if let Base::Image { reference, .. } = &j.base {
-            out.push((reference.clone(), j.run_platform.clone()));
+            out.push((reference.clone(), j.run_platform.clone(), at()));
         }
         for s in &j.steps {
             let sources = s.from.iter().chain(s.mount_from.iter().flatten());
             for src in sources {
                 if let Source::Image { reference } = src {
-                    out.push((reference.clone(), j.run_platform.clone()));
+                    out.push((reference.clone(), j.run_platform.clone(), at()));
                 }
             }
         }
@@ -221,11 +246,12 @@ pub fn wanted_images(plan: &BuildPlan) -> Vec<(String, Platform)> {
     out
 }
 
-/// Parses, plans, resolves the base images and runs the engine jobs the caches cannot
-/// serve.
+/// Parses, plans (placing jobs on the engines), resolves the base images (each in the
+/// store of the engine that first needs it, else its registry) and runs the engine jobs
+/// the caches cannot serve.
 pub(crate) async fn run_engine(
     opts: &BuildOptions,
-    engine: &DockerEngine,
+    engines: &Engines,
     client: &RegistryClient,
     reporter: &dyn Reporter,
     cancel: &CancellationToken,
@@ -241,23 +267,47 @@ pub(crate) async fn run_engine(
         .read_dockerfile()
         .map_err(|e| ExecError::OpenContext(Box::new(e)))?;
     let df = crate::dockerfile::parse(&text)?;
+    let slots = engines.slots();
+    let build_platform = opts
+        .build_platform
+        .clone()
+        .unwrap_or_else(|| engines.build_platform());
+    let plan_with = |slots: &[crate::plan::EngineSlot], bases: &resolve::Bases| {
+        plan_build(opts, &df, &build_platform, all_in_engine, slots, bases)
+    };
+    // Engines that did not answer: said before anything runs, with what they would have run.
+    if !engines.dead.is_empty() {
+        let mut all = slots.clone();
+        all.extend(engines::dead_slots(engines));
+        let would = plan_with(&all, &resolve::Bases::new())?;
+        for line in engines::check_unreachable(engines, &would, opts.on_engine_loss)? {
+            reporter.report(&Event::Note { message: line });
+        }
+    }
     // Plan, resolve every image the plan names, plan again with them (their ENV, WORKDIR
     // and ONBUILD triggers), until no new image appears (a trigger may name one).
     let mut bases = resolve::Bases::new();
-    let mut plan = plan_build(opts, &df, engine.platform(), all_in_engine, &bases)?;
+    let mut plan = plan_with(&slots, &bases)?;
     for _ in 0..4 {
-        let wanted: Vec<(String, Platform)> = wanted_images(&plan)
-            .into_iter()
-            .filter(|(r, p)| !bases.contains_key(&resolve::base_key(r, p)))
-            .collect();
+        let mut wanted: BTreeMap<Option<String>, Vec<(String, Platform)>> = BTreeMap::new();
+        for (r, p, at) in wanted_images(&plan) {
+            if !bases.contains_key(&resolve::base_key(&r, &p)) {
+                wanted.entry(at).or_default().push((r, p));
+            }
+        }
         if wanted.is_empty() {
             break;
         }
-        let more = resolve::resolve_all(&wanted, Some(engine as &dyn Engine), client, opts.pull)
-            .await
-            .map_err(|e| ExecError::Resolve(Box::new(e)))?;
-        bases.extend(more);
-        plan = plan_build(opts, &df, engine.platform(), all_in_engine, &bases)?;
+        for (at, list) in wanted {
+            let engine = engines.by_name(at.as_deref());
+            let more = resolve::resolve_all(&list, Some(engine as &dyn Engine), client, opts.pull)
+                .await
+                .map_err(|e| ExecError::Resolve(Box::new(e)))?;
+            for (k, v) in more {
+                bases.entry(k).or_insert(v);
+            }
+        }
+        plan = plan_with(&slots, &bases)?;
     }
     let (native, assembled, emulated) = plan.mode_counts();
     reporter.report(&Event::Plan {
@@ -266,12 +316,12 @@ pub(crate) async fn run_engine(
         assembled,
         emulated,
     });
-    let limit = if opts.jobs == 0 {
-        std::thread::available_parallelism()
+    let limit = match opts.jobs {
+        0 if engines.named() => engines.job_limit(),
+        0 => std::thread::available_parallelism()
             .map(|n| n.get())
-            .unwrap_or(2)
-    } else {
-        opts.jobs
+            .unwrap_or(2),
+        n => n,
     };
     let build_id = opts.build_id.clone().unwrap_or_else(|| {
         let nanos = std::time::SystemTime::now()
@@ -297,7 +347,8 @@ pub(crate) async fn run_engine(
         }
     }
     let exec = execute(ExecInputs {
-        engine,
+        engines: engines.fleet(),
+        on_loss: opts.on_engine_loss,
         reporter,
         plan: &plan,
         bases: &bases,
@@ -310,24 +361,37 @@ pub(crate) async fn run_engine(
         image_needed,
         limit,
         escape: df.directives.escape,
+        network: match opts.network {
+            NetworkMode::Default => crate::engine::Network::Default,
+            NetworkMode::None => crate::engine::Network::None,
+            NetworkMode::Host => crate::engine::Network::Host,
+        },
+        add_hosts: opts
+            .add_hosts
+            .iter()
+            .map(|(name, ip)| format!("{name}:{ip}"))
+            .collect(),
+        no_cache_stages: opts.no_cache_filter.clone(),
     })
     .await?;
     Ok(Ran {
         ctx,
         plan,
+        bases,
         exec,
         outputs,
     })
 }
 
-/// The plan `build` runs: the Dockerfile planned for `opts` with the engine's
-/// platform as build platform (default target: the build platform) and the base images
-/// resolved so far.
+/// The plan `build` runs: the Dockerfile planned for `opts` with `build_platform` as the
+/// default build platform (default target: the build platform), the jobs placed on
+/// `engines` (none: one engine) and the base images resolved so far.
 pub fn plan_build(
     opts: &BuildOptions,
     df: &crate::dockerfile::Dockerfile,
     build_platform: &Platform,
     all_in_engine: bool,
+    engines: &[crate::plan::EngineSlot],
     bases: &resolve::Bases,
 ) -> Result<BuildPlan> {
     let targets = if opts.platforms.is_empty() {
@@ -341,18 +405,11 @@ pub fn plan_build(
         build_args: opts.build_args.clone(),
         target_stage: opts.target.clone(),
         all_in_engine,
+        engines: engines.to_vec(),
+        fixed_build_platform: opts.build_platform.is_some(),
         bases: bases
             .iter()
-            .map(|(k, b)| {
-                (
-                    k.clone(),
-                    crate::plan::BaseInfo {
-                        pinned: b.pinned.clone(),
-                        platform: b.platform.clone(),
-                        config: b.config.clone(),
-                    },
-                )
-            })
+            .map(|(k, b)| (k.clone(), b.info.clone()))
             .collect(),
     };
     Ok(plan(df, &plan_opts, &Catalog::embedded())?)

@@ -12,48 +12,15 @@
 //! I/O through `engine` and `registry` only; the result is a plain value the planner,
 //! the executor and the assembler all read.
 
-use std::collections::BTreeMap;
-
 use futures::future::join_all;
 
 use crate::engine::{Engine, ImageLookup};
 use crate::oci::config::RootFs;
-use crate::oci::{Digest, ImageConfig};
+use crate::oci::{Descriptor, Digest, ImageConfig};
 use crate::platform::Platform;
-use crate::registry::{ImageRef, RegistryClient, RegistryError, ResolvedImage};
+use crate::registry::{ImageRef, RegistryClient, RegistryError};
 
-/// Where a resolved base image lives.
-#[derive(Debug, Clone, PartialEq)]
-pub enum BaseOrigin {
-    /// The engine's store has it for the right platform: used as is.
-    Engine {
-        /// The engine's image id.
-        image_id: String,
-    },
-    /// Resolved in a registry: pulled by manifest digest when an engine job needs it;
-    /// its layers stay in the registry for assembled images.
-    Registry {
-        /// The registry's answer (manifest, config, layer descriptors).
-        image: Box<ResolvedImage>,
-    },
-}
-
-/// One base image for one platform.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ResolvedBase {
-    /// The reference as written (after expansion).
-    pub reference: String,
-    /// The platform asked for.
-    pub requested: Platform,
-    /// What to use: the engine's image id, or `registry/repo@sha256:<manifest>`.
-    pub pinned: String,
-    /// The image's own platform (from its config).
-    pub platform: Platform,
-    /// Its config.
-    pub config: ImageConfig,
-    /// Where it lives.
-    pub origin: BaseOrigin,
-}
+pub use crate::plan::{base_key, BaseInfo, BaseOrigin, Bases, ResolvedBase};
 
 /// Why a base image could not be resolved.
 #[derive(Debug, thiserror::Error)]
@@ -87,14 +54,6 @@ pub enum ResolveError {
         #[source]
         source: Box<crate::engine::EngineError>,
     },
-}
-
-/// Resolved bases by (reference, platform as `format_all`).
-pub type Bases = BTreeMap<(String, String), ResolvedBase>;
-
-/// The key of a base in [`Bases`].
-pub fn base_key(reference: &str, platform: &Platform) -> (String, String) {
-    (reference.to_string(), platform.normalized().format_all())
 }
 
 /// Resolves every wanted (reference, platform), concurrently, each once. With
@@ -204,13 +163,34 @@ async fn from_engine(
     Ok(Ok(ResolvedBase {
         reference: reference.into(),
         requested: platform.clone(),
-        pinned: info.id.clone(),
-        platform: info.platform.clone(),
-        config,
+        info: BaseInfo {
+            pinned: info.id.clone(),
+            platform: info.platform.clone(),
+            config,
+        },
         origin: BaseOrigin::Engine {
             image_id: info.id.clone(),
         },
     }))
+}
+
+/// Resolves `reference` for `platform` in its registry only (for callers without an
+/// engine: the assembler's tests and benchmarks).
+pub async fn resolve_in_registry(
+    client: &RegistryClient,
+    reference: &str,
+    platform: &Platform,
+) -> Result<ResolvedBase, ResolveError> {
+    let platform = platform.normalized();
+    match from_registry(client, reference, &platform).await {
+        Ok(found) => Ok(found),
+        Err(RegistryFailure::Arch(e)) => Err(e),
+        Err(RegistryFailure::Other(reason)) => Err(ResolveError::NotFound {
+            reference: reference.into(),
+            platform: platform.format_all(),
+            reason,
+        }),
+    }
 }
 
 enum RegistryFailure {
@@ -238,18 +218,31 @@ async fn from_registry(
             actual: actual.format(),
         }));
     }
-    let pinned = format!(
-        "{}/{}@{}",
-        r.registry, r.repository, resolved.manifest.digest
-    );
+    let repository = format!("{}/{}", r.registry, r.repository);
+    let layers = resolved
+        .layers
+        .iter()
+        .map(|d| {
+            Ok(Descriptor::new(
+                d.media_type.clone(),
+                Digest::parse(&d.digest)?,
+                d.size,
+            ))
+        })
+        .collect::<crate::oci::Result<Vec<_>>>()
+        .map_err(|e| RegistryFailure::Other(e.to_string()))?;
     Ok(ResolvedBase {
         reference: reference.into(),
         requested: platform.clone(),
-        pinned,
-        platform: actual,
-        config,
+        info: BaseInfo {
+            pinned: format!("{repository}@{}", resolved.manifest.digest),
+            platform: actual,
+            config,
+        },
         origin: BaseOrigin::Registry {
-            image: Box::new(resolved),
+            repository,
+            manifest_digest: resolved.manifest.digest.clone(),
+            layers,
         },
     })
 }

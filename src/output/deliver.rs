@@ -16,8 +16,8 @@ use futures::StreamExt;
 use serde::Serialize;
 use tokio::io::AsyncWriteExt;
 
-use super::assemble::show;
 use super::error::{OutputError, Result};
+use crate::assemble::show;
 use crate::engine::{DockerEngine, Engine as _};
 use crate::oci::layout::{write_layout, LayoutRef};
 use crate::oci::{

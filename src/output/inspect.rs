@@ -155,7 +155,7 @@ fn summarize(digest: &str, manifest_bytes: &[u8], config_bytes: &[u8]) -> Result
     let p = c.platform();
     let cc = c.config.clone().unwrap_or_default();
     Ok(ImageSummary {
-        platform: super::assemble::show(&p),
+        platform: crate::assemble::show(&p),
         digest: digest.to_string(),
         size: manifest_bytes.len() as u64,
         config_digest: m.config.digest.to_string(),

@@ -505,7 +505,7 @@ pub fn write_tar_file(index: &crate::oci::ImageIndex, dest: &Path) -> Result<Roo
 /// The folder (or tar prefix) of one platform when several are written: buildx's
 /// platform-split name, `linux/arm/v7` → `linux_arm_v7`.
 pub fn platform_dir(platform: &crate::platform::Platform) -> String {
-    super::assemble::show(platform).replace('/', "_")
+    crate::assemble::show(platform).replace('/', "_")
 }
 
 #[cfg(test)]

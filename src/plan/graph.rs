@@ -110,6 +110,7 @@ pub(super) fn build(df: &Dockerfile, opts: &PlanOptions, catalog: &Catalog) -> R
         targets.push(t);
     }
     let build_platform = opts.build_platform.normalized();
+    let natives = opts.native_platforms();
     let final_stage = target_stage(df, opts.target_stage.as_deref())?;
     let target_stage_name = match (&opts.target_stage, &df.stages[final_stage].name) {
         (Some(t), _) => t.clone(),
@@ -126,7 +127,8 @@ pub(super) fn build(df: &Dockerfile, opts: &PlanOptions, catalog: &Catalog) -> R
     };
     let mut plans = Vec::new();
     for target in &targets {
-        let pre = predefined(&build_platform, target, &target_stage_name, catalog);
+        let build = opts.build_platform_for(target);
+        let pre = predefined(&build, target, &target_stage_name, catalog);
         let global = global_scope(&df.meta_args, &pre, &opts.build_args, df.directives.escape)?;
         let headers = df
             .stages
@@ -141,10 +143,11 @@ pub(super) fn build(df: &Dockerfile, opts: &PlanOptions, catalog: &Catalog) -> R
             visiting: Vec::new(),
         };
         let loc = Location::line(df.stages[final_stage].span.start_line);
-        let job = planner.instance(&mut walk, &build_platform, final_stage, loc)?;
+        let job = planner.instance(&mut walk, &build, &natives, final_stage, loc)?;
         plans.push(TargetPlan {
             platform: target.clone(),
             final_job: job,
+            build_platform: (build != build_platform).then_some(build),
         });
     }
     let unused_build_args = opts
@@ -263,6 +266,7 @@ impl Planner<'_> {
         &mut self,
         walk: &mut TargetWalk<'_>,
         build: &Platform,
+        natives: &[Platform],
         idx: usize,
         location: Location,
     ) -> Result<JobId> {
@@ -283,7 +287,7 @@ impl Planner<'_> {
         let from_line = Location::line(stage.span.start_line);
         let (base, run_platform, start) = match header.base {
             BaseName::Stage(b) => {
-                let job = self.instance(walk, build, b, from_line)?;
+                let job = self.instance(walk, build, natives, b, from_line)?;
                 let j = &self.jobs[job.0];
                 (
                     Base::Stage { job },
@@ -337,7 +341,7 @@ impl Planner<'_> {
         for r in &body.refs {
             let source = match self.lookup_ref(&r.name, &r.step, &steps, r.location)? {
                 Some(s) => {
-                    let job = self.instance(walk, build, s, r.location)?;
+                    let job = self.instance(walk, build, natives, s, r.location)?;
                     deps.insert(job);
                     Source::Stage { job }
                 }
@@ -361,7 +365,7 @@ impl Planner<'_> {
             }
             None => {
                 let id = JobId(self.jobs.len());
-                let (mode, reason) = decide(build, &run_platform, &body.run_lines);
+                let (mode, reason) = decide(build, natives, &run_platform, &body.run_lines);
                 self.jobs.push(Job {
                     id,
                     stage: self.stage_ref(idx),
@@ -373,6 +377,7 @@ impl Planner<'_> {
                     steps,
                     deps: deps.into_iter().collect(),
                     key: key.clone(),
+                    engine: None,
                 });
                 self.ends.push(body.end);
                 self.by_key.insert((idx, key), id);

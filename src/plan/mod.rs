@@ -10,6 +10,7 @@
 //! - `graph`: stage lookup, per-target stage instances, references, cycles,
 //!   dedup of identical instances into one [`Job`], topological order;
 //! - [`mode`]: [`Mode`] (native / assembled / emulated) and its [`Reason`];
+//! - [`place`]: which engine runs each engine job, when several are configured;
 //! - [`key`]: [`CacheKey`], sha256 of a canonical serialization of resolved inputs;
 //! - [`lint`]: the lints of `xplat check` and their renderer;
 //! - [`render`]: the text `xplat plan` prints for people.
@@ -34,6 +35,7 @@ mod graph;
 pub mod key;
 pub mod lint;
 pub mod mode;
+pub mod place;
 pub mod render;
 mod resolve;
 pub mod share;
@@ -45,6 +47,7 @@ pub use error::{PlanError, Result};
 pub use key::CacheKey;
 pub use lint::{fails, lint, render_diagnostics, Diagnostic, Severity};
 pub use mode::{Mode, Reason};
+pub use place::EngineSlot;
 pub use render::render_text;
 
 /// One base image resolved for one requested platform, before planning (the
@@ -57,6 +60,48 @@ pub struct BaseInfo {
     pub platform: Platform,
     /// Its config: Env, WorkingDir and OnBuild are what the planner reads.
     pub config: crate::oci::ImageConfig,
+}
+
+/// A base image resolved once per (reference, platform) before planning, by the one
+/// resolver (`ops::resolve`): what the planner, the executor and the assembler all read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResolvedBase {
+    /// The reference as written after expansion.
+    pub reference: String,
+    /// The platform asked for.
+    pub requested: Platform,
+    /// What was found: pinned id, actual platform, config.
+    pub info: BaseInfo,
+    /// Where its layers are.
+    pub origin: BaseOrigin,
+}
+
+/// Where a resolved base's layers are.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BaseOrigin {
+    /// In the engine's store (used as is, as BuildKit-in-engine does).
+    Engine {
+        /// The engine's image id.
+        image_id: String,
+    },
+    /// In a registry, by digest: the engine pulls `repository@manifest_digest`, the
+    /// assembler leaves the layers there.
+    Registry {
+        /// `registry/repository`.
+        repository: String,
+        /// The platform manifest's digest.
+        manifest_digest: String,
+        /// Its layer descriptors, base first.
+        layers: Vec<crate::oci::Descriptor>,
+    },
+}
+
+/// Resolved bases by (reference as expanded, requested platform's `format_all()`).
+pub type Bases = BTreeMap<(String, String), ResolvedBase>;
+
+/// The key of a base in [`Bases`] and [`PlanOptions::bases`].
+pub fn base_key(reference: &str, platform: &Platform) -> (String, String) {
+    (reference.to_string(), platform.normalized().format_all())
 }
 
 /// What to plan: validated options (the CLI builds them from flags).
@@ -79,6 +124,46 @@ pub struct PlanOptions {
     /// requested platform's `format_all()`). Empty: plan without them.
     #[serde(skip)]
     pub bases: BTreeMap<(String, String), BaseInfo>,
+    /// The engines jobs are placed on, in the user's order (the first is the default).
+    /// Empty: one engine, whose platform is [`PlanOptions::build_platform`] (no
+    /// placement; every job's [`Job::engine`] is `None`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub engines: Vec<EngineSlot>,
+    /// The user chose the build platform (`--build-platform`): every target's build
+    /// stages run as it. Otherwise, with engines, a target an engine runs natively gets
+    /// that engine's platform as its BUILDPLATFORM, as a buildx node does.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub fixed_build_platform: bool,
+}
+
+impl PlanOptions {
+    /// The BUILDPLATFORM of `target`: [`PlanOptions::build_platform`], unless engines are
+    /// configured, the user did not fix it, and an engine runs `target` natively: then
+    /// that engine's first platform (so its build stages run there, natively, and each
+    /// engine builds its own targets as buildx nodes do).
+    pub fn build_platform_for(&self, target: &Platform) -> Platform {
+        if self.fixed_build_platform {
+            return self.build_platform.normalized();
+        }
+        self.engines
+            .iter()
+            .find(|e| e.runs_natively(target))
+            .and_then(|e| e.native.first())
+            .unwrap_or(&self.build_platform)
+            .normalized()
+    }
+
+    /// The platforms some engine runs natively: the engines' own, or the build platform
+    /// when none are configured.
+    pub fn native_platforms(&self) -> Vec<Platform> {
+        if self.engines.is_empty() {
+            return vec![self.build_platform.normalized()];
+        }
+        self.engines
+            .iter()
+            .flat_map(|e| e.native.iter().map(Platform::normalized))
+            .collect()
+    }
 }
 
 /// Index of a job in [`BuildPlan::jobs`]. Jobs are topologically ordered, so a
@@ -116,6 +201,10 @@ pub struct TargetPlan {
     pub platform: Platform,
     /// The job whose filesystem and config are this platform's image.
     pub final_job: JobId,
+    /// This target's BUILDPLATFORM when it is not [`BuildPlan::build_platform`] (an
+    /// engine runs the target natively: [`PlanOptions::build_platform_for`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub build_platform: Option<Platform>,
 }
 
 /// A stage of the Dockerfile, by position and name.
@@ -161,6 +250,10 @@ pub struct Job {
     /// Stable hash of its resolved inputs and its dependencies' keys (context
     /// file contents are not included: the executor adds them).
     pub key: CacheKey,
+    /// The engine it runs on ([`place`]); `None` for assembled jobs, and for every job
+    /// when no engines are configured (the one engine runs them all).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub engine: Option<String>,
 }
 
 /// What a job starts from.
@@ -270,6 +363,7 @@ pub fn plan(df: &Dockerfile, opts: &PlanOptions, catalog: &Catalog) -> Result<Bu
     let plan = graph::build(df, opts, catalog)?;
     let mut plan = share::share_prefixes(plan);
     mode::finalize(&mut plan, opts.all_in_engine);
+    place::place(&mut plan, &opts.engines);
     Ok(plan)
 }
 

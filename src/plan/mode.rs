@@ -4,8 +4,7 @@
 
 use serde::Serialize;
 
-use super::{BuildPlan, Job, JobId, Source};
-use crate::dockerfile::Instruction;
+use super::{BuildPlan, Job, JobId};
 use crate::platform::Platform;
 
 /// How a job is executed.
@@ -54,7 +53,8 @@ impl std::fmt::Display for Mode {
 pub enum Reason {
     /// The run platform is the build platform.
     BuildPlatform,
-    /// The build platform runs this platform natively (containerd's `Only` rules).
+    /// The build platform, or another engine's platform, runs this platform natively
+    /// (containerd's `Only` rules, or the platforms an engine is declared to run).
     CompatiblePlatform,
     /// The stage has no RUN and nothing the engine runs reads it: composed as OCI layers.
     NoRun,
@@ -64,12 +64,12 @@ pub enum Reason {
         /// The first engine job that needs it.
         consumer: usize,
     },
-    /// No RUN, but a step the assembler cannot do yet.
+    /// No RUN, but a step the assembler cannot do.
     NotAssemblable {
         /// Line of the step.
         line: usize,
         /// What it does.
-        what: &'static str,
+        what: String,
     },
     /// Everything runs in the engine (`--target STAGE -t NAME`).
     AllInEngine,
@@ -82,15 +82,21 @@ pub enum Reason {
     },
 }
 
-/// The mode of a job running on `run` when the engine is `build`, given the
-/// lines of its RUN steps. A job without RUN is assembled here; [`finalize`] moves it
-/// into the engine when an engine job needs it.
-pub fn decide(build: &Platform, run: &Platform, run_lines: &[usize]) -> (Mode, Reason) {
+/// The mode of a job running on `run` when the build platform is `build` and the
+/// engines run `natives` natively (just `build` with one engine), given the lines of its
+/// RUN steps. A job without RUN is assembled here; [`finalize`] moves it into the engine
+/// when an engine job needs it.
+pub fn decide(
+    build: &Platform,
+    natives: &[Platform],
+    run: &Platform,
+    run_lines: &[usize],
+) -> (Mode, Reason) {
     if run_lines.is_empty() {
         (Mode::Assembled, Reason::NoRun)
     } else if run == build {
         (Mode::Native, Reason::BuildPlatform)
-    } else if build.can_run(run) {
+    } else if build.can_run(run) || natives.iter().any(|n| n.can_run(run)) {
         (Mode::Native, Reason::CompatiblePlatform)
     } else {
         (
@@ -103,41 +109,12 @@ pub fn decide(build: &Platform, run: &Platform, run_lines: &[usize]) -> (Mode, R
     }
 }
 
-/// What the assembler cannot do yet, for a RUN-free job: `(line, what)`.
-pub fn not_assemblable(job: &Job) -> Option<(usize, &'static str)> {
-    job.steps.iter().find_map(|s| {
-        let what = match &s.instruction {
-            Instruction::Copy(c) if !c.heredocs.is_empty() => "COPY of a heredoc",
-            Instruction::Copy(c) if c.chown.as_deref().is_some_and(has_name) => {
-                "COPY --chown by name"
-            }
-            Instruction::Copy(c)
-                if c.from.is_some() && c.sources.iter().any(|x| x.contains(['*', '?', '['])) =>
-            {
-                "COPY --from with a wildcard"
-            }
-            Instruction::Copy(_) if matches!(s.from, Some(Source::Image { .. })) => {
-                "COPY --from an image"
-            }
-            Instruction::Add(a) if !a.heredocs.is_empty() => "ADD of a heredoc",
-            Instruction::Add(a)
-                if a.sources
-                    .iter()
-                    .any(|x| x.contains("://") || x.starts_with("git@")) =>
-            {
-                "ADD of a URL"
-            }
-            Instruction::Add(a) if a.chown.as_deref().is_some_and(has_name) => {
-                "ADD --chown by name"
-            }
-            _ => return None,
-        };
-        Some((s.line, what))
-    })
-}
-
-fn has_name(chown: &str) -> bool {
-    chown.split(':').any(|p| p.parse::<u32>().is_err())
+/// What the assembler would refuse in a RUN-free job (it says what it can do:
+/// [`crate::assemble::refusal`]): `(line, what)`.
+pub fn not_assemblable(job: &Job) -> Option<(usize, String)> {
+    job.steps
+        .iter()
+        .find_map(|s| crate::assemble::refusal(&s.instruction).map(|r| (s.line, r.to_string())))
 }
 
 /// Decides the modes once for the whole plan: a RUN-free job is assembled unless the
@@ -199,11 +176,30 @@ mod tests {
         ];
         for (run, lines, mode, reason) in cases {
             assert_eq!(
-                decide(&amd, &p(run), lines),
+                decide(&amd, std::slice::from_ref(&amd), &p(run), lines),
                 (*mode, reason.clone()),
                 "{run}"
             );
         }
+    }
+
+    #[test]
+    fn an_engine_that_runs_a_platform_natively_makes_it_native() {
+        let amd = p("linux/amd64");
+        let natives = [amd.clone(), p("linux/arm64")];
+        assert_eq!(
+            decide(&amd, &natives, &p("linux/arm64"), &[3]),
+            (Mode::Native, Reason::CompatiblePlatform)
+        );
+        // arm64 hosts run arm/v7 natively too; riscv64 no engine runs.
+        assert_eq!(
+            decide(&amd, &natives, &p("linux/arm/v7"), &[3]).0,
+            Mode::Native
+        );
+        assert_eq!(
+            decide(&amd, &natives, &p("linux/riscv64"), &[3]).0,
+            Mode::Emulated
+        );
     }
 
     #[test]

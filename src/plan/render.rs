@@ -27,10 +27,15 @@ fn stage_cell(plan: &BuildPlan, job: &super::Job) -> String {
     }
 }
 
-/// Renders the plan as an aligned table, the images per target and a summary.
+/// Renders the plan as an aligned table, the images per target and a summary. With
+/// several engines an ENGINE column says where each job runs.
 pub fn render_text(plan: &BuildPlan) -> String {
+    let placed = plan.jobs.iter().any(|j| j.engine.is_some());
     let header = ["JOB", "STAGE", "PLATFORMS", "RUNS AS", "MODE", "WAITS FOR"];
-    let mut rows: Vec<[String; 6]> = vec![header.map(String::from)];
+    let mut rows: Vec<Vec<String>> = vec![header.map(String::from).to_vec()];
+    if placed {
+        rows[0].insert(5, "ENGINE".into());
+    }
     for job in &plan.jobs {
         let mode = match (&job.mode, &job.reason) {
             (Mode::Emulated, Reason::RunOnForeignPlatform { line, .. }) => {
@@ -52,16 +57,20 @@ pub fn render_text(plan: &BuildPlan) -> String {
         } else {
             Platform::format_list(&job.platforms)
         };
-        rows.push([
+        let mut row = vec![
             job.id.to_string(),
             stage_cell(plan, job),
             served,
             job.run_platform.to_string(),
             mode,
             waits,
-        ]);
+        ];
+        if placed {
+            row.insert(5, job.engine.clone().unwrap_or_else(|| "-".into()));
+        }
+        rows.push(row);
     }
-    let mut widths = [0usize; 6];
+    let mut widths = vec![0usize; rows[0].len()];
     for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
@@ -89,8 +98,12 @@ pub fn render_text(plan: &BuildPlan) -> String {
         .unwrap_or(0);
     for t in &plan.targets {
         let job = plan.job(t.final_job);
+        let built_on = match &t.build_platform {
+            Some(bp) => format!(", BUILDPLATFORM {bp}"),
+            None => String::new(),
+        };
         out.push_str(&format!(
-            "{:<pw$}  image from {} ({})\n",
+            "{:<pw$}  image from {} ({}){built_on}\n",
             t.platform.to_string(),
             job.id,
             job.stage

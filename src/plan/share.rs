@@ -125,6 +125,7 @@ fn split(plan: BuildPlan, members: &[JobId], len: usize) -> BuildPlan {
             shared_prefix_of: &template.key,
             steps: len,
         }),
+        engine: None,
     };
     let mut jobs = Vec::with_capacity(plan.jobs.len() + 1);
     for j in plan.jobs {

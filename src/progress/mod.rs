@@ -43,6 +43,9 @@ pub enum Event {
         platforms: Vec<String>,
         /// Number of steps.
         steps: usize,
+        /// The engine it runs on, when the build has named engines.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        engine: Option<String>,
     },
     /// A step of a job started.
     StepStarted {

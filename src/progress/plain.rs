@@ -47,8 +47,12 @@ impl<W: Write + Send> Reporter for PlainReporter<W> {
                 stage,
                 platforms,
                 steps,
+                engine,
             } => {
-                let label = format!("[{}] {stage}", platforms.join(","));
+                let on = engine
+                    .as_deref()
+                    .map_or_else(String::new, |e| format!(" on {e}"));
+                let label = format!("[{}] {stage}{on}", platforms.join(","));
                 self.labels
                     .lock()
                     .expect("progress lock")
@@ -239,6 +243,7 @@ mod tests {
             stage: "build".into(),
             platforms: vec!["linux/amd64".into(), "linux/arm64".into()],
             steps: 3,
+            engine: None,
         });
         r.report(&Event::StepStarted {
             job: "j1".into(),

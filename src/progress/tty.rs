@@ -100,10 +100,14 @@ impl Screen {
                 stage,
                 platforms,
                 steps,
+                engine,
             } => self.line(
                 job,
                 label(platforms, stage),
-                format!("started ({steps} steps)"),
+                match engine {
+                    Some(e) => format!("started on {e} ({steps} steps)"),
+                    None => format!("started ({steps} steps)"),
+                },
                 true,
             ),
             Event::StepStarted {
@@ -273,6 +277,7 @@ mod tests {
             stage: "stage 1".into(),
             platforms: vec!["linux/arm64".into()],
             steps: 2,
+            engine: None,
         });
         s.apply(&Event::StepStarted {
             job: "#1".into(),

@@ -38,11 +38,23 @@ pub fn peer_dir() -> PathBuf {
 }
 
 /// Prints `SKIPPED: <test name>: <why>` where cargo does not capture it (straight to stderr).
+///
+/// Under CI (`CI=true`) or with `XPLAT_REQUIRE_FIXTURES=1` nothing may be skipped: the
+/// test fails instead, so a broken `tests/fixtures/setup.sh` cannot pass CI.
 pub fn skip(why: &str) {
     let thread = std::thread::current();
     let name = thread.name().unwrap_or("?");
+    if must_not_skip(&std::env::vars().collect()) {
+        panic!("{name} would be SKIPPED under CI=true / XPLAT_REQUIRE_FIXTURES=1: {why}");
+    }
     // A leading newline keeps the line apart from libtest's "test name ... " prefix.
     let _ = write!(std::io::stderr(), "\nSKIPPED: {name}: {why}\n");
+}
+
+/// Whether skipping is refused: `CI=true` (or `1`), or `XPLAT_REQUIRE_FIXTURES=1`.
+pub fn must_not_skip(env: &BTreeMap<String, String>) -> bool {
+    let on = |k: &str| env.get(k).is_some_and(|v| v == "true" || v == "1");
+    on("CI") || on("XPLAT_REQUIRE_FIXTURES")
 }
 
 /// Parses `KEY=VALUE` lines; `#` comments and blank lines are ignored.
@@ -248,4 +260,17 @@ fn missing_values_give_reasons() {
     assert!(f.binfmt_arm64().is_err(), "binfmt needs the engine too");
     assert!(f.builder_image().is_err());
     assert!(f.skopeo().unwrap_err().contains("skopeo"));
+}
+
+#[test]
+fn skipping_is_refused_under_ci() {
+    let env = |kv: &[(&str, &str)]| -> BTreeMap<String, String> {
+        kv.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    assert!(must_not_skip(&env(&[("CI", "true")])));
+    assert!(must_not_skip(&env(&[("XPLAT_REQUIRE_FIXTURES", "1")])));
+    assert!(!must_not_skip(&env(&[("CI", "false")])));
+    assert!(!must_not_skip(&env(&[])));
 }

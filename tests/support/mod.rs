@@ -12,6 +12,7 @@
 
 pub mod command;
 pub mod engine;
+pub mod engine2;
 pub mod fixtures;
 pub mod registry;
 pub mod tally;
@@ -103,7 +104,22 @@ macro_rules! require_skopeo {
     };
 }
 
+/// Gives the shared second engine (`&'static Engine2`), or returns from the test with
+/// `SKIPPED` (a failure under `CI=true`).
+macro_rules! require_engine2 {
+    () => {
+        match $crate::support::engine2::shared() {
+            Ok(e) => e,
+            Err(why) => {
+                $crate::support::engine2::skip_or_fail(&why);
+                return;
+            }
+        }
+    };
+}
+
 pub(crate) use {
     require, require_binfmt_arm64, require_builder, require_busybox_engine, require_busybox_images,
-    require_engine, require_engine_client, require_qemu_aarch64, require_registry, require_skopeo,
+    require_engine, require_engine2, require_engine_client, require_qemu_aarch64, require_registry,
+    require_skopeo,
 };

@@ -43,9 +43,9 @@ pub struct FileConfig {
     pub output: Option<OutputConfig>,
     /// Step cache settings.
     pub cache: Option<CacheConfig>,
-    /// Per-platform engines (`"linux/arm64" = "ssh://builder@arm-host"`); not used by builds yet.
+    /// `[engines.NAME]`: the engines to build on (see `engines.rs`).
     #[serde(default)]
-    pub engines: BTreeMap<String, String>,
+    pub engines: BTreeMap<String, Spanned<super::engines::EngineEntry>>,
 }
 
 /// `[output]`: where the images go.

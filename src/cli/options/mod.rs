@@ -17,12 +17,14 @@
 //! | `{var}` values | `[vars]` | `XPLAT_VAR_<NAME>`, `XPLAT_VERSION` | `--set NAME=VALUE` |
 //! | push | `[output] push` | `XPLAT_PUSH` | `--push` |
 //! | no step cache | `[cache] disabled` | `XPLAT_NO_CACHE` | `--no-cache` |
+//! | engines | `[engines.NAME]` | | `--engine NAME=HOST[,platforms=…]` |
 //!
 //! Lists replace (flags' platforms replace the file's, they are not added);
 //! tables merge key by key. Paths in the file are relative to its folder.
 //! `{var}` placeholders in tags, labels and annotations take `[vars]`, then
 //! `git_sha`/`git_short_sha` from git. Other `XPLAT_*` variables are ignored.
 
+pub mod engines;
 pub mod file;
 pub mod git;
 pub mod render;
@@ -118,6 +120,8 @@ pub struct Flags {
     pub push: bool,
     /// `--no-cache`.
     pub no_cache: bool,
+    /// `--engine NAME=HOST[,platforms=…]` (repeatable).
+    pub engines: Vec<String>,
 }
 
 /// The config file: what the user calls it, its folder, and its text.
@@ -189,8 +193,13 @@ pub struct Config {
     pub output: OutputConfig,
     /// Step cache.
     pub cache: CacheConfig,
-    /// Per-platform engines (reserved; builds do not use it yet).
-    pub engines: BTreeMap<String, String>,
+    /// The engines to build on, the default one first (empty: the engine the docker CLI
+    /// would use). Serialized as `[engines.NAME]` tables, as xplat.toml writes them.
+    #[serde(
+        skip_serializing_if = "Vec::is_empty",
+        serialize_with = "engines::as_tables"
+    )]
+    pub engines: Vec<engines::EngineSetting>,
     /// Where each top-level setting came from.
     pub origins: BTreeMap<&'static str, Origin>,
 }
@@ -422,6 +431,25 @@ pub fn resolve(src: &Sources, catalog: &Catalog, host: &Platform) -> Result<Conf
         annotations.insert(k.to_string(), v);
     }
 
+    // Engines: the file's, in its order, then the flags' by name.
+    let file_engines = match &src.file {
+        Some(_) => engines::from_file(&parsed.engines, file_dir, catalog, host, &at)?,
+        None => Vec::new(),
+    };
+    let flag_engines = src
+        .flags
+        .engines
+        .iter()
+        .map(|v| engines::parse_flag(v, catalog, host))
+        .collect::<Result<Vec<_>>>()?;
+    let origin = match (flag_engines.is_empty(), file_engines.is_empty()) {
+        (false, _) => Origin::Flag,
+        (true, false) => Origin::File,
+        (true, true) => Origin::Default,
+    };
+    origins.insert("engines", origin);
+    let engines = engines::merge(file_engines, flag_engines);
+
     Ok(Config {
         config_file: src.file.map(|f| PathBuf::from(f.name)),
         platforms,
@@ -436,7 +464,7 @@ pub fn resolve(src: &Sources, catalog: &Catalog, host: &Platform) -> Result<Conf
         vars,
         output,
         cache,
-        engines: parsed.engines.clone(),
+        engines,
         origins,
     })
 }

@@ -312,3 +312,58 @@ fn the_rendered_config_reads_back_as_xplat_toml() {
     let json: serde_json::Value = serde_json::from_str(&render::json(&c)).unwrap();
     assert_eq!(json["origins"]["platforms"], "file");
 }
+
+const ENGINES: &str = r#"platforms = ["linux/amd64", "linux/arm64"]
+
+[engines.local]
+host = "unix:///var/run/docker.sock"
+
+[engines.arm]
+host = "tcp://arm-builder.example:2376"
+tls = { ca = "certs/ca.pem", cert = "certs/cert.pem", key = "certs/key.pem" }
+platforms = ["linux/arm64", "linux/arm/v7"]
+"#;
+
+#[test]
+fn engines_tables_keep_their_order_and_certs_are_relative_to_the_file() {
+    let c = resolve_with(Some(ENGINES), &[], &Flags::default()).unwrap();
+    let names: Vec<&str> = c.engines.iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(names, ["local", "arm"], "file order, not sorted");
+    let arm = &c.engines[1];
+    let tls = arm.tls.as_ref().unwrap();
+    assert!(tls.ca.ends_with("certs/ca.pem"), "{:?}", tls.ca);
+    assert_eq!(
+        arm.platforms
+            .iter()
+            .map(Platform::format)
+            .collect::<Vec<_>>(),
+        ["linux/arm64", "linux/arm/v7"]
+    );
+    assert_eq!(c.origins["engines"], Origin::File);
+    // The rendered configuration is xplat.toml again.
+    let text = render::toml(&c);
+    let back = file::parse("rendered", &text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    assert_eq!(back.engines.len(), 2, "{text}");
+}
+
+#[test]
+fn engine_flags_lay_over_the_file_and_bad_hosts_point_at_the_line() {
+    let flags = Flags {
+        engines: vec!["arm=ssh://builder@arm-host".into()],
+        ..Flags::default()
+    };
+    let c = resolve_with(Some(ENGINES), &[], &flags).unwrap();
+    assert_eq!(c.engines[1].host.as_deref(), Some("ssh://builder@arm-host"));
+    assert!(
+        c.engines[1].platforms.is_empty(),
+        "the flag replaces the table"
+    );
+    assert_eq!(c.origins["engines"], Origin::Flag);
+    let bad = "[engines.arm]\nhost = \"arm:2375\"\n";
+    let err = resolve_with(Some(bad), &[], &Flags::default()).unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains(":2:8:"), "{text}");
+    assert!(text.contains("engines.arm.host"), "{text}");
+    let unknown = "[engines.arm]\nhots = \"tcp://a:1\"\n";
+    assert!(resolve_with(Some(unknown), &[], &Flags::default()).is_err());
+}

@@ -1,0 +1,168 @@
+#!/usr/bin/env bash
+# Speed benchmark (issue 11), in one run against one engine (DOCKER_HOST, default the
+# machine's): the goping-mod sample for linux/amd64 and linux/arm64, pushed to a
+# loopback registry (Debian's docker-registry, started and stopped here), three builds
+# in a row each:
+#   xplat:     cold (no step cache, no output cache), warm (nothing changed), after
+#              one source file changed;
+#   BuildKit:  the same engine's BuildKit (Debian's /usr/bin/docker, DOCKER_BUILDKIT=1):
+#              both platforms at once (two builds in parallel), docker push of each,
+#              docker manifest create + push; cold after `docker builder prune -af`;
+#   floor:     the two `go build`s at once in a chroot of the builder's root
+#              filesystem, no engine (cold Go build cache), the same commands the
+#              Dockerfile runs.
+# Prints every time, xplat/BuildKit and xplat/floor ratios, warm/cold, xplat's peak
+# RSS, the engine's storage driver and the machine's load.
+#
+# Needs the fixtures (bash tests/fixtures/setup.sh). Usage:
+#   bench/speed.sh                 XPLAT=path/to/xplat to time another binary
+#                                  (default target/release/xplat, built if missing)
+# bench/overlay2.sh runs this script against a second engine with overlay2.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SAMPLE=tests/data/samples/goping-mod
+BUILDER_IMAGE="${BUILDER_IMAGE:-xplat-test/builder:bookworm}"
+DOCKER=/usr/bin/docker
+$DOCKER image inspect "$BUILDER_IMAGE" >/dev/null 2>&1 \
+    || { echo "speed.sh: $BUILDER_IMAGE is missing in the engine (tests/fixtures/setup.sh)" >&2; exit 1; }
+command -v docker-registry >/dev/null || { echo "speed.sh: docker-registry is not installed" >&2; exit 1; }
+if [ -z "${XPLAT:-}" ]; then
+    [ -x target/release/xplat ] || cargo build -q --release --bin xplat
+    XPLAT=target/release/xplat
+fi
+XPLAT="$(realpath "$XPLAT")"
+
+WORK="$(mktemp -d -t xplat-speed.XXXXXX)"
+BENCH_ID="speed-$$-$(date +%s)"
+export XPLAT_CACHE_DIR="$WORK/xplat-cache"
+PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+REG="127.0.0.1:$PORT"
+mkdir -p "$WORK/storage"
+cat >"$WORK/registry.yml" <<YAML
+version: 0.1
+log:
+  level: warn
+storage:
+  filesystem:
+    rootdirectory: $WORK/storage
+http:
+  addr: $REG
+YAML
+docker-registry serve "$WORK/registry.yml" >"$WORK/registry.log" 2>&1 &
+REG_PID=$!
+cleanup() {
+    kill "$REG_PID" 2>/dev/null || true
+    wait "$REG_PID" 2>/dev/null || true
+    drop_xplat_cache
+    for t in bk-amd64 bk-arm64; do $DOCKER rmi -f "$REG/speed:$t" >/dev/null 2>&1 || true; done
+    DOCKER_CLI_EXPERIMENTAL=enabled $DOCKER manifest rm "$REG/speed:bk" >/dev/null 2>&1 || true
+    if [ -n "${ROOTFS:-}" ]; then umount "$ROOTFS/proc" 2>/dev/null || true; fi
+    rm -rf "$WORK"
+}
+# xplat's step cache of this benchmark's builds (their commits carry its build label)
+# and its output cache: what a cold build must not find.
+drop_xplat_cache() {
+    local ids
+    ids="$($DOCKER images -aq --filter "label=xplat.build=$BENCH_ID" 2>/dev/null | sort -u)"
+    if [ -n "$ids" ]; then $DOCKER rmi -f $ids >/dev/null 2>&1 || true; fi
+    rm -rf "$XPLAT_CACHE_DIR"
+}
+trap cleanup EXIT
+for _ in $(seq 1 100); do curl -fs "http://$REG/v2/" >/dev/null 2>&1 && break; sleep 0.1; done
+
+cp -r "$SAMPLE" "$WORK/src"
+now() { date +%s.%N; }
+secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
+change_source() { echo "// change $(date +%s%N)" >>"$WORK/src/main.go"; }
+
+driver="$($DOCKER info -f '{{.Driver}}')"
+echo "machine: $(nproc) cores, $(uname -m), $(free -g | awk '/Mem:/{print $2}') GiB; engine: $($DOCKER version -f '{{.Server.Version}}') ($driver); load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+# --- xplat --------------------------------------------------------------------
+xbuild() { # label
+    local s t
+    s=$(now)
+    /usr/bin/time -f '%M' -o "$WORK/rss" "$XPLAT" build --no-config --progress plain \
+        --build-id "$BENCH_ID" \
+        --platform linux/amd64,linux/arm64 --build-arg BUILDER_IMAGE="$BUILDER_IMAGE" \
+        -t "$REG/speed:xplat" --push "$WORK/src" >"$WORK/xplat-$1.log" 2>&1 \
+        || { tail -30 "$WORK/xplat-$1.log" >&2; exit 1; }
+    t=$(secs "$s" "$(now)")
+    echo "$t $(cat "$WORK/rss")"
+}
+drop_xplat_cache
+read -r x_cold x_cold_rss < <(xbuild cold)
+read -r x_warm x_warm_rss < <(xbuild warm)
+change_source
+read -r x_change x_change_rss < <(xbuild change)
+runs_after_change=$(grep -E '^\[[^]]*\] [^ ]+ [0-9]+/[0-9]+ RUN ' "$WORK/xplat-change.log" | sed 's/^\[[^]]*\] [^ ]* [0-9/]* //' | sort | uniq -c | sed 's/^ */    /' || true)
+
+# --- BuildKit in the same engine ------------------------------------------------
+bkbuild() {
+    local s pids=()
+    s=$(now)
+    for arch in amd64 arm64; do
+        DOCKER_BUILDKIT=1 $DOCKER build -q --platform "linux/$arch" \
+            --build-arg BUILDER_IMAGE="$BUILDER_IMAGE" \
+            -t "$REG/speed:bk-$arch" "$WORK/src" >>"$WORK/bk-$arch.log" 2>&1 &
+        pids+=($!)
+    done
+    for p in "${pids[@]}"; do wait "$p" || { cat "$WORK"/bk-*.log >&2; exit 1; }; done
+    for arch in amd64 arm64; do
+        $DOCKER push -q "$REG/speed:bk-$arch" >>"$WORK/bk-push.log" 2>&1
+    done
+    DOCKER_CLI_EXPERIMENTAL=enabled $DOCKER manifest create --insecure --amend "$REG/speed:bk" \
+        "$REG/speed:bk-amd64" "$REG/speed:bk-arm64" >>"$WORK/bk-push.log" 2>&1
+    DOCKER_CLI_EXPERIMENTAL=enabled $DOCKER manifest push --insecure --purge "$REG/speed:bk" \
+        >>"$WORK/bk-push.log" 2>&1
+    secs "$s" "$(now)"
+}
+cp "$SAMPLE/main.go" "$WORK/src/main.go"
+$DOCKER builder prune -af >/dev/null 2>&1
+for t in bk-amd64 bk-arm64; do $DOCKER rmi -f "$REG/speed:$t" >/dev/null 2>&1 || true; done
+b_cold=$(bkbuild)
+b_warm=$(bkbuild)
+change_source
+b_change=$(bkbuild)
+
+# --- the floor: the two go builds, no engine ----------------------------------------
+ROOTFS="$WORK/rootfs"
+mkdir -p "$ROOTFS"
+cid=$($DOCKER create "$BUILDER_IMAGE" true)
+$DOCKER export "$cid" | tar -x -C "$ROOTFS"
+$DOCKER rm "$cid" >/dev/null
+cp "$SAMPLE/main.go" "$WORK/src/main.go"
+mkdir -p "$ROOTFS/src" "$ROOTFS/proc"
+cp -r "$WORK/src/." "$ROOTFS/src/"
+mount -t proc proc "$ROOTFS/proc"
+floor_once() {
+    local s pids=()
+    rm -rf "$ROOTFS/gocache-"* "$ROOTFS/out"
+    s=$(now)
+    chroot "$ROOTFS" /bin/sh -c 'cd /src && HOME=/root GOCACHE=/gocache-mod go mod download' 
+    for arch in amd64 arm64; do
+        chroot "$ROOTFS" /bin/sh -c "cd /src && HOME=/root GOCACHE=/gocache-$arch CGO_ENABLED=0 GOOS=linux GOARCH=$arch \
+            go build -trimpath -ldflags='-s -w' -o /out/goping-$arch ." &
+        pids+=($!)
+    done
+    for p in "${pids[@]}"; do wait "$p"; done
+    secs "$s" "$(now)"
+}
+floor=$(floor_once)
+umount "$ROOTFS/proc"
+
+echo
+printf '%-28s %9s %9s %9s\n' "" cold warm "after change"
+printf '%-28s %9s %9s %9s\n' "xplat build --push" "$x_cold" "$x_warm" "$x_change"
+printf '%-28s %9s %9s %9s\n' "BuildKit, same engine" "$b_cold" "$b_warm" "$b_change"
+printf '%-28s %9s\n' "floor (chroot, no engine)" "$floor"
+echo
+echo "xplat/BuildKit: cold $(ratio "$x_cold" "$b_cold"), warm $(ratio "$x_warm" "$b_warm"), after change $(ratio "$x_change" "$b_change")   (goal: <= 1)"
+echo "xplat cold/floor: $(ratio "$x_cold" "$floor")   (goal on overlay2: <= 1.10)"
+echo "xplat warm/cold:  $(ratio "$x_warm" "$x_cold")   (goal: <= 0.02)"
+echo "xplat RUN steps run after the change (count, step):"
+echo "$runs_after_change"
+echo "xplat peak RSS (KiB): cold $x_cold_rss, warm $x_warm_rss, after change $x_change_rss   (goal: < 65536)"
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -1,0 +1,96 @@
+//! From a plan to one `OciImage` per target, in `--platform` order, and the index over them.
+//! Assembled jobs are composed here (their stage bases first, memoized by job); jobs the
+//! executor ran must be handed in already exported (see [`super::export`]).
+
+use std::collections::BTreeMap;
+
+use super::error::{AssembleError, Result};
+use super::job::assemble;
+use super::{show, AssembleEnv};
+use crate::oci::{ImageIndex, OciImage};
+use crate::plan::{Base, BuildPlan, JobId, Mode, Source};
+
+/// Builds every target's image and the index. `ready` holds the images of jobs already
+/// built elsewhere (native or emulated finals exported from the engine, by job id).
+pub async fn images_for_targets(
+    plan: &BuildPlan,
+    env: &AssembleEnv<'_>,
+    ready: &BTreeMap<JobId, OciImage>,
+) -> Result<ImageIndex> {
+    let mut done: BTreeMap<JobId, OciImage> = ready.clone();
+    let mut images = Vec::with_capacity(plan.targets.len());
+    for t in &plan.targets {
+        let image = image_of(plan, t.final_job, env, &mut done).await?;
+        images.push((t.platform.clone(), image));
+    }
+    ImageIndex::new(images, env.format).map_err(AssembleError::oci("making the image index"))
+}
+
+/// The image of job `id`, assembling it and the assembled jobs it needs first.
+pub async fn image_of(
+    plan: &BuildPlan,
+    id: JobId,
+    env: &AssembleEnv<'_>,
+    done: &mut BTreeMap<JobId, OciImage>,
+) -> Result<OciImage> {
+    // Jobs are topologically ordered: every assembled job this one needs (base chain and
+    // COPY --from stages the assembler makes) has a smaller id.
+    let mut needed = vec![id];
+    let mut i = 0;
+    while i < needed.len() {
+        let job = plan.job(needed[i]);
+        i += 1;
+        if done.contains_key(&job.id) {
+            continue;
+        }
+        // The plan decided which jobs are assembled; an engine job's image must be ready.
+        if job.mode != Mode::Assembled {
+            return Err(AssembleError::MissingInput {
+                what: format!(
+                    "the {} image of {} ({:?})",
+                    show(&job.run_platform),
+                    job.stage,
+                    job.mode
+                ),
+                needed_by: "the final image".into(),
+            });
+        }
+        if let Base::Stage { job: b } = &job.base {
+            needed.push(*b);
+        }
+        for s in job.steps.iter().filter_map(|s| s.from.as_ref()) {
+            if let Source::Stage { job: j } = s {
+                if plan.job(*j).mode == Mode::Assembled {
+                    needed.push(*j);
+                }
+            }
+        }
+    }
+    needed.sort();
+    needed.dedup();
+    for j in needed {
+        if done.contains_key(&j) {
+            continue;
+        }
+        let job = plan.job(j);
+        let base = match &job.base {
+            Base::Scratch => None,
+            Base::Image { reference, .. } => {
+                Some(env.base_image(reference, &job.run_platform).await?)
+            }
+            Base::Stage { job: b } => Some(done[b].clone()),
+        };
+        let started = std::time::Instant::now();
+        let base_layers = base.as_ref().map_or(0, |b| b.layers().len());
+        let image = assemble(job, base.as_ref(), env, done).await?;
+        env.reporter.report(&crate::progress::Event::JobAssembled {
+            job: job.id.to_string(),
+            stage: job.stage.to_string(),
+            platforms: job.platforms.iter().map(|p| p.to_string()).collect(),
+            layers: image.layers().len().saturating_sub(base_layers),
+            millis: started.elapsed().as_millis() as u64,
+        });
+        done.insert(j, image);
+    }
+    Ok(done[&id].clone())
+}

@@ -1,0 +1,3 @@
+module example.com/gopingmod
+
+go 1.19
