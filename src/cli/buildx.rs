@@ -2,7 +2,7 @@
 //! xplat does not support (accepted, hidden, and refused with the reason, so clap does
 //! not suggest a look-alike: `--ssh` is not `--push`), `--secret` from a file or the
 //! environment, `--network`, `--add-host`, and `-f -` (the Dockerfile from stdin).
-//! BUILDX-TABLE.md maps every buildx flag.
+//! README.md ("From `docker buildx build` to `xplat build`") maps every buildx flag.
 
 use std::collections::BTreeMap;
 use std::io::Read;
