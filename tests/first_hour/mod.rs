@@ -8,6 +8,7 @@ mod exit_codes;
 mod preflight;
 mod progress;
 mod prune;
+mod quickstart;
 
 use std::path::Path;
 
