@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# bench/speed.sh against a second engine with overlay2 (native diff), in one run (issue 11).
+#
+# Starts a second dockerd with its own data-root, exec-root and socket, storage driver
+# overlay2, inside its own network namespace (`unshare -n`: with `--bridge none` in the
+# host's namespace it would delete the main engine's docker0 bridge), loads the builder
+# image into it, and runs bench/speed.sh in that namespace with DOCKER_HOST pointing at
+# it, so that the loopback registry, xplat, the docker CLI and the engine share one
+# loopback. Stops the engine and removes its folders at the end. Needs root and the
+# fixtures (bash tests/fixtures/setup.sh).
+#
+#   bench/overlay2.sh              XPLAT=path/to/xplat to time another binary
+#   XPLAT_BENCH_ROOT=DIR           where the engine's data goes (default /var/tmp), on a
+#                                  filesystem that supports overlay2
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILDER_IMAGE="${BUILDER_IMAGE:-xplat-test/builder:bookworm}"
+DOCKER=/usr/bin/docker
+if [ -z "${XPLAT:-}" ]; then
+    [ -x target/release/xplat ] || cargo build -q --release --locked --bin xplat
+    XPLAT=target/release/xplat
+fi
+export XPLAT BUILDER_IMAGE
+XPLAT="$(realpath "$XPLAT")"
+
+ROOT="$(mktemp -d "${XPLAT_BENCH_ROOT:-/var/tmp}/xplat-overlay2.XXXXXX")"
+SOCK="$ROOT/docker.sock"
+echo '{}' >"$ROOT/daemon.json"
+trap 'rm -rf "$ROOT"' EXIT
+
+# The image archive is made in the host's namespace, from the main engine.
+$DOCKER save -o "$ROOT/builder.tar" "$BUILDER_IMAGE"
+
+unshare -n bash -s -- "$ROOT" "$SOCK" <<'INSIDE'
+set -euo pipefail
+ROOT=$1 SOCK=$2
+ip link set lo up
+dockerd --config-file "$ROOT/daemon.json" --data-root "$ROOT/data" --exec-root "$ROOT/exec" \
+    -H "unix://$SOCK" --pidfile "$ROOT/dockerd.pid" --storage-driver overlay2 \
+    --bridge none --iptables=false --ip-masq=false >"$ROOT/dockerd.log" 2>&1 &
+DPID=$!
+stop() {
+    kill "$DPID" 2>/dev/null || true
+    for _ in $(seq 1 60); do kill -0 "$DPID" 2>/dev/null || break; sleep 0.5; done
+    umount -R "$ROOT/data" 2>/dev/null || true
+}
+trap stop EXIT
+export DOCKER_HOST="unix://$SOCK"
+for _ in $(seq 1 120); do /usr/bin/docker info >/dev/null 2>&1 && break; sleep 0.5; done
+/usr/bin/docker info -f 'second engine: {{.Driver}} {{range .DriverStatus}}{{index . 0}}={{index . 1}} {{end}}'
+if grep -q "Not using native diff" "$ROOT/dockerd.log"; then
+    echo "overlay2.sh: the engine says it is not using native diff" >&2
+fi
+/usr/bin/docker load -q -i "$ROOT/builder.tar" >/dev/null
+rm -f "$ROOT/builder.tar"
+bash bench/speed.sh
+INSIDE
