@@ -165,19 +165,41 @@ async fn shared_stage_runs_once_and_touching_a_file_reruns_from_its_copy() {
         .count();
     // The shared stage ran once, or not at all when an earlier run's step cache holds it.
     assert!(deps_started <= 1, "the shared stage ran at most once");
+    // Whether the first build left deps in the step cache: found there, or committed as a
+    // checkpoint. The commit policy commits only where the RUN work it saves costs more
+    // than the commit (exec/policy.rs), so a 0.3 s RUN may be replayed instead.
+    let deps_kept = rec.events().iter().any(|e| match e {
+        Event::StepCached { job, .. } => job == "#0",
+        Event::Note { message } => message.starts_with("#0: committed"),
+        _ => false,
+    });
     dir.write("a.txt", format!("two {nonce}"));
     let rec2 = Recorder::default();
-    let out = build(&o, &engine, &rec2, &cancel).await.expect("rebuild");
-    // deps did not rerun; build reran its COPY (the steps before TARGETARCH are one job
-    // shared by both targets) and one RUN per target. The second target's container
-    // replays the shared COPY rather than paying for a commit, so 3 or 4 steps ran.
-    let deps_rerun = rec2
+    build(&o, &engine, &rec2, &cancel).await.expect("rebuild");
+    let ran = |text: &str| {
+        rec2.events()
+            .iter()
+            .filter(|e| matches!(e, Event::StepStarted { text: t, .. } if t == text))
+            .count()
+    };
+    // The RUN that reads TARGETARCH ran once per target, after the changed COPY.
+    assert_eq!(
+        ran("RUN echo $TARGETARCH > /arch"),
+        2,
+        "{:#?}",
+        rec2.events()
+    );
+    assert!(ran("COPY a.txt /a.txt") >= 1, "{:#?}", rec2.events());
+    // The shared stage's RUN ran again only if it was not kept.
+    if deps_kept {
+        assert_eq!(ran("RUN echo deps > /deps"), 0, "{:#?}", rec2.events());
+    }
+    let deps_jobs = rec2
         .events()
         .iter()
         .filter(|e| matches!(e, Event::JobStarted { stage, .. } if stage == "deps"))
         .count();
-    assert!(deps_rerun <= 1, "{:#?}", rec2.events());
-    assert!((3..=4).contains(&out.steps_run), "{:#?}", rec2.events());
+    assert!(deps_jobs <= 1, "{:#?}", rec2.events());
 }
 
 #[tokio::test]

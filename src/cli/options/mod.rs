@@ -297,7 +297,12 @@ pub fn resolve(src: &Sources, catalog: &Catalog, host: &Platform) -> Result<Conf
         env("XPLAT_CONTEXT").map(PathBuf::from),
         src.flags.context.clone(),
     );
-    let context = context.unwrap_or_else(|| file_dir.map_or_else(|| ".".into(), Path::to_path_buf));
+    // xplat.toml's folder; "" (a file named without a folder) is the current one.
+    let context = context.unwrap_or_else(|| {
+        file_dir
+            .filter(|d| *d != Path::new(""))
+            .map_or_else(|| ".".into(), Path::to_path_buf)
+    });
     origins.insert("context", origin);
     let (dockerfile, origin) = layered(
         parsed.dockerfile.as_deref().map(in_file_dir),

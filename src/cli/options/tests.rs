@@ -135,6 +135,19 @@ fn paths_in_the_file_are_relative_to_its_folder() {
 }
 
 #[test]
+fn a_file_in_the_current_folder_without_context_builds_the_current_folder() {
+    // Issue 13: the README's CI quickstart has no `context`; "" is not a folder.
+    let c = resolve_with(
+        Some("platforms = [\"linux/amd64\"]\n"),
+        &[],
+        &Flags::default(),
+    )
+    .unwrap();
+    assert_eq!(c.context, PathBuf::from("."));
+    assert_eq!(c.dockerfile, PathBuf::from("./Dockerfile"));
+}
+
+#[test]
 fn git_fills_the_oci_annotations_and_the_user_overrides_them() {
     let env = map(&[("SOURCE_DATE_EPOCH", "0")]);
     let flags = Flags {
