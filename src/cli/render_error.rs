@@ -244,6 +244,8 @@ fn hints(chain: &[&(dyn StdError + 'static)]) -> Vec<String> {
             context_hint(c)
         } else if let Some(r) = find::<crate::registry::RegistryError>(*e) {
             r.hint()
+        } else if let Some(b) = find::<crate::ops::BuildError>(*e) {
+            b.hint()
         } else {
             None
         };

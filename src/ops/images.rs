@@ -53,6 +53,16 @@ pub enum BuildError {
 }
 
 impl BuildError {
+    /// Advice carried by the error (its variants are transparent, so an error chain never
+    /// shows the inner error as a link of its own).
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            BuildError::Exec(ExecError::Resolve(r))
+            | BuildError::Assemble(AssembleError::Resolve(r)) => r.hint(),
+            _ => None,
+        }
+    }
+
     /// The build was stopped by a cancellation (Ctrl-C).
     pub fn is_cancelled(&self) -> bool {
         matches!(self, BuildError::Exec(e) if e.is_cancelled())

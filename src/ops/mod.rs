@@ -302,7 +302,7 @@ pub(crate) async fn run_engine(
             let engine = engines.by_name(at.as_deref());
             let more = resolve::resolve_all(&list, Some(engine as &dyn Engine), client, opts.pull)
                 .await
-                .map_err(|e| ExecError::Resolve(Box::new(e)))?;
+                .map_err(|e| ExecError::Resolve(Box::new(e.with_arg_hint(&df, &plan))))?;
             for (k, v) in more {
                 bases.entry(k).or_insert(v);
             }

@@ -14,9 +14,11 @@
 
 use futures::future::join_all;
 
+use crate::dockerfile::Dockerfile;
 use crate::engine::{Engine, ImageLookup};
 use crate::oci::config::RootFs;
 use crate::oci::{Descriptor, Digest, ImageConfig};
+use crate::plan::BuildPlan;
 use crate::platform::Platform;
 use crate::registry::{ImageRef, RegistryClient, RegistryError};
 
@@ -34,6 +36,9 @@ pub enum ResolveError {
         platform: String,
         /// What the engine and the registry said.
         reason: String,
+        /// Where the reference came from, when a build arg named it (advice, not shown
+        /// in the message).
+        named_by: Option<String>,
     },
     /// The registry's image says another architecture than its index entry.
     #[error("base image {reference} for {platform}: the registry's config says {actual}")]
@@ -54,6 +59,63 @@ pub enum ResolveError {
         #[source]
         source: Box<crate::engine::EngineError>,
     },
+}
+
+impl ResolveError {
+    /// Advice for the user: which build arg to set when one named the image.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            ResolveError::NotFound { named_by, .. } => named_by.clone(),
+            _ => None,
+        }
+    }
+
+    /// Says which build arg named the image, when `FROM` took it from one: a missing
+    /// base image is most often a build arg's default that this machine cannot pull.
+    pub fn with_arg_hint(mut self, df: &Dockerfile, plan: &BuildPlan) -> ResolveError {
+        if let ResolveError::NotFound {
+            reference,
+            named_by,
+            ..
+        } = &mut self
+        {
+            *named_by = arg_naming(df, plan, reference);
+        }
+        self
+    }
+}
+
+/// "line 5: FROM ${BUILDER_IMAGE} takes the image from the build arg BUILDER_IMAGE; ...".
+fn arg_naming(df: &Dockerfile, plan: &BuildPlan, reference: &str) -> Option<String> {
+    let job = plan.jobs.iter().find(
+        |j| matches!(&j.base, crate::plan::Base::Image { reference: r, .. } if r == reference),
+    )?;
+    let stage = df.stages.get(job.stage.index)?;
+    let arg = df
+        .meta_args
+        .iter()
+        .map(|a| a.node.name.as_str())
+        .find(|name| names_variable(&stage.base, name))?;
+    Some(format!(
+        "line {}: FROM {} takes the image from the build arg {arg}: pass one this machine can \
+         pull or has, with --build-arg {arg}=IMAGE",
+        stage.span.start_line, stage.base
+    ))
+}
+
+/// Whether `text` expands the variable `name` (`$name` or `${name...}`).
+fn names_variable(text: &str, name: &str) -> bool {
+    let braced = format!("${{{name}");
+    let bare = format!("${name}");
+    let ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    text.match_indices(&braced).any(|(i, m)| {
+        text[i + m.len()..]
+            .chars()
+            .next()
+            .is_some_and(|c| c == '}' || c == ':')
+    }) || text
+        .match_indices(&bare)
+        .any(|(i, m)| !text[i + m.len()..].chars().next().is_some_and(ident))
 }
 
 /// Resolves every wanted (reference, platform), concurrently, each once. With
@@ -109,11 +171,13 @@ async fn resolve_one(
                 reference: reference.into(),
                 platform: platform.format_all(),
                 reason: format!("{engine_why}; in the registry: {registry_why}"),
+                named_by: None,
             }),
             None => Err(ResolveError::NotFound {
                 reference: reference.into(),
                 platform: platform.format_all(),
                 reason: registry_why,
+                named_by: None,
             }),
         },
     }
@@ -189,6 +253,7 @@ pub async fn resolve_in_registry(
             reference: reference.into(),
             platform: platform.format_all(),
             reason,
+            named_by: None,
         }),
     }
 }
@@ -245,4 +310,20 @@ async fn from_registry(
             layers,
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::names_variable;
+
+    #[test]
+    fn a_from_names_a_variable_in_either_form_and_not_a_longer_one() {
+        assert!(names_variable("${BUILDER_IMAGE}", "BUILDER_IMAGE"));
+        assert!(names_variable("${BASE:-alpine}", "BASE"));
+        assert!(names_variable("$BASE", "BASE"));
+        assert!(names_variable("golang:$GO_VERSION-bookworm", "GO_VERSION"));
+        assert!(!names_variable("$BASE_IMAGE", "BASE"));
+        assert!(!names_variable("${BASE_IMAGE}", "BASE"));
+        assert!(!names_variable("alpine:3", "BASE"));
+    }
 }

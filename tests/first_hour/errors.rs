@@ -160,6 +160,40 @@ fn a_base_image_that_cannot_be_had_is_named_once() {
     }
 }
 
+#[test]
+fn a_base_image_from_a_build_arg_is_reported_before_the_build_with_the_arg() {
+    require_engine!();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let image = format!("127.0.0.1:{port}/nope:1");
+    let dir = TestDir::new(&[(
+        "Dockerfile",
+        &format!("ARG BASE={image}\nFROM ${{BASE}}\nRUN true\n"),
+    )]);
+    let out = run(
+        dir.path(),
+        &["build", "--no-config", "--progress", "json", "."],
+        &[("DOCKER_HOST", &docker_host())],
+    );
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("hint: line 2: FROM ${BASE} takes the image from the build arg BASE"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("--build-arg BASE=IMAGE"),
+        "{}",
+        out.stderr
+    );
+    // Before the build: no job started.
+    assert!(events(&out, "job_started").is_empty(), "{}", out.stderr);
+}
+
 /// The engine the tests use (`DOCKER_HOST` of this process, else the default socket).
 fn docker_host() -> String {
     std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into())
