@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use clap::CommandFactory;
 
-use super::args::{BuildArgs, Cli, CompletionsArgs, ConfigArgs, Format, InitArgs};
+use super::args::{
+    BuildArgs, Cli, CompletionsArgs, ConfigArgs, Format, InitArgs, PlanInputArgs, SourceArgs,
+};
 use super::options::{self, Config, ConfigFile, Flags, GitFacts, Sources};
 use super::Exit;
 use crate::init::{self, InitError};
@@ -83,6 +85,37 @@ pub fn load_config(
     catalog: &Catalog,
 ) -> anyhow::Result<Config> {
     load_with(&build.config, &flags_of(build), env, cwd, git, catalog)
+}
+
+/// [`load_config`] for the commands that take only the planner's flags (`xplat plan`,
+/// `xplat check`): the same `xplat.toml` (in `cwd`), `XPLAT_*` variables and flags, so they
+/// plan exactly what `xplat build` with those flags would.
+pub fn load_plan_config(
+    source: &SourceArgs,
+    plan: &PlanInputArgs,
+    env: &BTreeMap<String, String>,
+    cwd: &Path,
+    catalog: &Catalog,
+) -> anyhow::Result<Config> {
+    let flags = Flags {
+        platforms: plan.platform.clone(),
+        dockerfile: source.dockerfile.clone(),
+        context: source.context.clone(),
+        target: plan.target.clone(),
+        build_platform: plan.build_platform.clone(),
+        build_args: plan.build_args.clone(),
+        engines: plan.engines.clone(),
+        ..Flags::default()
+    };
+    let git = GitFacts::default();
+    load_with(
+        &super::args::ConfigFileArgs::default(),
+        &flags,
+        env,
+        cwd,
+        &git,
+        catalog,
+    )
 }
 
 /// The engines of `xplat.toml` (per `config`) and `--engine` flags, for the commands that
