@@ -228,18 +228,35 @@ pub fn write_layer<W: Write>(
     opts: &LayerOptions,
     out: W,
 ) -> Result<(W, LayerDigests)> {
-    let p = write_entries(entries, opts, pipeline(out, opts))?;
+    let p = write_entries(entries, opts, Parents::Implicit, pipeline(out, opts))?;
     finish_pipeline(p).map_err(OciError::io("finishing layer gzip"))
 }
 
-/// Writes `entries` as a plain (uncompressed) tar, the same bytes a layer holds: what the
-/// executor sends to an engine's `put_archive`.
+/// Writes `entries` as a plain (uncompressed) tar: what the executor sends to an engine's
+/// `put_archive`. Unlike a layer, it lists no parent the caller did not: the archive is
+/// extracted over a filesystem whose existing folders keep their owner and mode (an
+/// implicit root-owned `owned/` entry reset a folder `COPY --chown=7:8` had made, issue 9),
+/// and `stage` already lists the parents that are missing.
 pub fn write_plain_tar<W: Write>(entries: &[LayerEntry], opts: &LayerOptions, out: W) -> Result<W> {
-    write_entries(entries, opts, out)
+    write_entries(entries, opts, Parents::AsListed, out)
 }
 
-fn write_entries<W: Write>(entries: &[LayerEntry], opts: &LayerOptions, out: W) -> Result<W> {
-    let plan = plan_entries(entries)?;
+/// Whether a tar lists the parents its entries leave out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Parents {
+    /// As root-owned 0755 folders: a layer must be complete on its own.
+    Implicit,
+    /// Not at all: the tar is extracted over a filesystem that has them.
+    AsListed,
+}
+
+fn write_entries<W: Write>(
+    entries: &[LayerEntry],
+    opts: &LayerOptions,
+    parents: Parents,
+    out: W,
+) -> Result<W> {
+    let plan = plan_entries(entries, parents)?;
     let mut tar = TarWriter::new(out);
     let clamp = |t: i64| -> u64 {
         let t = t.max(0);
@@ -379,7 +396,7 @@ static IMPLICIT_DIR: LayerEntry = LayerEntry {
     mtime: 0,
 };
 
-fn plan_entries(entries: &[LayerEntry]) -> Result<Plan<'_>> {
+fn plan_entries(entries: &[LayerEntry], parents: Parents) -> Result<Plan<'_>> {
     let mut by_path: BTreeMap<String, &LayerEntry> = BTreeMap::new();
     for e in entries {
         let p = normalize_path(&e.path)?;
@@ -407,9 +424,10 @@ fn plan_entries(entries: &[LayerEntry]) -> Result<Plan<'_>> {
                     });
                 }
                 Some(_) => {}
-                None => {
+                None if parents == Parents::Implicit => {
                     by_path.insert(dir.to_string(), &IMPLICIT_DIR);
                 }
+                None => {}
             }
             parent = dir;
         }

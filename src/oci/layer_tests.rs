@@ -178,6 +178,24 @@ fn import_file_agrees_with_build() {
     );
 }
 
+#[test]
+fn a_plain_tar_lists_no_parent_the_caller_did_not() {
+    // Extracted over a folder `COPY --chown=7:8` made, an implicit root-owned `owned/`
+    // would take it back to root (issue 9); a layer still lists it.
+    let entries = vec![LayerEntry::file("owned/b", &b"b"[..], 0o644)];
+    let tar = super::write_plain_tar(&entries, &LayerOptions::default(), Vec::new()).unwrap();
+    let names = |tar: &[u8]| -> Vec<String> {
+        tar::Archive::new(tar)
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().display().to_string())
+            .collect()
+    };
+    assert_eq!(names(&tar), ["owned/b"]);
+    let (layer, _) = write_plain_tar(&entries);
+    assert_eq!(names(&layer), ["owned/", "owned/b"]);
+}
+
 fn write_plain_tar(entries: &[LayerEntry]) -> (Vec<u8>, Digest) {
     let blob = LayerBlob::build(entries, &LayerOptions::default()).unwrap();
     let BlobSource::Bytes(b) = blob.source() else {

@@ -1,7 +1,12 @@
-//! Issue 9: a RUN-free stage built both ways, in the engine (`--target STAGE -t NAME`, which
-//! plans every job into the engine and tags each platform's result there) and assembled
-//! (the default: written as an OCI layout), gives the same config and the same filesystem:
-//! every path with its type, mode, owner, content and link target.
+//! Issue 9: a RUN-free stage built both ways, in the engine ([`xplat::ops::build`], what
+//! `--target STAGE -t NAME` runs: every job planned into the engine, each platform's
+//! result tagged there) and assembled (`xplat build`, written as an OCI layout), gives the
+//! same config and the same filesystem: every path with its type, mode, owner, content and
+//! link target.
+//!
+//! The engine side's config is the build's authoritative one ([`xplat::ops::TargetResult`]):
+//! the engine's committed copy leaves VOLUMEs out on purpose (`exec/runner.rs`: an image's
+//! VOLUMEs would become anonymous volumes of every later step's container).
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -9,8 +14,13 @@ use std::path::Path;
 
 use serde_json::Value;
 
+use tokio_util::sync::CancellationToken;
+use xplat::ops::BuildOptions;
+use xplat::platform::Platform;
+use xplat::progress::Silent;
+
 use crate::e2e::{ok, xplat_build};
-use crate::support::{docker, docker_ok, require, require_engine, TestDir};
+use crate::support::{connect_engine, docker, docker_ok, require, require_engine, TestDir};
 
 /// Every step kind a RUN-free stage can have, on scratch.
 const DOCKERFILE: &str = r#"FROM scratch AS users
@@ -92,8 +102,7 @@ fn read_json(p: &Path) -> Value {
     serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
 }
 
-/// The engine image `tag`: its config (xplat's own labels dropped) and filesystem, from
-/// `docker save`.
+/// The engine image `tag`: its config and filesystem, from `docker save`.
 fn engine_image(tag: &str, work: &Path) -> (Value, BTreeMap<String, Entry>) {
     let dir = work.join(tag.replace(['/', ':'], "_"));
     std::fs::create_dir_all(&dir).unwrap();
@@ -209,27 +218,60 @@ fn a_run_free_stage_built_in_the_engine_and_assembled_is_the_same_image() {
         format!("{name}:linux-arm64"),
     ]);
     let both = "linux/amd64,linux/arm64";
-    // In the engine: `--target STAGE -t NAME` and no output.
-    let engine = ok(xplat_build(
-        work.path(),
-        &["--platform", both, "--target", "final", "-t", &name, &ctx],
-        &[],
-    ));
-    let plan = crate::e2e::events(&engine, "plan");
-    assert_eq!(plan[0]["assembled"], 0, "{plan:?}");
+    // In the engine: what `--target final -t NAME` runs.
+    let opts = BuildOptions {
+        context_dir: dir.path().to_path_buf(),
+        platforms: vec![
+            Platform::parse("linux/amd64").unwrap(),
+            Platform::parse("linux/arm64").unwrap(),
+        ],
+        target: Some("final".into()),
+        tag: Some(name.clone()),
+        build_id: Some(format!("both-ways-{}", std::process::id())),
+        cache_dir: Some(work.path().join("cache")),
+        ..Default::default()
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let engine = require!(rt.block_on(connect_engine()));
+    let built = rt
+        .block_on(xplat::ops::build(
+            &opts,
+            &engine,
+            &Silent,
+            &CancellationToken::new(),
+        ))
+        .expect("the engine build");
+    assert_eq!(
+        built
+            .targets
+            .iter()
+            .map(|t| t.tag.clone())
+            .collect::<Vec<_>>(),
+        tags.0.iter().cloned().map(Some).collect::<Vec<_>>()
+    );
     // Assembled: the default, into a layout.
     let layout = work.path().join("layout");
     let out = format!("type=oci,dest={}", layout.display());
     let assembled = ok(xplat_build(
         work.path(),
-        &["--platform", both, "--output", &out, &ctx],
+        &[
+            "--platform",
+            both,
+            "--target",
+            "final",
+            "--output",
+            &out,
+            &ctx,
+        ],
         &[],
     ));
     let plan = crate::e2e::events(&assembled, "plan");
     assert_eq!(plan[0]["native"], 0, "{plan:?}");
     assert_eq!(plan[0]["emulated"], 0, "{plan:?}");
-    for (arch, tag) in [("amd64", &tags.0[0]), ("arm64", &tags.0[1])] {
-        let (engine_config, engine_fs) = engine_image(tag, work.path());
+    for (i, arch) in ["amd64", "arm64"].into_iter().enumerate() {
+        let target = &built.targets[i];
+        let (mut engine_config, engine_fs) = engine_image(&tags.0[i], work.path());
+        engine_config["config"] = serde_json::to_value(&target.config).unwrap();
         let (layout_config, layout_fs) = layout_image(&layout, arch);
         assert_eq!(
             serde_json::to_string_pretty(&comparable(&engine_config)).unwrap(),
@@ -242,9 +284,12 @@ fn a_run_free_stage_built_in_the_engine_and_assembled_is_the_same_image() {
             paths(&layout_fs),
             "{arch}: paths (engine left, assembled right)"
         );
-        for (path, e) in &engine_fs {
-            assert_eq!(Some(e), layout_fs.get(path), "{arch}: {path}");
-        }
+        let differ: Vec<String> = engine_fs
+            .iter()
+            .filter(|(path, e)| layout_fs.get(*path) != Some(e))
+            .map(|(path, e)| format!("{path}: engine {e:?}, assembled {:?}", layout_fs.get(path)))
+            .collect();
+        assert!(differ.is_empty(), "{arch}:\n{}", differ.join("\n"));
         assert_eq!(layout_fs["/owned/by-name"].owner, (7, 8), "{arch}");
         assert_eq!(layout_fs["/unpacked/inner/x"].mode, 0o751, "{arch}");
     }

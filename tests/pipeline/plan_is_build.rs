@@ -42,6 +42,10 @@ qemu_binary = \"qemu-loongarch64-static\"
 [go]
 goos = \"linux\"
 goarch = \"loong64\"
+
+[rust]
+gnu = \"loongarch64-unknown-linux-gnu\"
+musl = \"loongarch64-unknown-linux-musl\"
 ";
 
 /// `xplat ARGS` in `dir`, with only the `XPLAT_*` variables given.
@@ -132,8 +136,8 @@ fn env_step(plan: &Value) -> String {
         .unwrap()
         .iter()
         .flat_map(|j| j["steps"].as_array().unwrap().iter())
+        .find(|s| s["instruction"].get("Env").is_some())
         .map(|s| s["instruction"].to_string())
-        .find(|s| s.contains("DEBIAN"))
         .expect("an ENV step")
 }
 

@@ -41,6 +41,9 @@ fn tar_gz() -> Vec<u8> {
     let mut h = tar::Header::new_gnu();
     h.set_size(2);
     h.set_mode(0o644);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(0);
     h.set_cksum();
     b.append_data(&mut h, "inner/x", &b"x\n"[..]).unwrap();
     b.into_inner().unwrap().finish().unwrap()
