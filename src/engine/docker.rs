@@ -15,8 +15,8 @@ use bollard::exec::{StartExecOptions, StartExecResults};
 use bollard::query_parameters::{
     CommitContainerOptionsBuilder, ContainerArchiveInfoOptionsBuilder,
     CreateContainerOptionsBuilder, CreateImageOptionsBuilder, DownloadFromContainerOptionsBuilder,
-    KillContainerOptions, ListImagesOptionsBuilder, RemoveContainerOptionsBuilder,
-    StartContainerOptions, TagImageOptionsBuilder, UploadToContainerOptionsBuilder,
+    ListImagesOptionsBuilder, RemoveContainerOptionsBuilder, StartContainerOptions,
+    TagImageOptionsBuilder, UploadToContainerOptionsBuilder,
 };
 use bollard::Docker;
 use bytes::Bytes;
@@ -220,11 +220,7 @@ impl Engine for DockerEngine {
         async move {
             tokio::select! {
                 res = work => res,
-                _ = cancel.cancelled() => {
-                    let _ = self.docker.kill_container(&id.0, None::<KillContainerOptions>).await;
-                    self.force_remove(id).await?;
-                    Err(EngineError::Cancelled { id: id.0.clone() })
-                }
+                _ = cancel.cancelled() => self.abandon(id).await,
             }
         }
         .boxed()

@@ -83,13 +83,20 @@ impl DockerEngine {
         };
         tokio::select! {
             res = work => res,
-            _ = cancel.cancelled() => {
-                // Kill first so a process ignoring SIGTERM does not hold removal up;
-                // errors are fine (it may have exited), removal below is what counts.
-                let _ = self.docker.kill_container(&id.0, None::<KillContainerOptions>).await;
-                self.force_remove(id).await?;
-                Err(EngineError::Cancelled { id: id.0.clone() })
-            }
+            _ = cancel.cancelled() => self.abandon(id).await,
         }
+    }
+
+    /// What a cancelled RUN or exec ends with: the container killed and removed, then
+    /// [`EngineError::Cancelled`].
+    pub(super) async fn abandon(&self, id: &ContainerId) -> Result<i64> {
+        // Kill first so a process ignoring SIGTERM does not hold removal up; errors are
+        // fine (it may have exited), removal below is what counts.
+        let _ = self
+            .docker
+            .kill_container(&id.0, None::<KillContainerOptions>)
+            .await;
+        self.force_remove(id).await?;
+        Err(EngineError::Cancelled { id: id.0.clone() })
     }
 }
