@@ -12,7 +12,8 @@ use clap::CommandFactory;
 use super::args::{
     BuildArgs, Cli, CompletionsArgs, ConfigArgs, Format, InitArgs, PlanInputArgs, SourceArgs,
 };
-use super::options::{self, Config, ConfigFile, Flags, GitFacts, Sources};
+use super::options::{self, Config, ConfigError, ConfigFile, Flags, GitFacts, Sources};
+use super::render_error::Advice;
 use super::Exit;
 use crate::init::{self, InitError};
 use crate::platform::{Catalog, Platform};
@@ -178,8 +179,14 @@ fn load_with(
         flags,
         git,
     };
-    options::resolve(&src, catalog, &Platform::host())
-        .map_err(|e| Exit::Usage(e.to_string()).into())
+    options::resolve(&src, catalog, &Platform::host()).map_err(|e| match e {
+        ConfigError::NamelessBuildArg { .. } => anyhow::Error::new(Advice::new(
+            e.to_string(),
+            "write --build-arg NAME=VALUE, or --build-arg NAME to take the value from the environment",
+        ))
+        .context(Exit::Usage("--build-arg".into())),
+        e => Exit::Usage(e.to_string()).into(),
+    })
 }
 
 /// The config-relevant part of `xplat build`'s flags.
