@@ -1,5 +1,5 @@
 //! Issue 9's race: with a multi-platform base image in a registry, `FROM reg/busybox:multi`
-//! + `RUN uname -m > /arch` for amd64+arm64 with `--push` once published an arm64 image
+//! then `RUN uname -m > /arch` for amd64+arm64 with `--push` once published an arm64 image
 //! whose base layer was x86-64 busybox (the two platforms' pulls of one tag raced in the
 //! engine's image store), exit 0. Repeated cold, ten times: every pushed image has the
 //! right architecture in its config and ran the right busybox.
