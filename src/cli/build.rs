@@ -66,6 +66,7 @@ pub fn build_options(
         },
         build_platform: session.inputs.build_platform.clone(),
         catalog: session.catalog.clone(),
+        parsed: Some(session.df.clone()),
     })
 }
 

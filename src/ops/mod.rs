@@ -81,6 +81,8 @@ pub struct BuildOptions {
     /// The session's platform catalog (embedded, the user's folder, `--platforms-dir`):
     /// the build plans with the catalog `xplat plan` plans with.
     pub catalog: Catalog,
+    /// The session's parsed Dockerfile (`None`: read and parse [`BuildOptions::dockerfile`]).
+    pub parsed: Option<crate::dockerfile::Dockerfile>,
 }
 
 impl BuildOptions {
@@ -284,10 +286,17 @@ pub(crate) async fn run_engine(
         .unwrap_or_else(|| opts.context_dir.join("Dockerfile"));
     let ctx = BuildContext::open(&opts.context_dir, &dockerfile)
         .map_err(|e| ExecError::OpenContext(Box::new(e)))?;
-    let text = ctx
-        .read_dockerfile()
-        .map_err(|e| ExecError::OpenContext(Box::new(e)))?;
-    let df = crate::dockerfile::parse(&text)?;
+    // The session's syntax tree when the caller has one: the Dockerfile is read and parsed
+    // once per command.
+    let df = match &opts.parsed {
+        Some(df) => df.clone(),
+        None => {
+            let text = ctx
+                .read_dockerfile()
+                .map_err(|e| ExecError::OpenContext(Box::new(e)))?;
+            crate::dockerfile::parse(&text)?
+        }
+    };
     let slots = engines.slots();
     let build_platform = opts
         .build_platform
