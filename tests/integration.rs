@@ -16,6 +16,7 @@ mod engine_docker;
 mod engines;
 mod expand_conformance;
 mod first_hour;
+mod pipeline;
 mod platform_cases;
 
 mod support;

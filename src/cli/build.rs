@@ -27,21 +27,23 @@ pub fn build_options(
     config: &Config,
     args: &BuildArgs,
     secrets: &super::buildx::Secrets,
-) -> Result<BuildOptions, String> {
+    session: &ops::Session,
+) -> anyhow::Result<BuildOptions> {
     let add_hosts = args
         .add_hosts
         .iter()
         .map(|h| super::buildx::parse_add_host(h))
-        .collect::<Result<Vec<_>, _>>()?;
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(super::render_error::usage)?;
     Ok(BuildOptions {
         context_dir: config.context.clone(),
         dockerfile: Some(config.dockerfile.clone()),
-        platforms: config.platforms.clone(),
-        target: config.target.clone(),
+        platforms: session.inputs.platforms.clone(),
+        target: session.inputs.target.clone(),
         // With --target the first -t names the per-platform tags; the final image
         // tags are the outputs' business (the output stage).
         tag: config.tags.first().cloned(),
-        build_args: config.build_args.clone(),
+        build_args: session.inputs.build_args.clone(),
         no_cache: config.cache.disabled || args.no_cache,
         jobs: args.jobs.unwrap_or(0),
         secrets: secrets.files.clone(),
@@ -57,12 +59,14 @@ pub fn build_options(
         network: args.network.unwrap_or_default().into(),
         add_hosts,
         no_cache_filter: args.no_cache_filter.clone(),
-        engines: super::engines::specs(&config.engines).map_err(|e| e.to_string())?,
+        engines: super::engines::specs(&config.engines).map_err(super::render_error::usage)?,
         on_engine_loss: match args.on_engine_loss {
             super::args::EngineLoss::Rerun => crate::exec::fleet::OnLoss::Rerun,
             super::args::EngineLoss::Fail => crate::exec::fleet::OnLoss::Fail,
         },
-        build_platform: config.build_platform.clone(),
+        build_platform: session.inputs.build_platform.clone(),
+        catalog: session.catalog.clone(),
+        parsed: Some(session.df.clone()),
     })
 }
 
@@ -164,9 +168,9 @@ pub fn build_command(
         None
     };
     let secrets = super::buildx::Secrets::resolve(&args.secrets, &env, &cwd)?;
-    let opts = build_options(&config, args, &secrets).map_err(Exit::Usage)?;
     // Dockerfile, plan and tag mistakes are reported before (and without) an engine.
-    super::preflight::build(&config, catalog)?;
+    let session = super::preflight::build(&config, catalog)?;
+    let opts = build_options(&config, args, &secrets, &session)?;
     let mut out_opts = args.output.options(&config.tags, &layout_name(&config))?;
     out_opts.push |= config.output.push;
     out_opts.load |= config.output.load;
@@ -197,7 +201,7 @@ pub fn build_command(
             out,
         );
     }
-    let source_date_epoch = source_date_epoch(&env).map_err(Exit::Usage)?;
+    let source_date_epoch = source_date_epoch(&env).map_err(super::render_error::usage)?;
     let client = args.output.client()?;
     let work = WorkDir::new()?;
     let image_opts = ops::ImageOptions {
@@ -251,6 +255,8 @@ pub fn build_command(
                     .into(),
             });
         }
+        // The metadata file records the plan the build ran.
+        out_opts.plan = Some(built.plan.clone());
         let load = LoadTarget {
             engine: engines.first(),
             fallback_tag: format!("{}:latest", layout_name(&config)),
@@ -328,13 +334,15 @@ fn stage_results_command(
 }
 
 /// SOURCE_DATE_EPOCH from the environment, when set (whole seconds).
-pub fn source_date_epoch(env: &BTreeMap<String, String>) -> Result<Option<i64>, String> {
+pub fn source_date_epoch(
+    env: &BTreeMap<String, String>,
+) -> Result<Option<i64>, super::buildx::FlagError> {
     match env.get("SOURCE_DATE_EPOCH").map(|v| v.trim()) {
         None | Some("") => Ok(None),
         Some(v) => v
             .parse::<i64>()
             .map(Some)
-            .map_err(|_| format!("SOURCE_DATE_EPOCH={v:?}: expected whole seconds since 1970")),
+            .map_err(|_| super::buildx::FlagError::SourceDateEpoch { value: v.into() }),
     }
 }
 
@@ -500,7 +508,16 @@ mod tests {
                 .unwrap();
         let secrets =
             super::super::buildx::Secrets::resolve(&args.secrets, &BTreeMap::new(), &cwd).unwrap();
-        let o = build_options(&config, &args, &secrets).unwrap();
+        let session = crate::ops::Session::new(
+            catalog.clone(),
+            PathBuf::from("Dockerfile"),
+            String::new(),
+            crate::dockerfile::parse("FROM scratch\n").unwrap(),
+            super::super::session::plan_inputs(&config),
+            &Platform::host(),
+            &[],
+        );
+        let o = build_options(&config, &args, &secrets, &session).unwrap();
         assert_eq!(
             o.platforms,
             vec![

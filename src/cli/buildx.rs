@@ -166,19 +166,82 @@ impl From<NetworkArg> for NetworkMode {
     }
 }
 
+/// A flag value (or variable) `xplat build` cannot use, said with the value given.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum FlagError {
+    /// `--add-host` without a separator.
+    #[error("--add-host {value:?}: expected NAME:IP")]
+    AddHostForm {
+        /// The value given.
+        value: String,
+    },
+    /// `--add-host` with an empty or blank name.
+    #[error("--add-host {value:?}: {name:?} is not a host name")]
+    AddHostName {
+        /// The value given.
+        value: String,
+        /// Its name part.
+        name: String,
+    },
+    /// `--add-host` whose address is neither an IP nor `host-gateway`.
+    #[error("--add-host {value:?}: {ip:?} is not an IP address (or host-gateway)")]
+    AddHostIp {
+        /// The value given.
+        value: String,
+        /// Its address part.
+        ip: String,
+    },
+    /// `--secret` with a field that is not `id=`, `src=`/`source=`, `env=` or `type=`.
+    #[error("--secret {value:?}: expected id=ID,src=FILE or id=ID,env=VARIABLE")]
+    SecretForm {
+        /// The value given.
+        value: String,
+    },
+    /// `--secret` with both `src=` and `env=`.
+    #[error("--secret {value:?}: give src= or env=, not both")]
+    SecretTwoSources {
+        /// The value given.
+        value: String,
+    },
+    /// `--secret` with neither a source nor an id to stand for one.
+    #[error("--secret {value:?}: src=FILE or env=VARIABLE is missing")]
+    SecretNoSource {
+        /// The value given.
+        value: String,
+    },
+    /// `--secret` whose id cannot be made from its source.
+    #[error("--secret {value:?}: id=ID is missing")]
+    SecretNoId {
+        /// The value given.
+        value: String,
+    },
+    /// `SOURCE_DATE_EPOCH` that is not whole seconds.
+    #[error("SOURCE_DATE_EPOCH={value:?}: expected whole seconds since 1970")]
+    SourceDateEpoch {
+        /// The value given.
+        value: String,
+    },
+}
+
 /// `--add-host NAME:IP` (or `NAME=IP`, as newer buildx accepts); `IP` may be `host-gateway`.
-pub fn parse_add_host(value: &str) -> Result<(String, String), String> {
+pub fn parse_add_host(value: &str) -> Result<(String, String), FlagError> {
     let (name, ip) = value
         .split_once(['=', ':'])
-        .ok_or_else(|| format!("--add-host {value:?}: expected NAME:IP"))?;
+        .ok_or_else(|| FlagError::AddHostForm {
+            value: value.into(),
+        })?;
     if name.is_empty() || name.contains(char::is_whitespace) {
-        return Err(format!("--add-host {value:?}: {name:?} is not a host name"));
+        return Err(FlagError::AddHostName {
+            value: value.into(),
+            name: name.into(),
+        });
     }
     let ip = ip.trim_start_matches('[').trim_end_matches(']');
     if ip != "host-gateway" && ip.parse::<IpAddr>().is_err() {
-        return Err(format!(
-            "--add-host {value:?}: {ip:?} is not an IP address (or host-gateway)"
-        ));
+        return Err(FlagError::AddHostIp {
+            value: value.into(),
+            ip: ip.into(),
+        });
     }
     Ok((name.to_string(), ip.to_string()))
 }
@@ -205,7 +268,7 @@ impl std::fmt::Debug for SecretSource {
 /// `type=file|env`; a bare `id=ID` is the file `ID`, or the variable `ID` with `type=env`).
 /// A relative `src` is made absolute against `cwd` here, so the engine never sees a
 /// relative path ("mount path must be absolute", issue 13).
-pub fn parse_secret(value: &str, cwd: &Path) -> Result<(String, SecretSource), String> {
+pub fn parse_secret(value: &str, cwd: &Path) -> Result<(String, SecretSource), FlagError> {
     let (mut id, mut src, mut env, mut kind) = (None, None, None, None);
     for field in value.split(',') {
         match field.split_once('=') {
@@ -214,16 +277,18 @@ pub fn parse_secret(value: &str, cwd: &Path) -> Result<(String, SecretSource), S
             Some(("env", v)) => env = Some(v.to_string()),
             Some(("type", t @ ("file" | "env"))) => kind = Some(t),
             _ => {
-                return Err(format!(
-                    "--secret {value:?}: expected id=ID,src=FILE or id=ID,env=VARIABLE"
-                ))
+                return Err(FlagError::SecretForm {
+                    value: value.into(),
+                })
             }
         }
     }
     let id = id.filter(|i| !i.is_empty());
     let source = match (src, env) {
         (Some(_), Some(_)) => {
-            return Err(format!("--secret {value:?}: give src= or env=, not both"))
+            return Err(FlagError::SecretTwoSources {
+                value: value.into(),
+            })
         }
         (Some(p), None) if kind == Some("env") => {
             SecretSource::Env(p.to_string_lossy().into_owned())
@@ -234,9 +299,9 @@ pub fn parse_secret(value: &str, cwd: &Path) -> Result<(String, SecretSource), S
             (Some(i), Some("env")) => SecretSource::Env(i.clone()),
             (Some(i), _) => SecretSource::File(PathBuf::from(i)),
             (None, _) => {
-                return Err(format!(
-                    "--secret {value:?}: src=FILE or env=VARIABLE is missing"
-                ))
+                return Err(FlagError::SecretNoSource {
+                    value: value.into(),
+                })
             }
         },
     };
@@ -245,7 +310,9 @@ pub fn parse_secret(value: &str, cwd: &Path) -> Result<(String, SecretSource), S
         (None, SecretSource::File(p)) => p
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
-            .ok_or_else(|| format!("--secret {value:?}: id=ID is missing"))?,
+            .ok_or_else(|| FlagError::SecretNoId {
+                value: value.into(),
+            })?,
         (None, SecretSource::Env(v)) => v.clone(),
     };
     let source = match source {
@@ -320,7 +387,7 @@ impl Secrets {
         for value in values {
             let (id, source) = parse_secret(value, cwd).map_err(|e| {
                 usage(Advice::new(
-                    e,
+                    e.to_string(),
                     "e.g. --secret id=npmrc,src=$HOME/.npmrc or --secret id=token,env=GITHUB_TOKEN",
                 ))
             })?;

@@ -13,6 +13,7 @@ pub mod preflight;
 pub mod project;
 pub mod prune;
 pub mod render_error;
+pub mod session;
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -25,8 +26,7 @@ use clap::Parser;
 pub use args::Cli;
 use args::{Command, Format};
 
-use crate::dockerfile::Dockerfile;
-use crate::plan::PlanOptions;
+use crate::ops::Session;
 use crate::platform::{catalog, render, Catalog, Platform};
 
 /// How a command ended, when it did not simply succeed.
@@ -142,88 +142,26 @@ fn report(err: &anyhow::Error, verbose: bool) -> ExitCode {
     ExitCode::from(render_error::exit_code(err))
 }
 
-/// The Dockerfile named by `-f`, else `CONTEXT/Dockerfile`.
-fn dockerfile_path(source: &args::SourceArgs) -> PathBuf {
-    let context = source.context.clone().unwrap_or_else(|| PathBuf::from("."));
-    source
-        .dockerfile
-        .clone()
-        .unwrap_or_else(|| context.join("Dockerfile"))
-}
-
-/// Reads and parses the Dockerfile; a syntax error is printed with its location and ends the command.
-fn load_dockerfile(source: &args::SourceArgs) -> anyhow::Result<(PathBuf, String, Dockerfile)> {
-    let path = dockerfile_path(source);
-    let (text, df) = preflight::read_dockerfile(&path)?;
-    Ok((path, text, df))
-}
-
-/// Turns the planner flags into validated options. `default_targets` applies when
-/// no `--platform` is given.
-fn plan_options(
-    args: &args::PlanInputArgs,
+/// The session of `xplat plan` and `xplat check`: `xplat.toml`, `XPLAT_*` and the
+/// planner's flags merged as `xplat build` merges them, the catalog and the Dockerfile.
+fn plan_session(
+    source: &args::SourceArgs,
+    plan: &args::PlanInputArgs,
     catalog: &Catalog,
-    default_targets: &str,
-) -> anyhow::Result<PlanOptions> {
-    let host = Platform::host();
-    let list = if args.platform.is_empty() {
-        default_targets.to_string()
-    } else {
-        args.platform.join(",")
-    };
-    let targets = catalog
-        .resolve_list_with_host(&list, &host)
-        .map_err(|e| anyhow::Error::new(e).context(Exit::Usage("--platform".into())))?;
-    let build_platform = match &args.build_platform {
-        Some(p) => catalog
-            .resolve_with_host(p, &host)
-            .map_err(|e| anyhow::Error::new(e).context(Exit::Usage("--build-platform".into())))?,
-        None => host.normalized(),
-    };
-    let mut build_args = BTreeMap::new();
-    for pair in &args.build_args {
-        let (name, value) = match pair.split_once('=') {
-            Some((name, value)) => (name.to_string(), value.to_string()),
-            // `--build-arg NAME` takes the value from the environment, as docker build does.
-            None => (pair.clone(), std::env::var(pair).unwrap_or_default()),
-        };
-        if name.is_empty() {
-            return Err(anyhow::Error::new(render_error::Advice::new(
-                format!("{pair:?} has no name"),
-                "write --build-arg NAME=VALUE, or --build-arg NAME to take the value from the environment",
-            ))
-            .context(Exit::Usage("--build-arg".into())));
-        }
-        build_args.insert(name, value);
-    }
-    Ok(PlanOptions {
-        targets,
-        fixed_build_platform: args.build_platform.is_some(),
-        build_platform,
-        build_args,
-        target_stage: args.target.clone(),
-        ..Default::default()
-    })
+) -> anyhow::Result<(options::Config, Session)> {
+    let env: BTreeMap<String, String> = std::env::vars().collect();
+    let cwd = std::env::current_dir().context("finding the current folder")?;
+    let config = project::load_plan_config(source, plan, &env, &cwd, catalog)?;
+    let session = session::load(&config, catalog)?;
+    Ok((config, session))
 }
 
 /// `xplat plan`: which work runs where, before anything runs.
 fn plan(args: &args::PlanArgs, catalog: &Catalog, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
-    let (path, text, df) = load_dockerfile(&args.source)?;
-    let host = Platform::host().normalized().format();
-    let mut options = plan_options(&args.plan, catalog, &host)?;
-    // The engines of ./xplat.toml and --engine, as declared (plan connects to none).
-    let env: BTreeMap<String, String> = std::env::vars().collect();
-    let cwd = std::env::current_dir().context("finding the current folder")?;
-    let settings = project::load_engines(
-        &args::ConfigFileArgs::default(),
-        &args.plan.engines,
-        &env,
-        &cwd,
-        catalog,
-    )?;
-    options.engines = engines::offline_slots(&settings, &options.build_platform);
-    let plan = crate::plan::plan(&df, &options, catalog)
-        .map_err(|e| preflight::plan_failed(&path, &text, e))?;
+    let (_, session) = plan_session(&args.source, &args.plan, catalog)?;
+    let plan = session
+        .plan()
+        .map_err(|e| preflight::plan_failed(&session.dockerfile, &session.text, e))?;
     match args.format {
         Format::Text => out.write_all(crate::plan::render_text(&plan).as_bytes())?,
         Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(&plan)?)?,
@@ -231,16 +169,31 @@ fn plan(args: &args::PlanArgs, catalog: &Catalog, out: &mut dyn Write) -> anyhow
     Ok(ExitCode::SUCCESS)
 }
 
+/// The platforms `xplat check` lints for when nobody chose any (not the flags, not
+/// `XPLAT_PLATFORMS`, not `xplat.toml`): the two a multi-platform build usually targets.
+const CHECK_DEFAULT_TARGETS: [(&str, &str); 2] = [("linux", "amd64"), ("linux", "arm64")];
+
 /// `xplat check`: syntax errors with a caret, then the planner's lints with their fixes.
 fn check(args: &args::CheckArgs, catalog: &Catalog) -> anyhow::Result<ExitCode> {
-    let (path, text, df) = load_dockerfile(&args.source)?;
-    let options = plan_options(&args.plan, catalog, "linux/amd64,linux/arm64")?;
-    let shown = path.display().to_string();
+    let (config, session) = plan_session(&args.source, &args.plan, catalog)?;
+    let chosen = config.origins.get("platforms") != Some(&options::Origin::Default);
+    let targets = if chosen {
+        session.options.targets.clone()
+    } else {
+        CHECK_DEFAULT_TARGETS
+            .iter()
+            .map(|(os, arch)| Platform::new(os, arch, ""))
+            .collect()
+    };
+    let shown = session.dockerfile.display().to_string();
     // The parser's warnings are among the findings, and `# check=` applies to all of them.
-    let diags = crate::plan::lint(&df, &options, catalog);
-    eprint!("{}", crate::plan::render_diagnostics(&shown, &text, &diags));
+    let diags = session.lint(Some(targets.clone()));
+    eprint!(
+        "{}",
+        crate::plan::render_diagnostics(&shown, &session.text, &diags)
+    );
     let failed = crate::plan::fails(&diags, args.strict);
-    let targets = Platform::format_list(&options.targets);
+    let targets = Platform::format_list(&targets);
     eprintln!(
         "{shown}: {} for {targets}: {} findings",
         if failed { "failed" } else { "ok" },

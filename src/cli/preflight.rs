@@ -15,8 +15,9 @@ use super::render_error::{error_label, usage, Advice};
 use super::{stderr_style, Exit};
 use crate::context::ContextError;
 use crate::dockerfile::{self, Dockerfile, Location};
-use crate::plan::{PlanError, PlanOptions};
-use crate::platform::{Catalog, Platform};
+use crate::ops::Session;
+use crate::plan::PlanError;
+use crate::platform::Catalog;
 
 /// Reads and parses `path`. A missing file is a usage error with a hint; a syntax
 /// error is printed with its location and ends the command (exit 1).
@@ -127,8 +128,8 @@ pub fn check_tag(tag: &str) -> anyhow::Result<()> {
 
 /// What `xplat build` checks before it connects to the engine: the tags, the context
 /// folder, the Dockerfile's syntax and the plan (made for the host as build platform;
-/// the engine's own platform is used for the real one).
-pub fn build(config: &Config, catalog: &Catalog) -> anyhow::Result<()> {
+/// the engine's own platform is used for the real one). Returns the command's session.
+pub fn build(config: &Config, catalog: &Catalog) -> anyhow::Result<Session> {
     for tag in &config.tags {
         check_tag(tag)?;
     }
@@ -138,22 +139,11 @@ pub fn build(config: &Config, catalog: &Catalog) -> anyhow::Result<()> {
             "pass the folder to build as the last argument (default: the current folder)",
         )));
     }
-    let (text, df) = read_dockerfile(&config.dockerfile)?;
-    let host = Platform::host().normalized();
-    let options = PlanOptions {
-        targets: if config.platforms.is_empty() {
-            vec![host.clone()]
-        } else {
-            config.platforms.clone()
-        },
-        build_platform: config.build_platform.clone().unwrap_or(host),
-        build_args: config.build_args.clone(),
-        target_stage: config.target.clone(),
-        ..Default::default()
-    };
-    crate::plan::plan(&df, &options, catalog)
-        .map(|_| ())
-        .map_err(|e| plan_failed(&config.dockerfile, &text, e))
+    let session = super::session::load(config, catalog)?;
+    session
+        .plan()
+        .map_err(|e| plan_failed(&config.dockerfile, &session.text, e))?;
+    Ok(session)
 }
 
 #[cfg(test)]

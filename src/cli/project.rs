@@ -9,8 +9,11 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use clap::CommandFactory;
 
-use super::args::{BuildArgs, Cli, CompletionsArgs, ConfigArgs, Format, InitArgs};
-use super::options::{self, Config, ConfigFile, Flags, GitFacts, Sources};
+use super::args::{
+    BuildArgs, Cli, CompletionsArgs, ConfigArgs, Format, InitArgs, PlanInputArgs, SourceArgs,
+};
+use super::options::{self, Config, ConfigError, ConfigFile, Flags, GitFacts, Sources};
+use super::render_error::Advice;
 use super::Exit;
 use crate::init::{self, InitError};
 use crate::platform::{Catalog, Platform};
@@ -85,6 +88,37 @@ pub fn load_config(
     load_with(&build.config, &flags_of(build), env, cwd, git, catalog)
 }
 
+/// [`load_config`] for the commands that take only the planner's flags (`xplat plan`,
+/// `xplat check`): the same `xplat.toml` (in `cwd`), `XPLAT_*` variables and flags, so they
+/// plan exactly what `xplat build` with those flags would.
+pub fn load_plan_config(
+    source: &SourceArgs,
+    plan: &PlanInputArgs,
+    env: &BTreeMap<String, String>,
+    cwd: &Path,
+    catalog: &Catalog,
+) -> anyhow::Result<Config> {
+    let flags = Flags {
+        platforms: plan.platform.clone(),
+        dockerfile: source.dockerfile.clone(),
+        context: source.context.clone(),
+        target: plan.target.clone(),
+        build_platform: plan.build_platform.clone(),
+        build_args: plan.build_args.clone(),
+        engines: plan.engines.clone(),
+        ..Flags::default()
+    };
+    let git = GitFacts::default();
+    load_with(
+        &super::args::ConfigFileArgs::default(),
+        &flags,
+        env,
+        cwd,
+        &git,
+        catalog,
+    )
+}
+
 /// The engines of `xplat.toml` (per `config`) and `--engine` flags, for the commands that
 /// take only those (`xplat engines`, `xplat plan`).
 pub fn load_engines(
@@ -145,8 +179,14 @@ fn load_with(
         flags,
         git,
     };
-    options::resolve(&src, catalog, &Platform::host())
-        .map_err(|e| Exit::Usage(e.to_string()).into())
+    options::resolve(&src, catalog, &Platform::host()).map_err(|e| match e {
+        ConfigError::NamelessBuildArg { .. } => anyhow::Error::new(Advice::new(
+            e.to_string(),
+            "write --build-arg NAME=VALUE, or --build-arg NAME to take the value from the environment",
+        ))
+        .context(Exit::Usage("--build-arg".into())),
+        e => Exit::Usage(e.to_string()).into(),
+    })
 }
 
 /// The config-relevant part of `xplat build`'s flags.

@@ -19,7 +19,7 @@ use crate::ops::{self, PruneOptions, PruneOutcome};
 /// `--project` folders taken from `cwd`.
 pub fn prune_options(args: &PruneArgs, now: i64, cwd: &Path) -> anyhow::Result<PruneOptions> {
     let mut filter = PruneFilter::default();
-    let bad_duration = |flag: &str, e: String| {
+    let bad_duration = |flag: &str, e: crate::exec::prune::NotADuration| {
         usage(Advice::new(
             format!("{flag}: {e}"),
             "durations are a number and a unit: s, m, h, d or w (24h, 7d, 1h30m)",

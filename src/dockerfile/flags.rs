@@ -247,18 +247,50 @@ fn parse_size(v: &str) -> Option<u64> {
     num.parse::<u64>().ok()?.checked_mul(mult)
 }
 
+/// Why a duration (`--interval=90s`) is not one Go's `time.ParseDuration` takes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DurationError {
+    /// A minus sign (only `-0` is allowed).
+    #[error("cannot be negative")]
+    Negative,
+    /// Nothing after the sign.
+    #[error("empty duration")]
+    Empty,
+    /// A number that is not one, or a value out of range.
+    #[error("invalid duration {text:?}")]
+    Invalid {
+        /// The value given.
+        text: String,
+    },
+    /// A number without its unit.
+    #[error("missing unit in duration {text:?}")]
+    MissingUnit {
+        /// The value given.
+        text: String,
+    },
+    /// A unit Go does not know.
+    #[error("unknown unit {unit:?} in duration {text:?}")]
+    UnknownUnit {
+        /// The unit found.
+        unit: String,
+        /// The value given.
+        text: String,
+    },
+}
+
 /// Go's `time.ParseDuration` for non-negative values (`90s`, `1m30s`,
-/// `1.5h`, `300ms`, `0`). `Err` carries the reason.
-pub(crate) fn parse_go_duration(s: &str) -> Result<Duration, String> {
+/// `1.5h`, `300ms`, `0`).
+pub(crate) fn parse_go_duration(s: &str) -> Result<Duration, DurationError> {
+    let invalid = || DurationError::Invalid { text: s.into() };
     if s == "0" || s == "+0" || s == "-0" {
         return Ok(Duration::ZERO);
     }
     if s.starts_with('-') {
-        return Err("cannot be negative".into());
+        return Err(DurationError::Negative);
     }
     let mut rest = s.strip_prefix('+').unwrap_or(s);
     if rest.is_empty() {
-        return Err("empty duration".into());
+        return Err(DurationError::Empty);
     }
     let mut total_nanos: f64 = 0.0;
     while !rest.is_empty() {
@@ -267,7 +299,7 @@ pub(crate) fn parse_go_duration(s: &str) -> Result<Duration, String> {
             .unwrap_or(rest.len());
         let num = &rest[..num_len];
         if num.is_empty() || num == "." || num.matches('.').count() > 1 {
-            return Err(format!("invalid duration {s:?}"));
+            return Err(invalid());
         }
         rest = &rest[num_len..];
         let unit_len = rest
@@ -280,15 +312,20 @@ pub(crate) fn parse_go_duration(s: &str) -> Result<Duration, String> {
             "s" => 1e9,
             "m" => 60e9,
             "h" => 3600e9,
-            "" => return Err(format!("missing unit in duration {s:?}")),
-            u => return Err(format!("unknown unit {u:?} in duration {s:?}")),
+            "" => return Err(DurationError::MissingUnit { text: s.into() }),
+            u => {
+                return Err(DurationError::UnknownUnit {
+                    unit: u.into(),
+                    text: s.into(),
+                })
+            }
         };
         rest = &rest[unit_len..];
-        let n: f64 = num.parse().map_err(|_| format!("invalid duration {s:?}"))?;
+        let n: f64 = num.parse().map_err(|_| invalid())?;
         total_nanos += n * scale;
     }
     if !total_nanos.is_finite() || total_nanos > u64::MAX as f64 {
-        return Err(format!("invalid duration {s:?}"));
+        return Err(invalid());
     }
     Ok(Duration::from_nanos(total_nanos.round() as u64))
 }

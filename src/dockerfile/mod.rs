@@ -22,5 +22,5 @@ pub use error::{render_diagnostic, Location, ParseError};
 pub use instruction::*;
 pub use node::Node;
 pub use parse::{decode, parse, parse_all, parse_bytes, parse_trigger, KEYWORDS};
-pub use raw::{parse_raw, RawDockerfile, MAX_LINE_BYTES};
+pub use raw::{parse_raw, CheckOptionError, RawDockerfile, MAX_LINE_BYTES};
 pub use split::parse_words;

@@ -43,9 +43,32 @@ pub struct CheckDirective {
     pub error: bool,
 }
 
+/// What is wrong with a `# check=` value, in BuildKit's words.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CheckOptionError {
+    /// An option without `=`.
+    #[error("invalid check option {part:?}")]
+    NoValue {
+        /// The option as written.
+        part: String,
+    },
+    /// `error=` with a value Go's `strconv.ParseBool` refuses.
+    #[error("failed to parse check option {part:?}")]
+    NotABool {
+        /// The option as written.
+        part: String,
+    },
+    /// An option other than `skip` and `error`.
+    #[error("invalid check option {key:?}")]
+    UnknownKey {
+        /// Its name.
+        key: String,
+    },
+}
+
 impl CheckDirective {
-    /// Parses the directive's value; `Err` says what is wrong, in BuildKit's words.
-    pub fn parse(value: &str) -> Result<CheckDirective, String> {
+    /// Parses the directive's value.
+    pub fn parse(value: &str) -> Result<CheckDirective, CheckOptionError> {
         let mut out = CheckDirective::default();
         let value = value.trim();
         if value.is_empty() {
@@ -53,7 +76,7 @@ impl CheckDirective {
         }
         for part in value.splitn(2, ';') {
             let Some((key, v)) = part.split_once('=') else {
-                return Err(format!("invalid check option {part:?}"));
+                return Err(CheckOptionError::NoValue { part: part.into() });
             };
             match key.trim() {
                 "skip" => {
@@ -69,10 +92,10 @@ impl CheckDirective {
                     out.error = match v.trim() {
                         "1" | "t" | "T" | "TRUE" | "true" | "True" => true,
                         "0" | "f" | "F" | "FALSE" | "false" | "False" => false,
-                        _ => return Err(format!("failed to parse check option {part:?}")),
+                        _ => return Err(CheckOptionError::NotABool { part: part.into() }),
                     }
                 }
-                other => return Err(format!("invalid check option {other:?}")),
+                other => return Err(CheckOptionError::UnknownKey { key: other.into() }),
             }
         }
         Ok(out)
@@ -166,7 +189,7 @@ impl DirectiveParser {
                 d.check = CheckDirective::parse(value).map_err(|reason| {
                     ParseError::InvalidCheckDirective {
                         value: value.to_string(),
-                        reason,
+                        reason: reason.to_string(),
                         location: Location::line(at),
                     }
                 })?
@@ -419,11 +442,17 @@ mod tests {
         assert!(c("error=TRUE").unwrap().error);
         assert!(!c("error=0").unwrap().error);
         assert_eq!(
-            c("error=yes").unwrap_err(),
+            c("error=yes").unwrap_err().to_string(),
             "failed to parse check option \"error=yes\""
         );
-        assert_eq!(c("skip").unwrap_err(), "invalid check option \"skip\"");
-        assert_eq!(c("level=9").unwrap_err(), "invalid check option \"level\"");
+        assert_eq!(
+            c("skip").unwrap_err().to_string(),
+            "invalid check option \"skip\""
+        );
+        assert_eq!(
+            c("level=9").unwrap_err().to_string(),
+            "invalid check option \"level\""
+        );
         // BuildKit splits at the first `;` only: a third option is part of the second.
         assert!(c("skip=a;error=true;skip=b").is_err());
     }

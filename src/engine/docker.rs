@@ -3,37 +3,41 @@
 //! Flow of a RUN step (what the classic builder does): create with `Entrypoint:[""]`
 //! → attach (before start, or the first output is lost) → start → drain output →
 //! wait → commit → remove (force, v=true).
+//!
+//! Split: `connect` (endpoints, API negotiation, unreachable-engine errors), `attach`
+//! (attach, start, drain output, wait; kill and remove on cancel).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use bollard::container::LogOutput;
 use bollard::errors::Error as Bollard;
 use bollard::exec::{StartExecOptions, StartExecResults};
 use bollard::query_parameters::{
-    AttachContainerOptionsBuilder, CommitContainerOptionsBuilder,
-    ContainerArchiveInfoOptionsBuilder, CreateContainerOptionsBuilder, CreateImageOptionsBuilder,
-    DownloadFromContainerOptionsBuilder, KillContainerOptions, ListImagesOptionsBuilder,
-    RemoveContainerOptionsBuilder, StartContainerOptions, TagImageOptionsBuilder,
-    UploadToContainerOptionsBuilder, WaitContainerOptions,
+    CommitContainerOptionsBuilder, ContainerArchiveInfoOptionsBuilder,
+    CreateContainerOptionsBuilder, CreateImageOptionsBuilder, DownloadFromContainerOptionsBuilder,
+    ListImagesOptionsBuilder, RemoveContainerOptionsBuilder, StartContainerOptions,
+    TagImageOptionsBuilder, UploadToContainerOptionsBuilder,
 };
-use bollard::{Docker, API_DEFAULT_VERSION};
+use bollard::Docker;
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use futures::stream::{BoxStream, StreamExt, TryStreamExt};
 use futures::FutureExt;
 use tokio_util::sync::CancellationToken;
 
-use super::config::{Endpoint, EngineConfig};
+use super::config::Endpoint;
 use super::error::{EngineError, Result};
 use super::guard::Containers;
-use super::output::{LineSplitter, OutputStream};
-use super::request::{self, api_at_least, engine_platform};
+use super::request;
 use super::{
     ContainerConfig, ContainerId, Engine, EngineProfile, ExecSpec, ImageInfo, ImageLookup,
     OutputSink, PathLookup, PullProgress, PullSink, RunSpec, TarBody, MANAGED_LABEL,
 };
 use crate::platform::Platform;
+
+mod attach;
+mod connect;
+use connect::root_cause;
 
 /// The oldest engine API xplat works with (Docker 20.10).
 pub const MIN_API_VERSION: &str = "1.41";
@@ -51,108 +55,6 @@ pub struct DockerEngine {
 }
 
 impl DockerEngine {
-    /// Connects to the engine `config` names, negotiates the API version (1.41 or newer
-    /// required) and reads the engine's platform.
-    pub async fn connect(config: &EngineConfig) -> Result<DockerEngine> {
-        let endpoint = config.endpoint.to_string();
-        let first = config.connect_timeout.as_secs().max(1);
-        let docker = match &config.endpoint {
-            Endpoint::Unix(path) => {
-                if !path.exists() {
-                    return Err(unreachable(config, "no such socket".into()));
-                }
-                Docker::connect_with_unix(&path.to_string_lossy(), first, API_DEFAULT_VERSION)
-                    .map_err(|e| unreachable(config, root_cause(&e)))?
-            }
-            Endpoint::Tcp(addr) => Docker::connect_with_http(addr, first, API_DEFAULT_VERSION)
-                .map_err(|e| unreachable(config, root_cause(&e)))?,
-            Endpoint::TcpTls { addr, cert_dir } => Docker::connect_with_ssl(
-                addr,
-                &cert_dir.join("key.pem"),
-                &cert_dir.join("cert.pem"),
-                &cert_dir.join("ca.pem"),
-                first,
-                API_DEFAULT_VERSION,
-            )
-            .map_err(|source| EngineError::Tls {
-                endpoint: endpoint.clone(),
-                cert_dir: cert_dir.display().to_string(),
-                source,
-            })?,
-            Endpoint::TcpTlsFiles { addr, files } => Docker::connect_with_ssl(
-                addr,
-                &files.key,
-                &files.cert,
-                &files.ca,
-                first,
-                API_DEFAULT_VERSION,
-            )
-            .map_err(|source| EngineError::Tls {
-                endpoint: endpoint.clone(),
-                cert_dir: files.ca.parent().unwrap_or(&files.ca).display().to_string(),
-                source,
-            })?,
-            // bollard starts `ssh -M` per connection and talks to `docker system dial-stdio`
-            // on the host; the connect timeout is its request timeout until replaced below.
-            Endpoint::Ssh(dest) => {
-                Docker::connect_with_ssh(&format!("ssh://{dest}"), first, API_DEFAULT_VERSION, None)
-                    .map_err(|e| unreachable(config, root_cause(&e)))?
-            }
-        };
-        let docker = docker
-            .negotiate_version()
-            .await
-            .map_err(|e| unreachable(config, root_cause(&e)))?;
-        let version = docker
-            .version()
-            .await
-            .map_err(|e| unreachable(config, root_cause(&e)))?;
-        let api_version = version.api_version.clone().unwrap_or_default();
-        if !api_at_least(&api_version, MIN_API_VERSION) {
-            return Err(EngineError::ApiTooOld {
-                endpoint,
-                found: api_version,
-                required: MIN_API_VERSION.into(),
-            });
-        }
-        let platform = engine_platform(
-            version.os.as_deref().unwrap_or("linux"),
-            version.arch.as_deref().unwrap_or(""),
-        );
-        let info = docker
-            .info()
-            .await
-            .map_err(|e| unreachable(config, root_cause(&e)))?;
-        let mut profile = request::engine_profile(&info, version.version.as_deref().unwrap_or(""));
-        profile.api_version = api_version.clone();
-        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-        profile.shares_filesystem = matches!(config.endpoint, Endpoint::Unix(_))
-            && !host.trim().is_empty()
-            && host.trim() == profile.name;
-        Ok(DockerEngine {
-            docker: docker.with_timeout(config.request_timeout),
-            endpoint,
-            target: config.endpoint.clone(),
-            api_version,
-            platform,
-            profile,
-            containers: Arc::new(Containers::new()),
-        })
-    }
-
-    /// Connects to the engine the docker CLI would use from the process environment
-    /// (`DOCKER_HOST`, `DOCKER_CONTEXT`, the Docker config's current context).
-    pub async fn connect_from_process_env() -> Result<DockerEngine> {
-        Self::connect_with_context(None).await
-    }
-
-    /// [`Self::connect_from_process_env`] with `--context NAME` (which, as in the docker
-    /// CLI, wins over `DOCKER_HOST`); see [`super::context`].
-    pub async fn connect_with_context(context: Option<&str>) -> Result<DockerEngine> {
-        let env: HashMap<String, String> = std::env::vars().collect();
-        Self::connect(&super::context::resolve(&env, context)?).await
-    }
-
     /// The endpoint, as shown to users.
     pub fn endpoint(&self) -> &str {
         &self.endpoint
@@ -192,6 +94,24 @@ impl DockerEngine {
         Ok(())
     }
 
+    /// Every image matching the label filter `filter` (`KEY` or `KEY=VALUE`). all=true: a
+    /// step image with children is an "intermediate" image, which the engine leaves out of
+    /// a plain listing (found by the first exec pass).
+    async fn images_labelled(&self, filter: &str) -> Result<Vec<bollard::models::ImageSummary>> {
+        let filters = HashMap::from([("label", vec![filter])]);
+        let opts = ListImagesOptionsBuilder::default()
+            .all(true)
+            .filters(&filters)
+            .build();
+        self.docker
+            .list_images(Some(opts))
+            .await
+            .map_err(|source| EngineError::ListImages {
+                label: filter.to_string(),
+                source,
+            })
+    }
+
     async fn inspect(&self, reference: &str) -> Result<ImageLookup> {
         match self.docker.inspect_image(reference).await {
             Ok(img) => Ok(ImageLookup::Found(Box::new(image_info(img)))),
@@ -202,89 +122,6 @@ impl DockerEngine {
                 reference: reference.into(),
                 source,
             }),
-        }
-    }
-
-    /// Reads a container's or an exec's multiplexed output into lines.
-    async fn drain(
-        &self,
-        id: &ContainerId,
-        mut out: std::pin::Pin<
-            Box<dyn futures::Stream<Item = std::result::Result<LogOutput, Bollard>> + Send>,
-        >,
-        output: OutputSink<'_>,
-    ) -> Result<()> {
-        let mut stdout = LineSplitter::new(OutputStream::Stdout);
-        let mut stderr = LineSplitter::new(OutputStream::Stderr);
-        while let Some(item) = out.next().await {
-            let lines = match item.map_err(|source| EngineError::Output {
-                id: id.0.clone(),
-                source,
-            })? {
-                LogOutput::StdOut { message } | LogOutput::Console { message } => {
-                    stdout.push(&message)
-                }
-                LogOutput::StdErr { message } => stderr.push(&message),
-                LogOutput::StdIn { .. } => Vec::new(),
-            };
-            lines.into_iter().for_each(output);
-        }
-        stdout.finish().into_iter().for_each(output);
-        stderr.finish().into_iter().for_each(output);
-        Ok(())
-    }
-
-    async fn run(
-        &self,
-        id: &ContainerId,
-        output: OutputSink<'_>,
-        cancel: &CancellationToken,
-    ) -> Result<i64> {
-        let work = async {
-            let opts = AttachContainerOptionsBuilder::default()
-                .stream(true)
-                .stdout(true)
-                .stderr(true)
-                .build();
-            let attached = self
-                .docker
-                .attach_container(&id.0, Some(opts))
-                .await
-                .map_err(|source| EngineError::Attach {
-                    id: id.0.clone(),
-                    source,
-                })?;
-            self.docker
-                .start_container(&id.0, None::<StartContainerOptions>)
-                .await
-                .map_err(|source| EngineError::Start {
-                    id: id.0.clone(),
-                    source,
-                })?;
-            self.drain(id, attached.output, output).await?;
-            let mut wait = self
-                .docker
-                .wait_container(&id.0, None::<WaitContainerOptions>);
-            match wait.next().await {
-                Some(Ok(resp)) => Ok(resp.status_code),
-                // bollard reports a non-zero exit as an error: it is a result here.
-                Some(Err(Bollard::DockerContainerWaitError { code, .. })) => Ok(code),
-                Some(Err(source)) => Err(EngineError::Wait {
-                    id: id.0.clone(),
-                    source,
-                }),
-                None => Err(EngineError::NoExitCode { id: id.0.clone() }),
-            }
-        };
-        tokio::select! {
-            res = work => res,
-            _ = cancel.cancelled() => {
-                // Kill first so a process ignoring SIGTERM does not hold removal up;
-                // errors are fine (it may have exited), removal below is what counts.
-                let _ = self.docker.kill_container(&id.0, None::<KillContainerOptions>).await;
-                self.force_remove(id).await?;
-                Err(EngineError::Cancelled { id: id.0.clone() })
-            }
         }
     }
 }
@@ -383,11 +220,7 @@ impl Engine for DockerEngine {
         async move {
             tokio::select! {
                 res = work => res,
-                _ = cancel.cancelled() => {
-                    let _ = self.docker.kill_container(&id.0, None::<KillContainerOptions>).await;
-                    self.force_remove(id).await?;
-                    Err(EngineError::Cancelled { id: id.0.clone() })
-                }
+                _ = cancel.cancelled() => self.abandon(id).await,
             }
         }
         .boxed()
@@ -601,22 +434,7 @@ impl Engine for DockerEngine {
         value: &'a str,
     ) -> BoxFuture<'a, Result<ImageLookup>> {
         async move {
-            let label = format!("{key}={value}");
-            let filters = HashMap::from([("label", vec![label.as_str()])]);
-            // all=true: a step image with children is an "intermediate" image, which
-            // the engine leaves out of a plain listing (found by the first exec pass).
-            let opts = ListImagesOptionsBuilder::default()
-                .all(true)
-                .filters(&filters)
-                .build();
-            let mut images = self
-                .docker
-                .list_images(Some(opts))
-                .await
-                .map_err(|source| EngineError::ListImages {
-                    label: label.clone(),
-                    source,
-                })?;
+            let mut images = self.images_labelled(&format!("{key}={value}")).await?;
             // Newest first; the id breaks ties so the choice is stable.
             images.sort_by(|a, b| b.created.cmp(&a.created).then(a.id.cmp(&b.id)));
             match images.first() {
@@ -632,19 +450,7 @@ impl Engine for DockerEngine {
         key: &'a str,
     ) -> BoxFuture<'a, Result<BTreeMap<String, String>>> {
         async move {
-            let filters = HashMap::from([("label", vec![key])]);
-            let opts = ListImagesOptionsBuilder::default()
-                .all(true)
-                .filters(&filters)
-                .build();
-            let mut images = self
-                .docker
-                .list_images(Some(opts))
-                .await
-                .map_err(|source| EngineError::ListImages {
-                    label: key.to_string(),
-                    source,
-                })?;
+            let mut images = self.images_labelled(key).await?;
             // Oldest first, so the newest image per value wins.
             images.sort_by(|a, b| a.created.cmp(&b.created).then(a.id.cmp(&b.id)));
             Ok(images
@@ -747,71 +553,6 @@ fn image_info(img: bollard::models::ImageInspect) -> ImageInfo {
     }
 }
 
-fn unreachable(config: &EngineConfig, reason: String) -> EngineError {
-    let endpoint = &config.endpoint;
-    if let Some(name) = &config.context {
-        return EngineError::Unreachable {
-            endpoint: format!("{endpoint} (docker context {name})"),
-            reason,
-            hint: format!(
-                "check the engine of docker context {name} (docker context inspect {name}), \
-                 or choose another with --context NAME or DOCKER_CONTEXT"
-            ),
-        };
-    }
-    let hint = match endpoint {
-        Endpoint::Unix(_) if reason.contains("permission denied") => {
-            "run as a member of the docker group, or set DOCKER_HOST"
-        }
-        Endpoint::Unix(_) => "start dockerd or set DOCKER_HOST",
-        Endpoint::Tcp(_) | Endpoint::TcpTls { .. } | Endpoint::TcpTlsFiles { .. } => {
-            "check that the engine listens there, or set DOCKER_HOST to one that does"
-        }
-        Endpoint::Ssh(_) => {
-            "check `ssh HOST docker version` works without a password (a key or an agent), \
-             with the docker CLI installed on the host"
-        }
-    };
-    EngineError::Unreachable {
-        endpoint: endpoint.to_string(),
-        reason,
-        hint: hint.into(),
-    }
-}
-
-/// The innermost cause in a few words: an io error's kind ("connection refused")
-/// rather than hyper's wrapping text.
-fn root_cause(err: &Bollard) -> String {
-    if matches!(err, Bollard::RequestTimeoutError) {
-        return "no answer in time".into();
-    }
-    let mut cur: &(dyn std::error::Error + 'static) = err;
-    let mut last = err.to_string();
-    loop {
-        if let Some(io) = cur.downcast_ref::<std::io::Error>() {
-            return io_reason(io);
-        }
-        match cur.source() {
-            Some(next) => {
-                last = next.to_string();
-                cur = next;
-            }
-            None => return last,
-        }
-    }
-}
-
-fn io_reason(io: &std::io::Error) -> String {
-    use std::io::ErrorKind::*;
-    match io.kind() {
-        ConnectionRefused => "connection refused".into(),
-        PermissionDenied => "permission denied".into(),
-        NotFound => "no such socket".into(),
-        TimedOut => "connection timed out".into(),
-        _ => io.to_string(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -829,33 +570,6 @@ mod tests {
         ];
         for (input, want) in cases {
             assert_eq!(split_tag(input), want, "{input}");
-        }
-    }
-
-    #[test]
-    fn refused_unix_socket_message_says_what_and_how() {
-        let mut config = EngineConfig::from_env(&HashMap::new()).unwrap();
-        let err = unreachable(&config, "connection refused".into());
-        assert_eq!(
-            err.to_string(),
-            "cannot reach the Docker engine at unix:///var/run/docker.sock: connection refused"
-        );
-        // The advice is a field; the CLI prints it as a `hint:` line.
-        match err {
-            EngineError::Unreachable { hint, .. } => {
-                assert_eq!(hint, "start dockerd or set DOCKER_HOST")
-            }
-            other => panic!("{other:?}"),
-        }
-        // Chosen by a docker context: the message and the hint name it.
-        config.context = Some("colima".into());
-        let err = unreachable(&config, "no such socket".into());
-        assert!(err.to_string().contains("(docker context colima)"), "{err}");
-        match err {
-            EngineError::Unreachable { hint, .. } => {
-                assert!(hint.contains("docker context inspect colima"), "{hint}")
-            }
-            other => panic!("{other:?}"),
         }
     }
 }

@@ -148,23 +148,8 @@ impl DockerEngine {
     /// Every container labelled `xplat.managed=true`, running or not, including ones a
     /// killed xplat left behind (for `xplat prune`).
     pub async fn list_managed_containers(&self) -> Result<Vec<ContainerId>> {
-        let label = format!("{MANAGED_LABEL}=true");
-        let filters = HashMap::from([("label", vec![label.as_str()])]);
-        let opts = ListContainersOptionsBuilder::default()
-            .all(true)
-            .filters(&filters)
-            .build();
-        let list = self
-            .docker
-            .list_containers(Some(opts))
-            .await
-            .map_err(|source| EngineError::ListContainers { source })?;
-        let mut ids: Vec<ContainerId> = list
-            .into_iter()
-            .filter_map(|c| c.id.map(ContainerId))
-            .collect();
-        ids.sort();
-        Ok(ids)
+        let entries = self.list_managed_container_entries().await?;
+        Ok(entries.into_iter().map(|e| e.id).collect())
     }
 
     /// xplat's containers with their labels and creation time, by id.

@@ -153,10 +153,18 @@ pub fn select_containers<'a>(
         .collect()
 }
 
+/// A `--older-than` or `until=` value that is not a duration.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{text:?} is not a duration (e.g. 90s, 30m, 24h, 7d, 1h30m)")]
+pub struct NotADuration {
+    /// The value given.
+    pub text: String,
+}
+
 /// `--older-than` values: `90s`, `30m`, `24h`, `7d`, `2w`, and sums such as `1h30m`
 /// (Go's `h`/`m`/`s` as docker's `until=` takes, plus days and weeks). Seconds.
-pub fn parse_duration(text: &str) -> Result<i64, String> {
-    let bad = || format!("{text:?} is not a duration (e.g. 90s, 30m, 24h, 7d, 1h30m)");
+pub fn parse_duration(text: &str) -> Result<i64, NotADuration> {
+    let bad = || NotADuration { text: text.into() };
     let mut total: i64 = 0;
     let mut number = String::new();
     for c in text.trim().chars() {

@@ -84,6 +84,8 @@ pub struct ImageBuild {
     pub steps_cached: usize,
     /// Per-platform engine tags made with `--target` and `-t` (finals built in the engine).
     pub engine_tags: Vec<String>,
+    /// The plan the build ran (the `--metadata-file` records it).
+    pub plan: crate::plan::BuildPlan,
 }
 
 /// Builds every target's final image as an OCI image, running on the engines only what
@@ -172,6 +174,7 @@ pub async fn build_images(
         steps_run,
         steps_cached,
         engine_tags,
+        plan: ran.plan.clone(),
     })
 }
 

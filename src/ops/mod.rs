@@ -1,5 +1,9 @@
 //! The composition root for `xplat build` and `xplat prune` as library functions: what
-//! the CLI calls and what the tests call.
+//! the CLI calls and what the tests call. [`Session`] (in `session`) holds what `xplat
+//! plan`, `check` and `build` share: the catalog, the Dockerfile and the planner's inputs;
+//! [`BuildOptions::catalog`] and [`BuildOptions::plan_inputs`] carry them into the build,
+//! so [`plan_build`] plans exactly what `xplat plan` printed (given the same build platform
+//! and base images), and the plan it ran goes out in the plan event.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -14,7 +18,7 @@ use crate::exec::outputs::{cache_root, OutputCache};
 use crate::exec::scheduler::{execute, ExecInputs, ExecOutcome};
 use crate::exec::{ExecError, Fs, Result};
 use crate::oci::ContainerConfig;
-use crate::plan::{plan, Base, BuildPlan, JobId, Mode, PlanOptions, Source};
+use crate::plan::{plan, Base, BuildPlan, JobId, Mode, Source};
 use crate::platform::{Catalog, Platform};
 use crate::progress::{Event, Reporter};
 use crate::registry::RegistryClient;
@@ -22,8 +26,10 @@ use crate::registry::RegistryClient;
 pub mod engines;
 mod images;
 pub mod resolve;
+pub mod session;
 pub use engines::{BuildEngine, Engines};
 pub use images::{build_images, BuildError, ImageBuild, ImageOptions};
+pub use session::{PlanInputs, Session};
 
 /// Repository of the empty images that stand for `FROM scratch` in the engine, one tag
 /// per platform (`xplat/scratch:linux-arm64`).
@@ -72,6 +78,23 @@ pub struct BuildOptions {
     pub add_hosts: Vec<(String, String)>,
     /// `--no-cache-filter STAGE`: stages whose steps run without the step cache.
     pub no_cache_filter: Vec<String>,
+    /// The session's platform catalog (embedded, the user's folder, `--platforms-dir`):
+    /// the build plans with the catalog `xplat plan` plans with.
+    pub catalog: Catalog,
+    /// The session's parsed Dockerfile (`None`: read and parse [`BuildOptions::dockerfile`]).
+    pub parsed: Option<crate::dockerfile::Dockerfile>,
+}
+
+impl BuildOptions {
+    /// The planner's inputs, as the session has them.
+    pub fn plan_inputs(&self) -> PlanInputs {
+        PlanInputs {
+            platforms: self.platforms.clone(),
+            build_platform: self.build_platform.clone(),
+            build_args: self.build_args.clone(),
+            target: self.target.clone(),
+        }
+    }
 }
 
 /// `--network` (buildx's values).
@@ -263,10 +286,17 @@ pub(crate) async fn run_engine(
         .unwrap_or_else(|| opts.context_dir.join("Dockerfile"));
     let ctx = BuildContext::open(&opts.context_dir, &dockerfile)
         .map_err(|e| ExecError::OpenContext(Box::new(e)))?;
-    let text = ctx
-        .read_dockerfile()
-        .map_err(|e| ExecError::OpenContext(Box::new(e)))?;
-    let df = crate::dockerfile::parse(&text)?;
+    // The session's syntax tree when the caller has one: the Dockerfile is read and parsed
+    // once per command.
+    let df = match &opts.parsed {
+        Some(df) => df.clone(),
+        None => {
+            let text = ctx
+                .read_dockerfile()
+                .map_err(|e| ExecError::OpenContext(Box::new(e)))?;
+            crate::dockerfile::parse(&text)?
+        }
+    };
     let slots = engines.slots();
     let build_platform = opts
         .build_platform
@@ -315,6 +345,7 @@ pub(crate) async fn run_engine(
         native,
         assembled,
         emulated,
+        plan: Box::new(plan.clone()),
     });
     let limit = match opts.jobs {
         0 if engines.named() => engines.job_limit(),
@@ -383,9 +414,10 @@ pub(crate) async fn run_engine(
     })
 }
 
-/// The plan `build` runs: the Dockerfile planned for `opts` with `build_platform` as the
-/// default build platform (default target: the build platform), the jobs placed on
-/// `engines` (none: one engine) and the base images resolved so far.
+/// The plan `build` runs: the Dockerfile planned for `opts` (with the session's catalog)
+/// with `build_platform` as the default build platform (default target: the build
+/// platform), the jobs placed on `engines` (none: one engine) and the base images resolved
+/// so far.
 pub fn plan_build(
     opts: &BuildOptions,
     df: &crate::dockerfile::Dockerfile,
@@ -394,25 +426,14 @@ pub fn plan_build(
     engines: &[crate::plan::EngineSlot],
     bases: &resolve::Bases,
 ) -> Result<BuildPlan> {
-    let targets = if opts.platforms.is_empty() {
-        vec![build_platform.clone()]
-    } else {
-        opts.platforms.clone()
-    };
-    let plan_opts = PlanOptions {
-        targets,
-        build_platform: build_platform.clone(),
-        build_args: opts.build_args.clone(),
-        target_stage: opts.target.clone(),
-        all_in_engine,
-        engines: engines.to_vec(),
-        fixed_build_platform: opts.build_platform.is_some(),
-        bases: bases
-            .iter()
-            .map(|(k, b)| (k.clone(), b.info.clone()))
-            .collect(),
-    };
-    Ok(plan(df, &plan_opts, &Catalog::embedded())?)
+    let mut plan_opts = opts
+        .plan_inputs()
+        .options(build_platform, all_in_engine, engines);
+    plan_opts.bases = bases
+        .iter()
+        .map(|(k, b)| (k.clone(), b.info.clone()))
+        .collect();
+    Ok(plan(df, &plan_opts, &opts.catalog)?)
 }
 
 /// Keeps the job-id type in scope for readers.

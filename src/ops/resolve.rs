@@ -157,17 +157,16 @@ async fn resolve_one(
     let mut engine_says = None;
     if let Some(engine) = engine {
         match from_engine(engine, reference, platform).await? {
-            Ok(found) if !pull_always => return Ok(found),
-            Ok(found) => engine_says = Some(Ok(found)),
-            Err(why) => engine_says = Some(Err(why)),
+            InEngine::Found(found) if !pull_always => return Ok(*found),
+            said => engine_says = Some(said),
         }
     }
     match from_registry(client, reference, platform).await {
         Ok(found) => Ok(found),
         Err(RegistryFailure::Arch(e)) => Err(e),
         Err(RegistryFailure::Other(registry_why)) => match engine_says {
-            Some(Ok(found)) => Ok(found),
-            Some(Err(engine_why)) => Err(ResolveError::NotFound {
+            Some(InEngine::Found(found)) => Ok(*found),
+            Some(engine_why) => Err(ResolveError::NotFound {
                 reference: reference.into(),
                 platform: platform.format_all(),
                 reason: format!("{engine_why}; in the registry: {registry_why}"),
@@ -183,13 +182,41 @@ async fn resolve_one(
     }
 }
 
-/// `Ok(Ok(base))` when the engine has the reference for the platform, `Ok(Err(why))`
-/// when it does not.
+/// What the engine's store holds of a (reference, platform).
+enum InEngine {
+    /// The image, for the platform.
+    Found(Box<ResolvedBase>),
+    /// No image of that name.
+    Missing,
+    /// The image, for another platform.
+    OtherPlatform {
+        /// The reference asked for.
+        reference: String,
+        /// The image's platform.
+        platform: Platform,
+    },
+}
+
+/// Why the engine's image is not used (the error says it when the registry fails too).
+impl std::fmt::Display for InEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            InEngine::Found(b) => write!(f, "the engine has {}", b.reference),
+            InEngine::Missing => f.write_str("not in the engine"),
+            InEngine::OtherPlatform {
+                reference,
+                platform,
+            } => write!(f, "the engine's {reference} is {}", platform.format()),
+        }
+    }
+}
+
+/// Looks `reference` up in the engine's store for `platform`.
 async fn from_engine(
     engine: &dyn Engine,
     reference: &str,
     platform: &Platform,
-) -> Result<Result<ResolvedBase, String>, ResolveError> {
+) -> Result<InEngine, ResolveError> {
     let found = engine
         .inspect_image(reference)
         .await
@@ -198,15 +225,15 @@ async fn from_engine(
             source: Box::new(source),
         })?;
     let info = match found {
-        ImageLookup::Missing => return Ok(Err("not in the engine".into())),
+        ImageLookup::Missing => return Ok(InEngine::Missing),
         ImageLookup::Found(info) => info,
     };
     // `matches`, not `==`: an arm64 image often says variant v8, the target none.
     if !platform.matches(&info.platform) {
-        return Ok(Err(format!(
-            "the engine's {reference} is {}",
-            info.platform.format()
-        )));
+        return Ok(InEngine::OtherPlatform {
+            reference: reference.into(),
+            platform: info.platform.clone(),
+        });
     }
     let diff_ids = info
         .diff_ids
@@ -224,7 +251,7 @@ async fn from_engine(
         },
         ..ImageConfig::default()
     };
-    Ok(Ok(ResolvedBase {
+    Ok(InEngine::Found(Box::new(ResolvedBase {
         reference: reference.into(),
         requested: platform.clone(),
         info: BaseInfo {
@@ -235,7 +262,7 @@ async fn from_engine(
         origin: BaseOrigin::Engine {
             image_id: info.id.clone(),
         },
-    }))
+    })))
 }
 
 /// Resolves `reference` for `platform` in its registry only (for callers without an

@@ -6,6 +6,8 @@
 //! - [`metadata`]: the build's labels and annotations on every image and the index.
 //! - [`rootfs`]: an image's filesystem (layers and whiteouts applied) as a folder or a tar,
 //!   for `--output type=local` and `type=tar`.
+//! - `summary`: [`BuildSummary`], the `--metadata-file` document (with the plan the build
+//!   ran) and the end-of-build lines.
 //!
 //! Images are made by `assemble` (assembled jobs, engine exports). Registry traffic goes
 //! through `registry`, engine traffic through `engine`; this module writes files only at the
@@ -17,6 +19,7 @@ pub mod inspect;
 pub mod metadata;
 pub mod rootfs;
 pub mod spec;
+mod summary;
 
 pub use deliver::{deliver, BuildSummary, Delivered, LoadTarget, OutputOptions, PlatformSummary};
 pub use error::{OutputError, Result};

@@ -30,10 +30,8 @@ use crate::platform::Platform;
 
 use super::error::{PlanError, Result};
 use super::BaseInfo;
-
-/// BuildKit's default PATH (`system.DefaultPathEnv` for Unix), put into a config
-/// that has none.
-pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+// BuildKit's default PATH, put into a config that has none: the one interpreter's.
+use crate::stage::DEFAULT_PATH;
 
 /// Who set a name of the state env last.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -294,11 +294,18 @@ pub enum Source {
 }
 
 /// The platform catalog: entries by canonical name (`linux/arm/v7`), sorted.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Catalog {
     entries: BTreeMap<String, (PlatformSpec, Source)>,
     /// Lowercased alias or name → canonical name.
     names: BTreeMap<String, String>,
+}
+
+impl Default for Catalog {
+    /// The embedded catalog.
+    fn default() -> Catalog {
+        Catalog::embedded()
+    }
 }
 
 impl Catalog {

@@ -22,7 +22,8 @@ pub use tty::TtyReporter;
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
-    /// The plan is known: how many jobs of each mode will run.
+    /// The plan is known: how many jobs of each mode will run, and the plan itself (what
+    /// `xplat plan --format json` prints for the same inputs).
     Plan {
         /// Number of jobs.
         jobs: usize,
@@ -32,6 +33,8 @@ pub enum Event {
         assembled: usize,
         /// Jobs that need emulation.
         emulated: usize,
+        /// The plan the build runs.
+        plan: Box<crate::plan::BuildPlan>,
     },
     /// A job started.
     JobStarted {

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::Mutex;
 
-use super::{Event, Reporter};
+use super::{text, Event, Reporter};
 
 /// Writes one human line per event.
 pub struct PlainReporter<W: Write + Send> {
@@ -39,9 +39,8 @@ impl<W: Write + Send> Reporter for PlainReporter<W> {
                 native,
                 assembled,
                 emulated,
-            } => format!(
-                "plan: {jobs} jobs: {native} native, {assembled} assembled, {emulated} emulated"
-            ),
+                ..
+            } => text::plan_line(*jobs, *native, *assembled, *emulated),
             Event::JobStarted {
                 job,
                 stage,
@@ -52,7 +51,7 @@ impl<W: Write + Send> Reporter for PlainReporter<W> {
                 let on = engine
                     .as_deref()
                     .map_or_else(String::new, |e| format!(" on {e}"));
-                let label = format!("[{}] {stage}{on}", platforms.join(","));
+                let label = format!("{}{on}", text::job_label(platforms, stage));
                 self.labels
                     .lock()
                     .expect("progress lock")
@@ -100,19 +99,12 @@ impl<W: Write + Send> Reporter for PlainReporter<W> {
                 mode,
                 waits_for,
             } => {
-                let label = format!("[{}] {stage}", platforms.join(","));
+                let label = text::job_label(platforms, stage);
                 self.labels
                     .lock()
                     .expect("progress lock")
                     .insert(job.clone(), label.clone());
-                if waits_for.is_empty() {
-                    format!("{label}: queued ({mode})")
-                } else {
-                    format!(
-                        "{label}: queued ({mode}, waits for {})",
-                        waits_for.join(", ")
-                    )
-                }
+                format!("{label}: {}", text::queued_status(mode, waits_for))
             }
             Event::JobAssembled {
                 job,
@@ -127,7 +119,7 @@ impl<W: Write + Send> Reporter for PlainReporter<W> {
                     .expect("progress lock")
                     .get(job)
                     .cloned()
-                    .unwrap_or_else(|| format!("[{}] {stage}", platforms.join(",")));
+                    .unwrap_or_else(|| text::job_label(platforms, stage));
                 format!(
                     "{label} assembled ({layers} layer{}) in {:.1}s",
                     if *layers == 1 { "" } else { "s" },

@@ -6,6 +6,25 @@
 
 use crate::dockerfile::{Command, Healthcheck, Instruction};
 
+/// A job as the plain and terminal displays name it: `[linux/arm64] build`.
+pub fn job_label(platforms: &[String], stage: &str) -> String {
+    format!("[{}] {stage}", platforms.join(","))
+}
+
+/// A queued job's status: `queued (native)`, `queued (assembled, waits for #2, #3)`.
+pub fn queued_status(mode: &str, waits_for: &[String]) -> String {
+    if waits_for.is_empty() {
+        format!("queued ({mode})")
+    } else {
+        format!("queued ({mode}, waits for {})", waits_for.join(", "))
+    }
+}
+
+/// The plan event's line: how many jobs of each mode.
+pub fn plan_line(jobs: usize, native: usize, assembled: usize, emulated: usize) -> String {
+    format!("plan: {jobs} jobs: {native} native, {assembled} assembled, {emulated} emulated")
+}
+
 fn command(c: &Command) -> String {
     match c {
         Command::Shell(s) => s.clone(),

@@ -78,8 +78,7 @@ impl Screen {
 
     /// Applies an event; returns what the terminal must change.
     pub fn apply(&mut self, event: &Event) -> Vec<Change> {
-        let label =
-            |platforms: &[String], stage: &str| format!("[{}] {stage}", platforms.join(","));
+        let label = super::text::job_label;
         match event {
             Event::JobQueued {
                 job,
@@ -88,11 +87,7 @@ impl Screen {
                 mode,
                 waits_for,
             } => {
-                let status = if waits_for.is_empty() {
-                    format!("queued ({mode})")
-                } else {
-                    format!("queued ({mode}, waits for {})", waits_for.join(", "))
-                };
+                let status = super::text::queued_status(mode, waits_for);
                 self.line(job, label(platforms, stage), status, false)
             }
             Event::JobStarted {
@@ -147,8 +142,9 @@ impl Screen {
                 native,
                 assembled,
                 emulated,
-            } => vec![Change::Print(format!(
-                "plan: {jobs} jobs: {native} native, {assembled} assembled, {emulated} emulated"
+                ..
+            } => vec![Change::Print(super::text::plan_line(
+                *jobs, *native, *assembled, *emulated,
             ))],
             Event::Note { message } => vec![Change::Print(message.clone())],
             Event::IndexPushed {

@@ -78,6 +78,12 @@ pub enum ConfigError {
         /// What is wrong.
         message: String,
     },
+    /// `--build-arg =VALUE`: a value without a name.
+    #[error("{value:?} has no name")]
+    NamelessBuildArg {
+        /// What was given.
+        value: String,
+    },
     /// An `XPLAT_*` environment variable's value is unusable.
     #[error("environment variable {name}={value:?}: {message}")]
     BadEnv {
@@ -397,6 +403,11 @@ pub fn resolve(src: &Sources, catalog: &Catalog, host: &Platform) -> Result<Conf
                 Some(v) => build_args.insert(item.clone(), v.clone()),
                 None => None,
             },
+            None if item.starts_with('=') => {
+                return Err(ConfigError::NamelessBuildArg {
+                    value: item.clone(),
+                })
+            }
             None => return Err(bad_flag("--build-arg", item, pair_hint())),
         };
     }
