@@ -9,6 +9,7 @@
 
 mod builds;
 mod faults;
+mod ssh;
 
 use std::process::Command;
 
