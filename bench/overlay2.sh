@@ -2,8 +2,9 @@
 # bench/speed.sh against a second engine with overlay2 (native diff), in one run (issue 11).
 #
 # Starts a second dockerd with its own data-root, exec-root and socket, storage driver
-# overlay2, inside its own network namespace (`unshare -n`: with `--bridge none` in the
-# host's namespace it would delete the main engine's docker0 bridge), loads the builder
+# overlay2, inside its own network namespace (`unshare -n`: its docker0 bridge is then its
+# own, and it cannot touch the main engine's; with `--bridge none` the engine's BuildKit
+# fails every RUN with "network bridge not found"), loads the builder
 # image into it, and runs bench/speed.sh in that namespace with DOCKER_HOST pointing at
 # it, so that the loopback registry, xplat, the docker CLI and the engine share one
 # loopback. Stops the engine and removes its folders at the end. Needs root and the
@@ -37,7 +38,7 @@ ROOT=$1 SOCK=$2
 ip link set lo up
 dockerd --config-file "$ROOT/daemon.json" --data-root "$ROOT/data" --exec-root "$ROOT/exec" \
     -H "unix://$SOCK" --pidfile "$ROOT/dockerd.pid" --storage-driver overlay2 \
-    --bridge none --iptables=false --ip-masq=false >"$ROOT/dockerd.log" 2>&1 &
+    --iptables=false --ip-masq=false >"$ROOT/dockerd.log" 2>&1 &
 DPID=$!
 stop() {
     kill "$DPID" 2>/dev/null || true

@@ -26,3 +26,4 @@ pub mod platform;
 pub mod progress;
 pub mod registry;
 pub mod stage;
+pub mod travel;

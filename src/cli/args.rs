@@ -184,6 +184,14 @@ pub struct BuildArgs {
     /// Do not use the step cache.
     #[arg(long)]
     pub no_cache: bool,
+    /// Export the build's cache: type=local,dest=DIR or type=registry,ref=REF (mode=min;
+    /// ignore-error=false to fail the build when the export fails).
+    #[arg(long = "cache-to", value_name = "SPEC")]
+    pub cache_to: Option<String>,
+    /// Take cache entries from type=local,src=DIR or type=registry,ref=REF (repeatable;
+    /// a source that cannot be read is a warning).
+    #[arg(long = "cache-from", value_name = "SPEC")]
+    pub cache_from: Vec<String>,
     /// How many jobs run at once (default: the number of cores).
     #[arg(long, value_name = "N")]
     pub jobs: Option<usize>,

@@ -35,7 +35,32 @@ pub fn build_options(
         .map(|h| super::buildx::parse_add_host(h))
         .collect::<Result<Vec<_>, _>>()
         .map_err(super::render_error::usage)?;
+    let spec_error = |e: crate::travel::SpecError| {
+        super::render_error::usage(super::render_error::Advice::new(
+            e.to_string(),
+            "see README.md, \"A build cache that travels\"",
+        ))
+    };
+    let cache_from = if args.cache_from.is_empty() {
+        &config.cache.from
+    } else {
+        &args.cache_from
+    };
+    let cache_from = cache_from
+        .iter()
+        .map(|v| crate::travel::parse_from(v))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(spec_error)?;
+    let cache_to = args
+        .cache_to
+        .as_ref()
+        .or(config.cache.to.as_ref())
+        .map(|v| crate::travel::parse_to(v))
+        .transpose()
+        .map_err(spec_error)?;
     Ok(BuildOptions {
+        cache_from,
+        cache_to,
         context_dir: config.context.clone(),
         dockerfile: Some(config.dockerfile.clone()),
         platforms: session.inputs.platforms.clone(),
@@ -68,6 +93,34 @@ pub fn build_options(
         catalog: session.catalog.clone(),
         parsed: Some(session.df.clone()),
     })
+}
+
+/// `--cache-to`: exports the recordings of the build's jobs. A failure is a warning
+/// unless `ignore-error=false`.
+async fn export_cache(
+    opts: &BuildOptions,
+    built: &ops::ImageBuild,
+    client: &crate::registry::RegistryClient,
+    work: &std::path::Path,
+    reporter: &dyn Reporter,
+) -> anyhow::Result<()> {
+    let (Some(to), Some(outputs)) = (&opts.cache_to, &built.outputs_dir) else {
+        return Ok(());
+    };
+    let name = crate::travel::describe(&to.at);
+    let message =
+        match crate::travel::export(&to.at, outputs, &built.cache_keys, client, work).await {
+            Ok(done) => format!(
+                "cache to {name}: {} entries, {} bytes sent",
+                done.entries, done.bytes
+            ),
+            Err(e) if to.ignore_error => format!("warning: cache to {name} failed: {e}"),
+            Err(e) => {
+                return Err(anyhow::Error::new(e).context(format!("exporting the cache to {name}")))
+            }
+        };
+    reporter.report(&crate::progress::Event::Note { message });
+    Ok(())
 }
 
 /// Connects to the build's engines (`[engines]`, `--engine`, else the one `--context`,
@@ -276,6 +329,11 @@ pub fn build_command(
                 return Err(e);
             }
         };
+        // The cache goes last: the image and its index are already delivered.
+        if let Err(e) = export_cache(&opts, &built, &client, &work.0, reporter.as_ref()).await {
+            reporter.finish();
+            return Err(e);
+        }
         reporter.report(&super::output_args::result_event(
             &built.index,
             &out_opts,

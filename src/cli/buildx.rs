@@ -42,12 +42,6 @@ pub struct UnsupportedBuildxArgs {
     /// buildx's --builder: refused (use --context).
     #[arg(long, hide = true, value_name = "NAME")]
     builder: Option<String>,
-    /// buildx's --cache-from: refused (the step cache is the engine's).
-    #[arg(long = "cache-from", hide = true, value_name = "SPEC")]
-    cache_from: Vec<String>,
-    /// buildx's --cache-to: refused (the step cache is the engine's).
-    #[arg(long = "cache-to", hide = true, value_name = "SPEC")]
-    cache_to: Vec<String>,
     /// buildx's --cgroup-parent: refused.
     #[arg(long = "cgroup-parent", hide = true, value_name = "CGROUP")]
     cgroup_parent: Option<String>,
@@ -114,13 +108,6 @@ impl UnsupportedBuildxArgs {
                 "--builder",
                 "xplat has no builder instances: it drives the Docker engine itself",
                 "choose the engine with --context NAME, DOCKER_CONTEXT or DOCKER_HOST",
-            );
-        }
-        if !self.cache_from.is_empty() || !self.cache_to.is_empty() {
-            return refuse(
-                "--cache-from/--cache-to",
-                "xplat's step cache lives in the engine; it is not imported or exported",
-                "drop the flag; a rebuild on the same engine reuses the step cache",
             );
         }
         if self.cgroup_parent.is_some() || self.shm_size.is_some() {
@@ -462,10 +449,6 @@ mod tests {
             (
                 &["--ulimit", "nofile=1024:1024"],
                 "--ulimit is not supported",
-            ),
-            (
-                &["--cache-from", "type=local,src=c"],
-                "--cache-from/--cache-to",
             ),
             (&["--sbom"], "attestations"),
             (&["--provenance=false"], "attestations"),

@@ -234,6 +234,11 @@ impl OutputCache {
         }
     }
 
+    /// The folder the recordings are kept in (`None`: nothing is kept).
+    pub fn dir(&self) -> Option<&Path> {
+        self.dir.as_deref()
+    }
+
     fn entry(&self, key: &str, root: &str) -> Option<(PathBuf, PathBuf)> {
         let dir = self.dir.as_ref()?.join(key.trim_start_matches("sha256:"));
         let name = hex_of(root);

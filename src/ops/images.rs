@@ -6,7 +6,7 @@
 //! `output::deliver` pushes, writes or loads.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use tokio_util::sync::CancellationToken;
 
@@ -86,6 +86,10 @@ pub struct ImageBuild {
     pub engine_tags: Vec<String>,
     /// The plan the build ran (the `--metadata-file` records it).
     pub plan: crate::plan::BuildPlan,
+    /// Every job's chain key (what `--cache-to` exports the recordings of).
+    pub cache_keys: std::collections::BTreeSet<String>,
+    /// The output cache's folder, if one is kept.
+    pub outputs_dir: Option<PathBuf>,
 }
 
 /// Builds every target's final image as an OCI image, running on the engines only what
@@ -175,6 +179,14 @@ pub async fn build_images(
         steps_cached,
         engine_tags,
         plan: ran.plan.clone(),
+        cache_keys: ran
+            .exec
+            .keys
+            .jobs
+            .iter()
+            .map(|k| k.key_out.clone())
+            .collect(),
+        outputs_dir: ran.outputs.dir().map(Path::to_path_buf),
     })
 }
 

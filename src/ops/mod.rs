@@ -83,6 +83,10 @@ pub struct BuildOptions {
     pub catalog: Catalog,
     /// The session's parsed Dockerfile (`None`: read and parse [`BuildOptions::dockerfile`]).
     pub parsed: Option<crate::dockerfile::Dockerfile>,
+    /// `--cache-from`: caches whose entries the output cache takes before the build.
+    pub cache_from: Vec<crate::travel::Location>,
+    /// `--cache-to`: where the caller exports the build's cache after delivering it.
+    pub cache_to: Option<crate::travel::CacheTo>,
 }
 
 impl BuildOptions {
@@ -269,6 +273,36 @@ pub fn wanted_images(plan: &BuildPlan) -> Vec<(String, Platform, Option<String>)
     out
 }
 
+/// Takes the entries of every `--cache-from` into the output cache. Nothing here fails
+/// the build: a source that cannot be read, or an entry that does not check out, is a
+/// warning.
+async fn import_caches(
+    from: &[crate::travel::Location],
+    outputs: &OutputCache,
+    client: &RegistryClient,
+    reporter: &dyn Reporter,
+) {
+    let Some(dir) = outputs.dir() else { return };
+    for at in from {
+        let name = crate::travel::describe(at);
+        let message = match crate::travel::import(at, dir, client).await {
+            Ok(got) => {
+                for why in &got.skipped {
+                    reporter.report(&Event::Note {
+                        message: format!("warning: cache from {name}: skipped {why}"),
+                    });
+                }
+                format!(
+                    "cache from {name}: {} entries taken, {} already here",
+                    got.entries, got.present
+                )
+            }
+            Err(e) => format!("warning: cache from {name} could not be read: {e}"),
+        };
+        reporter.report(&Event::Note { message });
+    }
+}
+
 /// Parses, plans (placing jobs on the engines), resolves the base images (each in the
 /// store of the engine that first needs it, else its registry) and runs the engine jobs
 /// the caches cannot serve.
@@ -371,6 +405,9 @@ pub(crate) async fn run_engine(
     ]);
     let env: BTreeMap<String, String> = std::env::vars().collect();
     let outputs = OutputCache::new(opts.cache_dir.clone().or_else(|| cache_root(&env)));
+    if !opts.no_cache {
+        import_caches(&opts.cache_from, &outputs, client, reporter).await;
+    }
     let mut image_needed = BTreeSet::new();
     for t in &plan.targets {
         if plan.job(t.final_job).mode != Mode::Assembled {

@@ -150,6 +150,31 @@ fn summarize(digest: &str, manifest_bytes: &[u8], config_bytes: &[u8]) -> Result
             action: "parsing an image manifest",
             source,
         })?;
+    // An artifact (an xplat cache entry, a signature): its type stands for the platform,
+    // and it has no image config to summarize.
+    let kind: serde_json::Value = serde_json::from_slice(manifest_bytes).unwrap_or_default();
+    let config_type = kind["config"]["mediaType"].as_str().unwrap_or("");
+    if !config_type.is_empty()
+        && !config_type.contains("image.config")
+        && !config_type.contains("container.image")
+    {
+        let artifact = kind["artifactType"].as_str().unwrap_or(config_type);
+        return Ok(ImageSummary {
+            platform: format!("artifact {artifact}"),
+            digest: digest.to_string(),
+            size: manifest_bytes.len() as u64,
+            config_digest: m.config.digest.to_string(),
+            layers: m.layers.len(),
+            layers_size: m.layers.iter().map(|l| l.size).sum(),
+            created: None,
+            entrypoint: None,
+            cmd: None,
+            working_dir: None,
+            user: None,
+            exposed_ports: Vec::new(),
+            env: Vec::new(),
+        });
+    }
     let c =
         ImageConfig::parse(config_bytes).map_err(OutputError::oci("parsing an image config"))?;
     let p = c.platform();

@@ -3,6 +3,7 @@
 //! for linux/amd64 and linux/arm64, checked with skopeo, `docker pull`/`run` and
 //! qemu-aarch64-static; the other outputs; and faults and bad input.
 
+mod cache;
 mod faults;
 mod push;
 mod templates;

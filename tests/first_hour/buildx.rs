@@ -199,7 +199,7 @@ fn unsupported_buildx_flags_are_refused_with_the_reason_not_a_look_alike() {
     for (flag, value, says) in [
         ("--ssh", "default", "--ssh is not supported"),
         ("--ulimit", "nofile=1024:1024", "--ulimit is not supported"),
-        ("--cache-to", "type=inline", "--cache-from/--cache-to"),
+        ("--cache-to", "type=inline", "type=inline is not supported"),
         ("--allow", "security.insecure", "--allow is not supported"),
     ] {
         let out = run(

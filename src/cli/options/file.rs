@@ -70,6 +70,13 @@ pub struct CacheConfig {
     /// Do not use the step cache.
     #[serde(default)]
     pub disabled: bool,
+    /// `--cache-to`: where the build's cache goes (`type=local,dest=DIR`,
+    /// `type=registry,ref=REF`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    /// `--cache-from`: caches to take entries from.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub from: Vec<String>,
 }
 
 /// Every key the top level accepts, for "did you mean".
@@ -90,7 +97,7 @@ const TOP_KEYS: &[&str] = &[
     "engines",
 ];
 const OUTPUT_KEYS: &[&str] = &["push", "load", "oci_layout"];
-const CACHE_KEYS: &[&str] = &["disabled"];
+const CACHE_KEYS: &[&str] = &["disabled", "to", "from"];
 
 /// Parses `text` (the contents of `file`) into the schema.
 pub fn parse(file: &str, text: &str) -> Result<FileConfig, ConfigError> {

@@ -51,7 +51,8 @@ fn file_alone() {
     assert_eq!(names(&c), ["linux/amd64", "linux/arm64"]);
     assert_eq!(c.tags, ["reg.example/app:dev"]);
     assert_eq!(c.target.as_deref(), Some("release"));
-    assert_eq!(c.dockerfile, PathBuf::from("Dockerfile"));
+    // The context is the file's folder, here the current one.
+    assert_eq!(c.dockerfile, PathBuf::from("./Dockerfile"));
     assert_eq!(c.origins["platforms"], Origin::File);
 }
 

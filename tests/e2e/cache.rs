@@ -1,0 +1,268 @@
+//! Issue 14 through the binary: a build cache that travels. A "fresh runner" is the same
+//! engine without the first build's step-cache images and with an empty local cache
+//! folder; `--cache-from` must then make the rebuild run no RUN.
+
+use std::path::Path;
+
+use super::{events, ok, xplat_build};
+use crate::support::{docker, require, require_busybox_images, Fixtures, Registry, TestDir};
+
+const SECRET: &str = "s3cr3t-value-never-cached";
+
+fn project(nonce: u128) -> TestDir {
+    TestDir::new(&[(
+        "Dockerfile",
+        &format!(
+            "FROM xplat-test/busybox:amd64 AS build\n\
+             RUN --mount=type=secret,id=tok --mount=type=cache,target=/cache \
+             sh -c 'cat /run/secrets/tok > /dev/null && echo cachemark-{nonce} > /cache/m && echo out-{nonce} > /out.txt'\n\
+             FROM scratch\nCOPY --from=build /out.txt /out.txt\n"
+        ),
+    )])
+}
+
+fn nonce() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+}
+
+/// One build of `dir`, with its own local cache folder and build id (`travel-TEST-…`),
+/// SOURCE_DATE_EPOCH=0.
+fn build(dir: &Path, test: &str, run: &str, extra: &[&str]) -> crate::support::CmdOutput {
+    let cache = dir.join(format!("local-cache-{run}"));
+    let id = format!("travel-{test}-{run}-{}", nonce());
+    let out = dir.join(format!("out-{run}"));
+    let mut args = vec![
+        "--no-config".to_string(),
+        "--build-id".into(),
+        id,
+        "--platform".into(),
+        "linux/amd64".into(),
+        "--secret".into(),
+        "id=tok,env=TOK".into(),
+        "--output".into(),
+        format!("type=oci,dest={}", out.display()),
+    ];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args.push(".".into());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let cache = cache.display().to_string();
+    xplat_build(
+        dir,
+        &args,
+        &[
+            ("XPLAT_CACHE_DIR", cache.as_str()),
+            ("TOK", SECRET),
+            ("SOURCE_DATE_EPOCH", "0"),
+        ],
+    )
+}
+
+/// Removes the step-cache images of every build of the test `test` (a fresh engine's view).
+fn forget_engine_cache(test: &str) {
+    let ids = docker(["images", "-aq", "--filter", "label=xplat.build"])
+        .output()
+        .unwrap();
+    let labelled = String::from_utf8_lossy(&ids.stdout).into_owned();
+    for id in labelled.split_whitespace() {
+        let label = docker([
+            "image",
+            "inspect",
+            "-f",
+            "{{ index .Config.Labels \"xplat.build\" }}",
+            id,
+        ])
+        .output()
+        .unwrap();
+        if String::from_utf8_lossy(&label.stdout).starts_with(&format!("travel-{test}-")) {
+            let _ = docker(["rmi", "-f", id]).output();
+        }
+    }
+}
+
+fn runs(out: &crate::support::CmdOutput) -> usize {
+    events(out, "step_started")
+        .iter()
+        .filter(|e| e["text"].as_str().unwrap_or("").starts_with("RUN "))
+        .count()
+}
+
+fn notes(out: &crate::support::CmdOutput) -> String {
+    events(out, "note")
+        .iter()
+        .map(|e| e["message"].as_str().unwrap_or("").to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn index_digest(out: &crate::support::CmdOutput) -> String {
+    events(out, "result")
+        .first()
+        .map(|e| e["index_digest"].as_str().unwrap_or("").to_string())
+        .unwrap_or_default()
+}
+
+/// Every file under `dir`, read whole.
+fn all_bytes(dir: &Path) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.extend(std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    out
+}
+
+fn contains(hay: &[u8], needle: &str) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
+#[test]
+fn a_local_cache_lets_a_fresh_runner_run_nothing_and_holds_no_secret_or_cache_mount() {
+    require_busybox_images!();
+    let n = nonce();
+    let dir = project(n);
+    let shared = dir.join("shared-cache").display().to_string();
+    let cold = ok(build(
+        dir.path(),
+        "local",
+        "cold",
+        &["--cache-to", &format!("type=local,dest={shared}")],
+    ));
+    assert_eq!(runs(&cold), 1, "{}", cold.stderr);
+    assert!(notes(&cold).contains("cache to"), "{}", notes(&cold));
+    forget_engine_cache("local");
+    let warm = ok(build(
+        dir.path(),
+        "local",
+        "warm",
+        &["--cache-from", &format!("type=local,src={shared}")],
+    ));
+    assert_eq!(runs(&warm), 0, "{}", warm.stderr);
+    assert!(notes(&warm).contains("1 entries taken"), "{}", notes(&warm));
+    assert_eq!(
+        index_digest(&warm),
+        index_digest(&cold),
+        "SOURCE_DATE_EPOCH=0 both times"
+    );
+    // Neither the secret nor what the cache mount held is in the cache.
+    let blobs = all_bytes(Path::new(&shared));
+    assert!(
+        contains(&blobs, &format!("out-{n}")),
+        "the result is in the cache"
+    );
+    assert!(!contains(&blobs, SECRET));
+    assert!(!contains(&blobs, &format!("cachemark-{n}")));
+
+    // A corrupt entry is skipped with a warning, and the build runs what it must.
+    for f in std::fs::read_dir(Path::new(&shared).join("blobs/sha256"))
+        .unwrap()
+        .flatten()
+    {
+        let mut b = std::fs::read(f.path()).unwrap();
+        if b.len() > 2048 {
+            b[1000] ^= 0x55;
+            std::fs::write(f.path(), b).unwrap();
+        }
+    }
+    forget_engine_cache("local");
+    let corrupt = ok(build(
+        dir.path(),
+        "local",
+        "corrupt",
+        &["--cache-from", &format!("type=local,src={shared}")],
+    ));
+    assert!(
+        notes(&corrupt).contains("warning: cache from"),
+        "{}",
+        notes(&corrupt)
+    );
+    assert!(
+        notes(&corrupt).contains("does not match"),
+        "{}",
+        notes(&corrupt)
+    );
+    assert_eq!(runs(&corrupt), 1, "{}", corrupt.stderr);
+}
+
+#[test]
+fn a_registry_cache_travels_uploads_nothing_unchanged_and_an_unreachable_one_is_a_warning() {
+    require_busybox_images!();
+    require!(Fixtures::get().registry_bin());
+    let registry = Registry::start().expect("start the loopback registry");
+    let reference = registry.reference("app/cache:main");
+    let dir = project(nonce());
+    let to = format!("type=registry,ref={reference}");
+    let cold = ok(build(dir.path(), "registry", "cold", &["--cache-to", &to]));
+    assert_eq!(runs(&cold), 1, "{}", cold.stderr);
+    // The same build exported again: every blob is already there.
+    let again = ok(build(dir.path(), "registry", "cold", &["--cache-to", &to]));
+    assert!(notes(&again).contains("0 bytes sent"), "{}", notes(&again));
+    forget_engine_cache("registry");
+    let warm = ok(build(
+        dir.path(),
+        "registry",
+        "warm",
+        &["--cache-from", &reference],
+    ));
+    assert_eq!(runs(&warm), 0, "{}", warm.stderr);
+    assert_eq!(index_digest(&warm), index_digest(&cold));
+    // `xplat inspect` reads the cache like any index.
+    let inspected = crate::support::xplat()
+        .args(["inspect", "--raw", &reference])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&inspected.stdout);
+    assert!(
+        text.contains("dev.xplat.cache.key"),
+        "{text}\n{}",
+        String::from_utf8_lossy(&inspected.stderr)
+    );
+
+    // A source nobody answers at is a warning; the build runs.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    forget_engine_cache("registry");
+    let dead = ok(build(
+        dir.path(),
+        "registry",
+        "dead",
+        &[
+            "--cache-from",
+            &format!("type=registry,ref=127.0.0.1:{port}/c:1"),
+        ],
+    ));
+    assert!(
+        notes(&dead).contains("could not be read"),
+        "{}",
+        notes(&dead)
+    );
+    assert_eq!(runs(&dead), 1, "{}", dead.stderr);
+    // ignore-error=false: a failed export fails the build.
+    let failed = build(
+        dir.path(),
+        "registry",
+        "dead",
+        &[
+            "--cache-to",
+            &format!("type=registry,ref=127.0.0.1:{port}/c:1,ignore-error=false"),
+        ],
+    );
+    assert_eq!(failed.code, Some(1), "{}", failed.stderr);
+    assert!(
+        failed.stderr.contains("exporting the cache"),
+        "{}",
+        failed.stderr
+    );
+}
