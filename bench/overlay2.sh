@@ -10,11 +10,13 @@
 # loopback. Stops the engine and removes its folders at the end. Needs root and the
 # fixtures (bash tests/fixtures/setup.sh).
 #
-#   bench/overlay2.sh              XPLAT=path/to/xplat to time another binary
+#   bench/overlay2.sh [SCRIPT]     SCRIPT: bench/speed.sh (default) or bench/cache.sh;
+#                                  XPLAT=path/to/xplat to time another binary
 #   XPLAT_BENCH_ROOT=DIR           where the engine's data goes (default /var/tmp), on a
 #                                  filesystem that supports overlay2
 set -euo pipefail
 cd "$(dirname "$0")/.."
+SCRIPT="${1:-bench/speed.sh}"
 BUILDER_IMAGE="${BUILDER_IMAGE:-xplat-test/builder:bookworm}"
 DOCKER=/usr/bin/docker
 if [ -z "${XPLAT:-}" ]; then
@@ -32,9 +34,9 @@ trap 'rm -rf "$ROOT"' EXIT
 # The image archive is made in the host's namespace, from the main engine.
 $DOCKER save -o "$ROOT/builder.tar" "$BUILDER_IMAGE"
 
-unshare -n bash -s -- "$ROOT" "$SOCK" <<'INSIDE'
+unshare -n bash -s -- "$ROOT" "$SOCK" "$SCRIPT" <<'INSIDE'
 set -euo pipefail
-ROOT=$1 SOCK=$2
+ROOT=$1 SOCK=$2 SCRIPT=$3
 ip link set lo up
 dockerd --config-file "$ROOT/daemon.json" --data-root "$ROOT/data" --exec-root "$ROOT/exec" \
     -H "unix://$SOCK" --pidfile "$ROOT/dockerd.pid" --storage-driver overlay2 \
@@ -54,5 +56,5 @@ if grep -q "Not using native diff" "$ROOT/dockerd.log"; then
 fi
 /usr/bin/docker load -q -i "$ROOT/builder.tar" >/dev/null
 rm -f "$ROOT/builder.tar"
-bash bench/speed.sh
+bash "$SCRIPT"
 INSIDE

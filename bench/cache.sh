@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# The cache that travels (issue 14), in one run against one engine (DOCKER_HOST, default
+# the machine's): the goping-mod sample for linux/amd64 and linux/arm64, pushed to a
+# loopback registry started here, on a "fresh runner" (the same engine with the first
+# build's step-cache images removed and an empty local cache folder):
+#   xplat:     cold with --cache-to type=registry; fresh, then --cache-from with no
+#              change; fresh, then --cache-from after one source file changed.
+#   BuildKit:  the engine's BuildKit with its inline cache (--build-arg
+#              BUILDKIT_INLINE_CACHE=1, both platforms at once, pushed, manifest list);
+#              fresh (`docker builder prune -af` and the images removed), then
+#              --cache-from the pushed images, with no change and after the change.
+# SOURCE_DATE_EPOCH=0 for xplat: the no-change rebuild must push the cold index digest.
+#
+# Needs the fixtures (bash tests/fixtures/setup.sh). Usage:
+#   bench/cache.sh                 XPLAT=path/to/xplat to time another binary
+# bench/overlay2.sh bench/cache.sh runs it against a second engine with overlay2.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SAMPLE=tests/data/samples/goping-mod
+BUILDER_IMAGE="${BUILDER_IMAGE:-xplat-test/builder:bookworm}"
+DOCKER=/usr/bin/docker
+$DOCKER image inspect "$BUILDER_IMAGE" >/dev/null 2>&1 \
+    || { echo "cache.sh: $BUILDER_IMAGE is missing in the engine (tests/fixtures/setup.sh)" >&2; exit 1; }
+command -v docker-registry >/dev/null || { echo "cache.sh: docker-registry is not installed" >&2; exit 1; }
+if [ -z "${XPLAT:-}" ]; then
+    [ -x target/release/xplat ] || cargo build -q --release --locked --bin xplat
+    XPLAT=target/release/xplat
+fi
+XPLAT="$(realpath "$XPLAT")"
+
+WORK="$(mktemp -d -t xplat-cache-bench.XXXXXX)"
+BENCH_ID="cachebench-$$-$(date +%s)"
+PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+REG="127.0.0.1:$PORT"
+mkdir -p "$WORK/storage"
+cat >"$WORK/registry.yml" <<YAML
+version: 0.1
+log:
+  level: warn
+storage:
+  filesystem:
+    rootdirectory: $WORK/storage
+http:
+  addr: $REG
+YAML
+docker-registry serve "$WORK/registry.yml" >"$WORK/registry.log" 2>&1 &
+REG_PID=$!
+fresh_xplat() { # the step-cache images of this benchmark's builds go
+    local ids
+    ids="$($DOCKER images -aq --filter "label=xplat.build=$BENCH_ID" 2>/dev/null | sort -u)"
+    if [ -n "$ids" ]; then $DOCKER rmi -f $ids >/dev/null 2>&1 || true; fi
+}
+fresh_buildkit() {
+    $DOCKER builder prune -af >/dev/null 2>&1 || true
+    for t in bk-amd64 bk-arm64; do $DOCKER rmi -f "$REG/app:$t" >/dev/null 2>&1 || true; done
+}
+cleanup() {
+    kill "$REG_PID" 2>/dev/null || true
+    wait "$REG_PID" 2>/dev/null || true
+    fresh_xplat
+    fresh_buildkit
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+for _ in $(seq 1 100); do curl -fs "http://$REG/v2/" >/dev/null 2>&1 && break; sleep 0.1; done
+
+cp -r "$SAMPLE" "$WORK/src"
+now() { date +%s.%N; }
+secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
+change_source() { echo "// change $(date +%s%N)" >>"$WORK/src/main.go"; }
+echo "machine: $(nproc) cores, $(uname -m); engine: $($DOCKER version -f '{{.Server.Version}}') ($($DOCKER info -f '{{.Driver}}')); load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+# --- xplat ----------------------------------------------------------------------
+xbuild() { # label, cache flags...
+    local label=$1 s
+    shift
+    rm -rf "$WORK/local-$label"
+    s=$(now)
+    XPLAT_CACHE_DIR="$WORK/local-$label" SOURCE_DATE_EPOCH=0 "$XPLAT" build --no-config \
+        --progress plain --build-id "$BENCH_ID" --platform linux/amd64,linux/arm64 \
+        --build-arg BUILDER_IMAGE="$BUILDER_IMAGE" -t "$REG/app:xplat" --push "$@" \
+        "$WORK/src" >"$WORK/xplat-$label.log" 2>&1 \
+        || { tail -30 "$WORK/xplat-$label.log" >&2; exit 1; }
+    secs "$s" "$(now)"
+}
+digest_of() { grep -o 'result: index sha256:[0-9a-f]*' "$WORK/xplat-$1.log" | cut -d' ' -f3; }
+runs_in() { grep -cE '^\[[^]]*\] [^ ]+ [0-9]+/[0-9]+ RUN ' "$WORK/xplat-$1.log" || true; }
+CACHE="type=registry,ref=$REG/app/cache:main"
+fresh_xplat
+x_cold=$(xbuild cold --cache-to "$CACHE")
+fresh_xplat
+x_same=$(xbuild same --cache-from "$CACHE")
+change_source
+fresh_xplat
+x_change=$(xbuild change --cache-from "$CACHE")
+
+# --- BuildKit, inline cache -----------------------------------------------------------
+cp "$SAMPLE/main.go" "$WORK/src/main.go"
+bkbuild() { # cache-from? (yes/no)
+    local s pids=() from=()
+    s=$(now)
+    for arch in amd64 arm64; do
+        if [ "$1" = yes ]; then from=(--cache-from "$REG/app:bk-$arch"); fi
+        DOCKER_BUILDKIT=1 $DOCKER build -q --platform "linux/$arch" "${from[@]}" \
+            --build-arg BUILDKIT_INLINE_CACHE=1 --build-arg BUILDER_IMAGE="$BUILDER_IMAGE" \
+            -t "$REG/app:bk-$arch" "$WORK/src" >>"$WORK/bk-$arch.log" 2>&1 &
+        pids+=($!)
+    done
+    for p in "${pids[@]}"; do wait "$p" || { cat "$WORK"/bk-*.log >&2; exit 1; }; done
+    for arch in amd64 arm64; do $DOCKER push -q "$REG/app:bk-$arch" >>"$WORK/bk-push.log" 2>&1; done
+    DOCKER_CLI_EXPERIMENTAL=enabled $DOCKER manifest create --insecure --amend "$REG/app:bk" \
+        "$REG/app:bk-amd64" "$REG/app:bk-arm64" >>"$WORK/bk-push.log" 2>&1
+    DOCKER_CLI_EXPERIMENTAL=enabled $DOCKER manifest push --insecure --purge "$REG/app:bk" \
+        >>"$WORK/bk-push.log" 2>&1
+    secs "$s" "$(now)"
+}
+fresh_buildkit
+b_cold=$(bkbuild no)
+fresh_buildkit
+b_same=$(bkbuild yes)
+change_source
+fresh_buildkit
+b_change=$(bkbuild yes)
+
+echo
+printf '%-34s %9s %12s %13s\n' "" cold "fresh, same" "fresh, change"
+printf '%-34s %9s %12s %13s\n' "xplat --cache-to/--cache-from" "$x_cold" "$x_same" "$x_change"
+printf '%-34s %9s %12s %13s\n' "BuildKit, inline cache" "$b_cold" "$b_same" "$b_change"
+echo
+echo "xplat fresh-same/cold: $(ratio "$x_same" "$x_cold")   (goal: <= 0.10)"
+echo "xplat/BuildKit fresh-same: $(ratio "$x_same" "$b_same"), fresh-change: $(ratio "$x_change" "$b_change")   (goal: <= 1)"
+echo "xplat RUN steps: cold $(runs_in cold), fresh-same $(runs_in same) (goal 0), fresh-change $(runs_in change)"
+echo "index digest: cold $(digest_of cold), fresh-same $(digest_of same) $( [ "$(digest_of cold)" = "$(digest_of same)" ] && echo '(equal)' || echo '(DIFFERENT)')"
+grep -h 'cache to\|cache from' "$WORK"/xplat-*.log | sed 's/^/  /'
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
