@@ -60,7 +60,7 @@ cleanup() {
     wait "$REG_PID" 2>/dev/null || true
     fresh_xplat
     fresh_buildkit
-    rm -rf "$WORK"
+    if [ -n "${XPLAT_BENCH_KEEP:-}" ]; then echo "kept $WORK"; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
 for _ in $(seq 1 100); do curl -fs "http://$REG/v2/" >/dev/null 2>&1 && break; sleep 0.1; done
