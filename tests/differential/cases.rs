@@ -1,29 +1,40 @@
-//! The differential cases: single-platform Dockerfiles on `xplat-test/busybox:amd64`,
-//! each with its build context. Where the classic builder of Docker 20.10 cannot take
-//! the same text (it refuses `COPY --chmod`), `oracle` gives an equivalent Dockerfile
-//! for it, and the reason is written next to it.
+//! The Dockerfiles of the BuildKit differential suite, each with its build context,
+//! build arguments, secrets and the platforms it is built for.
+//!
+//! Base images: `xplat-test/busybox:${TARGETARCH}${TARGETVARIANT}` names the engine's
+//! per-architecture busybox (`amd64`, `arm64`, `armv7`); `@REGISTRY@/busybox:latest` is
+//! the multi-platform busybox pushed to the loopback registry (`@REGISTRY@` is replaced
+//! by `127.0.0.1:PORT` before either builder sees the file).
+//!
+//! The path each final takes in xplat follows from its text: a final with a RUN (its
+//! own, or an ONBUILD trigger's) runs in the engine, natively for linux/amd64 and
+//! emulated for the others; a RUN-free final is assembled.
 
 use std::os::unix::fs::PermissionsExt;
 
 use crate::support::TestDir;
 
-/// One Dockerfile built both ways.
+/// One Dockerfile built by both builders.
+#[derive(Clone, Copy)]
 pub struct Case {
     /// Short name, printed per case.
     pub name: &'static str,
-    /// The Dockerfile xplat builds.
+    /// The Dockerfile.
     pub dockerfile: &'static str,
-    /// The Dockerfile the classic builder builds, when it cannot take `dockerfile` as is.
-    pub oracle: Option<&'static str>,
     /// Context files (path, content).
     pub files: &'static [(&'static str, &'static str)],
     /// Extra context preparation (modes, symlinks, archives, empty folders).
     pub setup: fn(&TestDir),
-    /// `--build-arg` values given to both builders.
+    /// `--build-arg` values.
     pub build_args: &'static [(&'static str, &'static str)],
-    /// Comparisons known to differ (`fs:/path` or `config:Field`), with the reason.
-    pub known: &'static [(&'static str, &'static str)],
+    /// `--secret id=ID` with the secret's content.
+    pub secrets: &'static [(&'static str, &'static str)],
+    /// The platforms it is built for.
+    pub platforms: &'static [&'static str],
 }
+
+/// linux/amd64, linux/arm64 and linux/arm/v7.
+pub const ALL: &[&str] = &["linux/amd64", "linux/arm64", "linux/arm/v7"];
 
 fn nothing(_: &TestDir) {}
 
@@ -32,225 +43,350 @@ fn chmod(dir: &TestDir, rel: &str, mode: u32) {
         .expect("chmod a context file");
 }
 
-/// A RUN adding a user `app` (uid 1000) whose primary group is `appg` (gid 1500), and a
-/// group also named `app` (gid 1600), so
-/// a `--chown=app` without a group shows which gid a builder picks.
-macro_rules! add_app_user {
-    () => {
-        "RUN echo 'app:x:1000:1500:app:/home/app:/bin/sh' >> /etc/passwd \
-        && echo 'appg:x:1500:' >> /etc/group && echo 'app:x:1600:' >> /etc/group && mkdir -p /home/app && chown 1000:1500 /home/app\n"
-    };
+/// A case with no context preparation, build arguments or secrets, for every platform.
+const fn case(
+    name: &'static str,
+    dockerfile: &'static str,
+    files: &'static [(&'static str, &'static str)],
+) -> Case {
+    Case {
+        name,
+        dockerfile,
+        files,
+        setup: nothing,
+        build_args: &[],
+        secrets: &[],
+        platforms: ALL,
+    }
 }
 
-/// Why `COPY --chown=app` (no group) differs.
-const LATER_ARG_WINS: &str = "deliberate: xplat follows BuildKit, where `ARG E=from-arg` after \
-    `ENV E=env-$A` gives RUN `E=from-arg` (the later setter wins; seen with the engine's BuildKit, \
-    DOCKER_BUILDKIT=1); Docker 20.10's classic builder lets the ENV win (`E=env-default`)";
+const A_TXT: &[(&str, &str)] = &[("a.txt", "a\n")];
 
-const CHOWN_USER_ONLY: &str = "`--chown=<user>` without a group: the Dockerfile reference says \
-    the gid is the same number as the uid, which xplat does (1000:1000); Docker 20.10's classic \
-    builder instead looks up a *group named like the user* (`app`, gid 1600; with no such group \
-    it fails the build), and BuildKit is reported to use the user's primary group from \
-    /etc/passwd (1500). xplat follows the reference; which of the three to match is a \
-    decision for the lead, not a one-line fix";
+const TREE: &[(&str, &str)] = &[
+    ("a.txt", "a\n"),
+    ("b.txt", "b\n"),
+    ("c.md", "c\n"),
+    ("dir/x", "x\n"),
+    ("dir/sub/y", "y\n"),
+    ("dir/sub/z.sh", "#!/bin/sh\necho z\n"),
+];
+
+fn tree_setup(d: &TestDir) {
+    chmod(d, "dir/sub/z.sh", 0o755);
+    chmod(d, "b.txt", 0o600);
+    chmod(d, "dir/sub", 0o750);
+    std::fs::create_dir_all(d.join("dir/empty")).unwrap();
+    std::os::unix::fs::symlink("x", d.join("dir/link")).unwrap();
+}
 
 /// All cases, in the order they run.
 pub fn all() -> Vec<Case> {
     vec![
+        case(
+            "platform-args-run",
+            r#"FROM xplat-test/busybox:${TARGETARCH}${TARGETVARIANT}
+ARG TARGETPLATFORM
+ARG TARGETOS
+ARG TARGETARCH
+ARG TARGETVARIANT
+ARG BUILDPLATFORM
+ARG BUILDOS
+ARG BUILDARCH
+RUN echo "t=$TARGETPLATFORM os=$TARGETOS arch=$TARGETARCH v=$TARGETVARIANT b=$BUILDPLATFORM $BUILDOS $BUILDARCH" > /platform.txt
+RUN echo "undeclared=${BUILDVARIANT:-none}" > /undeclared.txt
+"#,
+            &[],
+        ),
+        case(
+            "platform-args-cross-stage",
+            r#"FROM --platform=$BUILDPLATFORM xplat-test/busybox:${BUILDARCH} AS build
+ARG TARGETPLATFORM
+ARG TARGETARCH
+ARG BUILDPLATFORM
+RUN mkdir -p /out && echo "$BUILDPLATFORM->$TARGETPLATFORM" > /out/plat && echo $TARGETARCH > /out/arch
+FROM xplat-test/busybox:${TARGETARCH}${TARGETVARIANT}
+COPY --from=build /out/ /opt/
+ARG TARGETARCH
+LABEL arch=$TARGETARCH
+ENV ARCH=$TARGETARCH
+"#,
+            &[],
+        ),
+        case(
+            "global-args-in-from",
+            r#"ARG FLAVOR=busybox
+ARG SUFFIX
+ARG UNUSED=global-only
+FROM xplat-test/${FLAVOR}:${TARGETARCH}${TARGETVARIANT}${SUFFIX} AS base
+ARG FLAVOR
+ARG SUFFIX=late
+RUN echo "flavor=$FLAVOR suffix=$SUFFIX unused=${UNUSED:-unset}" > /global.txt
+FROM base
+ARG FLAVOR=overridden
+RUN echo "final flavor=$FLAVOR" > /final.txt
+"#,
+            &[],
+        ),
         Case {
-            name: "run-shell-and-exec-forms",
-            dockerfile: "FROM xplat-test/busybox:amd64\n\
-                RUN echo shell > /shell.txt && mkdir -p /a/b && ln -s /shell.txt /a/link && chmod 0600 /shell.txt\n\
-                RUN [\"/bin/sh\", \"-c\", \"echo exec $0 > /exec.txt\"]\n\
-                RUN [\"touch\", \"/touched\"]\n\
-                RUN echo one \\\n    two > /continued.txt\n\
-                ENTRYPOINT [\"/bin/echo\"]\n",
-            oracle: None,
-            files: &[],
-            setup: nothing,
-            build_args: &[],
-            known: &[],
+            build_args: &[("GREETING", "hello"), ("LOCAL", "given"), ("EMPTY", "")],
+            ..case(
+                "build-arg-overrides-run",
+                r#"ARG GREETING=hi
+ARG TAG_ARCH=${TARGETARCH}
+FROM xplat-test/busybox:${TAG_ARCH}${TARGETVARIANT}
+ARG GREETING
+ARG LOCAL=local-default
+ARG EMPTY=not-empty
+ENV FROM_ARG=$GREETING
+RUN echo "$GREETING $LOCAL [${EMPTY}] $FROM_ARG" > /args.txt
+"#,
+                &[],
+            )
         },
         Case {
-            name: "env-and-arg",
-            dockerfile: "FROM xplat-test/busybox:amd64\n\
-                ARG A=default\nARG B\nARG UNSET\n\
-                ENV E=env-$A F=\"two words\"\n\
-                RUN echo \"A=$A B=$B E=$E F=$F U=${UNSET:-none}\" > /args.txt\n\
-                ARG E=from-arg\n\
-                RUN echo \"E=$E\" > /e.txt && env | grep -v '^HOSTNAME=' | sort > /env.txt\n\
-                ENV A=env-wins\n\
-                RUN echo \"A=$A\" > /a.txt\n\
-                RUN [\"/bin/busybox\", \"cp\", \"/proc/self/environ\", \"/exec-environ\"]\n\
-                RUN tr '\\0' '\\n' < /exec-environ | grep -v '^HOSTNAME=' | sort > /exec-env.txt \
-                && rm /exec-environ\n",
-            oracle: None,
-            files: &[],
-            setup: nothing,
-            build_args: &[("B", "given")],
-            known: &[
-                ("fs:/e.txt", LATER_ARG_WINS),
-                ("fs:/env.txt", LATER_ARG_WINS),
-                ("fs:/exec-env.txt", LATER_ARG_WINS),
-            ],
+            build_args: &[("VERSION", "1.2")],
+            ..case(
+                "build-arg-overrides-assembled",
+                r#"FROM xplat-test/busybox:${TARGETARCH}${TARGETVARIANT}
+ARG VERSION=0.0
+ARG DEST=/opt/app
+ENV VERSION=$VERSION
+LABEL version=$VERSION dest=$DEST
+COPY a.txt $DEST/a-$VERSION.txt
+WORKDIR $DEST
+"#,
+                A_TXT,
+            )
         },
+        case(
+            "arg-env-inheritance",
+            r#"FROM xplat-test/busybox:${TARGETARCH}${TARGETVARIANT} AS parent
+ARG PA=parent-arg
+ENV PE=parent-env-$PA
+FROM parent AS child
+ARG CA=child
+RUN echo "PA=${PA:-unset} PE=$PE CA=$CA" > /inherit.txt
+FROM child
+RUN echo "final PA=${PA:-unset} CA=${CA:-unset} PE=$PE" > /final.txt
+"#,
+            &[],
+        ),
         Case {
-            name: "workdir-created-and-relative",
-            dockerfile: "FROM xplat-test/busybox:amd64\n\
-                WORKDIR /w1\nWORKDIR sub/dir\nRUN pwd > here.txt\n\
-                WORKDIR /w1/../w2\nRUN touch made\nWORKDIR ../w3/./x\n\
-                COPY a.txt .\nCOPY a.txt rel/\n",
-            oracle: None,
-            files: &[("a.txt", "a\n")],
-            setup: nothing,
-            build_args: &[],
-            known: &[],
+            build_args: &[("Y", "b")],
+            ..case(
+                "env-then-arg",
+                r#"FROM xplat-test/busybox:${TARGETARCH}${TARGETVARIANT}
+ENV Y=a
+ARG Y
+ARG Z=1
+ENV Z=2
+RUN echo "Y=$Y Z=$Z" > /yz.txt && env | grep -v '^HOSTNAME=' | sort > /env.txt
+"#,
+                &[],
+            )
         },
+        case(
+            "env-expansion-assembled",
+            r#"FROM xplat-test/busybox:${TARGETARCH}${TARGETVARIANT}
+ENV D=/app NAME=demo
+ENV PATH=$D/bin:$PATH
+WORKDIR $D
+COPY a.txt ${D}/${NAME}.txt
+LABEL path=$D name="${NAME}-x" unset="${NOPE:-dflt}"
+USER ${NAME:+0}
+EXPOSE ${PORT:-8080}
+ENV COPY_OF_PATH=$PATH
+"#,
+            A_TXT,
+        ),
+        case(
+            "mount-cache",
+            r#"FROM xplat-test/busybox:${TARGETARCH}${TARGETVARIANT}
+WORKDIR /work
+RUN --mount=type=cache,target=/var/cache/app,id=bkdiff-app echo cached > /var/cache/app/f && cp /var/cache/app/f /work/from-cache
+RUN --mount=type=cache,target=/c2,uid=1000,gid=1000,mode=0700 ls -ldn /c2 | awk '{print $1, $3, $4}' > /work/c2.txt
+RUN --mount=type=cache,id=bkdiff-notarget ls -A /work > /listing.txt
+"#,
+            &[],
+        ),
         Case {
-            name: "env-expansion-in-later-instructions",
-            dockerfile: "FROM xplat-test/busybox:amd64\n\
-                ENV D=/app NAME=demo\nWORKDIR $D\n\
-                ENV P=${D}/bin:$PATH\n\
-                COPY a.txt ${D}/${NAME}.txt\n\
-                LABEL path=$D name=\"${NAME}-x\"\n\
-                USER ${NAME:+0}\n\
-                EXPOSE ${PORT:-8080}\n\
-                RUN echo \"$P\" > p.txt\n",
-            oracle: None,
-            files: &[("a.txt", "a\n")],
-            setup: nothing,
-            build_args: &[],
-            known: &[],
-        },
-        Case {
-            name: "user-numeric-and-named",
-            dockerfile: concat!(
-                "FROM xplat-test/busybox:amd64\n",
-                add_app_user!(),
-                "USER 1234:5678\nRUN id > /tmp/id1 && touch /tmp/numeric\n\
-                USER app\nWORKDIR /home/app\nRUN id > id2 && touch mine && mkdir own\n\
-                WORKDIR /home/app/made-by-workdir\nUSER 0\nRUN touch /root/back-to-root\n\
-                USER app:1500\n"
-            ),
-            oracle: None,
-            files: &[],
-            setup: nothing,
-            build_args: &[],
-            known: &[(
-                "fs:/home/app/made-by-workdir",
-                "BuildKit, xplat's yardstick, makes a WORKDIR owned by the current USER \
-                 (Mkdir WithUser); the classic builder makes it owned by root",
-            )],
-        },
-        Case {
-            name: "copy-files-dirs-wildcards-slashes",
-            dockerfile: "FROM xplat-test/busybox:amd64\n\
-                COPY a.txt /dst/a.txt\nCOPY a.txt /dst2/\nCOPY a.txt /noslash\n\
-                COPY dir /copied\nCOPY dir/ /copied2/\n\
-                COPY *.txt /wild/\nCOPY d?r/sub /s/\nCOPY a.txt b.txt /multi/\n\
-                COPY [\"dir/x\", \"/json form/\"]\n\
-                COPY . /all/\n",
-            oracle: None,
-            files: &[
-                ("a.txt", "a\n"),
-                ("b.txt", "b\n"),
-                ("c.md", "c\n"),
-                ("dir/x", "x\n"),
-                ("dir/sub/y", "y\n"),
-                ("dir/sub/z.sh", "#!/bin/sh\necho z\n"),
-            ],
             setup: |d| {
-                chmod(d, "dir/sub/z.sh", 0o755);
-                chmod(d, "b.txt", 0o600);
-                chmod(d, "dir/sub", 0o750);
-                std::fs::create_dir_all(d.join("dir/empty")).unwrap();
-                std::os::unix::fs::symlink("x", d.join("dir/link")).unwrap();
+                std::fs::create_dir_all(d.join("dir")).unwrap();
+                d.write("dir/x", "x\n");
             },
-            build_args: &[],
-            known: &[],
+            ..case(
+                "mount-bind",
+                r#"FROM xplat-test/busybox:${TARGETARCH}${TARGETVARIANT} AS src
+RUN mkdir -p /data && echo from-stage > /data/s.txt
+FROM xplat-test/busybox:${TARGETARCH}${TARGETVARIANT}
+RUN --mount=type=bind,source=a.txt,target=/mnt/a.txt cat /mnt/a.txt > /bind-file.txt
+RUN --mount=type=bind,from=src,source=/data,target=/srcdata cat /srcdata/s.txt > /bind-stage.txt
+RUN --mount=type=bind,target=/ctx,rw echo scribble > /ctx/a.txt && cat /ctx/a.txt > /rw.txt
+WORKDIR /w
+RUN --mount=type=bind,source=dir cat x > /bind-workdir.txt
+RUN --mount=type=bind,target=rel,source=dir cat rel/x > /bind-rel.txt
+"#,
+                A_TXT,
+            )
+        },
+        case(
+            "mount-tmpfs",
+            r#"FROM xplat-test/busybox:${TARGETARCH}${TARGETVARIANT}
+RUN --mount=type=tmpfs,target=/scratch echo x > /scratch/y && ls /scratch > /tmpfs-list.txt
+WORKDIR /t
+RUN --mount=type=tmpfs ls -A > /tmpfs-workdir.txt
+"#,
+            &[],
+        ),
+        Case {
+            secrets: &[("token", "s3cr3t-value")],
+            ..case(
+                "mount-secret",
+                r#"FROM xplat-test/busybox:${TARGETARCH}${TARGETVARIANT}
+RUN --mount=type=secret,id=token wc -c < /run/secrets/token > /secret-len.txt
+RUN --mount=type=secret,id=token,target=/etc/app/token tr a-z A-Z < /etc/app/token > /secret-upper.txt
+RUN --mount=type=secret,id=absent ls -A /run/secrets > /secrets-list.txt 2>&1 || echo none >> /secrets-list.txt
+"#,
+                &[],
+            )
+        },
+        case(
+            "workdir-chain-run",
+            r#"FROM xplat-test/busybox:${TARGETARCH}${TARGETVARIANT}
+ENV BASE=/srv
+WORKDIR /a
+WORKDIR b
+WORKDIR ../c/./d
+WORKDIR $BASE/app
+WORKDIR ${BASE}/app/sub
+RUN pwd > /pwd.txt
+WORKDIR rel-after-run
+"#,
+            &[],
+        ),
+        case(
+            "workdir-chain-assembled",
+            r#"FROM xplat-test/busybox:${TARGETARCH}${TARGETVARIANT}
+ENV BASE=/srv
+WORKDIR /a
+WORKDIR b
+WORKDIR ../c/./d
+WORKDIR $BASE/app
+COPY a.txt .
+WORKDIR sub
+"#,
+            A_TXT,
+        ),
+        case(
+            "workdir-after-user-run",
+            r#"FROM xplat-test/busybox:${TARGETARCH}${TARGETVARIANT}
+USER 1000:1000
+WORKDIR /home/u/work
+RUN id -u > /tmp/uid && touch /home/u/work/mine
+USER 0
+WORKDIR /home/u/work/root-made
+"#,
+            &[],
+        ),
+        case(
+            "workdir-after-user-assembled",
+            r#"FROM xplat-test/busybox:${TARGETARCH}${TARGETVARIANT}
+USER 1000:1000
+WORKDIR /app/data
+COPY a.txt .
+USER nobody
+WORKDIR /app/nobody
+"#,
+            A_TXT,
+        ),
+        Case {
+            setup: tree_setup,
+            ..case(
+                "copy-files-dirs-slashes",
+                r#"FROM xplat-test/busybox:${TARGETARCH}${TARGETVARIANT}
+COPY a.txt /dst/a.txt
+COPY a.txt /dst2/
+COPY a.txt /noslash
+COPY dir /copied
+COPY dir/ /copied2/
+COPY a.txt b.txt /multi/
+COPY ["dir/x", "/json form/"]
+COPY . /all/
+COPY a.txt /tmp/
+"#,
+                TREE,
+            )
         },
         Case {
-            name: "copy-chown",
+            setup: tree_setup,
+            ..case(
+                "copy-wildcards",
+                r#"FROM xplat-test/busybox:${TARGETARCH}${TARGETVARIANT}
+COPY *.txt /wild/
+COPY d?r/sub /s/
+COPY [ab].txt /set/
+COPY dir/*/y /deep/
+COPY *.md c.* /mixed/
+"#,
+                TREE,
+            )
+        },
+        Case {
+            setup: tree_setup,
+            ..case(
+                "copy-chown-numeric",
+                r#"FROM xplat-test/busybox:${TARGETARCH}${TARGETVARIANT}
+COPY --chown=1001:1002 dir /o/dir
+COPY --chown=7 a.txt /o/seven
+COPY --chown=1:1 a.txt /new/parent/dirs/a.txt
+COPY --chown=0:0 b.txt /o/
+"#,
+                TREE,
+            )
+        },
+        Case {
             dockerfile: concat!(
-                "FROM xplat-test/busybox:amd64\n",
-                add_app_user!(),
-                "COPY --chown=app:appg a.txt /o/a.txt\n\
-                COPY --chown=1001:1002 dir /o/dir\n\
-                COPY --chown=app dir/sub /o/sub2/\n\
-                COPY --chown=1:1 a.txt /new/parent/dirs/a.txt\n"
+                r#"FROM xplat-test/busybox:${TARGETARCH}${TARGETVARIANT} AS users
+RUN echo 'app:x:1000:1500:app:/home/app:/bin/sh' >> /etc/passwd \
+ && echo 'appg:x:1500:' >> /etc/group && echo 'app:x:1600:' >> /etc/group
+"#,
+                r#"FROM users
+COPY --chown=app:appg a.txt /o/a.txt
+COPY --chown=app dir /o/app-only/
+COPY --chown=app:1600 a.txt /o/mixed
+COPY --chown=1000:appg a.txt /o/mixed2
+COPY --chown=nobody a.txt /o/nobody
+USER app
+WORKDIR /o/workdir-as-app
+"#
             ),
-            oracle: None,
-            files: &[("a.txt", "a\n"), ("dir/x", "x\n"), ("dir/sub/y", "y\n")],
-            setup: nothing,
-            build_args: &[],
-            known: &[
-                ("fs:/o/sub2", CHOWN_USER_ONLY),
-                ("fs:/o/sub2/y", CHOWN_USER_ONLY),
-            ],
+            setup: tree_setup,
+            ..case("copy-chown-names-assembled", "", TREE)
         },
         Case {
-            name: "copy-chmod",
-            dockerfile: "FROM xplat-test/busybox:amd64\n\
-                COPY --chmod=0640 a.txt b.sh /opt/m/\n\
-                COPY --chmod=755 a.txt /opt/exec\n",
-            // Docker 20.10's classic builder refuses --chmod ("requires BuildKit"): the
-            // same filesystem made by COPY then chmod.
-            oracle: Some(
-                "FROM xplat-test/busybox:amd64\n\
-                COPY a.txt b.sh /opt/m/\nRUN chmod 0640 /opt/m/a.txt /opt/m/b.sh\n\
-                COPY a.txt /opt/exec\nRUN chmod 755 /opt/exec\n",
+            dockerfile: concat!(
+                r#"FROM xplat-test/busybox:${TARGETARCH}${TARGETVARIANT} AS users
+RUN echo 'app:x:1000:1500:app:/home/app:/bin/sh' >> /etc/passwd \
+ && echo 'appg:x:1500:' >> /etc/group && echo 'app:x:1600:' >> /etc/group
+"#,
+                r#"FROM users
+COPY --chown=app:appg a.txt /o/a.txt
+COPY --chown=app dir /o/app-only/
+COPY --chown=nobody a.txt /o/nobody
+USER app
+WORKDIR /o/workdir-as-app
+RUN id > /tmp/id.txt
+"#
             ),
-            files: &[("a.txt", "a\n"), ("b.sh", "echo b\n")],
-            setup: |d| chmod(d, "b.sh", 0o700),
-            build_args: &[],
-            known: &[],
+            setup: tree_setup,
+            ..case("copy-chown-names-run", "", TREE)
         },
-        Case {
-            name: "add-local-tar-gz-extracts",
-            dockerfile: "FROM xplat-test/busybox:amd64\n\
-                ADD archive.tar.gz /opt/\nADD archive.tar.gz /opt2\n\
-                ADD plain.txt /plain/\n",
-            oracle: None,
-            files: &[("plain.txt", "plain\n")],
-            setup: write_archive,
-            build_args: &[],
-            known: &[],
-        },
-        Case {
-            name: "copy-from-previous-stage",
-            dockerfile: "FROM xplat-test/busybox:amd64 AS builder\n\
-                WORKDIR /src\nCOPY a.txt .\n\
-                RUN echo built > out.bin && chmod 0700 out.bin && mkdir -p outdir/n \
-                && echo n > outdir/n/f && ln -s f outdir/n/lf && chown -R 7:8 outdir\n\
-                FROM xplat-test/busybox:amd64\n\
-                COPY --from=builder /src/out.bin /usr/local/bin/\n\
-                COPY --from=builder /src/outdir /opt/outdir\n\
-                COPY --from=0 /src/a.txt /a-from-index\n\
-                COPY --from=builder /src/outdir/ /opt/contents/\n",
-            oracle: None,
-            files: &[("a.txt", "a\n")],
-            setup: nothing,
-            build_args: &[],
-            known: &[],
-        },
-        Case {
-            name: "multi-stage-named-chain",
-            dockerfile: "FROM xplat-test/busybox:amd64 AS one\n\
-                ENV X=1\nLABEL stage=one\nRUN echo one > /one\n\
-                FROM one AS two\nENV Y=$X-2\nRUN echo two-$X > /two\nWORKDIR /in-two\n\
-                FROM xplat-test/busybox:amd64 AS unused\nRUN echo never > /never\n\
-                FROM two\nLABEL stage=final\nENTRYPOINT [\"/bin/echo\"]\n",
-            oracle: None,
-            files: &[],
-            setup: nothing,
-            build_args: &[],
-            known: &[],
-        },
-        Case {
-            name: "dockerignore-with-exceptions",
-            dockerfile: "FROM xplat-test/busybox:amd64\nCOPY . /ctx/\n",
-            oracle: None,
-            files: &[
+        case(
+            "dockerignore",
+            r#"FROM xplat-test/busybox:${TARGETARCH}${TARGETVARIANT}
+COPY . /ctx/
+"#,
+            &[
                 (
                     ".dockerignore",
                     "# comment\n*.log\n!keep.log\nsecret\ndocs/**/*.md\n!docs/README.md\n**/tmp\n",
@@ -265,57 +401,162 @@ pub fn all() -> Vec<Case> {
                 ("src/tmp/t", "no\n"),
                 ("src/keep", "yes\n"),
             ],
-            setup: nothing,
-            build_args: &[],
-            known: &[],
-        },
+        ),
+        case(
+            "copy-from-stage",
+            r#"FROM xplat-test/busybox:${TARGETARCH}${TARGETVARIANT} AS builder
+WORKDIR /src
+COPY a.txt .
+RUN echo built > out.bin && chmod 0700 out.bin && mkdir -p outdir/n && echo n > outdir/n/f \
+ && ln -s f outdir/n/lf && chown -R 7:8 outdir && chmod 0700 outdir
+FROM xplat-test/busybox:${TARGETARCH}${TARGETVARIANT}
+COPY --from=builder /src/out.bin /usr/local/bin/
+COPY --from=builder /src/outdir /opt/outdir
+COPY --from=0 /src/a.txt /a-from-index
+COPY --from=builder /src/outdir/ /opt/contents/
+COPY --from=builder --chown=5:6 /src/outdir /opt/chowned
+COPY --from=builder /src/*.bin /opt/wild/
+"#,
+            A_TXT,
+        ),
         Case {
-            name: "metadata-instructions",
-            dockerfile: "FROM xplat-test/busybox:amd64\n\
-                LABEL a=1 \"b c\"=\"d e\"\nLABEL multi=\"x \\\n  y\"\n\
-                EXPOSE 80 53/udp 8080/tcp\n\
-                VOLUME /data [\"/v1\", \"/v2\"]\nVOLUME [\"/v3\", \"/v4\"] \n\
-                STOPSIGNAL SIGINT\n\
-                HEALTHCHECK --interval=5s --timeout=3s --start-period=1s --retries=4 CMD [\"true\"]\n\
-                ENTRYPOINT [\"/bin/sh\", \"-c\"]\n\
-                CMD [\"echo hi\"]\n\
-                MAINTAINER someone\n",
-            oracle: None,
-            files: &[],
-            setup: nothing,
-            build_args: &[],
-            known: &[],
+            setup: |d| {
+                chmod(d, "b.sh", 0o700);
+                write_archive(d);
+            },
+            ..case(
+                "copy-chmod-and-add",
+                r#"FROM xplat-test/busybox:${TARGETARCH}${TARGETVARIANT}
+COPY --chmod=0640 a.txt b.sh /opt/m/
+COPY --chmod=755 a.txt /opt/exec
+ADD archive.tar.gz /opt/
+ADD archive.tar.gz /opt2
+ADD a.txt /plain/
+"#,
+                &[("a.txt", "a\n"), ("b.sh", "echo b\n")],
+            )
         },
+        case(
+            "metadata-assembled",
+            r#"FROM xplat-test/busybox:${TARGETARCH}${TARGETVARIANT}
+LABEL a=1 "b c"="d e"
+LABEL multi="x \
+  y"
+EXPOSE 80 53/udp 8080/tcp
+VOLUME /data /logs
+VOLUME ["/v3", "/v4"]
+STOPSIGNAL SIGINT
+HEALTHCHECK --interval=5s --timeout=3s --start-period=1s --retries=4 CMD ["true"]
+ENTRYPOINT ["/bin/sh", "-c"]
+CMD ["echo hi"]
+MAINTAINER someone
+USER nobody
+SHELL ["/bin/sh", "-ec"]
+ENV K1=v1 K2="two words"
+ENV K3 v3 legacy
+"#,
+            &[],
+        ),
+        case(
+            "metadata-run",
+            r#"FROM xplat-test/busybox:${TARGETARCH}${TARGETVARIANT}
+LABEL a=1
+EXPOSE 443
+VOLUME /data
+SHELL ["/bin/sh", "-ec"]
+RUN echo "$0" > /shell0
+CMD echo shell form cmd
+ENTRYPOINT echo ep
+HEALTHCHECK CMD echo ok
+STOPSIGNAL 9
+RUN echo after > /data/written-after-volume && echo done > /done
+"#,
+            &[],
+        ),
+        case(
+            "healthcheck-none-onbuild-declared",
+            r#"FROM xplat-test/busybox:${TARGETARCH}${TARGETVARIANT}
+HEALTHCHECK --interval=1s CMD true
+HEALTHCHECK NONE
+ONBUILD RUN echo later
+ONBUILD COPY a.txt /b
+STOPSIGNAL 9
+USER nobody:nogroup
+"#,
+            &[],
+        ),
+        case(
+            "onbuild-fires-run",
+            r#"FROM xplat-test/busybox:${TARGETARCH}${TARGETVARIANT} AS parent
+ONBUILD ARG TRIG=trigger-default
+ONBUILD RUN echo "fired $TRIG" > /fired.txt
+ONBUILD ENV FIRED=yes
+LABEL parent=yes
+FROM parent
+RUN echo "child sees $FIRED" > /child.txt
+"#,
+            &[],
+        ),
+        case(
+            "onbuild-fires-copy",
+            r#"FROM xplat-test/busybox:${TARGETARCH}${TARGETVARIANT} AS parent
+ONBUILD COPY a.txt /onbuild/
+ONBUILD WORKDIR /ob
+ONBUILD LABEL from=onbuild
+FROM parent
+LABEL child=1
+"#,
+            A_TXT,
+        ),
+        case(
+            "escape-directive",
+            "# escape=`\n\
+FROM xplat-test/busybox:${TARGETARCH}${TARGETVARIANT}\n\
+ENV WIN=C:\\Users\\app `\n    NEXT=line\n\
+RUN echo \"back\\slash $WIN\" > /escape.txt && `\n    echo \"$NEXT\" >> /escape.txt\n\
+COPY a.txt /dir\\name.txt\n\
+LABEL path=\"C:\\tmp\"\n",
+            A_TXT,
+        ),
         Case {
-            name: "shell-change-then-run",
-            dockerfile: "FROM xplat-test/busybox:amd64\n\
-                SHELL [\"/bin/sh\", \"-ec\"]\nRUN echo \"$0\" > /shell0\n\
-                SHELL [\"/bin/busybox\", \"sh\", \"-c\"]\nRUN echo via-busybox > /bb\n\
-                CMD echo shell form cmd\nENTRYPOINT echo ep\n\
-                HEALTHCHECK CMD echo ok\n",
-            oracle: None,
-            files: &[],
-            setup: nothing,
-            build_args: &[],
-            known: &[],
+            setup: tree_setup,
+            ..case(
+                "scratch-final",
+                r#"FROM scratch
+COPY a.txt /
+COPY dir /dir
+ENV A=1
+"#,
+                TREE,
+            )
         },
-        Case {
-            name: "healthcheck-none-and-onbuild",
-            dockerfile: "FROM xplat-test/busybox:amd64\n\
-                HEALTHCHECK --interval=1s CMD true\nHEALTHCHECK NONE\n\
-                ONBUILD RUN echo later\nSTOPSIGNAL 9\nUSER nobody:nogroup\n",
-            oracle: None,
-            files: &[],
-            setup: nothing,
-            build_args: &[],
-            known: &[(
-                "config:Healthcheck",
-                "classic-builder quirk, xplat is right: the engine's commit fills zero \
-                 HEALTHCHECK fields from the parent image, so after `HEALTHCHECK NONE` the \
-                 classic image keeps the earlier Interval=1s next to Test=[NONE]; xplat \
-                 writes Test=[NONE] alone (the interval of a disabled check means nothing)",
-            )],
-        },
+        case(
+            "scratch-stage-copy",
+            r#"FROM scratch AS s
+COPY a.txt /s/
+FROM xplat-test/busybox:${TARGETARCH}${TARGETVARIANT}
+COPY --from=s /s /from-scratch
+"#,
+            A_TXT,
+        ),
+        case(
+            "registry-base-run",
+            r#"FROM @REGISTRY@/busybox:latest
+ENV IN=registry
+RUN uname -m > /m.txt && echo "$IN" > /in.txt
+"#,
+            &[],
+        ),
+        case(
+            "registry-base-assembled",
+            r#"FROM @REGISTRY@/busybox:latest AS b
+COPY a.txt /b/
+FROM b
+COPY --from=@REGISTRY@/busybox:latest /etc/passwd /from-image/passwd
+LABEL base=registry
+"#,
+            A_TXT,
+        ),
     ]
 }
 
@@ -338,20 +579,22 @@ fn write_archive(dir: &TestDir) {
     };
     add("pkg/", tar::EntryType::Directory, 0o750, 0, b"", None);
     add("pkg/bin/", tar::EntryType::Directory, 0o755, 0, b"", None);
+    let tool: &[u8] = b"#!/bin/sh\n";
     add(
         "pkg/bin/tool",
         tar::EntryType::Regular,
         0o755,
         0,
-        b"#!/bin/sh\n",
+        tool,
         None,
     );
+    let data: &[u8] = b"data\n";
     add(
         "pkg/data.txt",
         tar::EntryType::Regular,
         0o600,
         1000,
-        b"data\n",
+        data,
         None,
     );
     add(
@@ -362,14 +605,8 @@ fn write_archive(dir: &TestDir) {
         b"",
         Some("data.txt"),
     );
-    add(
-        "top.txt",
-        tar::EntryType::Regular,
-        0o644,
-        33,
-        b"top\n",
-        None,
-    );
+    let top: &[u8] = b"top\n";
+    add("top.txt", tar::EntryType::Regular, 0o644, 33, top, None);
     let bytes = b.into_inner().unwrap().finish().unwrap();
     dir.write("archive.tar.gz", bytes);
 }
