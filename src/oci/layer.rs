@@ -228,18 +228,35 @@ pub fn write_layer<W: Write>(
     opts: &LayerOptions,
     out: W,
 ) -> Result<(W, LayerDigests)> {
-    let p = write_entries(entries, opts, pipeline(out, opts))?;
+    let p = write_entries(entries, opts, Parents::Implicit, pipeline(out, opts))?;
     finish_pipeline(p).map_err(OciError::io("finishing layer gzip"))
 }
 
-/// Writes `entries` as a plain (uncompressed) tar, the same bytes a layer holds: what the
-/// executor sends to an engine's `put_archive`.
+/// Writes `entries` as a plain (uncompressed) tar: what the executor sends to an engine's
+/// `put_archive`. Unlike a layer, it holds exactly `entries`, no implicit parent folders:
+/// the engine re-applies a tar folder's owner and mode to a folder that exists, so an
+/// implicit `0755 0:0` parent would reset `/home` made by a WORKDIR under `USER 1000`
+/// (BuildKit leaves existing parents alone). `stage` lists the missing parents itself.
 pub fn write_plain_tar<W: Write>(entries: &[LayerEntry], opts: &LayerOptions, out: W) -> Result<W> {
-    write_entries(entries, opts, out)
+    write_entries(entries, opts, Parents::AsGiven, out)
 }
 
-fn write_entries<W: Write>(entries: &[LayerEntry], opts: &LayerOptions, out: W) -> Result<W> {
-    let plan = plan_entries(entries)?;
+/// Whether a tar gets the parent folders its entries do not list.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Parents {
+    /// Added, `0755 0:0` (a layer must hold every parent of its paths).
+    Implicit,
+    /// Only the entries given.
+    AsGiven,
+}
+
+fn write_entries<W: Write>(
+    entries: &[LayerEntry],
+    opts: &LayerOptions,
+    parents: Parents,
+    out: W,
+) -> Result<W> {
+    let plan = plan_entries(entries, parents)?;
     let mut tar = TarWriter::new(out);
     let clamp = |t: i64| -> u64 {
         let t = t.max(0);
@@ -379,7 +396,7 @@ static IMPLICIT_DIR: LayerEntry = LayerEntry {
     mtime: 0,
 };
 
-fn plan_entries(entries: &[LayerEntry]) -> Result<Plan<'_>> {
+fn plan_entries(entries: &[LayerEntry], parents: Parents) -> Result<Plan<'_>> {
     let mut by_path: BTreeMap<String, &LayerEntry> = BTreeMap::new();
     for e in entries {
         let p = normalize_path(&e.path)?;
@@ -407,9 +424,10 @@ fn plan_entries(entries: &[LayerEntry]) -> Result<Plan<'_>> {
                     });
                 }
                 Some(_) => {}
-                None => {
+                None if parents == Parents::Implicit => {
                     by_path.insert(dir.to_string(), &IMPLICIT_DIR);
                 }
+                None => {}
             }
             parent = dir;
         }
@@ -513,6 +531,20 @@ mod tests {
                 )
             })
             .collect()
+    }
+
+    /// What `put_archive` gets holds no folder it was not given: the engine would
+    /// re-apply `0755 0:0` to an existing `/home` made by a WORKDIR under `USER 1000`.
+    #[test]
+    fn a_plain_tar_has_no_implicit_parents() {
+        let entries = vec![LayerEntry::dir("/home/u/work/root-made", 0o755)];
+        let tar = super::write_plain_tar(&entries, &LayerOptions::default(), Vec::new()).unwrap();
+        let names: Vec<String> = tar::Archive::new(&tar[..])
+            .entries()
+            .unwrap()
+            .map(|e| String::from_utf8(e.unwrap().path_bytes().to_vec()).unwrap())
+            .collect();
+        assert_eq!(names, ["home/u/work/root-made/"]);
     }
 
     #[test]
