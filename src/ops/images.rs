@@ -122,6 +122,7 @@ pub async fn build_images(
             &[],
             &image_opts.work_dir.join(format!("job{i}")),
             image_opts.format,
+            ran_a_run(&ran.plan, JobId(i)),
         )
         .await?;
         ready.insert(JobId(i), exported);
@@ -163,6 +164,15 @@ pub async fn build_images(
         steps_cached,
         engine_tags,
     })
+}
+
+/// Whether a RUN made the job's image: in the job, or in an engine-built job it starts from.
+fn ran_a_run(plan: &crate::plan::BuildPlan, id: JobId) -> bool {
+    let job = plan.job(id);
+    job.steps
+        .iter()
+        .any(|s| matches!(s.instruction, crate::dockerfile::Instruction::Run(_)))
+        || matches!(job.base, Base::Stage { job } if ran_a_run(plan, job))
 }
 
 /// Whether an engine job's image becomes (part of) a final image: a final built in the
