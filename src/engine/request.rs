@@ -94,6 +94,9 @@ fn mount(spec: &MountSpec) -> Mount {
                     CACHE_VOLUME_LABEL.to_string(),
                     "true".to_string(),
                 )])),
+                // A new volume starts empty, as a BuildKit cache does: the engine would
+                // otherwise copy in what the image has at the target.
+                no_copy: Some(true),
                 ..Default::default()
             }),
             ..Default::default()
@@ -107,6 +110,11 @@ fn mount(spec: &MountSpec) -> Mount {
             source: Some(volume.clone()),
             target: Some(target.clone()),
             read_only: Some(*read_only),
+            // Only what xplat put in it: never what the image has at the target.
+            volume_options: Some(MountVolumeOptions {
+                no_copy: Some(true),
+                ..Default::default()
+            }),
             ..Default::default()
         },
         MountSpec::Tmpfs { target } => Mount {
@@ -479,6 +487,11 @@ mod tests {
             .as_ref()
             .unwrap();
         assert_eq!(vlabels.get("xplat.cache").map(String::as_str), Some("true"));
+        // A new cache starts empty (BuildKit), not with the image's files at the target.
+        assert_eq!(
+            mounts[0].volume_options.as_ref().unwrap().no_copy,
+            Some(true)
+        );
         assert_eq!(mounts[1].typ, Some(MountType::TMPFS));
         assert_eq!(mounts[1].target.as_deref(), Some("/tmp"));
         assert_eq!(mounts[1].source, None);
