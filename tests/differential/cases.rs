@@ -325,7 +325,7 @@ COPY a.txt /tmp/
 COPY *.txt /wild/
 COPY d?r/sub /s/
 COPY [ab].txt /set/
-COPY dir/*/y /deep/
+COPY dir/su*/y /deep/
 COPY *.md c.* /mixed/
 "#,
                 TREE,
@@ -469,7 +469,7 @@ CMD echo shell form cmd
 ENTRYPOINT echo ep
 HEALTHCHECK CMD echo ok
 STOPSIGNAL 9
-RUN echo after > /data/written-after-volume && echo done > /done
+RUN mkdir -p /data && echo after > /data/written-after-volume && echo done > /done
 "#,
             &[],
         ),
