@@ -6,25 +6,26 @@
 //! add to a config (build-arg env, the RUN command as Cmd), and Docker 20.10's `import`
 //! labels every image amd64, so the platform fields come from the target too.
 //!
-//! An image a RUN made gets the RUN's mount points as BuildKit's has them
-//! ([`MOUNT_POINTS`]).
+//! What RUN steps leave in the image is made BuildKit's ([`run_traces`]).
 
-use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::base::{clean_engine_noise, saved_layers, EngineImages};
 use super::error::{AssembleError, Result};
 use super::layers::LayerCache;
+use super::run_traces::{drop_mount_stubs, missing_mount_points, RunTraces};
 use super::show;
 use crate::oci::config::History;
 use crate::oci::{ImageConfig, IndexFormat, LayerBlob, LayerEntry, OciImage};
+
 use crate::platform::Platform;
 
 /// Exports `image` (an engine id or per-platform reference) as the final image for
 /// `platform`, with `config` (the executor's state: `stage::State::config`) as its runtime
 /// config. `known` are layers whose blobs exist already (the base image's, from its
-/// registry): a saved layer with one of their diff_ids is not recompressed. `ran_run`:
-/// a RUN made the image (in this job or an engine-built one it starts from).
+/// registry): a saved layer with one of their diff_ids is not recompressed. `traces`: what
+/// the RUN steps that made the image (in this job or the engine-built ones it starts
+/// from) leave that BuildKit's image has otherwise.
 #[allow(clippy::too_many_arguments)]
 pub async fn export_from_engine(
     engine: &dyn EngineImages,
@@ -36,14 +37,15 @@ pub async fn export_from_engine(
     known: &[crate::oci::LayerBlob],
     work_dir: &Path,
     format: IndexFormat,
-    ran_run: bool,
+    traces: &RunTraces,
 ) -> Result<OciImage> {
     let action = format!("exporting the {} image from the engine", show(platform));
     let dir = work_dir.join(format!("save-{}", show(platform).replace('/', "-")));
     let saved = engine.save(image, &dir).await?;
-    let mut layers = saved_layers(&saved, cache, &dir, known)?;
+    let layers = saved_layers(&saved, cache, &dir, known)?;
+    let mut layers = drop_mount_stubs(layers, &saved.layers, &traces.mount_targets, &dir, cache)?;
     let mut out = saved.config.clone();
-    let missing = if ran_run {
+    let missing = if traces.ran {
         missing_mount_points(&saved.layers)?
     } else {
         Vec::new()
@@ -82,114 +84,4 @@ pub async fn export_from_engine(
             .collect();
     }
     OciImage::new(out, layers, format).map_err(AssembleError::oci(action))
-}
-
-/// The folders a RUN leaves in BuildKit's image: runc makes `/dev`, `/proc` and `/sys` in
-/// the rootfs to mount on when the image has none, so they land in the RUN's layer (0755,
-/// root). The engine makes its own in a container's init layer, which a commit leaves out.
-pub const MOUNT_POINTS: [&str; 3] = ["dev", "proc", "sys"];
-
-/// Which of [`MOUNT_POINTS`] the stacked layers (base first; plain tar or gzip) lack.
-/// Read from the top down, headers only, until each is decided.
-pub fn missing_mount_points(layers: &[PathBuf]) -> Result<Vec<&'static str>> {
-    // name -> present?
-    let mut decided: Vec<(&'static str, bool)> = Vec::new();
-    for path in layers.iter().rev() {
-        if decided.len() == MOUNT_POINTS.len() {
-            break;
-        }
-        let mut f = std::fs::File::open(path).map_err(AssembleError::io("opening", path))?;
-        let mut magic = [0u8; 2];
-        let gzip = f
-            .read(&mut magic)
-            .map_err(AssembleError::io("reading", path))?
-            == 2
-            && magic == [0x1f, 0x8b];
-        let f = std::fs::File::open(path).map_err(AssembleError::io("opening", path))?;
-        let names = if gzip {
-            top_names(tar::Archive::new(flate2::read::GzDecoder::new(f)).entries())
-        } else {
-            top_names(tar::Archive::new(f).entries_with_seek())
-        }
-        .map_err(AssembleError::io("reading", path))?;
-        let opaque_root = names.iter().any(|n| n == ".wh..wh..opq");
-        for p in MOUNT_POINTS {
-            if decided.iter().any(|(d, _)| *d == p) {
-                continue;
-            }
-            if names.iter().any(|n| n == p) {
-                decided.push((p, true));
-            } else if opaque_root || names.iter().any(|n| n.strip_prefix(".wh.") == Some(p)) {
-                decided.push((p, false));
-            }
-        }
-    }
-    Ok(MOUNT_POINTS
-        .into_iter()
-        .filter(|p| !decided.contains(&(*p, true)))
-        .collect())
-}
-
-/// The first component of every path in a layer tar (`./proc/x` -> `proc`).
-fn top_names<R: Read>(
-    entries: std::io::Result<tar::Entries<'_, R>>,
-) -> std::io::Result<Vec<String>> {
-    let mut out = Vec::new();
-    for e in entries? {
-        let e = e?;
-        let raw = String::from_utf8_lossy(&e.path_bytes()).into_owned();
-        let trimmed = raw.trim_start_matches("./").trim_start_matches('/');
-        if let Some(first) = trimmed
-            .split('/')
-            .next()
-            .filter(|s| !s.is_empty() && *s != ".")
-        {
-            if out.last().map(String::as_str) != Some(first) {
-                out.push(first.to_string());
-            }
-        }
-    }
-    Ok(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn layer(dir: &Path, name: &str, paths: &[&str]) -> PathBuf {
-        let mut b = tar::Builder::new(Vec::new());
-        for p in paths {
-            let mut h = tar::Header::new_gnu();
-            let is_dir = p.ends_with('/');
-            h.set_entry_type(if is_dir {
-                tar::EntryType::Directory
-            } else {
-                tar::EntryType::Regular
-            });
-            h.set_mode(0o755);
-            h.set_size(0);
-            b.append_data(&mut h, p, std::io::empty()).unwrap();
-        }
-        let path = dir.join(name);
-        std::fs::write(&path, b.into_inner().unwrap()).unwrap();
-        path
-    }
-
-    #[test]
-    fn mount_points_missing_from_every_layer_are_the_ones_added() {
-        let d = tempfile::tempdir().unwrap();
-        let busybox = layer(d.path(), "0", &["bin/", "bin/sh", "etc/"]);
-        let debian = layer(d.path(), "1", &["dev/", "proc/", "sys/", "usr/"]);
-        let run = layer(d.path(), "2", &["tmp/", "tmp/x"]);
-        let gone = layer(d.path(), "3", &[".wh.sys"]);
-        assert_eq!(
-            missing_mount_points(&[busybox.clone(), run.clone()]).unwrap(),
-            MOUNT_POINTS
-        );
-        assert!(missing_mount_points(&[debian.clone(), run.clone()])
-            .unwrap()
-            .is_empty());
-        assert_eq!(missing_mount_points(&[debian, run, gone]).unwrap(), ["sys"]);
-        assert_eq!(missing_mount_points(&[]).unwrap(), MOUNT_POINTS);
-    }
 }
