@@ -155,6 +155,11 @@ fn buildkit_build(
     read_docker_save(&saved)
 }
 
+/// The `xplat.build` label of a case's build.
+fn build_id(run: &str, case: &str) -> String {
+    format!("bkdiff-{run}-{case}")
+}
+
 /// What the suite shares between cases.
 struct Env {
     engines: Engines,
@@ -191,7 +196,7 @@ async fn xplat_build(
         secrets: secrets.clone(),
         no_cache: true,
         jobs: 2,
-        build_id: Some(format!("bkdiff-{}-{}", env.run, case.name)),
+        build_id: Some(build_id(&env.run, case.name)),
         cache_dir: Some(env.cache.path().to_path_buf()),
         ..Default::default()
     };
@@ -291,7 +296,8 @@ fn judge(case: &'static str, platform: &'static str, mismatches: &[Mismatch]) ->
 /// Images, volumes and folders to remove at the end, even when the test panics.
 struct Cleanup {
     buildkit_tags: Vec<String>,
-    build_label_prefix: String,
+    /// The `xplat.build` ids of xplat's builds.
+    xplat_builds: Vec<String>,
     volumes_before: BTreeSet<String>,
 }
 
@@ -312,39 +318,35 @@ impl Drop for Cleanup {
         for t in &self.buildkit_tags {
             let _ = docker(["rmi", "-f", t]).output();
         }
-        // xplat's committed images carry `xplat.build=bkdiff-<run>-<case>`: children first,
-        // so retry until a round removes nothing.
-        let out = docker([
-            "images",
-            "-a",
-            "-q",
-            "--no-trunc",
-            "--filter",
-            "label=xplat.build",
-            "--format",
-            "{{.ID}} {{.Labels}}",
-        ])
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-        .unwrap_or_default();
-        let mut left: Vec<String> = out
-            .lines()
-            .filter(|l| l.contains(&format!("xplat.build={}", self.build_label_prefix)))
-            .filter_map(|l| l.split_whitespace().next().map(str::to_string))
-            .collect();
+        // xplat's committed images carry `xplat.build=<id>`: children first, so retry
+        // until a round removes nothing.
+        let mut left: Vec<String> = Vec::new();
+        for b in &self.xplat_builds {
+            let filter = format!("label=xplat.build={b}");
+            let out = docker(["images", "-a", "-q", "--no-trunc", "--filter", &filter])
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                .unwrap_or_default();
+            left.extend(out.lines().map(str::to_string));
+        }
+        left.sort();
+        left.dedup();
         while !left.is_empty() {
             let before = left.len();
             left.retain(
                 |id| !matches!(docker(["rmi", "-f", id]).output(), Ok(o) if o.status.success()),
             );
             if left.len() == before {
-                eprintln!("buildkit differential: could not remove {left:?}");
+                eprintln!("buildkit differential: could not remove images {left:?}");
                 break;
             }
         }
         // Volumes xplat made during the suite (cache mounts): not there before.
         for v in volumes().difference(&self.volumes_before) {
-            let _ = docker(["volume", "rm", v]).output();
+            match docker(["volume", "rm", v]).output() {
+                Ok(o) if o.status.success() => {}
+                _ => eprintln!("buildkit differential: could not remove volume {v}"),
+            }
         }
     }
 }
@@ -390,7 +392,7 @@ async fn buildkit_differential_xplat_vs_engine_buildkit() {
     };
     let mut cleanup = Cleanup {
         buildkit_tags: Vec::new(),
-        build_label_prefix: format!("bkdiff-{run}-"),
+        xplat_builds: Vec::new(),
         volumes_before: volumes(),
     };
     let only: Option<Vec<String>> = std::env::var("XPLAT_DIFF_CASES")
@@ -423,6 +425,7 @@ async fn buildkit_differential_xplat_vs_engine_buildkit() {
             .map(|p| buildkit_tag(case.name, p, &run))
             .collect();
         cleanup.buildkit_tags.extend(tags.iter().cloned());
+        cleanup.xplat_builds.push(build_id(&run, case.name));
         // BuildKit (one platform after the other) beside xplat (all platforms at once):
         // two builds at a time at most.
         let bk = {
@@ -438,6 +441,15 @@ async fn buildkit_differential_xplat_vs_engine_buildkit() {
         };
         let xp = xplat_build(case, dir.path(), &secrets, &env).await;
         let bk = bk.await.expect("the BuildKit builds ran");
+        // Neither builder writes into the build context (a `rw` bind's writes are discarded).
+        let context_changed: Vec<String> = case
+            .files
+            .iter()
+            .filter(|(path, content)| {
+                std::fs::read(dir.join(path)).ok().as_deref() != Some(content.as_bytes())
+            })
+            .map(|(path, _)| format!("the build context's {path} changed"))
+            .collect();
         let modes = match &xp {
             Ok((_, m)) => m.clone(),
             Err(_) => String::new(),
@@ -463,6 +475,8 @@ async fn buildkit_differential_xplat_vs_engine_buildkit() {
                     judge(case.name, platform, &m)
                 }
             };
+            let mut outcome = outcome;
+            outcome.failures.extend(context_changed.iter().cloned());
             outcomes.push(outcome);
         }
         let bad = outcomes
