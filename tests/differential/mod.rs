@@ -298,7 +298,37 @@ struct Cleanup {
     buildkit_tags: Vec<String>,
     /// The `xplat.build` ids of xplat's builds.
     xplat_builds: Vec<String>,
+    /// The cache volumes the cases' cache mounts use.
+    cache_volumes: BTreeSet<String>,
     volumes_before: BTreeSet<String>,
+}
+
+/// The engine volumes behind the cache mounts of `case` (named by id, or target, and
+/// platform, as xplat names them): only these are removed, never a volume another test
+/// running at the same time made.
+fn cache_volumes(case: &Case) -> BTreeSet<String> {
+    use xplat::dockerfile::{Instruction, MountType};
+    let df = xplat::dockerfile::parse(case.dockerfile).expect("the case parses");
+    let ids: Vec<String> = df
+        .stages
+        .iter()
+        .flat_map(|s| &s.instructions)
+        .filter_map(|i| match &i.node {
+            Instruction::Run(r) => Some(r.mounts.clone()),
+            _ => None,
+        })
+        .flatten()
+        .filter(|m| m.kind == MountType::Cache)
+        .filter_map(|m| m.id.or(m.target))
+        .collect();
+    ids.iter()
+        .flat_map(|id| {
+            case.platforms.iter().map(move |p| {
+                let p = Platform::parse(p).expect("a valid platform").normalized();
+                xplat::exec::run::cache_volume_name(id, &p.to_string())
+            })
+        })
+        .collect()
 }
 
 fn volumes() -> BTreeSet<String> {
@@ -341,8 +371,12 @@ impl Drop for Cleanup {
                 break;
             }
         }
-        // Volumes xplat made during the suite (cache mounts): not there before.
-        for v in volumes().difference(&self.volumes_before) {
+        // The cases' cache volumes xplat made during the suite.
+        let made: BTreeSet<String> = volumes()
+            .difference(&self.volumes_before)
+            .cloned()
+            .collect();
+        for v in made.intersection(&self.cache_volumes) {
             match docker(["volume", "rm", v]).output() {
                 Ok(o) if o.status.success() => {}
                 _ => eprintln!("buildkit differential: could not remove volume {v}"),
@@ -393,6 +427,7 @@ async fn buildkit_differential_xplat_vs_engine_buildkit() {
     let mut cleanup = Cleanup {
         buildkit_tags: Vec::new(),
         xplat_builds: Vec::new(),
+        cache_volumes: BTreeSet::new(),
         volumes_before: volumes(),
     };
     let only: Option<Vec<String>> = std::env::var("XPLAT_DIFF_CASES")
@@ -426,6 +461,7 @@ async fn buildkit_differential_xplat_vs_engine_buildkit() {
             .collect();
         cleanup.buildkit_tags.extend(tags.iter().cloned());
         cleanup.xplat_builds.push(build_id(&run, case.name));
+        cleanup.cache_volumes.extend(cache_volumes(case));
         // BuildKit (one platform after the other) beside xplat (all platforms at once):
         // two builds at a time at most.
         let bk = {
@@ -550,4 +586,13 @@ async fn buildkit_differential_xplat_vs_engine_buildkit() {
         "differences from BuildKit:\n{}",
         report.join("\n")
     );
+}
+
+#[test]
+fn the_cache_volumes_of_a_case_are_named_by_id_or_target_and_platform() {
+    let all = cases::all();
+    let case = all.iter().find(|c| c.name == "mount-cache").unwrap();
+    let names = cache_volumes(case);
+    assert_eq!(names.len(), 3 * case.platforms.len(), "{names:?}");
+    assert!(names.contains(&xplat::exec::run::cache_volume_name("/c2", "linux/arm/v7")));
 }
