@@ -293,6 +293,26 @@ fn judge(case: &'static str, platform: &'static str, mismatches: &[Mismatch]) ->
     out
 }
 
+/// The listed differences that did not occur on a case-platform they cover which ran.
+fn stale(known: &[Known], outcomes: &[Outcome]) -> Vec<String> {
+    let mut out = Vec::new();
+    for k in known {
+        for o in outcomes
+            .iter()
+            .filter(|o| o.case == k.case && k.applies_to(o.platform))
+        {
+            if !o.known_seen.iter().any(|(key, _)| key == k.key) {
+                out.push(format!(
+                    "{} {} {}: listed as a deliberate difference ({}) but it no longer \
+                     occurs: remove it from tests/differential/known.rs",
+                    k.case, o.platform, k.key, k.reason
+                ));
+            }
+        }
+    }
+    out
+}
+
 /// Images, volumes and folders to remove at the end, even when the test panics.
 struct Cleanup {
     buildkit_tags: Vec<String>,
@@ -532,18 +552,7 @@ async fn buildkit_differential_xplat_vs_engine_buildkit() {
             t0.elapsed().as_secs_f64(),
         );
     }
-    let ran: BTreeSet<(&str, &str)> = outcomes.iter().map(|o| (o.case, o.platform)).collect();
-    let stale: Vec<&Known> = known::KNOWN
-        .iter()
-        .filter(|k| ran.iter().any(|(c, p)| k.case == *c && k.applies_to(p)))
-        .filter(|k| {
-            !outcomes.iter().any(|o| {
-                o.case == k.case
-                    && k.applies_to(o.platform)
-                    && o.known_seen.iter().any(|(key, _)| key == k.key)
-            })
-        })
-        .collect();
+    let stale = stale(known::KNOWN, &outcomes);
     let identical = outcomes
         .iter()
         .filter(|o| o.failures.is_empty() && o.known_seen.is_empty())
@@ -573,12 +582,7 @@ async fn buildkit_differential_xplat_vs_engine_buildkit() {
         .filter(|o| !o.failures.is_empty())
         .map(|o| format!("{} {}:\n  {}", o.case, o.platform, o.failures.join("\n  ")))
         .collect();
-    for k in stale {
-        report.push(format!(
-            "{} {:?} {}: listed as a deliberate difference ({}) but no longer occurs: remove it",
-            k.case, k.platforms, k.key, k.reason
-        ));
-    }
+    report.extend(stale);
     drop(cleanup);
     drop(registry);
     assert!(
@@ -595,4 +599,28 @@ fn the_cache_volumes_of_a_case_are_named_by_id_or_target_and_platform() {
     let names = cache_volumes(case);
     assert_eq!(names.len(), 3 * case.platforms.len(), "{names:?}");
     assert!(names.contains(&xplat::exec::run::cache_volume_name("/c2", "linux/arm/v7")));
+}
+
+#[test]
+fn a_listed_difference_is_stale_on_each_platform_it_no_longer_occurs_on() {
+    let k = [Known {
+        case: "c",
+        platforms: &[],
+        key: "fs:/x",
+        reason: "r",
+    }];
+    let seen = |platform, keys: &[&str]| Outcome {
+        case: "c",
+        platform,
+        failures: Vec::new(),
+        known_seen: keys
+            .iter()
+            .map(|k| (k.to_string(), String::new()))
+            .collect(),
+    };
+    let outcomes = [seen("linux/amd64", &["fs:/x"]), seen("linux/arm64", &[])];
+    let s = stale(&k, &outcomes);
+    assert_eq!(s.len(), 1, "{s:?}");
+    assert!(s[0].starts_with("c linux/arm64 fs:/x"), "{s:?}");
+    assert!(stale(&k, &outcomes[..1]).is_empty());
 }
