@@ -419,6 +419,16 @@ COPY --from=builder /src/*.bin /opt/wild/
 "#,
             A_TXT,
         ),
+        case(
+            "copy-from-stage-root",
+            r#"FROM xplat-test/busybox:${TARGETARCH}${TARGETVARIANT} AS builder
+RUN mkdir -p /out && echo x > /out/x
+FROM scratch
+COPY --from=builder / /
+COPY --from=builder /etc /etc-copy
+"#,
+            &[],
+        ),
         Case {
             setup: |d| {
                 chmod(d, "b.sh", 0o700);
