@@ -549,6 +549,59 @@ COPY --from=s /s /from-scratch
 "#,
             A_TXT,
         ),
+        Case {
+            setup: tree_setup,
+            ..case(
+                "copy-context-run",
+                r#"FROM xplat-test/busybox:${TARGETARCH}${TARGETVARIANT}
+WORKDIR /ctx
+COPY . .
+COPY --chown=1001:1002 dir /owned/
+RUN ls -lnR /ctx /owned | grep -v '^total' | awk '{print $1, $3, $4, $NF}' > /listing.txt
+"#,
+                TREE,
+            )
+        },
+        case(
+            "whiteouts-links-assembled",
+            r#"FROM xplat-test/busybox:${TARGETARCH}${TARGETVARIANT} AS b
+RUN rm /etc/group && mkdir -p /opt/d && echo a > /opt/d/f && ln /opt/d/f /opt/d/hard \
+ && ln -s f /opt/d/soft && chmod 4755 /opt/d/f && rm -rf /root && mkdir -m 1777 /tmp2
+FROM b
+COPY a.txt /opt/d/
+COPY --from=b /opt/d /copied
+"#,
+            A_TXT,
+        ),
+        case(
+            "whiteouts-links-run",
+            r#"FROM xplat-test/busybox:${TARGETARCH}${TARGETVARIANT}
+RUN rm /etc/group && mkdir -p /opt/d && echo a > /opt/d/f && ln /opt/d/f /opt/d/hard \
+ && ln -s f /opt/d/soft && chmod 4755 /opt/d/f
+RUN rm -rf /root /opt/d/soft && mkdir -m 1777 /tmp2
+"#,
+            &[],
+        ),
+        case(
+            "env-forms-run",
+            r#"FROM xplat-test/busybox:${TARGETARCH}${TARGETVARIANT}
+ENV PATH=/opt/bin:$PATH EMPTY=
+ENV A=${UNSET:-dflt} B=${A:+set} C="${A}-$A" D='$A'
+RUN env | grep -v '^HOSTNAME=' | sort > /env.txt && echo "$PATH" > /path.txt
+"#,
+            &[],
+        ),
+        Case {
+            setup: write_archive,
+            ..case(
+                "add-chown-archive",
+                r#"FROM xplat-test/busybox:${TARGETARCH}${TARGETVARIANT}
+ADD --chown=7:8 archive.tar.gz /x/
+ADD --chown=9:9 a.txt /y/
+"#,
+                A_TXT,
+            )
+        },
         case(
             "registry-base-run",
             r#"FROM @REGISTRY@/busybox:latest
