@@ -603,6 +603,71 @@ ADD --chown=9:9 a.txt /y/
             )
         },
         case(
+            "entrypoint-resets-base-cmd",
+            r#"FROM xplat-test/busybox:${TARGETARCH}${TARGETVARIANT}
+ENTRYPOINT ["/bin/echo"]
+EXPOSE 8000-8002 9000/udp
+STOPSIGNAL SIGKILL
+"#,
+            &[],
+        ),
+        case(
+            "entrypoint-resets-base-cmd-run",
+            r#"FROM xplat-test/busybox:${TARGETARCH}${TARGETVARIANT}
+CMD ["first"]
+ENTRYPOINT ["/bin/echo"]
+RUN echo ran > /ran
+"#,
+            &[],
+        ),
+        Case {
+            setup: tree_setup,
+            ..case(
+                "symlink-destinations",
+                r#"FROM xplat-test/busybox:${TARGETARCH}${TARGETVARIANT} AS links
+RUN mkdir -p /real/sub && ln -s /real /lnk && ln -s sub /real/rel
+FROM links
+COPY a.txt /lnk/
+COPY b.txt /real/rel/
+WORKDIR /lnk/wd
+COPY dir /lnk/merged/
+COPY dir /etc/
+"#,
+                TREE,
+            )
+        },
+        Case {
+            setup: tree_setup,
+            ..case(
+                "symlink-destinations-run",
+                r#"FROM xplat-test/busybox:${TARGETARCH}${TARGETVARIANT}
+RUN mkdir -p /real/sub && ln -s /real /lnk && ln -s sub /real/rel
+COPY a.txt /lnk/
+COPY b.txt /real/rel/
+WORKDIR /lnk/wd
+COPY dir /etc/
+RUN ls -la /real /real/sub | awk '{print $1, $3, $4, $NF}' > /ls.txt
+"#,
+                TREE,
+            )
+        },
+        Case {
+            setup: |d| {
+                d.write("with space.txt", "s\n");
+                d.write("dir with space/inner file", "i\n");
+            },
+            ..case(
+                "names-with-spaces",
+                r#"FROM xplat-test/busybox:${TARGETARCH}${TARGETVARIANT}
+COPY ["with space.txt", "/dst dir/"]
+COPY ["dir with space", "/other dir/"]
+ENV GREETING="hello world" OTHER=a\ b
+LABEL "key with space"="value with space"
+"#,
+                &[],
+            )
+        },
+        case(
             "registry-base-run",
             r#"FROM @REGISTRY@/busybox:latest
 ENV IN=registry
