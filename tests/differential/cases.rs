@@ -667,6 +667,90 @@ LABEL "key with space"="value with space"
                 &[],
             )
         },
+        // `--from` an image takes the target platform's image: the engine's per-arch
+        // busybox images are one platform each, so these two are built for linux/amd64.
+        Case {
+            platforms: &["linux/amd64"],
+            ..case(
+                "from-engine-image",
+                r#"FROM xplat-test/busybox:amd64
+COPY --from=xplat-test/busybox:amd64 /etc/passwd /from-image/passwd
+LABEL xplat.fixture.recipe=overridden
+"#,
+                &[],
+            )
+        },
+        Case {
+            platforms: &["linux/amd64"],
+            ..case(
+                "mount-from-engine-image-run",
+                r#"FROM xplat-test/busybox:amd64
+RUN --mount=type=bind,from=xplat-test/busybox:amd64,source=/etc,target=/img cat /img/group > /group-copy
+"#,
+                &[],
+            )
+        },
+        case(
+            "stage-picked-by-arg",
+            r#"ARG FLAVOR=two
+FROM xplat-test/busybox:${TARGETARCH}${TARGETVARIANT} AS one
+LABEL stage=one
+FROM xplat-test/busybox:${TARGETARCH}${TARGETVARIANT} AS two
+LABEL stage=two
+ENV IN_TWO=yes
+FROM ${FLAVOR}
+ENV PICKED=${FLAVOR}x
+"#,
+            &[],
+        ),
+        case(
+            "crlf-and-bom",
+            "\u{feff}FROM xplat-test/busybox:${TARGETARCH}${TARGETVARIANT}\r\n\
+ENV A=1 \\\r\n    B=2\r\n\
+# a comment\r\n\
+RUN echo \"$A $B\" > /ab.txt\r\n\
+COPY a.txt /crlf/\r\n",
+            A_TXT,
+        ),
+        Case {
+            build_args: &[("OWNER", "4321")],
+            ..case(
+                "flags-from-args",
+                r#"FROM xplat-test/busybox:${TARGETARCH}${TARGETVARIANT}
+ARG OWNER=1234
+ARG GROUP=5678
+ARG MODE=0640
+ARG DEST=/owned
+COPY --chown=${OWNER}:${GROUP} a.txt $DEST/
+COPY --chown=$OWNER a.txt ${DEST}-too
+"#,
+                A_TXT,
+            )
+        },
+        case(
+            "comments-and-continuations",
+            r#"FROM xplat-test/busybox:${TARGETARCH}${TARGETVARIANT}
+# comment
+  # indented comment
+RUN echo one \
+# a comment inside the continuation
+    two \
+
+    three > /cont.txt
+LABEL a="x" \
+      b="y"
+ENV   SPACED    value with spaces
+"#,
+            &[],
+        ),
+        case(
+            "final-on-build-platform",
+            r#"FROM --platform=$BUILDPLATFORM xplat-test/busybox:${BUILDARCH}
+ARG TARGETARCH
+RUN echo "built for $TARGETARCH on $(uname -m)" > /built.txt
+"#,
+            &[],
+        ),
         case(
             "registry-base-run",
             r#"FROM @REGISTRY@/busybox:latest

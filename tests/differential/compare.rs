@@ -265,8 +265,10 @@ pub fn diff_fs(buildkit: &FsSnapshot, xplat: &FsSnapshot) -> Vec<Mismatch> {
         .collect()
 }
 
-/// The config fields compared, as named in the image config's `config` object.
-pub const CONFIG_FIELDS: [&str; 12] = [
+/// The config fields compared, as named in the image config's `config` object, and
+/// `Platform` (`os/architecture[/variant]` of the config document, see [`platform_of`]).
+pub const CONFIG_FIELDS: [&str; 13] = [
+    "Platform",
     "Env",
     "Cmd",
     "Entrypoint",
@@ -312,6 +314,18 @@ pub fn config_view(config: &Value) -> ConfigView {
         }
     }
     out
+}
+
+/// `os/architecture[/variant]` of an image config document; arm64's `v8` is left out
+/// (the same platform with or without it).
+pub fn platform_of(document: &Value) -> String {
+    let field = |k: &str| document.get(k).and_then(Value::as_str).unwrap_or_default();
+    let (os, arch, variant) = (field("os"), field("architecture"), field("variant"));
+    match variant {
+        "" => format!("{os}/{arch}"),
+        "v8" if arch == "arm64" => format!("{os}/{arch}"),
+        v => format!("{os}/{arch}/{v}"),
+    }
 }
 
 fn is_empty(v: &Value) -> bool {

@@ -55,10 +55,12 @@ struct Side {
 fn side(layers: &[Vec<u8>], config_document: &serde_json::Value) -> Result<Side, String> {
     let fs =
         stack(layers.iter().map(Vec::as_slice)).map_err(|e| format!("reading the layers: {e}"))?;
-    Ok(Side {
-        fs,
-        config: config_view(&config_document["config"]),
-    })
+    let mut config = config_view(&config_document["config"]);
+    config.insert(
+        "Platform".into(),
+        serde_json::Value::String(compare::platform_of(config_document)),
+    );
+    Ok(Side { fs, config })
 }
 
 /// Reads a `docker save` archive of one image: its layers in order and its config.
