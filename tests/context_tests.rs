@@ -557,6 +557,14 @@ fn add_extracts_plain_and_gzip_tars() {
         );
         let a = e.iter().find(|x| x.path == "/opt/x/dir/a.txt").unwrap();
         assert_eq!((a.uid, a.gid, a.mode), (7, 8, 0o640));
+        // `--chown` owns the destination folder; the members keep the archive's owners.
+        let mut chowned = s.clone();
+        chowned.chown = Some("1:2".into());
+        let e = copy(&ctx, &chowned).unwrap();
+        let a = e.iter().find(|x| x.path == "/opt/x/dir/a.txt").unwrap();
+        assert_eq!((a.uid, a.gid), (7, 8));
+        let x = e.iter().find(|x| x.path == "/opt/x").unwrap();
+        assert_eq!((x.uid, x.gid), (1, 2));
         let hl = e.iter().find(|x| x.path == "/opt/x/dir/hl").unwrap();
         assert_eq!(hl.kind, EntryKind::File { size: 5 });
         // COPY does not extract.

@@ -24,6 +24,7 @@ pub mod fetch;
 pub mod fsindex;
 pub mod job;
 pub mod layers;
+pub mod run_traces;
 pub mod stage_files;
 pub mod targets;
 
@@ -37,6 +38,7 @@ pub use error::{AssembleError, Refusal, Result};
 pub use export::export_from_engine;
 pub use job::{assemble, can_assemble, refusal};
 pub use layers::{CacheStats, LayerCache};
+pub use run_traces::RunTraces;
 pub use stage_files::{NoStages, StageFiles};
 pub use targets::images_for_targets;
 

@@ -21,9 +21,25 @@ pub async fn images_for_targets(
     let mut images = Vec::with_capacity(plan.targets.len());
     for t in &plan.targets {
         let image = image_of(plan, t.final_job, env, &mut done).await?;
-        images.push((t.platform.clone(), image));
+        images.push((t.platform.clone(), for_target(image, &t.platform)?));
     }
     ImageIndex::new(images, env.format).map_err(AssembleError::oci("making the image index"))
+}
+
+/// The image labelled with the target's platform. A final stage that runs on another
+/// platform (`FROM --platform=$BUILDPLATFORM ...`) is the target's image all the same:
+/// BuildKit writes the target platform into its config, whatever the content is.
+pub fn for_target(image: OciImage, target: &crate::platform::Platform) -> Result<OciImage> {
+    if target.matches(&image.platform()) {
+        return Ok(image);
+    }
+    let mut config = image.config().clone();
+    config.os = target.os.clone();
+    config.architecture = target.architecture.clone();
+    config.variant = (!target.variant.is_empty()).then(|| target.variant.clone());
+    image.with_config(config).map_err(AssembleError::oci(
+        "labelling the image with its target platform",
+    ))
 }
 
 /// The image of job `id`, assembling it and the assembled jobs it needs first.
@@ -93,4 +109,31 @@ pub async fn image_of(
         done.insert(j, image);
     }
     Ok(done[&id].clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oci::{ImageConfig, IndexFormat};
+    use crate::platform::Platform;
+
+    #[test]
+    fn a_final_built_on_another_platform_is_labelled_with_the_target() {
+        let amd64 = Platform::parse("linux/amd64").unwrap().normalized();
+        let armv7 = Platform::parse("linux/arm/v7").unwrap().normalized();
+        let image = OciImage::new(
+            ImageConfig::for_platform(&amd64, None),
+            Vec::new(),
+            IndexFormat::Oci,
+        )
+        .unwrap();
+        let same = for_target(image.clone(), &amd64).unwrap();
+        assert_eq!(same, image);
+        let relabelled = for_target(image, &armv7).unwrap();
+        let c = relabelled.config();
+        assert_eq!(
+            (c.os.as_str(), c.architecture.as_str(), c.variant.as_deref()),
+            ("linux", "arm", Some("v7"))
+        );
+    }
 }

@@ -13,7 +13,8 @@
 //! - the destination is a directory when it ends with `/` (or `.`), when it already is one in
 //!   the image, or with `--parents`; several sources require that; a relative destination
 //!   is joined to WORKDIR;
-//! - owner is 0:0 unless `--chown`; `--chmod` is octal; missing parent directories are
+//! - owner is 0:0 unless `--chown` (what an ADD extracts keeps the archive's owners);
+//!   `--chmod` is octal; missing parent directories are
 //!   created 0755 and owned by the `--chown` user (drop those that exist with
 //!   [`without_existing`]).
 //! - `--exclude` uses `.dockerignore` pattern rules; a path is dropped when a pattern
@@ -371,11 +372,10 @@ pub fn resolve(
                 if let Some(members) = reader.read_archive(&m.resolved)? {
                     out.put(created(&dest_abs, uid, gid, spec.created_mtime), false);
                     for mem in members {
-                        let owner = if spec.chown.is_some() {
-                            (uid, gid)
-                        } else {
-                            (mem.uid, mem.gid)
-                        };
+                        // `--chown` makes the destination folder, not what the archive
+                        // holds: its members keep their own owners, as with the engine's
+                        // BuildKit (Docker 20.10, checked by the differential suite).
+                        let owner = (mem.uid, mem.gid);
                         let mode = if matches!(mem.kind, EntryKind::Symlink { .. }) {
                             0o777
                         } else {

@@ -94,6 +94,9 @@ fn mount(spec: &MountSpec) -> Mount {
                     CACHE_VOLUME_LABEL.to_string(),
                     "true".to_string(),
                 )])),
+                // A new volume starts empty, as a BuildKit cache does: the engine would
+                // otherwise copy in what the image has at the target.
+                no_copy: Some(true),
                 ..Default::default()
             }),
             ..Default::default()
@@ -107,6 +110,11 @@ fn mount(spec: &MountSpec) -> Mount {
             source: Some(volume.clone()),
             target: Some(target.clone()),
             read_only: Some(*read_only),
+            // Only what xplat put in it: never what the image has at the target.
+            volume_options: Some(MountVolumeOptions {
+                no_copy: Some(true),
+                ..Default::default()
+            }),
             ..Default::default()
         },
         MountSpec::Tmpfs { target } => Mount {

@@ -79,6 +79,11 @@ fn container_config_field_by_field() {
         .as_ref()
         .unwrap();
     assert_eq!(vlabels.get("xplat.cache").map(String::as_str), Some("true"));
+    // A new cache starts empty (BuildKit), not with the image's files at the target.
+    assert_eq!(
+        mounts[0].volume_options.as_ref().unwrap().no_copy,
+        Some(true)
+    );
     assert_eq!(mounts[1].typ, Some(MountType::TMPFS));
     assert_eq!(mounts[1].target.as_deref(), Some("/tmp"));
     assert_eq!(mounts[1].source, None);

@@ -22,6 +22,7 @@
 
 pub mod copy;
 pub mod empty;
+pub mod engine_files;
 mod error;
 #[cfg(test)]
 pub(crate) mod fake_engine;

@@ -61,6 +61,57 @@ where
     F: FnOnce() -> Fut,
     Fut: std::future::Future<Output = Result<Vec<u8>>>,
 {
+    let labels = BTreeMap::from([(BUILD_VOLUME_LABEL.to_string(), "true".to_string())]);
+    fill_volume(env, at, name, &labels, tar).await
+}
+
+/// A cache mount's `uid`, `gid` and `mode` (BuildKit's defaults 0, 0 and 0755) on the root
+/// of its volume, once per build: the engine makes a new volume 0755 0:0. BuildKit sets
+/// them when it makes the cache; here they are set again on each build's first use of it,
+/// which leaves a cache used with the same options as BuildKit has it.
+pub async fn shape_cache_volume(
+    env: &JobEnv<'_>,
+    at: &At<'_>,
+    name: &str,
+    uid: u32,
+    gid: u32,
+    mode: u32,
+) -> Result<()> {
+    let labels = BTreeMap::from([(
+        crate::engine::CACHE_VOLUME_LABEL.to_string(),
+        "true".to_string(),
+    )]);
+    fill_volume(env, at, name, &labels, || async move {
+        Ok(cache_root_tar(uid, gid, mode))
+    })
+    .await
+}
+
+/// A tar of the volume root alone (`./`) with an owner and mode.
+pub fn cache_root_tar(uid: u32, gid: u32, mode: u32) -> Vec<u8> {
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(tar::EntryType::Directory);
+    h.set_mode(mode & 0o7777);
+    h.set_uid(uid.into());
+    h.set_gid(gid.into());
+    h.set_size(0);
+    let mut b = tar::Builder::new(Vec::new());
+    b.append_data(&mut h, "./", std::io::empty())
+        .and_then(|()| b.into_inner())
+        .expect("a tar in memory")
+}
+
+async fn fill_volume<F, Fut>(
+    env: &JobEnv<'_>,
+    at: &At<'_>,
+    name: &str,
+    labels: &BTreeMap<String, String>,
+    tar: F,
+) -> Result<()>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<u8>>>,
+{
     let cell = env
         .shared
         .volumes
@@ -71,9 +122,8 @@ where
         .or_default()
         .clone();
     cell.get_or_try_init(|| async {
-        let labels = BTreeMap::from([(BUILD_VOLUME_LABEL.to_string(), "true".to_string())]);
         env.engine
-            .create_volume(name, &labels)
+            .create_volume(name, labels)
             .await
             .map_err(at.engine(format!("creating volume {name}")))?;
         let data = tar().await?;
@@ -270,6 +320,26 @@ pub fn contents_of(at: &At<'_>, tar: &[u8], is_dir: bool) -> Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cache_root_tar_holds_the_root_alone_with_uid_gid_and_mode() {
+        let tar = cache_root_tar(1000, 1001, 0o700);
+        let mut ar = tar::Archive::new(&tar[..]);
+        let entries: Vec<_> = ar
+            .entries()
+            .unwrap()
+            .map(|e| {
+                let h = e.unwrap().header().clone();
+                (
+                    h.path().unwrap().display().to_string(),
+                    h.mode().unwrap(),
+                    h.uid().unwrap(),
+                    h.gid().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(entries, [("./".to_string(), 0o700, 1000, 1001)]);
+    }
 
     #[test]
     fn host_dir_is_private_and_removed_on_drop() {

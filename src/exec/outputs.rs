@@ -302,6 +302,8 @@ impl OutputCache {
                     .archive(&path)
                     .await
                     .map_err(|source| FilesError::Source { source })?;
+                let data = super::engine_files::without_engine_files(&path, &data)
+                    .map_err(io("reading the archive of", Path::new(&path)))?;
                 write_atomic(&tar_path, &data)?;
             }
             let next = match stat.as_ref().map(|s| &s.kind) {

@@ -193,8 +193,14 @@ pub async fn mounts(
         let spec = match m.kind {
             MountType::Cache => {
                 let id = m.id.clone().unwrap_or_else(|| target.clone());
+                let volume = cache_volume_name(&id, &p.job.run_platform.to_string());
+                if m.uid.is_some() || m.gid.is_some() || m.mode.is_some() {
+                    let (uid, gid) = (m.uid.unwrap_or(0), m.gid.unwrap_or(0));
+                    let mode = m.mode.unwrap_or(0o755);
+                    mounts::shape_cache_volume(env, at, &volume, uid, gid, mode).await?;
+                }
                 let spec = MountSpec::Cache {
-                    volume: cache_volume_name(&id, &p.job.run_platform.to_string()),
+                    volume,
                     target: target.clone(),
                 };
                 out.caches.insert(target.clone(), spec);

@@ -15,7 +15,7 @@ use futures::future::BoxFuture;
 use super::{run_engine, tag_target, BuildOptions, Engines, Ran};
 use crate::assemble::{
     cache_dir::cache_dir_from_process, export_from_engine, images_for_targets, AssembleEnv,
-    AssembleError, Bases, KnownBases, LayerCache, StageFiles,
+    AssembleError, Bases, KnownBases, LayerCache, RunTraces, StageFiles,
 };
 use crate::exec::{ExecError, Fs};
 use crate::oci::{ImageIndex, IndexFormat, LayerOptions};
@@ -138,6 +138,7 @@ pub async fn build_images(
             &[],
             &image_opts.work_dir.join(format!("job{i}")),
             image_opts.format,
+            &run_traces(&ran.plan, JobId(i)),
         )
         .await?;
         ready.insert(JobId(i), exported);
@@ -188,6 +189,39 @@ pub async fn build_images(
             .collect(),
         outputs_dir: ran.outputs.dir().map(Path::to_path_buf),
     })
+}
+
+/// What the RUN steps that made the job's image did (in the job, and in the engine-built
+/// jobs it starts from): whether there was one, and the absolute targets of their bind and
+/// secret mounts (a relative target is left out: it is resolved against a WORKDIR only the
+/// executor knows).
+fn run_traces(plan: &crate::plan::BuildPlan, id: JobId) -> RunTraces {
+    use crate::dockerfile::{Instruction, MountType};
+    let job = plan.job(id);
+    let mut traces = match job.base {
+        Base::Stage { job } => run_traces(plan, job),
+        _ => RunTraces::default(),
+    };
+    for s in &job.steps {
+        let Instruction::Run(r) = &s.instruction else {
+            continue;
+        };
+        traces.ran = true;
+        for m in &r.mounts {
+            let target = m.target.clone().filter(|t| !t.is_empty());
+            let target = match m.kind {
+                MountType::Secret if target.is_none() && m.env.is_none() => {
+                    Some(format!("/run/secrets/{}", m.id.clone().unwrap_or_default()))
+                }
+                MountType::Secret | MountType::Bind => target,
+                _ => None,
+            };
+            if let Some(t) = target.filter(|t| t.starts_with('/')) {
+                traces.mount_targets.insert(crate::context::clean_path(&t));
+            }
+        }
+    }
+    traces
 }
 
 /// Whether an engine job's image becomes (part of) a final image: a final built in the

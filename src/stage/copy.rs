@@ -163,9 +163,15 @@ pub async fn files(state: &State, instr: &Instruction, inputs: &CopyInputs<'_>) 
                 Instruction::Add(a) => Some(a),
                 _ => None,
             };
+            // The destination with its symlinks resolved (a folder keeps its `/`).
+            let resolved = if dest.is_dir && dest.abs != "/" {
+                format!("{}/", dest.abs)
+            } else {
+                dest.abs.clone()
+            };
             let spec = CopySpec {
                 sources: flags.sources.to_vec(),
-                dest: flags.dest.to_string(),
+                dest: resolved,
                 workdir: state.workdir(),
                 chown: owner.map(|(u, g)| format!("{u}:{g}")),
                 chmod: flags.chmod.map(str::to_string),
@@ -230,7 +236,7 @@ pub(super) struct Dest {
 
 impl Dest {
     async fn resolve(state: &State, written: &str, fs: &dyn DestFs) -> Result<Dest> {
-        let abs = join_workdir(&state.workdir(), written);
+        let abs = resolve_in(fs, &join_workdir(&state.workdir(), written)).await?;
         let syntax = written.ends_with('/')
             || written == "."
             || written.ends_with("/.")
@@ -250,6 +256,48 @@ impl Dest {
             self.abs.clone()
         }
     }
+}
+
+/// `path` (absolute, clean) with every symlink along it followed inside `fs`, as BuildKit
+/// resolves a COPY destination or a WORKDIR in the rootfs: `COPY a /lnk/` with `/lnk ->
+/// /real` writes `/real/a`, never a folder `/lnk` over the link. A missing component ends
+/// the lookups (nothing below it exists).
+pub async fn resolve_in(fs: &dyn DestFs, path: &str) -> Result<String> {
+    let mut rest: std::collections::VecDeque<String> = key(path).into_iter().collect();
+    let mut done = String::new();
+    let mut hops = 0;
+    let mut missing = false;
+    while let Some(c) = rest.pop_front() {
+        if c == ".." {
+            done = done
+                .rsplit_once('/')
+                .map_or(String::new(), |(d, _)| d.to_string());
+            continue;
+        }
+        let candidate = format!("{done}/{c}");
+        if !missing {
+            match dest_stat(fs, &candidate).await? {
+                None => missing = true,
+                Some(s) => {
+                    if let FsKind::Symlink { target } = s.kind {
+                        hops += 1;
+                        if hops > 40 {
+                            return Err(StageError::SymlinkLoop { path: path.into() });
+                        }
+                        if target.starts_with('/') {
+                            done.clear();
+                        }
+                        for t in key(&target).into_iter().rev() {
+                            rest.push_front(t);
+                        }
+                        continue;
+                    }
+                }
+            }
+        }
+        done = candidate;
+    }
+    Ok(if done.is_empty() { "/".into() } else { done })
 }
 
 /// Whether `path` is a directory in `fs`, following symlinks.
@@ -329,8 +377,9 @@ pub async fn workdir_files(
     };
     let (uid, gid) = owner.unwrap_or((0, 0));
     let mut out = Entries::default();
+    let path = resolve_in(fs, path).await?;
     if path != "/" {
-        let dir = LayerEntry::dir(path, 0o755).owned_by(uid.into(), gid.into());
+        let dir = LayerEntry::dir(&path, 0o755).owned_by(uid.into(), gid.into());
         out.put(dir.modified_at(mtime), true);
     }
     out.finish(fs, owner, mtime).await

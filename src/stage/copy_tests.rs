@@ -505,3 +505,49 @@ fn context_copies_resolve_names_and_skip_existing_parents() {
         Some(SourceKind::Context)
     );
 }
+
+/// A destination or WORKDIR through a symlink lands where the link points (BuildKit
+/// resolves them in the rootfs), never as a folder written over the link.
+#[test]
+fn destinations_and_workdirs_follow_symlinks_in_the_destination() {
+    let src = MemFs::new().file("/a", "a", 0o644, 0, 0);
+    let dest = MemFs::new()
+        .dir("/real", 0o755, 0, 0)
+        .dir("/real/sub", 0o755, 0, 0)
+        .symlink("/lnk", "/real")
+        .symlink("/real/rel", "sub")
+        .symlink("/up", "real/../real/sub");
+    let f = run(
+        &state(),
+        Instruction::Copy(from(&["/a"], "/lnk/")),
+        &src,
+        &dest,
+    )
+    .unwrap();
+    assert_eq!(rows(&f), [row("real/a", 'f', 0o644, 0, 0)]);
+    let f = run(
+        &state(),
+        Instruction::Copy(from(&["/a"], "/lnk/rel/new/")),
+        &src,
+        &dest,
+    )
+    .unwrap();
+    assert_eq!(
+        rows(&f),
+        [
+            row("real/sub/new", 'd', 0o755, 0, 0),
+            row("real/sub/new/a", 'f', 0o644, 0, 0)
+        ]
+    );
+    let f = futures::executor::block_on(workdir_files("/lnk/wd", None, &dest, 0)).unwrap();
+    assert_eq!(rows(&f), [row("real/wd", 'd', 0o755, 0, 0)]);
+    let r = |p: &str| futures::executor::block_on(resolve_in(&dest, p)).unwrap();
+    assert_eq!(r("/up/x"), "/real/sub/x");
+    assert_eq!(r("/"), "/");
+    assert_eq!(r("/missing/lnk"), "/missing/lnk");
+    let looped = MemFs::new().symlink("/a", "/b").symlink("/b", "/a");
+    assert!(matches!(
+        futures::executor::block_on(resolve_in(&looped, "/a/x")),
+        Err(StageError::SymlinkLoop { .. })
+    ));
+}

@@ -190,7 +190,7 @@ impl State {
             Instruction::Expose(ports) => {
                 let mut keys = Vec::new();
                 for word in ports.iter().flat_map(|p| p.split_whitespace()) {
-                    keys.push(normalize_port(word).ok_or_else(|| StageError::InvalidPort {
+                    keys.extend(normalize_port(word).ok_or_else(|| StageError::InvalidPort {
                         port: word.to_string(),
                     })?);
                 }
@@ -265,18 +265,27 @@ pub fn join_workdir(current: &str, dir: &str) -> String {
     crate::context::clean_path(&joined)
 }
 
-/// `80` → `80/tcp`; `53/UDP` → `53/udp`; ranges kept; anything else is `None`.
-pub fn normalize_port(word: &str) -> Option<String> {
+/// `80` → `80/tcp`; `53/UDP` → `53/udp`; `8000-8002` → each of the three ports (BuildKit
+/// gets them from the engine's port parser expanded); anything else is `None`.
+pub fn normalize_port(word: &str) -> Option<Vec<String>> {
     let (port, proto) = match word.split_once('/') {
         Some((p, proto)) => (p, proto.to_ascii_lowercase()),
         None => (word, "tcp".to_string()),
     };
-    let ok_port = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-    let port_ok = match port.split_once('-') {
-        Some((a, b)) => ok_port(a) && ok_port(b),
-        None => ok_port(port),
+    if !matches!(proto.as_str(), "tcp" | "udp" | "sctp") {
+        return None;
+    }
+    let number = |s: &str| {
+        (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| s.parse::<u16>().ok())
+            .flatten()
     };
-    (port_ok && matches!(proto.as_str(), "tcp" | "udp" | "sctp")).then(|| format!("{port}/{proto}"))
+    // A range is every port in it, as the engine's port parser gives it to BuildKit.
+    let (first, last) = match port.split_once('-') {
+        Some((a, b)) => (number(a)?, number(b)?),
+        None => (number(port)?, number(port)?),
+    };
+    (first <= last).then(|| (first..=last).map(|p| format!("{p}/{proto}")).collect())
 }
 
 fn healthcheck(h: &HealthcheckInstr) -> Healthcheck {

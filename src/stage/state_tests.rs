@@ -118,7 +118,10 @@ fn every_metadata_instruction_edits_the_config() {
     assert_eq!(c.labels.as_ref().unwrap()["k"], "v w");
     assert_eq!(s.user(), Some("app"));
     let ports: Vec<_> = c.exposed_ports.as_ref().unwrap().keys().cloned().collect();
-    assert_eq!(ports, ["53/udp", "80/tcp", "8000-8010/tcp"]);
+    // A range is each of its ports, as BuildKit records it (the differential suite).
+    let mut want = vec!["53/udp".to_string(), "80/tcp".to_string()];
+    want.extend((8000..=8010).map(|p| format!("{p}/tcp")));
+    assert_eq!(ports, want);
     assert!(c.volumes.as_ref().unwrap().contains_key("/data"));
     assert_eq!(c.cmd.as_ref().unwrap(), &["/bin/bash", "-xc", "echo hi"]);
     assert_eq!(c.stop_signal.as_deref(), Some("SIGTERM"));
@@ -258,4 +261,22 @@ fn history_text_for_each_kind() {
         assert_eq!(h.created_by.as_deref(), Some(want));
         assert!(h.empty_layer);
     }
+}
+
+/// EXPOSE of a range exposes each port of it, as the engine's BuildKit records it.
+#[test]
+fn an_exposed_range_is_each_of_its_ports() {
+    assert_eq!(
+        normalize_port("8000-8002"),
+        Some(vec![
+            "8000/tcp".into(),
+            "8001/tcp".into(),
+            "8002/tcp".into()
+        ])
+    );
+    assert_eq!(normalize_port("53/UDP"), Some(vec!["53/udp".into()]));
+    assert_eq!(normalize_port("080"), Some(vec!["80/tcp".into()]));
+    assert_eq!(normalize_port("9-8"), None);
+    assert_eq!(normalize_port("70000"), None);
+    assert_eq!(normalize_port("80/icmp"), None);
 }

@@ -1,73 +1,360 @@
-//! The differential suite: each case of [`cases`] is built by xplat's executor
-//! (`ops::build`, linux/amd64, on the real engine) and by the engine's classic builder
-//! (`DOCKER_BUILDKIT=0 docker build`), then both results are exported with `docker
-//! create` + `docker export` and compared path by path (type, mode, owner, link target,
-//! content; never times), and their configs field by field.
+//! The differential suite against BuildKit, xplat's yardstick: each case of [`cases`] is
+//! built for each of its platforms by the engine's own BuildKit (`DOCKER_BUILDKIT=1
+//! /usr/bin/docker build --platform P -t NAME`, read back with `docker save`) and by
+//! xplat's `ops::build_images` (the path `xplat build` takes: engine jobs native or
+//! emulated, RUN-free finals assembled; all platforms of a case in one build). Both
+//! images are read the same way (layers stacked by [`compare::stack`], config document
+//! parsed) and compared path by path (type, mode, owner, link target, content; never
+//! times) and field by field ([`compare::CONFIG_FIELDS`]).
 //!
-//! What is legitimately different and therefore not compared:
-//! - modification times (each builder writes at its own moment);
-//! - xplat's own labels on the images it commits ([`compare::XPLAT_OWN_LABELS`]); the
-//!   base image's `xplat.fixture.recipe` label is a user label and *is* compared;
-//! - the config of xplat's *engine* image: xplat keeps the image config in its own
-//!   state (`TargetResult::config`, what its final OCI images get) and commits only
-//!   filesystem steps, so metadata after the last RUN/COPY/ADD/WORKDIR is not on the
-//!   engine image (DESIGN). The classic image's config is compared with
-//!   `TargetResult::config`;
-//! - config fields outside [`compare::CONFIG_FIELDS`] (Hostname, Image, the
-//!   container id of the last commit, …), which record how an image was made.
+//! Nothing else is left out: no path, no label, no field. A difference that is
+//! deliberate is listed in [`known::KNOWN`] with its reason; the test prints it
+//! separately and fails when it stops occurring (so the list stays true), and it fails
+//! on every difference not listed.
 //!
-//! The files the engine injects into every container (`/.dockerenv`, `/etc/hosts`,
-//! `/etc/hostname`, `/etc/resolv.conf`, `/dev`, `/proc`, `/sys`) are created the same way
-//! for both exports, so they are compared like any other path.
-//!
-//! A comparison the executor is known to get wrong is listed in its case's `known`
-//! list with the reason; the test prints it under `KNOWN DIFFERENCES` and fails if it
-//! stops differing (so the list stays true).
+//! Run with `cargo test --test integration -- buildkit`. `XPLAT_DIFF_CASES=a,b` runs
+//! only those cases (the stale check then covers only them).
 
 mod cases;
 mod compare;
+mod known;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Read;
+use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Instant;
 
 use tokio_util::sync::CancellationToken;
 use xplat::engine::DockerEngine;
-use xplat::ops::{build, BuildOptions};
+use xplat::oci::IndexFormat;
+use xplat::ops::{build_images, BuildOptions, Engines, ImageOptions};
 use xplat::platform::Platform;
-use xplat::progress::Recorder;
+use xplat::progress::{Event, Recorder};
+use xplat::registry::{ClientOptions, RegistryClient};
 
 use crate::support::tally::tally;
-use crate::support::{docker, Fixtures, TestDir};
+use crate::support::{docker, push_fixture_busybox, Fixtures, Registry, TestDir};
 use cases::Case;
-use compare::{
-    config_view, diff_config, diff_fs, snapshot, xplat_config_view, FsSnapshot, Mismatch,
-};
+use compare::{config_view, diff_config, diff_fs, stack, ConfigView, FsSnapshot, Mismatch};
+use known::Known;
 
-/// What one builder produced.
-struct Built {
+/// The CLI that drives the engine's BuildKit (Debian's 20.10; see TESTING.md).
+const BUILDKIT_CLI: &str = "/usr/bin/docker";
+
+/// Repository of the images BuildKit builds here (removed at the end).
+const BUILDKIT_REPO: &str = "xplat-bkdiff";
+
+/// One image as compared.
+struct Side {
     fs: FsSnapshot,
-    /// `.Config` of `docker image inspect` (used for the classic image only: xplat's
-    /// engine images are filesystem snapshots, see below).
-    config: serde_json::Value,
+    config: ConfigView,
 }
 
-/// Images and tags to remove at the end, removed even when the test panics.
-#[derive(Default)]
+/// The compared view of an image config document (its `config` object).
+fn side(layers: &[Vec<u8>], config_document: &serde_json::Value) -> Result<Side, String> {
+    let fs =
+        stack(layers.iter().map(Vec::as_slice)).map_err(|e| format!("reading the layers: {e}"))?;
+    let mut config = config_view(&config_document["config"]);
+    config.insert(
+        "Platform".into(),
+        serde_json::Value::String(compare::platform_of(config_document)),
+    );
+    Ok(Side { fs, config })
+}
+
+/// Reads a `docker save` archive of one image: its layers in order and its config.
+fn read_docker_save(archive: &[u8]) -> Result<Side, String> {
+    let mut files: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    let mut tar = tar::Archive::new(archive);
+    for entry in tar.entries().map_err(|e| e.to_string())? {
+        let mut entry = entry.map_err(|e| e.to_string())?;
+        if entry.header().entry_type() != tar::EntryType::Regular {
+            continue;
+        }
+        let path = entry.path().map_err(|e| e.to_string())?;
+        let path = path.to_string_lossy().into_owned();
+        let mut buf = Vec::new();
+        entry.read_to_end(&mut buf).map_err(|e| e.to_string())?;
+        files.insert(path, buf);
+    }
+    let file = |name: &str| {
+        files
+            .get(name)
+            .ok_or_else(|| format!("docker save has no {name}"))
+    };
+    let manifest: serde_json::Value =
+        serde_json::from_slice(file("manifest.json")?).map_err(|e| e.to_string())?;
+    let config_name = manifest[0]["Config"].as_str().unwrap_or_default();
+    let config: serde_json::Value =
+        serde_json::from_slice(file(config_name)?).map_err(|e| e.to_string())?;
+    let layers = manifest[0]["Layers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|l| file(l.as_str().unwrap_or_default()).cloned())
+        .collect::<Result<Vec<_>, _>>()?;
+    side(&layers, &config)
+}
+
+/// Output of a command, or its stderr (and stdout) as the error.
+fn output(cmd: &mut Command, what: &str) -> Result<Vec<u8>, String> {
+    let o = cmd.output().map_err(|e| format!("{what}: {e}"))?;
+    if o.status.success() {
+        Ok(o.stdout)
+    } else {
+        let tail = |b: &[u8]| {
+            let s = String::from_utf8_lossy(b).into_owned();
+            let lines: Vec<&str> = s.lines().collect();
+            lines[lines.len().saturating_sub(25)..].join("\n")
+        };
+        Err(format!(
+            "{what} failed:\n{}\n{}",
+            tail(&o.stdout),
+            tail(&o.stderr)
+        ))
+    }
+}
+
+/// The tag BuildKit's image of `case` for `platform` gets.
+fn buildkit_tag(case: &str, platform: &str, run: &str) -> String {
+    format!(
+        "{BUILDKIT_REPO}/{case}:{run}-{}",
+        platform.replace('/', "-")
+    )
+}
+
+/// Builds `case` for `platform` with the engine's BuildKit and reads the image back.
+fn buildkit_build(
+    case: &Case,
+    dir: &Path,
+    secrets: &BTreeMap<String, PathBuf>,
+    platform: &str,
+    tag: &str,
+) -> Result<Side, String> {
+    let mut cmd = Command::new(BUILDKIT_CLI);
+    cmd.env("DOCKER_BUILDKIT", "1").args([
+        "build",
+        "--progress=plain",
+        "--platform",
+        platform,
+        "-t",
+        tag,
+    ]);
+    for (k, v) in case.build_args {
+        cmd.args(["--build-arg", &format!("{k}={v}")]);
+    }
+    for (id, path) in secrets {
+        cmd.arg("--secret")
+            .arg(format!("id={id},src={}", path.display()));
+    }
+    cmd.arg(dir);
+    output(&mut cmd, &format!("BuildKit build for {platform}"))?;
+    let saved = output(
+        Command::new(BUILDKIT_CLI).args(["save", tag]),
+        "docker save",
+    )?;
+    read_docker_save(&saved)
+}
+
+/// The `xplat.build` label of a case's build.
+fn build_id(run: &str, case: &str) -> String {
+    format!("bkdiff-{run}-{case}")
+}
+
+/// What the suite shares between cases.
+struct Env {
+    engines: Engines,
+    client: RegistryClient,
+    /// xplat's cache folder for this run.
+    cache: tempfile::TempDir,
+    run: String,
+}
+
+/// Builds `case` for all its platforms with xplat; the images in platform order, and
+/// the plan's job counts (native, assembled, emulated).
+async fn xplat_build(
+    case: &Case,
+    dir: &Path,
+    secrets: &BTreeMap<String, PathBuf>,
+    env: &Env,
+) -> Result<(Vec<Side>, String), String> {
+    let work = tempfile::Builder::new()
+        .prefix("xplat-bkdiff-work-")
+        .tempdir()
+        .map_err(|e| e.to_string())?;
+    let opts = BuildOptions {
+        context_dir: dir.to_path_buf(),
+        platforms: case
+            .platforms
+            .iter()
+            .map(|p| Platform::parse(p).expect("a valid platform").normalized())
+            .collect(),
+        build_args: case
+            .build_args
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        secrets: secrets.clone(),
+        no_cache: true,
+        jobs: 2,
+        build_id: Some(build_id(&env.run, case.name)),
+        cache_dir: Some(env.cache.path().to_path_buf()),
+        ..Default::default()
+    };
+    let image_opts = ImageOptions {
+        format: IndexFormat::Oci,
+        created: 0,
+        source_date_epoch: None,
+        work_dir: work.path().join("images"),
+    };
+    let recorder = Recorder::default();
+    let built = build_images(
+        &opts,
+        &env.engines,
+        &env.client,
+        &image_opts,
+        &recorder,
+        &CancellationToken::new(),
+    )
+    .await
+    .map_err(|e| format!("xplat build failed: {}", error_chain(&e)))?;
+    let modes = recorder
+        .events()
+        .iter()
+        .find_map(|e| match e {
+            Event::Plan {
+                native,
+                assembled,
+                emulated,
+                ..
+            } => Some(format!(
+                "native {native}, assembled {assembled}, emulated {emulated}"
+            )),
+            _ => None,
+        })
+        .unwrap_or_default();
+    let index = xplat::output::deliver::materialize(&built.index, &env.client, work.path())
+        .await
+        .map_err(|e| format!("downloading base layers: {e}"))?;
+    let mut sides = Vec::new();
+    for (_, image) in index.images() {
+        let mut layers = Vec::new();
+        for l in image.layers() {
+            let mut buf = Vec::new();
+            let mut r = l
+                .open()
+                .map_err(|e| format!("opening a layer of xplat's image: {e}"))?;
+            r.read_to_end(&mut buf)
+                .map_err(|e| format!("reading a layer of xplat's image: {e}"))?;
+            layers.push(buf);
+        }
+        let config = serde_json::to_value(image.config()).map_err(|e| e.to_string())?;
+        sides.push(side(&layers, &config)?);
+    }
+    Ok((sides, modes))
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut next = e.source();
+    while let Some(c) = next {
+        s.push_str(&format!(": {c}"));
+        next = c.source();
+    }
+    s
+}
+
+/// The outcome of one case-platform.
+struct Outcome {
+    case: &'static str,
+    platform: &'static str,
+    /// Unlisted differences (or a build error).
+    failures: Vec<String>,
+    /// Listed differences that showed: (key, the difference with its reason).
+    known_seen: Vec<(String, String)>,
+}
+
+/// Sorts the mismatches of one case-platform into listed and unlisted ones.
+fn judge(case: &'static str, platform: &'static str, mismatches: &[Mismatch]) -> Outcome {
+    let mut out = Outcome {
+        case,
+        platform,
+        failures: Vec::new(),
+        known_seen: Vec::new(),
+    };
+    for m in mismatches {
+        match known::find(case, platform, &m.key) {
+            Some(k) => out.known_seen.push((
+                m.key.clone(),
+                format!("{case} {platform}: {m}\n      reason: {}", k.reason),
+            )),
+            None => out.failures.push(m.to_string()),
+        }
+    }
+    out
+}
+
+/// The listed differences that did not occur on a case-platform they cover which ran.
+fn stale(known: &[Known], outcomes: &[Outcome]) -> Vec<String> {
+    let mut out = Vec::new();
+    for k in known {
+        for o in outcomes
+            .iter()
+            .filter(|o| o.case == k.case && k.applies_to(o.platform))
+        {
+            if !o.known_seen.iter().any(|(key, _)| key == k.key) {
+                out.push(format!(
+                    "{} {} {}: listed as a deliberate difference ({}) but it no longer \
+                     occurs: remove it from tests/differential/known.rs",
+                    k.case, o.platform, k.key, k.reason
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// Images, volumes and folders to remove at the end, even when the test panics.
 struct Cleanup {
-    /// `xplat.build` ids whose committed images go.
+    buildkit_tags: Vec<String>,
+    /// The `xplat.build` ids of xplat's builds.
     xplat_builds: Vec<String>,
-    /// Tags and image ids the classic builder made (never the base image).
-    classic_images: Vec<String>,
-    /// Protected image ids (the base image): never removed.
-    keep: Vec<String>,
-    /// Dangling volumes that existed before the suite: never removed.
-    volumes_before: Vec<String>,
+    /// The cache volumes the cases' cache mounts use.
+    cache_volumes: BTreeSet<String>,
+    volumes_before: BTreeSet<String>,
 }
 
-/// Anonymous volumes no container uses. The classic builder leaves one behind for every
-/// `VOLUME` its intermediate containers declared, even with `--rm`.
-fn dangling_volumes() -> Vec<String> {
-    docker(["volume", "ls", "-q", "--filter", "dangling=true"])
+/// The engine volumes behind the cache mounts of `case` (named by id, or target, and
+/// platform, as xplat names them): only these are removed, never a volume another test
+/// running at the same time made.
+fn cache_volumes(case: &Case) -> BTreeSet<String> {
+    use xplat::dockerfile::{Instruction, MountType};
+    let df = xplat::dockerfile::parse(case.dockerfile).expect("the case parses");
+    let ids: Vec<String> = df
+        .stages
+        .iter()
+        .flat_map(|s| &s.instructions)
+        .filter_map(|i| match &i.node {
+            Instruction::Run(r) => Some(r.mounts.clone()),
+            _ => None,
+        })
+        .flatten()
+        .filter(|m| m.kind == MountType::Cache)
+        .filter_map(|m| m.id.or(m.target))
+        .collect();
+    ids.iter()
+        .flat_map(|id| {
+            case.platforms.iter().map(move |p| {
+                let p = Platform::parse(p).expect("a valid platform").normalized();
+                xplat::exec::run::cache_volume_name(id, &p.to_string())
+            })
+        })
+        .collect()
+}
+
+fn volumes() -> BTreeSet<String> {
+    docker(["volume", "ls", "-q"])
         .output()
         .map(|o| {
             String::from_utf8_lossy(&o.stdout)
@@ -80,288 +367,262 @@ fn dangling_volumes() -> Vec<String> {
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
-        let mut ids: Vec<String> = self.classic_images.clone();
+        for t in &self.buildkit_tags {
+            let _ = docker(["rmi", "-f", t]).output();
+        }
+        // xplat's committed images carry `xplat.build=<id>`: children first, so retry
+        // until a round removes nothing.
+        let mut left: Vec<String> = Vec::new();
         for b in &self.xplat_builds {
             let filter = format!("label=xplat.build={b}");
             let out = docker(["images", "-a", "-q", "--no-trunc", "--filter", &filter])
                 .output()
                 .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
                 .unwrap_or_default();
-            ids.extend(out.lines().map(str::to_string));
+            left.extend(out.lines().map(str::to_string));
         }
-        ids.retain(|id| {
-            !self
-                .keep
-                .iter()
-                .any(|k| k.contains(id.trim_start_matches("sha256:")))
-        });
-        // Children before parents: retry until a round removes nothing.
-        let mut left = ids;
+        left.sort();
+        left.dedup();
         while !left.is_empty() {
             let before = left.len();
-            left.retain(|id| {
-                let out = docker(["rmi", "-f", id]).output();
-                match out {
-                    Ok(o) if o.status.success() => false,
-                    Ok(o) => !String::from_utf8_lossy(&o.stderr).contains("No such image"),
-                    Err(_) => false,
-                }
-            });
+            left.retain(
+                |id| !matches!(docker(["rmi", "-f", id]).output(), Ok(o) if o.status.success()),
+            );
             if left.len() == before {
-                eprintln!("differential: could not remove {left:?}");
+                eprintln!("buildkit differential: could not remove images {left:?}");
                 break;
             }
         }
-        // Only unnamed (64-hex) volumes that appeared during the suite; one a running
-        // container still uses is not dangling, and `volume rm` refuses it anyway.
-        for v in dangling_volumes() {
-            let anonymous = v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit());
-            if anonymous && !self.volumes_before.contains(&v) {
-                let _ = docker(["volume", "rm", &v]).output();
+        // The cases' cache volumes xplat made during the suite.
+        let made: BTreeSet<String> = volumes()
+            .difference(&self.volumes_before)
+            .cloned()
+            .collect();
+        for v in made.intersection(&self.cache_volumes) {
+            match docker(["volume", "rm", v]).output() {
+                Ok(o) if o.status.success() => {}
+                _ => eprintln!("buildkit differential: could not remove volume {v}"),
             }
         }
     }
 }
 
-fn image_id(reference: &str) -> Option<String> {
-    let o = docker(["image", "inspect", "-f", "{{.Id}}", reference])
-        .output()
-        .ok()?;
-    o.status
-        .success()
-        .then(|| String::from_utf8_lossy(&o.stdout).trim().to_string())
-}
-
-/// Exports a container of `image` and reads its config from `docker image inspect`.
-fn export(image: &str) -> Result<Built, String> {
-    let o = docker(["create", image, "x"])
-        .output()
-        .map_err(|e| e.to_string())?;
-    if !o.status.success() {
-        return Err(format!(
-            "docker create {image}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        ));
-    }
-    let id = String::from_utf8_lossy(&o.stdout).trim().to_string();
-    let tar = docker(["export", &id]).output();
-    let _ = docker(["rm", "-f", &id]).output();
-    let tar = tar.map_err(|e| e.to_string())?;
-    if !tar.status.success() {
-        return Err(format!(
-            "docker export: {}",
-            String::from_utf8_lossy(&tar.stderr)
-        ));
-    }
-    let fs = snapshot(&tar.stdout).map_err(|e| format!("reading the export of {image}: {e}"))?;
-    let inspect = docker(["image", "inspect", image])
-        .output()
-        .map_err(|e| e.to_string())?;
-    let v: serde_json::Value =
-        serde_json::from_slice(&inspect.stdout).map_err(|e| format!("inspect {image}: {e}"))?;
-    Ok(Built {
-        fs,
-        config: v[0]["Config"].clone(),
-    })
-}
-
-/// Builds with the classic builder; records every image it made for removal.
-fn classic_build(
-    case: &Case,
-    dir: &TestDir,
-    tag: &str,
-    cleanup: &mut Cleanup,
-) -> Result<(), String> {
-    if let Some(oracle) = case.oracle {
-        dir.write("Dockerfile.classic", oracle);
-    }
-    let mut cmd = Command::new("docker");
-    cmd.env("DOCKER_BUILDKIT", "0")
-        .args(["build", "--no-cache", "--rm", "--force-rm", "-t", tag]);
-    if case.oracle.is_some() {
-        cmd.arg("-f").arg(dir.join("Dockerfile.classic"));
-    }
-    for (k, v) in case.build_args {
-        cmd.args(["--build-arg", &format!("{k}={v}")]);
-    }
-    cmd.arg(dir.path());
-    let o = cmd.output().map_err(|e| e.to_string())?;
-    let stdout = String::from_utf8_lossy(&o.stdout);
-    cleanup.classic_images.push(tag.to_string());
-    // Every step's image (" ---> 1a2b3c4d5e6f"); the base image's id is kept out by `keep`.
-    cleanup.classic_images.extend(
-        stdout
-            .lines()
-            .filter_map(|l| l.trim().strip_prefix("---> "))
-            .filter(|id| id.len() == 12 && id.bytes().all(|b| b.is_ascii_hexdigit()))
-            .map(str::to_string),
-    );
-    if o.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "classic build failed\n{stdout}\n{}",
-            String::from_utf8_lossy(&o.stderr)
-        ))
-    }
-}
-
-/// The outcome of one case.
-struct CaseResult {
-    name: &'static str,
-    /// Unexpected mismatches (or a build error).
-    failures: Vec<String>,
-    /// Known differences that showed, with their reasons.
-    known_seen: Vec<String>,
-}
-
-async fn run_case(
-    case: &Case,
-    engine: &DockerEngine,
-    cleanup: &mut Cleanup,
-    run_id: &str,
-) -> CaseResult {
-    let mut result = CaseResult {
-        name: case.name,
-        failures: Vec::new(),
-        known_seen: Vec::new(),
-    };
-    let dir = TestDir::new(case.files);
-    dir.write("Dockerfile", case.dockerfile);
-    (case.setup)(&dir);
-
-    let tag = format!("xplat-diff-classic/{}:{run_id}", case.name);
-    if let Err(e) = classic_build(case, &dir, &tag, cleanup) {
-        result.failures.push(e);
-        return result;
-    }
-    let build_id = format!("diff-{run_id}-{}", case.name);
-    cleanup.xplat_builds.push(build_id.clone());
-    let opts = BuildOptions {
-        context_dir: dir.path().to_path_buf(),
-        platforms: vec![Platform::parse("linux/amd64").unwrap().normalized()],
-        build_args: case
-            .build_args
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect::<BTreeMap<_, _>>(),
-        no_cache: true,
-        build_id: Some(build_id),
-        ..Default::default()
-    };
-    let out = match build(
-        &opts,
-        engine,
-        &Recorder::default(),
-        &CancellationToken::new(),
-    )
-    .await
-    {
-        Ok(o) => o,
-        Err(e) => {
-            result.failures.push(format!("xplat build failed: {e}"));
-            return result;
-        }
-    };
-    let target = &out.targets[0];
-    let (classic, xplat) = match (export(&tag), export(&target.image)) {
-        (Ok(c), Ok(x)) => (c, x),
-        (Err(e), _) | (_, Err(e)) => {
-            result.failures.push(e);
-            return result;
-        }
-    };
-    let mut mismatches: Vec<Mismatch> = diff_fs(&classic.fs, &xplat.fs);
-    mismatches.extend(diff_config(
-        "config",
-        &config_view(&classic.config),
-        &xplat_config_view(&target.config),
-    ));
-    for m in &mismatches {
-        match case.known.iter().find(|(k, _)| *k == m.key) {
-            Some((_, why)) => result
-                .known_seen
-                .push(format!("{}: {m}\n      reason: {why}", case.name)),
-            None => result.failures.push(m.to_string()),
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn buildkit_differential_xplat_vs_engine_buildkit() {
+    let f = Fixtures::get();
+    for check in [
+        f.busybox_images(),
+        f.binfmt_arm64(),
+        f.registry_bin().map(drop),
+        f.skopeo().map(drop),
+        f.busybox_oci().map(drop),
+    ] {
+        if let Err(why) = check {
+            return crate::support::skip(&why);
         }
     }
-    for (k, why) in case.known {
-        if !mismatches.iter().any(|m| m.key == *k) {
-            result.failures.push(format!(
-                "{k}: listed as a KNOWN DIFFERENCE ({why}) but now matches: remove it from the list"
-            ));
-        }
+    if !Path::new(BUILDKIT_CLI).is_file() {
+        return crate::support::skip(&format!("{BUILDKIT_CLI} (Debian's docker CLI) is missing"));
     }
-    result
-}
-
-#[tokio::test]
-async fn differential_xplat_vs_classic_builder() {
-    if let Err(why) = Fixtures::get().busybox_images() {
-        crate::support::skip(&why);
-        return;
-    }
-    let engine = match DockerEngine::connect_from_process_env().await {
-        Ok(e) => e,
-        Err(e) => return crate::support::skip(&e.to_string()),
-    };
-    let base = Fixtures::get().busybox_image("amd64");
-    let mut cleanup = Cleanup::default();
-    cleanup.keep = image_id(&base).into_iter().collect();
-    cleanup.volumes_before = dangling_volumes();
-    let run_id = format!(
+    let registry = Registry::start().expect("start the loopback registry");
+    push_fixture_busybox(&registry).expect("push the busybox fixture");
+    let engine = DockerEngine::connect_from_process_env()
+        .await
+        .expect("connect to the engine");
+    let run = format!(
         "{}-{}",
         std::process::id(),
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
-            .as_millis()
+            .as_secs()
     );
-    // `XPLAT_DIFF_CASES=a,b` runs only those cases (while working on one).
+    let env = Env {
+        engines: Engines::single(engine),
+        client: RegistryClient::new(ClientOptions::default()).expect("a registry client"),
+        cache: tempfile::Builder::new()
+            .prefix("xplat-bkdiff-cache-")
+            .tempdir()
+            .unwrap(),
+        run: run.clone(),
+    };
+    let mut cleanup = Cleanup {
+        buildkit_tags: Vec::new(),
+        xplat_builds: Vec::new(),
+        cache_volumes: BTreeSet::new(),
+        volumes_before: volumes(),
+    };
     let only: Option<Vec<String>> = std::env::var("XPLAT_DIFF_CASES")
         .ok()
         .map(|v| v.split(',').map(str::to_string).collect());
     let all = cases::all();
-    assert!(all.len() >= 12);
-    let cases: Vec<&Case> = all
+    assert!(all.len() >= 25, "the suite has {} Dockerfiles", all.len());
+    let chosen: Vec<&Case> = all
         .iter()
         .filter(|c| only.as_ref().is_none_or(|o| o.iter().any(|n| n == c.name)))
         .collect();
-    let mut results = Vec::new();
-    for case in cases {
-        let started = std::time::Instant::now();
-        let r = run_case(case, &engine, &mut cleanup, &run_id).await;
+    let started = Instant::now();
+    let mut outcomes: Vec<Outcome> = Vec::new();
+    for case in &chosen {
+        let t0 = Instant::now();
+        let dir = TestDir::new(case.files);
+        let text = case.dockerfile.replace("@REGISTRY@", &registry.host());
+        dir.write("Dockerfile", &text);
+        (case.setup)(&dir);
+        // Secrets live outside the context.
+        let secret_dir = TestDir::new(&[]);
+        let secrets: BTreeMap<String, PathBuf> = case
+            .secrets
+            .iter()
+            .map(|(id, content)| (id.to_string(), secret_dir.write(id, content)))
+            .collect();
+        let tags: Vec<String> = case
+            .platforms
+            .iter()
+            .map(|p| buildkit_tag(case.name, p, &run))
+            .collect();
+        cleanup.buildkit_tags.extend(tags.iter().cloned());
+        cleanup.xplat_builds.push(build_id(&run, case.name));
+        cleanup.cache_volumes.extend(cache_volumes(case));
+        // BuildKit (one platform after the other) beside xplat (all platforms at once):
+        // two builds at a time at most.
+        let bk = {
+            let c: Case = **case;
+            let (dir, secrets, tags) = (dir.path().to_path_buf(), secrets.clone(), tags.clone());
+            tokio::task::spawn_blocking(move || {
+                c.platforms
+                    .iter()
+                    .zip(&tags)
+                    .map(|(p, t)| buildkit_build(&c, &dir, &secrets, p, t))
+                    .collect::<Vec<_>>()
+            })
+        };
+        let xp = xplat_build(case, dir.path(), &secrets, &env).await;
+        let bk = bk.await.expect("the BuildKit builds ran");
+        // Neither builder writes into the build context (a `rw` bind's writes are discarded).
+        let context_changed: Vec<String> = case
+            .files
+            .iter()
+            .filter(|(path, content)| {
+                std::fs::read(dir.join(path)).ok().as_deref() != Some(content.as_bytes())
+            })
+            .map(|(path, _)| format!("the build context's {path} changed"))
+            .collect();
+        let modes = match &xp {
+            Ok((_, m)) => m.clone(),
+            Err(_) => String::new(),
+        };
+        for (i, platform) in case.platforms.iter().enumerate() {
+            let outcome = match (&bk[i], &xp) {
+                (Err(e), _) => Outcome {
+                    case: case.name,
+                    platform,
+                    failures: vec![e.clone()],
+                    known_seen: Vec::new(),
+                },
+                (_, Err(e)) => Outcome {
+                    case: case.name,
+                    platform,
+                    failures: vec![e.clone()],
+                    known_seen: Vec::new(),
+                },
+                (Ok(b), Ok((x, _))) => {
+                    let x = &x[i];
+                    let mut m = diff_fs(&b.fs, &x.fs);
+                    m.extend(diff_config(&b.config, &x.config));
+                    judge(case.name, platform, &m)
+                }
+            };
+            let mut outcome = outcome;
+            outcome.failures.extend(context_changed.iter().cloned());
+            outcomes.push(outcome);
+        }
+        let bad = outcomes
+            .iter()
+            .rev()
+            .take(case.platforms.len())
+            .filter(|o| !o.failures.is_empty())
+            .count();
         tally!(
-            "differential {:<40} {} ({:.1}s{})",
-            r.name,
-            if r.failures.is_empty() {
-                "ok"
+            "buildkit differential {:<36} {} ({:.1}s; xplat jobs: {modes})",
+            case.name,
+            if bad == 0 {
+                "ok".to_string()
             } else {
-                "MISMATCH"
+                format!("{bad} DIFFERING")
             },
-            started.elapsed().as_secs_f64(),
-            if r.known_seen.is_empty() {
-                String::new()
-            } else {
-                format!(", {} known difference(s)", r.known_seen.len())
-            }
+            t0.elapsed().as_secs_f64(),
         );
-        results.push(r);
     }
-    let passed = results.iter().filter(|r| r.failures.is_empty()).count();
-    let known: Vec<&String> = results.iter().flat_map(|r| &r.known_seen).collect();
-    if !known.is_empty() {
-        tally!("KNOWN DIFFERENCES (xplat executor vs classic builder):");
-        for k in &known {
-            tally!("  {k}");
+    let stale = stale(known::KNOWN, &outcomes);
+    let identical = outcomes
+        .iter()
+        .filter(|o| o.failures.is_empty() && o.known_seen.is_empty())
+        .count();
+    let only_known = outcomes
+        .iter()
+        .filter(|o| o.failures.is_empty() && !o.known_seen.is_empty())
+        .count();
+    tally!(
+        "buildkit differential: {identical}/{} identical ({} Dockerfiles, {:.0}s)",
+        outcomes.len(),
+        chosen.len(),
+        started.elapsed().as_secs_f64()
+    );
+    if only_known > 0 {
+        tally!(
+            "buildkit differential: {only_known} differing only by listed deliberate differences:"
+        );
+        for o in &outcomes {
+            for (_, k) in &o.known_seen {
+                tally!("  {k}");
+            }
         }
     }
-    tally!("differential cases: {passed}/{}", results.len());
-    let report: Vec<String> = results
+    let mut report: Vec<String> = outcomes
         .iter()
-        .filter(|r| !r.failures.is_empty())
-        .map(|r| format!("case {}:\n  {}", r.name, r.failures.join("\n  ")))
+        .filter(|o| !o.failures.is_empty())
+        .map(|o| format!("{} {}:\n  {}", o.case, o.platform, o.failures.join("\n  ")))
         .collect();
+    report.extend(stale);
     drop(cleanup);
-    assert!(report.is_empty(), "differences:\n{}", report.join("\n"));
+    drop(registry);
+    assert!(
+        report.is_empty(),
+        "differences from BuildKit:\n{}",
+        report.join("\n")
+    );
+}
+
+#[test]
+fn the_cache_volumes_of_a_case_are_named_by_id_or_target_and_platform() {
+    let all = cases::all();
+    let case = all.iter().find(|c| c.name == "mount-cache").unwrap();
+    let names = cache_volumes(case);
+    assert_eq!(names.len(), 3 * case.platforms.len(), "{names:?}");
+    assert!(names.contains(&xplat::exec::run::cache_volume_name("/c2", "linux/arm/v7")));
+}
+
+#[test]
+fn a_listed_difference_is_stale_on_each_platform_it_no_longer_occurs_on() {
+    let k = [Known {
+        case: "c",
+        platforms: &[],
+        key: "fs:/x",
+        reason: "r",
+    }];
+    let seen = |platform, keys: &[&str]| Outcome {
+        case: "c",
+        platform,
+        failures: Vec::new(),
+        known_seen: keys
+            .iter()
+            .map(|k| (k.to_string(), String::new()))
+            .collect(),
+    };
+    let outcomes = [seen("linux/amd64", &["fs:/x"]), seen("linux/arm64", &[])];
+    let s = stale(&k, &outcomes);
+    assert_eq!(s.len(), 1, "{s:?}");
+    assert!(s[0].starts_with("c linux/arm64 fs:/x"), "{s:?}");
+    assert!(stale(&k, &outcomes[..1]).is_empty());
 }
