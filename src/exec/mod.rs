@@ -20,6 +20,7 @@
 //! Talks to the engine only through [`crate::engine::Engine`]. Input is the planner's
 //! value itself ([`crate::plan::BuildPlan`]): what `xplat plan` prints is what runs.
 
+mod bases;
 pub mod copy;
 pub mod empty;
 pub mod engine_files;

@@ -31,11 +31,11 @@ use crate::dockerfile::Instruction;
 use crate::engine::{
     ContainerId, Engine, ImageLookup, MountSpec, Network, PathLookup, RunSpec, CACHE_KEY_LABEL,
 };
-use crate::plan::{base_key, BaseOrigin};
 use crate::plan::{Job, JobId};
-use crate::platform::Platform;
 use crate::progress::Event;
 use crate::stage::{Effect, State};
+
+pub use super::bases::{base_image, scratch_image};
 
 /// The state one engine's jobs share in a build (each engine has its own: see
 /// [`super::fleet`]).
@@ -44,9 +44,9 @@ pub struct Shared {
     /// Step-cache checkpoints: chain key → image id (read once, grown by commits).
     pub checkpoints: Mutex<BTreeMap<String, String>>,
     /// One pull per pinned reference.
-    pulls: Mutex<BTreeMap<String, Arc<OnceCell<String>>>>,
+    pub(super) pulls: Mutex<BTreeMap<String, Arc<OnceCell<String>>>>,
     /// The empty image per platform.
-    scratch: Mutex<BTreeMap<String, Arc<OnceCell<String>>>>,
+    pub(super) scratch: Mutex<BTreeMap<String, Arc<OnceCell<String>>>>,
     /// Live containers a job left for a consumer to continue in (and whether started).
     pub handover: Mutex<BTreeMap<JobId, (ContainerId, bool)>>,
     /// Volumes this build made.
@@ -74,7 +74,7 @@ impl Shared {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -417,109 +417,6 @@ async fn start_image(env: &JobEnv<'_>, job: &Job, prog: &Program<'_>) -> Result<
         Start::Scratch => scratch_image(env, &at, &prog.platform).await,
         Start::Base(reference) => base_image(env, &at, reference, &prog.platform).await,
     }
-}
-
-/// A base image in the engine, pulled by digest once per build when the resolver found
-/// it in a registry; its platform is checked.
-pub async fn base_image(
-    env: &JobEnv<'_>,
-    at: &At<'_>,
-    reference: &str,
-    platform: &Platform,
-) -> Result<String> {
-    let base = env
-        .bases
-        .get(&base_key(reference, platform))
-        .ok_or_else(|| ExecError::UnresolvedImage {
-            stage: at.stage(),
-            reference: reference.into(),
-            platform: platform.format_all(),
-        })?;
-    let pinned = match &base.origin {
-        // Resolved in the engine's store; with one engine that is this one.
-        BaseOrigin::Engine { image_id } if env.engine_name.is_none() => return Ok(image_id.clone()),
-        BaseOrigin::Engine { .. } | BaseOrigin::Registry { .. } => base.info.pinned.clone(),
-    };
-    let local_only = matches!(base.origin, BaseOrigin::Engine { .. });
-    let cell = lock(&env.shared.pulls)
-        .entry(pinned.clone())
-        .or_default()
-        .clone();
-    cell.get_or_try_init(|| async {
-        if local_only {
-            // Found in some engine's store: this engine must hold the same image (same
-            // id), since nothing can pull it. Images move between engines through a
-            // registry or `docker save | docker load`, not behind the user's back.
-            return match env
-                .engine
-                .inspect_image(&pinned)
-                .await
-                .map_err(at.engine(format!("inspecting {pinned}")))?
-            {
-                ImageLookup::Found(info) => Ok(info.id),
-                ImageLookup::Missing => Err(ExecError::BaseNotOnEngine {
-                    stage: at.stage(),
-                    reference: reference.into(),
-                    platform: platform.format(),
-                    engine: env.engine_label().to_string(),
-                }),
-            };
-        }
-        if let ImageLookup::Found(info) = env
-            .engine
-            .inspect_image(&pinned)
-            .await
-            .map_err(at.engine(format!("inspecting {pinned}")))?
-        {
-            return Ok(info.id);
-        }
-        let sink = |_p: crate::engine::PullProgress| {};
-        env.engine
-            .pull_image(&pinned, platform, &sink)
-            .await
-            .map_err(at.engine(format!("pulling {reference} for {platform}")))?;
-        match env
-            .engine
-            .inspect_image(&pinned)
-            .await
-            .map_err(at.engine(format!("inspecting {pinned}")))?
-        {
-            ImageLookup::Found(info) if platform.matches(&info.platform) => Ok(info.id),
-            ImageLookup::Found(info) => Err(ExecError::WrongPlatform {
-                stage: at.stage(),
-                reference: reference.into(),
-                wanted: platform.format(),
-                actual: info.platform.format(),
-            }),
-            ImageLookup::Missing => Err(ExecError::UnresolvedImage {
-                stage: at.stage(),
-                reference: pinned.clone(),
-                platform: platform.format_all(),
-            }),
-        }
-    })
-    .await
-    .cloned()
-}
-
-/// The empty image labelled for `platform` (for `FROM scratch` jobs that run in the
-/// engine), once per build and engine ([`empty_image`]).
-pub async fn scratch_image(env: &JobEnv<'_>, at: &At<'_>, platform: &Platform) -> Result<String> {
-    let slug = platform.format().replace('/', "-");
-    let cell = lock(&env.shared.scratch)
-        .entry(slug.clone())
-        .or_default()
-        .clone();
-    cell.get_or_try_init(|| async {
-        super::empty::empty_image(env.engine, platform)
-            .await
-            .map_err(|e| match e {
-                ExecError::EngineOp { action, source } => at.engine(action)(*source),
-                other => other,
-            })
-    })
-    .await
-    .cloned()
 }
 
 /// Creates a container, with the build's labels, reporting it.
