@@ -1,9 +1,10 @@
 //! When the executor commits: a commit is a cost (a walk of the whole image tree on an
 //! engine without native diff: about 3 s for a 1 GB builder image here; 0.08 s with
-//! overlay2's native diff), and so is re-running RUN steps. The rule is one comparison:
-//! commit where the RUN work it would save costs more than the commit itself.
+//! overlay2's native diff), and so is re-running steps. The rule is one comparison:
+//! commit where the work it would save (the RUN, COPY and WORKDIR steps since the last
+//! image) costs more than the commit itself.
 //!
-//! Pure; the runner measures RUN durations as it goes and asks.
+//! Pure; the runner measures the steps' durations as it goes and asks.
 
 use crate::engine::EngineProfile;
 
@@ -23,14 +24,14 @@ impl Policy {
     }
 
     /// A checkpoint (a commit the step cache keeps) before a step that reads the build
-    /// context, the usual place a rebuild starts from: worth it when the RUN work since
+    /// context, the usual place a rebuild starts from: worth it when the work since
     /// the last image took longer than the commit.
     pub fn checkpoint(&self, run_seconds_since_image: f64) -> bool {
         run_seconds_since_image > self.commit_seconds
     }
 
     /// At the end of a job other jobs are built `FROM`: commit (for them and for the
-    /// next build's cache), or let them replay the job's steps, which costs its RUN time
+    /// next build's cache), or let them replay the job's steps, which costs that work
     /// once per extra consumer and once per later rebuild.
     pub fn commit_for_consumers(&self, run_seconds_since_image: f64) -> bool {
         run_seconds_since_image > self.commit_seconds

@@ -96,7 +96,8 @@ struct Cursor {
     image: Option<String>,
     /// Filesystem steps since `image`.
     fs_since_image: bool,
-    /// RUN seconds since `image`.
+    /// Seconds of filesystem work (RUN, COPY/ADD, WORKDIR) since `image`: what a replay of
+    /// these steps would cost.
     run_since_image: f64,
     live: Option<Live>,
 }
@@ -245,6 +246,7 @@ async fn run_inner(env: &JobEnv<'_>, job: &Job, label: &str) -> Result<JobOutput
             ensure_live(env, &at, &mut cursor, &prog, n, &state, mounts.as_ref()).await?;
             let live = cursor.live.as_mut().expect("ensure_live made one");
             let id = live.id.clone();
+            let step_started = Instant::now();
             match instr {
                 Instruction::Run(r) => {
                     if !live.started {
@@ -266,6 +268,11 @@ async fn run_inner(env: &JobEnv<'_>, job: &Job, label: &str) -> Result<JobOutput
                     }
                     _ => unreachable!("filesystem steps only"),
                 },
+            }
+            // A consumer that replays these steps pays for its COPY and WORKDIR steps too
+            // (put_archive, and the reads behind them), not only for its RUNs.
+            if !matches!(instr, Instruction::Run(_)) {
+                cursor.run_since_image += step_started.elapsed().as_secs_f64();
             }
             cursor.fs_since_image = true;
             ran += 1;
