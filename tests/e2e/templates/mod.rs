@@ -451,12 +451,44 @@ impl CacheVolumes {
     pub fn snapshot() -> CacheVolumes {
         CacheVolumes(CacheVolumes::list())
     }
+
+    /// The names of the cache volumes the templates' `RUN --mount=type=cache` can make,
+    /// for every platform they build: only those are removed, never a volume another
+    /// test running at the same time has just made.
+    fn templates_own() -> Vec<String> {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+        let mut ids = Vec::new();
+        for entry in std::fs::read_dir(&root).unwrap().flatten() {
+            let Ok(text) = std::fs::read_to_string(entry.path().join("Dockerfile")) else {
+                continue;
+            };
+            for mount in text.split("--mount=type=cache,").skip(1) {
+                let options = mount.split_whitespace().next().unwrap_or("");
+                let field = |k: &str| {
+                    options
+                        .split(',')
+                        .find_map(|kv| kv.strip_prefix(k).map(str::to_string))
+                };
+                if let Some(id) = field("id=").or_else(|| field("target=")) {
+                    ids.push(id);
+                }
+            }
+        }
+        ids.iter()
+            .flat_map(|id| {
+                PLATFORMS
+                    .iter()
+                    .map(move |t| xplat::exec::run::cache_volume_name(id, t.platform))
+            })
+            .collect()
+    }
 }
 
 impl Drop for CacheVolumes {
     fn drop(&mut self) {
+        let own = CacheVolumes::templates_own();
         for v in CacheVolumes::list() {
-            if !self.0.contains(&v) {
+            if !self.0.contains(&v) && own.contains(&v) {
                 let _ = docker(["volume", "rm", &v]).output();
             }
         }
