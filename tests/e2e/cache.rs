@@ -14,11 +14,29 @@ fn project(nonce: u128) -> TestDir {
         "Dockerfile",
         &format!(
             "FROM xplat-test/busybox:amd64 AS build\n\
-             RUN --mount=type=secret,id=tok --mount=type=cache,target=/cache \
+             RUN --mount=type=secret,id=tok --mount=type=cache,id=travel-{nonce},target=/cache \
              sh -c 'cat /run/secrets/tok > /dev/null && echo cachemark-{nonce} > /cache/m && echo out-{nonce} > /out.txt'\n\
              FROM scratch\nCOPY --from=build /out.txt /out.txt\n"
         ),
     )])
+}
+
+/// Removes the cache volume of `project(nonce)` when the test ends.
+struct CacheVolume(String);
+
+impl CacheVolume {
+    fn of(nonce: u128) -> CacheVolume {
+        CacheVolume(xplat::exec::run::cache_volume_name(
+            &format!("travel-{nonce}"),
+            "linux/amd64",
+        ))
+    }
+}
+
+impl Drop for CacheVolume {
+    fn drop(&mut self) {
+        let _ = docker(["volume", "rm", self.0.as_str()]).output();
+    }
 }
 
 fn nonce() -> u128 {
@@ -130,6 +148,7 @@ fn a_local_cache_lets_a_fresh_runner_run_nothing_and_holds_no_secret_or_cache_mo
     require_busybox_images!();
     let n = nonce();
     let dir = project(n);
+    let _volume = CacheVolume::of(n);
     let shared = dir.join("shared-cache").display().to_string();
     let cold = ok(build(
         dir.path(),
@@ -199,7 +218,9 @@ fn a_registry_cache_travels_uploads_nothing_unchanged_and_an_unreachable_one_is_
     require!(Fixtures::get().registry_bin());
     let registry = Registry::start().expect("start the loopback registry");
     let reference = registry.reference("app/cache:main");
-    let dir = project(nonce());
+    let n = nonce();
+    let dir = project(n);
+    let _volume = CacheVolume::of(n);
     let to = format!("type=registry,ref={reference}");
     let cold = ok(build(dir.path(), "registry", "cold", &["--cache-to", &to]));
     assert_eq!(runs(&cold), 1, "{}", cold.stderr);

@@ -6,7 +6,7 @@
 mod cache;
 mod faults;
 mod push;
-mod templates;
+pub(crate) mod templates;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -200,6 +200,7 @@ fn rust_template_says_why_musl_cannot_build_with_debians_rustc() {
         .into_iter()
         .filter(|(k, _)| k != "RUST_LIBC")
         .collect();
+    let _volumes = CacheVolumes::snapshot();
     let project = Project::init(
         &[
             (

@@ -474,13 +474,29 @@ impl CacheVolumes {
                 }
             }
         }
-        ids.iter()
-            .flat_map(|id| {
-                PLATFORMS
-                    .iter()
-                    .map(move |t| xplat::exec::run::cache_volume_name(id, t.platform))
-            })
-            .collect()
+        // An id may name build args (`cargo-target-${TARGET_RUST_TRIPLE}-${RUST_LIBC}`):
+        // every target's catalog values, and both of the rust template's libcs.
+        let catalog = xplat::platform::Catalog::embedded();
+        let mut names = Vec::new();
+        for id in &ids {
+            for target in &PLATFORMS {
+                let platform = xplat::platform::Platform::parse(target.platform).unwrap();
+                let mut vars = catalog
+                    .get(&platform)
+                    .map(|spec| spec.build_args(xplat::platform::ArgRole::Target))
+                    .unwrap_or_default();
+                for libc in ["gnu", "musl"] {
+                    vars.insert("RUST_LIBC".into(), libc.into());
+                    let expanded = vars
+                        .iter()
+                        .fold(id.clone(), |id, (k, v)| id.replace(&format!("${{{k}}}"), v));
+                    for run in &PLATFORMS {
+                        names.push(xplat::exec::run::cache_volume_name(&expanded, run.platform));
+                    }
+                }
+            }
+        }
+        names
     }
 }
 
