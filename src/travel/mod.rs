@@ -23,15 +23,14 @@
 mod spec;
 
 use std::collections::BTreeSet;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
-use sha2::{Digest, Sha256};
 
+use crate::oci::digest::HashingWriter;
 use crate::registry::{
-    Blob, BlobSource, ImageRef, PlatformImage, PushOptions, PushRequest, RawManifest,
-    RegistryClient, OCI_INDEX, OCI_MANIFEST,
+    sha256_digest, Blob, BlobSource, ImageRef, PlatformImage, PushOptions, PushRequest,
+    RawManifest, RegistryClient, OCI_INDEX, OCI_MANIFEST,
 };
 
 pub use spec::{parse_from, parse_to, CacheTo, Location, SpecError};
@@ -76,10 +75,6 @@ fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Trave
         path,
         source,
     }
-}
-
-fn digest_of(bytes: &[u8]) -> String {
-    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
 }
 
 /// One entry made ready to export: its key, its layer (a file) and its manifest.
@@ -132,7 +127,7 @@ fn pack(outputs: &Path, keys: &BTreeSet<String>, work: &Path) -> Result<Vec<Entr
         std::fs::create_dir_all(work).map_err(io("creating", work))?;
         let layer = work.join(format!("{}.tar", key.trim_start_matches("sha256:")));
         let file = std::fs::File::create(&layer).map_err(io("creating", &layer))?;
-        let mut tar = tar::Builder::new(file);
+        let mut tar = tar::Builder::new(HashingWriter::new(file));
         for n in &names {
             let path = dir.join(n);
             let mut f = std::fs::File::open(&path).map_err(io("reading", &path))?;
@@ -145,10 +140,9 @@ fn pack(outputs: &Path, keys: &BTreeSet<String>, work: &Path) -> Result<Vec<Entr
             tar.append_data(&mut h, n, &mut f)
                 .map_err(io("packing", &path))?;
         }
-        tar.into_inner()
-            .and_then(|f| f.sync_all())
-            .map_err(io("writing", &layer))?;
-        let (layer_digest, layer_size) = file_digest(&layer)?;
+        let (file, digest, layer_size) = tar.into_inner().map_err(io("writing", &layer))?.finish();
+        file.sync_all().map_err(io("writing", &layer))?;
+        let layer_digest = digest.to_string();
         let manifest = entry_manifest(key, &layer_digest, layer_size);
         entries.push(Entry {
             key: key.clone(),
@@ -173,28 +167,12 @@ fn is_entry_file(name: &str) -> bool {
         && (ext == "json" || ext == "tar")
 }
 
-fn file_digest(path: &Path) -> Result<(String, u64)> {
-    let mut f = std::fs::File::open(path).map_err(io("reading", path))?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 16];
-    let mut n = 0u64;
-    loop {
-        let k = f.read(&mut buf).map_err(io("reading", path))?;
-        if k == 0 {
-            break;
-        }
-        h.update(&buf[..k]);
-        n += k as u64;
-    }
-    Ok((format!("sha256:{}", hex::encode(h.finalize())), n))
-}
-
 fn entry_manifest(key: &str, layer_digest: &str, layer_size: u64) -> RawManifest {
     let doc = serde_json::json!({
         "schemaVersion": 2,
         "mediaType": OCI_MANIFEST,
         "artifactType": ARTIFACT_TYPE,
-        "config": {"mediaType": EMPTY_MEDIA_TYPE, "digest": digest_of(EMPTY), "size": EMPTY.len()},
+        "config": {"mediaType": EMPTY_MEDIA_TYPE, "digest": sha256_digest(EMPTY), "size": EMPTY.len()},
         "layers": [{"mediaType": ENTRY_MEDIA_TYPE, "digest": layer_digest, "size": layer_size}],
         "annotations": {KEY_ANNOTATION: key},
     });
@@ -259,7 +237,9 @@ fn export_local(dir: &Path, entries: &[Entry], index: &RawManifest) -> Result<u6
         }
         Ok(())
     };
-    put(&digest_of(EMPTY), &|p| std::fs::write(p, EMPTY).map(|_| 2))?;
+    put(&sha256_digest(EMPTY), &|p| {
+        std::fs::write(p, EMPTY).map(|_| 2)
+    })?;
     for e in entries {
         put(&e.layer_digest, &|p| std::fs::copy(&e.layer, p))?;
         let bytes = e.manifest.bytes.clone();
@@ -275,7 +255,7 @@ fn export_local(dir: &Path, entries: &[Entry], index: &RawManifest) -> Result<u6
     std::fs::write(&tmp, &index.bytes).map_err(io("writing", &tmp))?;
     std::fs::rename(&tmp, &at).map_err(io("writing", &at))?;
     // Blobs no entry references any more go (the folder holds one cache, not a history).
-    let live: BTreeSet<String> = std::iter::once(digest_of(EMPTY))
+    let live: BTreeSet<String> = std::iter::once(sha256_digest(EMPTY))
         .chain(
             entries
                 .iter()
@@ -307,7 +287,7 @@ async fn export_registry(
             manifest: e.manifest.clone(),
             blobs: vec![
                 Blob {
-                    digest: digest_of(EMPTY),
+                    digest: sha256_digest(EMPTY),
                     size: EMPTY.len() as u64,
                     source: BlobSource::Bytes(Bytes::from_static(EMPTY)),
                 },
@@ -477,7 +457,7 @@ impl Source<'_> {
             }
             Location::Registry(r) => self.client.fetch_blob(r, digest).await?,
         };
-        if digest_of(&bytes) != digest {
+        if sha256_digest(&bytes) != digest {
             return Err(TravelError::Corrupt(format!(
                 "{digest} does not match its content"
             )));
