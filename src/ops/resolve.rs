@@ -12,8 +12,11 @@
 //! I/O through `engine` and `registry` only; the result is a plain value the planner,
 //! the executor and the assembler all read.
 
+use std::collections::BTreeMap;
+
 use futures::future::join_all;
 
+use crate::dockerfile::expand::Expander;
 use crate::dockerfile::Dockerfile;
 use crate::engine::{Engine, ImageLookup};
 use crate::oci::config::RootFs;
@@ -86,36 +89,27 @@ impl ResolveError {
 }
 
 /// "line 5: FROM ${BUILDER_IMAGE} takes the image from the build arg BUILDER_IMAGE; ...".
+/// The names `FROM` looks up are the expander's own (BuildKit's rules, the escape
+/// directive included), not a second reading of the text.
 fn arg_naming(df: &Dockerfile, plan: &BuildPlan, reference: &str) -> Option<String> {
     let job = plan.jobs.iter().find(
         |j| matches!(&j.base, crate::plan::Base::Image { reference: r, .. } if r == reference),
     )?;
     let stage = df.stages.get(job.stage.index)?;
+    let looked_up = Expander::new(df.directives.escape)
+        .expand_word_with_matches(&stage.base, &BTreeMap::<String, String>::new())
+        .ok()?
+        .unmatched;
     let arg = df
         .meta_args
         .iter()
         .map(|a| a.node.name.as_str())
-        .find(|name| names_variable(&stage.base, name))?;
+        .find(|name| looked_up.contains(*name))?;
     Some(format!(
         "line {}: FROM {} takes the image from the build arg {arg}: pass one this machine can \
          pull or has, with --build-arg {arg}=IMAGE",
         stage.span.start_line, stage.base
     ))
-}
-
-/// Whether `text` expands the variable `name` (`$name` or `${name...}`).
-fn names_variable(text: &str, name: &str) -> bool {
-    let braced = format!("${{{name}");
-    let bare = format!("${name}");
-    let ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
-    text.match_indices(&braced).any(|(i, m)| {
-        text[i + m.len()..]
-            .chars()
-            .next()
-            .is_some_and(|c| c == '}' || c == ':')
-    }) || text
-        .match_indices(&bare)
-        .any(|(i, m)| !text[i + m.len()..].chars().next().is_some_and(ident))
 }
 
 /// Resolves every wanted (reference, platform), concurrently, each once. With
@@ -337,20 +331,4 @@ async fn from_registry(
             layers,
         },
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::names_variable;
-
-    #[test]
-    fn a_from_names_a_variable_in_either_form_and_not_a_longer_one() {
-        assert!(names_variable("${BUILDER_IMAGE}", "BUILDER_IMAGE"));
-        assert!(names_variable("${BASE:-alpine}", "BASE"));
-        assert!(names_variable("$BASE", "BASE"));
-        assert!(names_variable("golang:$GO_VERSION-bookworm", "GO_VERSION"));
-        assert!(!names_variable("$BASE_IMAGE", "BASE"));
-        assert!(!names_variable("${BASE_IMAGE}", "BASE"));
-        assert!(!names_variable("alpine:3", "BASE"));
-    }
 }
