@@ -14,7 +14,7 @@ use xplat::ops::{build, BuildOptions, BuildOutcome};
 use xplat::platform::Platform;
 use xplat::progress::Recorder;
 
-use crate::support::{busybox_engine, docker, TestDir};
+use crate::support::{busybox_engine, docker, tree, TestDir};
 
 async fn engine() -> Option<DockerEngine> {
     match busybox_engine().await {
@@ -254,26 +254,6 @@ async fn run_mount_bind_from_a_stage_and_an_image() {
     );
 }
 
-/// The build context as it is on disk: every path under it with its content.
-fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            let rel = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
-            if p.is_dir() {
-                stack.push(p);
-                out.push((rel, Vec::new()));
-            } else {
-                out.push((rel, std::fs::read(&p).unwrap()));
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
 #[tokio::test]
 async fn run_mount_bind_rw_of_the_context_never_writes_into_it() {
     // Issue 10: BuildKit discards a rw bind mount's writes; the user's source tree must be
@@ -286,13 +266,13 @@ async fn run_mount_bind_rw_of_the_context_never_writes_into_it() {
          RUN --mount=type=bind,rw,target=/ctx ls /ctx > /seen2\n"
     );
     let dir = TestDir::new(&[("Dockerfile", &df), ("a.txt", "a\n"), ("sub/b.txt", "b\n")]);
-    let before = snapshot(dir.path());
+    let before = tree(dir.path());
     let out = run_build(&opts(dir.path()), &engine).await.expect("build");
     let img = &out.targets[0].image;
     // The first RUN saw its own writes; the second RUN got the context as it is.
     assert_eq!(sh(img, "cat /seen"), "Dockerfile\nnew.txt\nsub\n");
     assert_eq!(sh(img, "cat /seen2"), "Dockerfile\na.txt\nsub\n");
-    assert_eq!(snapshot(dir.path()), before, "the build context changed");
+    assert_eq!(tree(dir.path()), before, "the build context changed");
 }
 
 #[tokio::test]

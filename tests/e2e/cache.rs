@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use super::{events, ok, xplat_build};
-use crate::support::{docker, require, require_busybox_images, Fixtures, Registry, TestDir};
+use crate::support::{docker, require, require_busybox_images, tree, Fixtures, Registry, TestDir};
 
 const SECRET: &str = "s3cr3t-value-never-cached";
 
@@ -124,19 +124,11 @@ fn index_digest(out: &crate::support::CmdOutput) -> String {
 
 /// Every file under `dir`, read whole.
 fn all_bytes(dir: &Path) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.extend(std::fs::read(&p).unwrap());
-            }
-        }
-    }
-    out
+    tree(dir)
+        .into_iter()
+        .filter_map(|(_, c)| c)
+        .flatten()
+        .collect()
 }
 
 fn contains(hay: &[u8], needle: &str) -> bool {

@@ -22,7 +22,7 @@ pub use command::{docker, docker_ok, run_ok, try_run, xplat, CmdOutput};
 pub use engine::{busybox_engine, connect_engine};
 pub use fixtures::{peer_dir, samples_dir, skip, Fixtures};
 pub use registry::{push_fixture_busybox, skopeo_inspect_raw, Registry};
-pub use testdir::TestDir;
+pub use testdir::{tree, TestDir};
 
 /// Unwraps `Ok(v)` to `v`; on `Err(why)` prints `SKIPPED: <test>: <why>` and returns from the test.
 macro_rules! require {
