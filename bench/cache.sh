@@ -16,6 +16,8 @@
 # bench/overlay2.sh bench/cache.sh runs it against a second engine with overlay2.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 
 SAMPLE=tests/data/samples/goping-mod
 BUILDER_IMAGE="${BUILDER_IMAGE:-xplat-test/builder:bookworm}"
@@ -31,21 +33,6 @@ XPLAT="$(realpath "$XPLAT")"
 
 WORK="$(mktemp -d -t xplat-cache-bench.XXXXXX)"
 BENCH_ID="cachebench-$$-$(date +%s)"
-PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
-REG="127.0.0.1:$PORT"
-mkdir -p "$WORK/storage"
-cat >"$WORK/registry.yml" <<YAML
-version: 0.1
-log:
-  level: warn
-storage:
-  filesystem:
-    rootdirectory: $WORK/storage
-http:
-  addr: $REG
-YAML
-docker-registry serve "$WORK/registry.yml" >"$WORK/registry.log" 2>&1 &
-REG_PID=$!
 fresh_xplat() { # the step-cache images of this benchmark's builds go
     local ids
     ids="$($DOCKER images -aq --filter "label=xplat.build=$BENCH_ID" 2>/dev/null | sort -u)"
@@ -56,19 +43,15 @@ fresh_buildkit() {
     for t in bk-amd64 bk-arm64; do $DOCKER rmi -f "$REG/app:$t" >/dev/null 2>&1 || true; done
 }
 cleanup() {
-    kill "$REG_PID" 2>/dev/null || true
-    wait "$REG_PID" 2>/dev/null || true
+    stop_registry
     fresh_xplat
     fresh_buildkit
     if [ -n "${XPLAT_BENCH_KEEP:-}" ]; then echo "kept $WORK"; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
-for _ in $(seq 1 100); do curl -fs "http://$REG/v2/" >/dev/null 2>&1 && break; sleep 0.1; done
+start_registry "$WORK"
 
 cp -r "$SAMPLE" "$WORK/src"
-now() { date +%s.%N; }
-secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
 change_source() { echo "// change $(date +%s%N)" >>"$WORK/src/main.go"; }
 echo "machine: $(nproc) cores, $(uname -m); engine: $($DOCKER version -f '{{.Server.Version}}') ($($DOCKER info -f '{{.Driver}}')); load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 

@@ -14,6 +14,8 @@
 # built, else target/debug/xplat).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 
 SAMPLE=tests/data/samples/goping
 BUILDER_IMAGE="${BUILDER_IMAGE:-xplat-test/builder:bookworm}"
@@ -27,36 +29,15 @@ fi
 BUILDPLATFORM="$(docker version -f '{{.Server.Os}}/{{.Server.Arch}}')"
 
 WORK="$(mktemp -d -t xplat-push-bench.XXXXXX)"
-PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
-REG="127.0.0.1:$PORT"
-mkdir -p "$WORK/storage"
-cat >"$WORK/config.yml" <<YAML
-version: 0.1
-log:
-  level: warn
-storage:
-  filesystem:
-    rootdirectory: $WORK/storage
-http:
-  addr: $REG
-YAML
-docker-registry serve "$WORK/config.yml" >"$WORK/registry.log" 2>&1 &
-REG_PID=$!
 cleanup() {
-    kill "$REG_PID" 2>/dev/null || true
-    wait "$REG_PID" 2>/dev/null || true
+    stop_registry
     for arch in amd64 arm64; do docker rmi -f "$REG/goping-classic:1-$arch" >/dev/null 2>&1 || true; done
     DOCKER_CLI_EXPERIMENTAL=enabled docker manifest rm "$REG/goping-classic:1" >/dev/null 2>&1 || true
     rm -rf "$WORK"
 }
 trap cleanup EXIT
-for _ in $(seq 1 100); do
-    curl -fs "http://$REG/v2/" >/dev/null 2>&1 && break
-    sleep 0.1
-done
+start_registry "$WORK"
 
-now() { date +%s.%N; }
-secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
 
 echo "xplat: $XPLAT; registry: $REG; engine platform: $BUILDPLATFORM"
 

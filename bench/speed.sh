@@ -20,6 +20,8 @@
 # bench/overlay2.sh runs this script against a second engine with overlay2.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 
 SAMPLE=tests/data/samples/goping-mod
 BUILDER_IMAGE="${BUILDER_IMAGE:-xplat-test/builder:bookworm}"
@@ -36,24 +38,8 @@ XPLAT="$(realpath "$XPLAT")"
 WORK="$(mktemp -d -t xplat-speed.XXXXXX)"
 BENCH_ID="speed-$$-$(date +%s)"
 export XPLAT_CACHE_DIR="$WORK/xplat-cache"
-PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
-REG="127.0.0.1:$PORT"
-mkdir -p "$WORK/storage"
-cat >"$WORK/registry.yml" <<YAML
-version: 0.1
-log:
-  level: warn
-storage:
-  filesystem:
-    rootdirectory: $WORK/storage
-http:
-  addr: $REG
-YAML
-docker-registry serve "$WORK/registry.yml" >"$WORK/registry.log" 2>&1 &
-REG_PID=$!
 cleanup() {
-    kill "$REG_PID" 2>/dev/null || true
-    wait "$REG_PID" 2>/dev/null || true
+    stop_registry
     drop_xplat_cache
     for t in bk-amd64 bk-arm64; do $DOCKER rmi -f "$REG/speed:$t" >/dev/null 2>&1 || true; done
     DOCKER_CLI_EXPERIMENTAL=enabled $DOCKER manifest rm "$REG/speed:bk" >/dev/null 2>&1 || true
@@ -69,12 +55,9 @@ drop_xplat_cache() {
     rm -rf "$XPLAT_CACHE_DIR"
 }
 trap cleanup EXIT
-for _ in $(seq 1 100); do curl -fs "http://$REG/v2/" >/dev/null 2>&1 && break; sleep 0.1; done
+start_registry "$WORK"
 
 cp -r "$SAMPLE" "$WORK/src"
-now() { date +%s.%N; }
-secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
 change_source() { echo "// change $(date +%s%N)" >>"$WORK/src/main.go"; }
 
 driver="$($DOCKER info -f '{{.Driver}}')"

@@ -1,0 +1,39 @@
+# shellcheck shell=bash
+# What the bench scripts share (sourced by push.sh, speed.sh and cache.sh): timing, and a
+# loopback registry (Debian's docker-registry) of their own.
+
+REG="" REG_PID=""
+
+now() { date +%s.%N; }
+secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
+
+# start_registry DIR: a registry on a free loopback port with its storage and log in DIR;
+# sets REG (127.0.0.1:PORT) and REG_PID, and returns once it answers.
+start_registry() {
+    local dir=$1 port
+    port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+    REG="127.0.0.1:$port"
+    mkdir -p "$dir/storage"
+    cat >"$dir/registry.yml" <<YAML
+version: 0.1
+log:
+  level: warn
+storage:
+  filesystem:
+    rootdirectory: $dir/storage
+http:
+  addr: $REG
+YAML
+    docker-registry serve "$dir/registry.yml" >"$dir/registry.log" 2>&1 &
+    REG_PID=$!
+    for _ in $(seq 1 100); do curl -fs "http://$REG/v2/" >/dev/null 2>&1 && return 0; sleep 0.1; done
+    echo "bench: the registry on $REG did not answer (see $dir/registry.log)" >&2
+    return 1
+}
+
+# stop_registry: stops the registry start_registry started.
+stop_registry() {
+    kill "$REG_PID" 2>/dev/null || true
+    wait "$REG_PID" 2>/dev/null || true
+}
