@@ -187,6 +187,7 @@ pub async fn assemble(
         let layer = env
             .layers
             .layer(&entries)
+            .await
             .map_err(AssembleError::oci(format!("{action}: line {}", step.line)))?;
         view.apply_entries(&entries);
         image = image

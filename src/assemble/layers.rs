@@ -17,7 +17,9 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::OnceCell;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
@@ -49,7 +51,9 @@ pub struct LayerCache {
     dir: Option<PathBuf>,
     work_dir: PathBuf,
     options: LayerOptions,
-    memo: Mutex<BTreeMap<String, LayerBlob>>,
+    /// This build's layers by content key; a cell is shared by concurrent callers, so a
+    /// layer two platforms need at the same time is still written once.
+    memo: Mutex<BTreeMap<String, Arc<OnceCell<LayerBlob>>>>,
     stats: Mutex<CacheStats>,
 }
 
@@ -91,29 +95,44 @@ impl LayerCache {
     }
 
     /// The layer of `entries`: from this build's memo, the persistent cache, or written now.
-    pub fn layer(&self, entries: &[LayerEntry]) -> crate::oci::Result<LayerBlob> {
+    /// Writing (tar, gzip, digests) runs on a blocking thread, so the finals of several
+    /// platforms are compressed in parallel.
+    pub async fn layer(&self, entries: &[LayerEntry]) -> crate::oci::Result<LayerBlob> {
         let key = content_key(entries, &self.options);
-        if let Some(l) = self.memo.lock().expect("memo lock").get(&key) {
-            self.count(|s| s.shared += 1);
-            return Ok(l.clone());
-        }
-        let layer = match self.lookup(&format!("layers/{key}.json")) {
-            Some(l) => {
-                self.count(|s| s.reused += 1);
-                l
-            }
-            None => {
-                let l = self.write(entries)?;
-                self.remember(&format!("layers/{key}.json"), &l);
-                self.remember(&format!("diff_ids/{}.json", l.diff_id().hex()), &l);
-                self.count(|s| s.written += 1);
-                l
-            }
-        };
-        self.memo
+        let cell = self
+            .memo
             .lock()
             .expect("memo lock")
-            .insert(key, layer.clone());
+            .entry(key.clone())
+            .or_default()
+            .clone();
+        let mut counted = false;
+        let layer = cell
+            .get_or_try_init(|| async {
+                counted = true;
+                let record = format!("layers/{key}.json");
+                if let Some(l) = self.lookup(&record) {
+                    self.count(|s| s.reused += 1);
+                    return Ok(l);
+                }
+                let root = self.dir.clone().unwrap_or_else(|| self.work_dir.clone());
+                let (owned, options) = (entries.to_vec(), self.options);
+                let l = tokio::task::spawn_blocking(move || write(&root, &owned, &options))
+                    .await
+                    .map_err(|e| OciError::Io {
+                        action: "writing a layer".into(),
+                        source: std::io::Error::other(e),
+                    })??;
+                self.remember(&record, &l);
+                self.remember(&format!("diff_ids/{}.json", l.diff_id().hex()), &l);
+                self.count(|s| s.written += 1);
+                Ok(l)
+            })
+            .await?
+            .clone();
+        if !counted {
+            self.count(|s| s.shared += 1);
+        }
         Ok(layer)
     }
 
@@ -169,24 +188,28 @@ impl LayerCache {
             .and_then(|_| std::fs::write(&tmp, serde_json::to_vec(&r).unwrap_or_default()))
             .and_then(|_| std::fs::rename(&tmp, &path));
     }
+}
 
-    fn write(&self, entries: &[LayerEntry]) -> crate::oci::Result<LayerBlob> {
-        let root = self.dir.as_deref().unwrap_or(&self.work_dir);
-        let blobs = root.join("blobs/sha256");
-        std::fs::create_dir_all(&blobs)
-            .map_err(OciError::io(format!("creating {}", blobs.display())))?;
-        let tmp = blobs.join(format!(".new-{}-{}", std::process::id(), unique()));
-        let built = LayerBlob::build_to_file(entries, &self.options, &tmp)?;
-        let dest = blobs.join(built.digest().hex());
-        std::fs::rename(&tmp, &dest)
-            .map_err(OciError::io(format!("renaming {}", tmp.display())))?;
-        Ok(LayerBlob::from_gzip_file(
-            &dest,
-            built.digest(),
-            built.size(),
-            built.diff_id(),
-        ))
-    }
+/// Writes the gzip blob of `entries` into `root`'s `blobs/sha256`, under a temporary name
+/// first.
+fn write(
+    root: &Path,
+    entries: &[LayerEntry],
+    options: &LayerOptions,
+) -> crate::oci::Result<LayerBlob> {
+    let blobs = root.join("blobs/sha256");
+    std::fs::create_dir_all(&blobs)
+        .map_err(OciError::io(format!("creating {}", blobs.display())))?;
+    let tmp = blobs.join(format!(".new-{}-{}", std::process::id(), unique()));
+    let built = LayerBlob::build_to_file(entries, options, &tmp)?;
+    let dest = blobs.join(built.digest().hex());
+    std::fs::rename(&tmp, &dest).map_err(OciError::io(format!("renaming {}", tmp.display())))?;
+    Ok(LayerBlob::from_gzip_file(
+        &dest,
+        built.digest(),
+        built.size(),
+        built.diff_id(),
+    ))
 }
 
 fn unique() -> u64 {
@@ -271,8 +294,8 @@ fn host_identity(p: &Path) -> Vec<u8> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn identical_entries_are_written_once_per_build_and_once_ever() {
+    #[tokio::test]
+    async fn identical_entries_are_written_once_per_build_and_once_ever() {
         let cache_dir = tempfile::tempdir().unwrap();
         let work = tempfile::tempdir().unwrap();
         let src = work.path().join("big");
@@ -283,8 +306,8 @@ mod tests {
         ];
         let opts = LayerOptions::default();
         let cache = LayerCache::new(Some(cache_dir.path().into()), work.path(), opts);
-        let a = cache.layer(&entries).unwrap();
-        let b = cache.layer(&entries).unwrap();
+        let a = cache.layer(&entries).await.unwrap();
+        let b = cache.layer(&entries).await.unwrap();
         assert_eq!((a.digest(), a.diff_id()), (b.digest(), b.diff_id()));
         assert_eq!(
             cache.stats(),
@@ -301,7 +324,7 @@ mod tests {
         );
         // A new build (new cache value) reuses the blob without writing it.
         let warm = LayerCache::new(Some(cache_dir.path().into()), work.path(), opts);
-        let c = warm.layer(&entries).unwrap();
+        let c = warm.layer(&entries).await.unwrap();
         assert_eq!(c.digest(), a.digest());
         assert_eq!(
             warm.stats(),
@@ -315,23 +338,43 @@ mod tests {
         // Editing the file changes the key.
         std::thread::sleep(std::time::Duration::from_millis(20));
         std::fs::write(&src, vec![8u8; 100_000]).unwrap();
-        let d = warm.layer(&entries).unwrap();
+        let d = warm.layer(&entries).await.unwrap();
         assert_ne!(d.digest(), a.digest());
         assert_eq!(warm.stats().written, 1);
         // A truncated blob is a miss, not an error.
         let blob = cache_dir.path().join("blobs/sha256").join(d.digest().hex());
         std::fs::write(&blob, b"short").unwrap();
         let again = LayerCache::new(Some(cache_dir.path().into()), work.path(), opts);
-        assert_eq!(again.layer(&entries).unwrap().digest(), d.digest());
+        assert_eq!(again.layer(&entries).await.unwrap().digest(), d.digest());
         assert_eq!(again.stats().written, 1);
     }
 
-    #[test]
-    fn without_a_cache_folder_layers_go_to_the_work_dir() {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_layer_two_platforms_need_at_once_is_written_once() {
+        let work = tempfile::tempdir().unwrap();
+        let src = work.path().join("big");
+        std::fs::write(&src, vec![3u8; 4_000_000]).unwrap();
+        let entries = vec![LayerEntry::host_file("/big", &src, 0o755)];
+        let cache = LayerCache::new(None, work.path(), LayerOptions::default());
+        let (a, b) = tokio::join!(cache.layer(&entries), cache.layer(&entries));
+        assert_eq!(a.unwrap().digest(), b.unwrap().digest());
+        assert_eq!(
+            cache.stats(),
+            CacheStats {
+                written: 1,
+                shared: 1,
+                reused: 0
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn without_a_cache_folder_layers_go_to_the_work_dir() {
         let work = tempfile::tempdir().unwrap();
         let cache = LayerCache::new(None, work.path(), LayerOptions::default());
         let l = cache
             .layer(&[LayerEntry::file("/a", &b"a"[..], 0o644)])
+            .await
             .unwrap();
         let crate::oci::BlobSource::File(p) = l.source() else {
             panic!("a file")

@@ -17,10 +17,11 @@ pub async fn images_for_targets(
     env: &AssembleEnv<'_>,
     ready: &BTreeMap<JobId, OciImage>,
 ) -> Result<ImageIndex> {
-    let mut done: BTreeMap<JobId, OciImage> = ready.clone();
+    let finals: Vec<JobId> = plan.targets.iter().map(|t| t.final_job).collect();
+    let done = assemble_jobs(plan, &finals, env, ready.clone()).await?;
     let mut images = Vec::with_capacity(plan.targets.len());
     for t in &plan.targets {
-        let image = image_of(plan, t.final_job, env, &mut done).await?;
+        let image = done[&t.final_job].clone();
         images.push((t.platform.clone(), for_target(image, &t.platform)?));
     }
     ImageIndex::new(images, env.format).map_err(AssembleError::oci("making the image index"))
@@ -42,16 +43,51 @@ pub fn for_target(image: OciImage, target: &crate::platform::Platform) -> Result
     ))
 }
 
-/// The image of job `id`, assembling it and the assembled jobs it needs first.
-pub async fn image_of(
+/// The images of `wanted` and of the assembled jobs they need, with `done` (the images
+/// already made). Jobs whose inputs are all made are assembled at the same time (the
+/// finals of several platforms, typically), each layer compressed on its own thread.
+pub async fn assemble_jobs(
     plan: &BuildPlan,
-    id: JobId,
+    wanted: &[JobId],
     env: &AssembleEnv<'_>,
-    done: &mut BTreeMap<JobId, OciImage>,
-) -> Result<OciImage> {
-    // Jobs are topologically ordered: every assembled job this one needs (base chain and
-    // COPY --from stages the assembler makes) has a smaller id.
-    let mut needed = vec![id];
+    mut done: BTreeMap<JobId, OciImage>,
+) -> Result<BTreeMap<JobId, OciImage>> {
+    let mut pending = needed(plan, wanted, &done)?;
+    while !pending.is_empty() {
+        let now: Vec<JobId> = pending
+            .iter()
+            .copied()
+            .filter(|j| inputs(plan, *j).iter().all(|i| done.contains_key(i)))
+            .collect();
+        // Jobs are topologically ordered: the first pending one has its inputs made.
+        let now = if now.is_empty() {
+            vec![pending[0]]
+        } else {
+            now
+        };
+        let later: Vec<JobId> = pending
+            .iter()
+            .copied()
+            .filter(|j| !now.contains(j))
+            .collect();
+        let made = futures::future::try_join_all(
+            now.iter().map(|j| assemble_one(plan.job(*j), env, &done)),
+        )
+        .await?;
+        done.extend(now.into_iter().zip(made));
+        pending = later;
+    }
+    Ok(done)
+}
+
+/// Every assembled job `wanted` needs (base chain and `COPY --from` stages the assembler
+/// makes) that is not in `done`, in id order; an engine job's image must be in `done`.
+fn needed(
+    plan: &BuildPlan,
+    wanted: &[JobId],
+    done: &BTreeMap<JobId, OciImage>,
+) -> Result<Vec<JobId>> {
+    let mut needed = wanted.to_vec();
     let mut i = 0;
     while i < needed.len() {
         let job = plan.job(needed[i]);
@@ -71,44 +107,55 @@ pub async fn image_of(
                 needed_by: "the final image".into(),
             });
         }
-        if let Base::Stage { job: b } = &job.base {
-            needed.push(*b);
-        }
-        for s in job.steps.iter().filter_map(|s| s.from.as_ref()) {
-            if let Source::Stage { job: j } = s {
-                if plan.job(*j).mode == Mode::Assembled {
-                    needed.push(*j);
-                }
-            }
-        }
+        needed.extend(inputs(plan, job.id));
     }
+    needed.retain(|j| !done.contains_key(j));
     needed.sort();
     needed.dedup();
-    for j in needed {
-        if done.contains_key(&j) {
-            continue;
-        }
-        let job = plan.job(j);
-        let base = match &job.base {
-            Base::Scratch => None,
-            Base::Image { reference, .. } => {
-                Some(env.base_image(reference, &job.run_platform).await?)
-            }
-            Base::Stage { job: b } => Some(done[b].clone()),
-        };
-        let started = std::time::Instant::now();
-        let base_layers = base.as_ref().map_or(0, |b| b.layers().len());
-        let image = assemble(job, base.as_ref(), env, done).await?;
-        env.reporter.report(&crate::progress::Event::JobAssembled {
-            job: job.id.to_string(),
-            stage: job.stage.to_string(),
-            platforms: job.platforms.iter().map(|p| p.to_string()).collect(),
-            layers: image.layers().len().saturating_sub(base_layers),
-            millis: started.elapsed().as_millis() as u64,
-        });
-        done.insert(j, image);
+    Ok(needed)
+}
+
+/// The jobs whose images assembling job `id` reads: its stage base, and the stages it
+/// copies from that the assembler makes (an engine-built stage is read through
+/// [`super::StageFiles`], not as an image).
+fn inputs(plan: &BuildPlan, id: JobId) -> Vec<JobId> {
+    let job = plan.job(id);
+    let mut out = Vec::new();
+    if let Base::Stage { job: b } = &job.base {
+        out.push(*b);
     }
-    Ok(done[&id].clone())
+    for s in job.steps.iter().filter_map(|s| s.from.as_ref()) {
+        if let Source::Stage { job: j } = s {
+            if plan.job(*j).mode == Mode::Assembled {
+                out.push(*j);
+            }
+        }
+    }
+    out
+}
+
+/// Assembles one job whose inputs are in `done`, and says so.
+async fn assemble_one(
+    job: &crate::plan::Job,
+    env: &AssembleEnv<'_>,
+    done: &BTreeMap<JobId, OciImage>,
+) -> Result<OciImage> {
+    let base = match &job.base {
+        Base::Scratch => None,
+        Base::Image { reference, .. } => Some(env.base_image(reference, &job.run_platform).await?),
+        Base::Stage { job: b } => Some(done[b].clone()),
+    };
+    let started = std::time::Instant::now();
+    let base_layers = base.as_ref().map_or(0, |b| b.layers().len());
+    let image = assemble(job, base.as_ref(), env, done).await?;
+    env.reporter.report(&crate::progress::Event::JobAssembled {
+        job: job.id.to_string(),
+        stage: job.stage.to_string(),
+        platforms: job.platforms.iter().map(|p| p.to_string()).collect(),
+        layers: image.layers().len().saturating_sub(base_layers),
+        millis: started.elapsed().as_millis() as u64,
+    });
+    Ok(image)
 }
 
 #[cfg(test)]
