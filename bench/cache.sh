@@ -39,8 +39,11 @@ fresh_xplat() { # the step-cache images of this benchmark's builds go
     if [ -n "$ids" ]; then $DOCKER rmi -f $ids >/dev/null 2>&1 || true; fi
 }
 fresh_buildkit() {
+    local ids
     $DOCKER builder prune -af >/dev/null 2>&1 || true
-    for t in bk-amd64 bk-arm64; do $DOCKER rmi -f "$REG/app:$t" >/dev/null 2>&1 || true; done
+    # Every image of the benchmark's repository, the untagged ones a rebuild left too.
+    ids="$($DOCKER images -q "$REG/app" 2>/dev/null | sort -u)"
+    if [ -n "$ids" ]; then $DOCKER rmi -f $ids >/dev/null 2>&1 || true; fi
 }
 cleanup() {
     stop_registry

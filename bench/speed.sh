@@ -41,7 +41,9 @@ export XPLAT_CACHE_DIR="$WORK/xplat-cache"
 cleanup() {
     stop_registry
     drop_xplat_cache
-    for t in bk-amd64 bk-arm64; do $DOCKER rmi -f "$REG/speed:$t" >/dev/null 2>&1 || true; done
+    # Every image of the benchmark's repository, the untagged ones a rebuild left too.
+    ids="$($DOCKER images -q "$REG/speed" 2>/dev/null | sort -u)"
+    if [ -n "$ids" ]; then $DOCKER rmi -f $ids >/dev/null 2>&1 || true; fi
     DOCKER_CLI_EXPERIMENTAL=enabled $DOCKER manifest rm "$REG/speed:bk" >/dev/null 2>&1 || true
     if [ -n "${ROOTFS:-}" ]; then umount "$ROOTFS/proc" 2>/dev/null || true; fi
     rm -rf "$WORK"
