@@ -10,7 +10,7 @@
 //! missed; ctime changes on every write, so an edit is seen.
 //!
 //! Cache layout (in the cache folder, see [`super::cache_dir`]):
-//! `blobs/sha256/<hex>` the gzip blobs; `layers/<key>.json` and `diff_ids/<hex>.json` their
+//! `blobs/sha256/<hex>` the gzip blobs; `layers/<key>.json` and `diff_ids/<compressor>/<hex>.json` their
 //! digests. Files are written under a temporary name and renamed, so concurrent builds
 //! never see half a blob. Layers stream to disk: nothing is held whole in memory.
 
@@ -124,7 +124,7 @@ impl LayerCache {
                         source: std::io::Error::other(e),
                     })??;
                 self.remember(&record, &l);
-                self.remember(&format!("diff_ids/{}.json", l.diff_id().hex()), &l);
+                self.remember(&diff_id_record(l.diff_id()), &l);
                 self.count(|s| s.written += 1);
                 Ok(l)
             })
@@ -138,7 +138,7 @@ impl LayerCache {
 
     /// A cached gzip blob whose uncompressed tar has this diff_id.
     pub fn by_diff_id(&self, diff_id: Digest) -> Option<LayerBlob> {
-        self.lookup(&format!("diff_ids/{}.json", diff_id.hex()))
+        self.lookup(&diff_id_record(diff_id))
     }
 
     /// Records a blob (e.g. one compressed while exporting) under its diff_id, moving its file
@@ -157,7 +157,7 @@ impl LayerCache {
             return layer;
         }
         let kept = LayerBlob::from_gzip_file(&dest, layer.digest(), layer.size(), layer.diff_id());
-        self.remember(&format!("diff_ids/{}.json", layer.diff_id().hex()), &kept);
+        self.remember(&diff_id_record(layer.diff_id()), &kept);
         kept
     }
 
@@ -212,6 +212,16 @@ fn write(
     ))
 }
 
+/// The compressor behind every blob this cache writes. Its output is part of a blob's
+/// digest, so blobs another compressor wrote (an older xplat's miniz_oxide) must not
+/// answer: both record paths name it.
+const COMPRESSOR: &str = "zlib-rs";
+
+/// The record of the blob whose uncompressed tar has `diff_id`.
+fn diff_id_record(diff_id: Digest) -> String {
+    format!("diff_ids/{COMPRESSOR}/{}.json", diff_id.hex())
+}
+
 fn unique() -> u64 {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);
@@ -232,6 +242,7 @@ pub fn content_key(entries: &[LayerEntry], options: &LayerOptions) -> String {
         h.update(b);
     };
     field(b"xplat-layer-v1");
+    field(COMPRESSOR.as_bytes());
     field(&options.gzip_level.to_be_bytes());
     field(&options.source_date_epoch.unwrap_or(i64::MIN).to_be_bytes());
     for e in entries {

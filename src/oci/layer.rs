@@ -5,7 +5,9 @@
 //! whiteouts before their siblings, parents before children (missing parents are
 //! added as root-owned 0755 directories with mtime 0); headers written field by field
 //! (ustar + PAX, empty uname/gname); mtimes clamped to `source_date_epoch` when given;
-//! gzip from flate2 on the miniz_oxide backend at a fixed level, never flushed mid-stream.
+//! gzip from flate2 on the zlib-rs backend (zlib-ng's speed, no C) at a fixed level, never
+//! flushed mid-stream. The backend is part of the digest: changing it changes every blob's
+//! bytes (not its diff_id).
 
 use std::collections::BTreeMap;
 use std::fs::File;
