@@ -9,11 +9,12 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use futures::future::BoxFuture;
 use futures::StreamExt;
 use tokio::io::AsyncWriteExt;
+use tokio::sync::OnceCell;
 
 use super::error::{AssembleError, Result};
 use super::layers::LayerCache;
@@ -78,6 +79,9 @@ impl BaseResolver for KnownBases<'_> {
         })
     }
 }
+
+/// An engine-only base exported: its layers (compressed, in the cache) and its config.
+type Exported = (Vec<LayerBlob>, ImageConfig);
 
 /// What the assembler needs from an engine for engine-only bases: `docker save` of one image
 /// into a folder. The lead's engine implements it; [`DockerEngine`] does here.
@@ -169,7 +173,9 @@ pub struct Bases<'a> {
     pub registry: Option<&'a RegistryClient>,
     /// For engine-only bases.
     pub engine: Option<&'a dyn EngineImages>,
-    exported: Mutex<BTreeMap<String, (Vec<LayerBlob>, ImageConfig)>>,
+    /// One cell per image id: platforms assembled at once that share an engine-only base
+    /// export it once, into one folder.
+    exported: Mutex<BTreeMap<String, Arc<OnceCell<Exported>>>>,
 }
 
 impl<'a> Bases<'a> {
@@ -252,29 +258,33 @@ impl<'a> Bases<'a> {
         cache: &LayerCache,
         work_dir: &Path,
     ) -> Result<(Vec<LayerBlob>, ImageConfig)> {
-        if let Some(l) = self.exported.lock().expect("export memo").get(image_id) {
-            return Ok(l.clone());
-        }
-        let engine = self.engine.ok_or_else(|| AssembleError::MissingInput {
-            what: format!("an engine to export {image_id}"),
-            needed_by: "an engine-only base image".into(),
-        })?;
-        let dir = work_dir.join(format!(
-            "base-{}",
-            image_id
-                .trim_start_matches("sha256:")
-                .chars()
-                .take(16)
-                .collect::<String>()
-        ));
-        let saved = engine.save(image_id, &dir).await?;
-        let layers = saved_layers(&saved, cache, &dir, &[])?;
-        let out = (layers, saved.config.clone());
-        self.exported
+        let cell = self
+            .exported
             .lock()
             .expect("export memo")
-            .insert(image_id.to_string(), out.clone());
-        Ok(out)
+            .entry(image_id.to_string())
+            .or_default()
+            .clone();
+        let out = cell
+            .get_or_try_init(|| async {
+                let engine = self.engine.ok_or_else(|| AssembleError::MissingInput {
+                    what: format!("an engine to export {image_id}"),
+                    needed_by: "an engine-only base image".into(),
+                })?;
+                let dir = work_dir.join(format!(
+                    "base-{}",
+                    image_id
+                        .trim_start_matches("sha256:")
+                        .chars()
+                        .take(16)
+                        .collect::<String>()
+                ));
+                let saved = engine.save(image_id, &dir).await?;
+                let layers = saved_layers(&saved, cache, &dir, &[])?;
+                Ok::<_, AssembleError>((layers, saved.config.clone()))
+            })
+            .await?;
+        Ok(out.clone())
     }
 
     /// `layers` with every registry blob downloaded (once, into `dir`/blobs/sha256).
@@ -309,7 +319,9 @@ impl<'a> Bases<'a> {
             .map(|c| c.map_err(AssembleError::registry(action.clone())));
         let parent = path.parent().expect("has a parent");
         std::fs::create_dir_all(parent).map_err(AssembleError::io("creating", parent))?;
-        let tmp = path.with_extension(format!("part-{}", std::process::id()));
+        // A name of its own per download: the finals of several platforms are assembled at
+        // once and may fetch the same blob at the same time.
+        let tmp = super::layers::tmp_name(path);
         to_file(stream, &tmp).await?;
         std::fs::rename(&tmp, path).map_err(AssembleError::io("renaming", &tmp))
     }

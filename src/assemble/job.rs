@@ -165,9 +165,7 @@ pub async fn assemble(
                     downloads: &downloads,
                     created_mtime: mtime,
                 };
-                let out = stage::files(&state, instr, &inputs).await.map_err(at);
-                env.stage_files.release().await;
-                Some(out?)
+                Some(stage::files(&state, instr, &inputs).await.map_err(at)?)
             }
         };
         let files = match files {

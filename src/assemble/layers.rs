@@ -228,7 +228,9 @@ fn unique() -> u64 {
     N.fetch_add(1, Ordering::Relaxed)
 }
 
-fn tmp_name(path: &Path) -> PathBuf {
+/// A temporary name beside `path`, unique in this process (pid and a counter): files are
+/// written under it and renamed into place.
+pub(super) fn tmp_name(path: &Path) -> PathBuf {
     let mut name = path.file_name().unwrap_or_default().to_os_string();
     name.push(format!(".tmp-{}-{}", std::process::id(), unique()));
     path.with_file_name(name)

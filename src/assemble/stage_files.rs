@@ -11,10 +11,9 @@ use crate::stage::SourceFs;
 
 /// Opens the results of jobs the engine ran, for `COPY --from`.
 pub trait StageFiles: Send + Sync {
-    /// A filesystem over `job`'s result, valid until [`StageFiles::release`].
+    /// A filesystem over `job`'s result, valid while it lives. Jobs are assembled
+    /// concurrently: an implementation must not share one open handle between calls.
     fn open<'a>(&'a self, job: JobId) -> BoxFuture<'a, Result<Box<dyn SourceFs + 'a>>>;
-    /// Releases everything `open` made (called after every step that opened something).
-    fn release(&self) -> BoxFuture<'_, ()>;
     /// Whether `job`'s result is in the engine (then it is read there, not assembled).
     fn has(&self, _job: JobId) -> bool {
         false
@@ -33,9 +32,5 @@ impl StageFiles for NoStages {
                 needed_by: "COPY --from".into(),
             })
         })
-    }
-
-    fn release(&self) -> BoxFuture<'_, ()> {
-        Box::pin(async {})
     }
 }

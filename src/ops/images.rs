@@ -266,10 +266,6 @@ impl StageFiles for RecordedStageFiles<'_> {
         })
     }
 
-    fn release(&self) -> BoxFuture<'_, ()> {
-        Box::pin(async {})
-    }
-
     fn has(&self, job: JobId) -> bool {
         self.ran.plan.job(job).mode != Mode::Assembled
     }
