@@ -307,6 +307,14 @@ fn host_identity(p: &Path) -> Vec<u8> {
 mod tests {
     use super::*;
 
+    fn counts(written: usize, shared: usize, reused: usize) -> CacheStats {
+        CacheStats {
+            written,
+            shared,
+            reused,
+        }
+    }
+
     #[tokio::test]
     async fn identical_entries_are_written_once_per_build_and_once_ever() {
         let cache_dir = tempfile::tempdir().unwrap();
@@ -322,14 +330,7 @@ mod tests {
         let a = cache.layer(&entries).await.unwrap();
         let b = cache.layer(&entries).await.unwrap();
         assert_eq!((a.digest(), a.diff_id()), (b.digest(), b.diff_id()));
-        assert_eq!(
-            cache.stats(),
-            CacheStats {
-                written: 1,
-                shared: 1,
-                reused: 0
-            }
-        );
+        assert_eq!(cache.stats(), counts(1, 1, 0));
         // The digest equals a layer built directly: the cache changes nothing of the bytes.
         assert_eq!(
             a.digest(),
@@ -339,14 +340,7 @@ mod tests {
         let warm = LayerCache::new(Some(cache_dir.path().into()), work.path(), opts);
         let c = warm.layer(&entries).await.unwrap();
         assert_eq!(c.digest(), a.digest());
-        assert_eq!(
-            warm.stats(),
-            CacheStats {
-                written: 0,
-                shared: 0,
-                reused: 1
-            }
-        );
+        assert_eq!(warm.stats(), counts(0, 0, 1));
         assert_eq!(warm.by_diff_id(a.diff_id()).unwrap().digest(), a.digest());
         // Editing the file changes the key.
         std::thread::sleep(std::time::Duration::from_millis(20));
@@ -371,14 +365,7 @@ mod tests {
         let cache = LayerCache::new(None, work.path(), LayerOptions::default());
         let (a, b) = tokio::join!(cache.layer(&entries), cache.layer(&entries));
         assert_eq!(a.unwrap().digest(), b.unwrap().digest());
-        assert_eq!(
-            cache.stats(),
-            CacheStats {
-                written: 1,
-                shared: 1,
-                reused: 0
-            }
-        );
+        assert_eq!(cache.stats(), counts(1, 1, 0));
     }
 
     #[tokio::test]
