@@ -176,6 +176,9 @@ pub struct Bases<'a> {
     /// One cell per image id: platforms assembled at once that share an engine-only base
     /// export it once, into one folder.
     exported: Mutex<BTreeMap<String, Arc<OnceCell<Exported>>>>,
+    /// One cell per blob path: platforms assembled at once that read the same registry blob
+    /// download it once.
+    downloads: Mutex<BTreeMap<PathBuf, Arc<OnceCell<()>>>>,
 }
 
 impl<'a> Bases<'a> {
@@ -190,6 +193,7 @@ impl<'a> Bases<'a> {
             registry,
             engine,
             exported: Mutex::new(BTreeMap::new()),
+            downloads: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -296,9 +300,20 @@ impl<'a> Bases<'a> {
                 continue;
             };
             let path = dir.join("blobs/sha256").join(l.digest().hex());
-            if std::fs::metadata(&path).map(|m| m.len()).ok() != Some(l.size()) {
-                self.download(repository, l, &path).await?;
-            }
+            let cell = self
+                .downloads
+                .lock()
+                .expect("download memo")
+                .entry(path.clone())
+                .or_default()
+                .clone();
+            cell.get_or_try_init(|| async {
+                if std::fs::metadata(&path).map(|m| m.len()).ok() != Some(l.size()) {
+                    self.download(repository, l, &path).await?;
+                }
+                Ok::<_, AssembleError>(())
+            })
+            .await?;
             out.push(l.with_source(BlobSource::File(path)));
         }
         Ok(out)

@@ -345,7 +345,11 @@ fn io<'p>(action: &'static str, path: &'p Path) -> impl Fn(std::io::Error) -> Fi
 }
 
 fn write_atomic(path: &Path, data: &[u8]) -> FResult<()> {
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    // Unique per write (pid and a counter), not only per process: concurrent writers of one
+    // path must not share a temporary file.
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = path.with_extension(format!("tmp{}-{n}", std::process::id()));
     let mut f = std::fs::File::create(&tmp).map_err(io("creating", &tmp))?;
     f.write_all(data).map_err(io("writing", &tmp))?;
     drop(f);
