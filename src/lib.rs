@@ -19,6 +19,7 @@ pub mod engine;
 pub mod exec;
 pub mod init;
 pub mod oci;
+pub mod once;
 pub mod ops;
 pub mod output;
 pub mod plan;

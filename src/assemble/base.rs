@@ -7,14 +7,11 @@
 //! `ResolvedBase`/`BaseOrigin`/`BaseInfo` mirror the types PLAN.md fixes for the lead's
 //! resolver; when it lands they become re-exports of it.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 
 use futures::future::BoxFuture;
 use futures::StreamExt;
 use tokio::io::AsyncWriteExt;
-use tokio::sync::OnceCell;
 
 use super::error::{AssembleError, Result};
 use super::layers::LayerCache;
@@ -23,6 +20,7 @@ use crate::engine::DockerEngine;
 use crate::oci::config::History;
 use crate::oci::docker_archive::{read_docker_save, SavedImage};
 use crate::oci::{BlobSource, ImageConfig, IndexFormat, LayerBlob, OciImage};
+use crate::once::OnceMap;
 use crate::platform::Platform;
 use crate::registry::{ImageRef, RegistryClient};
 
@@ -175,10 +173,10 @@ pub struct Bases<'a> {
     pub engine: Option<&'a dyn EngineImages>,
     /// One cell per image id: platforms assembled at once that share an engine-only base
     /// export it once, into one folder.
-    exported: Mutex<BTreeMap<String, Arc<OnceCell<Exported>>>>,
+    exported: OnceMap<String, Exported>,
     /// One cell per blob path: platforms assembled at once that read the same registry blob
     /// download it once.
-    downloads: Mutex<BTreeMap<PathBuf, Arc<OnceCell<()>>>>,
+    downloads: OnceMap<PathBuf, ()>,
 }
 
 impl<'a> Bases<'a> {
@@ -192,8 +190,8 @@ impl<'a> Bases<'a> {
             resolver,
             registry,
             engine,
-            exported: Mutex::new(BTreeMap::new()),
-            downloads: Mutex::new(BTreeMap::new()),
+            exported: OnceMap::default(),
+            downloads: OnceMap::default(),
         }
     }
 
@@ -262,13 +260,7 @@ impl<'a> Bases<'a> {
         cache: &LayerCache,
         work_dir: &Path,
     ) -> Result<(Vec<LayerBlob>, ImageConfig)> {
-        let cell = self
-            .exported
-            .lock()
-            .expect("export memo")
-            .entry(image_id.to_string())
-            .or_default()
-            .clone();
+        let cell = self.exported.cell(&image_id.to_string());
         let out = cell
             .get_or_try_init(|| async {
                 let engine = self.engine.ok_or_else(|| AssembleError::MissingInput {
@@ -300,20 +292,15 @@ impl<'a> Bases<'a> {
                 continue;
             };
             let path = dir.join("blobs/sha256").join(l.digest().hex());
-            let cell = self
-                .downloads
-                .lock()
-                .expect("download memo")
-                .entry(path.clone())
-                .or_default()
-                .clone();
-            cell.get_or_try_init(|| async {
-                if std::fs::metadata(&path).map(|m| m.len()).ok() != Some(l.size()) {
-                    self.download(repository, l, &path).await?;
-                }
-                Ok::<_, AssembleError>(())
-            })
-            .await?;
+            self.downloads
+                .cell(&path)
+                .get_or_try_init(|| async {
+                    if std::fs::metadata(&path).map(|m| m.len()).ok() != Some(l.size()) {
+                        self.download(repository, l, &path).await?;
+                    }
+                    Ok::<_, AssembleError>(())
+                })
+                .await?;
             out.push(l.with_source(BlobSource::File(path)));
         }
         Ok(out)

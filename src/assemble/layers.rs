@@ -14,12 +14,9 @@
 //! digests. Files are written under a temporary name and renamed, so concurrent builds
 //! never see half a blob. Layers stream to disk: nothing is held whole in memory.
 
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
-
-use tokio::sync::OnceCell;
+use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
@@ -53,7 +50,7 @@ pub struct LayerCache {
     options: LayerOptions,
     /// This build's layers by content key; a cell is shared by concurrent callers, so a
     /// layer two platforms need at the same time is still written once.
-    memo: Mutex<BTreeMap<String, Arc<OnceCell<LayerBlob>>>>,
+    memo: crate::once::OnceMap<String, LayerBlob>,
     stats: Mutex<CacheStats>,
 }
 
@@ -65,7 +62,7 @@ impl LayerCache {
             dir,
             work_dir: work_dir.to_path_buf(),
             options,
-            memo: Mutex::new(BTreeMap::new()),
+            memo: Default::default(),
             stats: Mutex::new(CacheStats::default()),
         }
     }
@@ -99,13 +96,7 @@ impl LayerCache {
     /// platforms are compressed in parallel.
     pub async fn layer(&self, entries: &[LayerEntry]) -> crate::oci::Result<LayerBlob> {
         let key = content_key(entries, &self.options);
-        let cell = self
-            .memo
-            .lock()
-            .expect("memo lock")
-            .entry(key.clone())
-            .or_default()
-            .clone();
+        let cell = self.memo.cell(&key);
         let mut counted = false;
         let layer = cell
             .get_or_try_init(|| async {

@@ -2,7 +2,6 @@
 //! build when the resolver found it in a registry (its platform checked after the pull),
 //! or used as the engine holds it; and the empty image of a platform for `FROM scratch`.
 
-use super::runner::lock;
 use super::{At, ExecError, JobEnv, Result};
 use crate::engine::ImageLookup;
 use crate::plan::{base_key, BaseOrigin};
@@ -30,10 +29,7 @@ pub async fn base_image(
         BaseOrigin::Engine { .. } | BaseOrigin::Registry { .. } => base.info.pinned.clone(),
     };
     let local_only = matches!(base.origin, BaseOrigin::Engine { .. });
-    let cell = lock(&env.shared.pulls)
-        .entry(pinned.clone())
-        .or_default()
-        .clone();
+    let cell = env.shared.pulls.cell(&pinned);
     cell.get_or_try_init(|| async {
         if local_only {
             // Found in some engine's store: this engine must hold the same image (same
@@ -95,10 +91,7 @@ pub async fn base_image(
 /// engine), once per build and engine ([`empty_image`]).
 pub async fn scratch_image(env: &JobEnv<'_>, at: &At<'_>, platform: &Platform) -> Result<String> {
     let slug = platform.format().replace('/', "-");
-    let cell = lock(&env.shared.scratch)
-        .entry(slug.clone())
-        .or_default()
-        .clone();
+    let cell = env.shared.scratch.cell(&slug);
     cell.get_or_try_init(|| async {
         super::empty::empty_image(env.engine, platform)
             .await

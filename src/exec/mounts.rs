@@ -12,10 +12,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
-use tokio::sync::OnceCell;
 
 use super::runner::{create, scratch_image};
 use super::{At, ExecError, JobEnv, Result};
@@ -33,18 +31,13 @@ pub const BUILD_VOLUME_LABEL: &str = "xplat.volume";
 /// Volumes of this build, each filled once.
 #[derive(Default)]
 pub struct Volumes {
-    made: std::sync::Mutex<BTreeMap<String, Arc<OnceCell<()>>>>,
+    made: crate::once::OnceMap<String, ()>,
 }
 
 impl Volumes {
     /// Names of the volumes made so far.
     pub fn names(&self) -> Vec<String> {
-        self.made
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .keys()
-            .cloned()
-            .collect()
+        self.made.keys()
     }
 }
 
@@ -112,15 +105,7 @@ where
     F: FnOnce() -> Fut,
     Fut: std::future::Future<Output = Result<Vec<u8>>>,
 {
-    let cell = env
-        .shared
-        .volumes
-        .made
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .entry(name.to_string())
-        .or_default()
-        .clone();
+    let cell = env.shared.volumes.made.cell(&name.to_string());
     cell.get_or_try_init(|| async {
         env.engine
             .create_volume(name, labels)

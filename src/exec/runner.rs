@@ -17,10 +17,10 @@
 //!   handed to the one consumer that continues in it, or removed.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Instant;
 
-use tokio::sync::OnceCell;
+use crate::once::OnceMap;
 
 use super::keys::Keys;
 use super::outputs::ContainerFiles;
@@ -44,9 +44,9 @@ pub struct Shared {
     /// Step-cache checkpoints: chain key → image id (read once, grown by commits).
     pub checkpoints: Mutex<BTreeMap<String, String>>,
     /// One pull per pinned reference.
-    pub(super) pulls: Mutex<BTreeMap<String, Arc<OnceCell<String>>>>,
+    pub(super) pulls: OnceMap<String, String>,
     /// The empty image per platform.
-    pub(super) scratch: Mutex<BTreeMap<String, Arc<OnceCell<String>>>>,
+    pub(super) scratch: OnceMap<String, String>,
     /// Live containers a job left for a consumer to continue in (and whether started).
     pub handover: Mutex<BTreeMap<JobId, (ContainerId, bool)>>,
     /// Volumes this build made.
