@@ -8,6 +8,24 @@ now() { date +%s.%N; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
 
+# release_xplat: sets XPLAT to the binary to time (XPLAT from the environment, else the
+# release build, built if missing), as an absolute path.
+release_xplat() {
+    if [ -z "${XPLAT:-}" ]; then
+        [ -x target/release/xplat ] || cargo build -q --release --locked --bin xplat
+        XPLAT=target/release/xplat
+    fi
+    XPLAT="$(realpath "$XPLAT")"
+}
+
+# need_builder_and_registry SCRIPT: fails with SCRIPT's name unless the engine holds
+# $BUILDER_IMAGE and Debian's docker-registry is installed.
+need_builder_and_registry() {
+    /usr/bin/docker image inspect "$BUILDER_IMAGE" >/dev/null 2>&1 \
+        || { echo "$1: $BUILDER_IMAGE is missing in the engine (tests/fixtures/setup.sh)" >&2; exit 1; }
+    command -v docker-registry >/dev/null || { echo "$1: docker-registry is not installed" >&2; exit 1; }
+}
+
 # start_registry DIR: a registry on a free loopback port with its storage and log in DIR;
 # sets REG (127.0.0.1:PORT) and REG_PID, and returns once it answers.
 start_registry() {

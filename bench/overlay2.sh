@@ -19,12 +19,10 @@ cd "$(dirname "$0")/.."
 SCRIPT="${1:-bench/speed.sh}"
 BUILDER_IMAGE="${BUILDER_IMAGE:-xplat-test/builder:bookworm}"
 DOCKER=/usr/bin/docker
-if [ -z "${XPLAT:-}" ]; then
-    [ -x target/release/xplat ] || cargo build -q --release --locked --bin xplat
-    XPLAT=target/release/xplat
-fi
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
+release_xplat
 export XPLAT BUILDER_IMAGE
-XPLAT="$(realpath "$XPLAT")"
 
 ROOT="$(mktemp -d "${XPLAT_BENCH_ROOT:-/var/tmp}/xplat-overlay2.XXXXXX")"
 SOCK="$ROOT/docker.sock"

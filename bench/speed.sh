@@ -32,14 +32,8 @@ cd "$(dirname "$0")/.."
 SAMPLE=tests/data/samples/goping-mod
 BUILDER_IMAGE="${BUILDER_IMAGE:-xplat-test/builder:bookworm}"
 DOCKER=/usr/bin/docker
-$DOCKER image inspect "$BUILDER_IMAGE" >/dev/null 2>&1 \
-    || { echo "speed.sh: $BUILDER_IMAGE is missing in the engine (tests/fixtures/setup.sh)" >&2; exit 1; }
-command -v docker-registry >/dev/null || { echo "speed.sh: docker-registry is not installed" >&2; exit 1; }
-if [ -z "${XPLAT:-}" ]; then
-    [ -x target/release/xplat ] || cargo build -q --release --bin xplat
-    XPLAT=target/release/xplat
-fi
-XPLAT="$(realpath "$XPLAT")"
+need_builder_and_registry speed.sh
+release_xplat
 
 WORK="$(mktemp -d -t xplat-speed.XXXXXX)"
 BENCH_ID="speed-$$-$(date +%s)"
