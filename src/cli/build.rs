@@ -108,17 +108,40 @@ async fn export_cache(
         return Ok(());
     };
     let name = crate::travel::describe(&to.at);
-    let message =
-        match crate::travel::export(&to.at, outputs, &built.cache_keys, client, work).await {
-            Ok(done) => format!(
-                "cache to {name}: {} entries, {} bytes sent",
-                done.entries, done.bytes
-            ),
-            Err(e) if to.ignore_error => format!("warning: cache to {name} failed: {e}"),
-            Err(e) => {
-                return Err(anyhow::Error::new(e).context(format!("exporting the cache to {name}")))
+    let exported = crate::travel::export(
+        &to.at,
+        outputs,
+        &built.cache_keys,
+        &built.checkpoints,
+        client,
+        work,
+    )
+    .await;
+    let message = match exported {
+        Ok(done) => {
+            for why in &done.skipped {
+                reporter.report(&crate::progress::Event::Note {
+                    message: format!("warning: cache to {name}: left out {why}"),
+                });
             }
-        };
+            let ckpts = if to.mode == crate::travel::Mode::Max {
+                format!(
+                    " ({} checkpoints, {} of them already there)",
+                    done.checkpoints, done.kept
+                )
+            } else {
+                String::new()
+            };
+            format!(
+                "cache to {name}: {} entries{ckpts}, {} bytes sent",
+                done.entries, done.bytes
+            )
+        }
+        Err(e) if to.ignore_error => format!("warning: cache to {name} failed: {e}"),
+        Err(e) => {
+            return Err(anyhow::Error::new(e).context(format!("exporting the cache to {name}")))
+        }
+    };
     reporter.report(&crate::progress::Event::Note { message });
     Ok(())
 }

@@ -65,6 +65,8 @@ async fn run(
         network: crate::engine::Network::Default,
         add_hosts: Vec::new(),
         no_cache_stages: Vec::new(),
+        travelled: &crate::exec::travelled::NoTravel,
+        keep_checkpoints: false,
     })
     .await
 }

@@ -73,6 +73,8 @@ async fn run(
         network: crate::engine::Network::Default,
         add_hosts: Vec::new(),
         no_cache_stages: Vec::new(),
+        travelled: &crate::exec::travelled::NoTravel,
+        keep_checkpoints: false,
     })
     .await
 }
@@ -236,6 +238,8 @@ async fn cancelling_cleans_up_every_engine() {
         network: crate::engine::Network::Default,
         add_hosts: Vec::new(),
         no_cache_stages: Vec::new(),
+        travelled: &crate::exec::travelled::NoTravel,
+        keep_checkpoints: false,
     })
     .await
     .unwrap_err();

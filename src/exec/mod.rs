@@ -39,6 +39,7 @@ pub mod run;
 pub mod runner;
 pub mod scheduler;
 pub mod select;
+pub mod travelled;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -102,6 +103,12 @@ pub struct JobEnv<'a> {
     pub add_hosts: &'a [String],
     /// `--no-cache-filter`: stages (lowercase names) run without the step cache.
     pub no_cache_stages: &'a [String],
+    /// Checkpoints of a travelled cache (`--cache-from` of a `mode=max` cache).
+    pub travelled: &'a dyn travelled::Travelled,
+    /// `--cache-to ...,mode=max`: a checkpoint before every step that reads the context,
+    /// even where the commit costs more than replaying the steps before it would, since
+    /// the checkpoint is what a fresh runner starts a changed job from.
+    pub keep_checkpoints: bool,
 }
 
 impl JobEnv<'_> {

@@ -47,6 +47,8 @@ pub struct Shared {
     pub(super) pulls: OnceMap<String, String>,
     /// The empty image per platform.
     pub(super) scratch: OnceMap<String, String>,
+    /// Checkpoints loaded from a travelled cache, once per key (`None`: it failed).
+    imports: OnceMap<String, Option<String>>,
     /// Live containers a job left for a consumer to continue in (and whether started).
     pub handover: Mutex<BTreeMap<JobId, (ContainerId, bool)>>,
     /// Volumes this build made.
@@ -155,10 +157,7 @@ async fn run_inner(env: &JobEnv<'_>, job: &Job, label: &str) -> Result<JobOutput
             caches: BTreeMap::new(),
         });
     } else if env.caches(job) {
-        if let Some((n, img)) = (0..prog.positions.len())
-            .rev()
-            .find_map(|n| shared.checkpoint(prog.positions[n].key).map(|i| (n, i)))
-        {
+        if let Some((n, img)) = latest_checkpoint(env, job, &prog, label).await {
             first = n + 1;
             cursor.image = Some(img);
         }
@@ -208,7 +207,7 @@ async fn run_inner(env: &JobEnv<'_>, job: &Job, label: &str) -> Result<JobOutput
             // A checkpoint before a step that reads the context, where rebuilds start.
             if reads_context(p)
                 && cursor.fs_since_image
-                && policy.checkpoint(cursor.run_since_image)
+                && (env.keep_checkpoints || policy.checkpoint(cursor.run_since_image))
             {
                 let key = if n == 0 {
                     prog.start_key.clone()
@@ -405,6 +404,98 @@ async fn record_roots(
             })?;
     }
     Ok(())
+}
+
+/// The latest position of the program with a checkpoint: one in the engine, or one a
+/// travelled cache holds, loaded now. A checkpoint that cannot be loaded is a warning,
+/// and the search goes on below it.
+async fn latest_checkpoint(
+    env: &JobEnv<'_>,
+    job: &Job,
+    prog: &Program<'_>,
+    label: &str,
+) -> Option<(usize, String)> {
+    for n in (0..prog.positions.len()).rev() {
+        let key = prog.positions[n].key;
+        if let Some(img) = env.shared.checkpoint(key) {
+            return Some((n, img));
+        }
+        if env.travelled.entry(key).is_none() {
+            continue;
+        }
+        let cell = env.shared.imports.cell(&key.to_string());
+        let loaded = cell
+            .get_or_init(|| async {
+                let t = Instant::now();
+                let message = match load_travelled(env, job, prog, key, 0).await {
+                    Ok(img) => {
+                        env.reporter.report(&Event::Note {
+                            message: format!(
+                                "{label}: loaded the checkpoint of step {} from the cache in {:.1} s",
+                                n + 1,
+                                t.elapsed().as_secs_f64()
+                            ),
+                        });
+                        return Some(img);
+                    }
+                    Err(why) => format!(
+                        "warning: {label}: the cached checkpoint of step {} could not be \
+                         loaded ({why}); its steps run",
+                        n + 1
+                    ),
+                };
+                env.reporter.report(&Event::Note { message });
+                None
+            })
+            .await;
+        if let Some(img) = loaded.clone() {
+            return Some((n, img));
+        }
+    }
+    None
+}
+
+/// Loads the travelled checkpoint of `key` into the engine, after what it sits on: its
+/// parent checkpoint (loaded first when the engine lacks it) or the job's start image.
+fn load_travelled<'a>(
+    env: &'a JobEnv<'a>,
+    job: &'a Job,
+    prog: &'a Program<'a>,
+    key: &'a str,
+    depth: usize,
+) -> futures::future::BoxFuture<'a, std::result::Result<String, String>> {
+    Box::pin(async move {
+        let parent = env
+            .travelled
+            .entry(key)
+            .ok_or_else(|| "the cache has no entry for it".to_string())?;
+        match parent {
+            Some(p) if env.shared.checkpoint(&p).is_none() => {
+                if depth >= 32 {
+                    return Err("its chain of parents is too long".into());
+                }
+                let img = load_travelled(env, job, prog, &p, depth + 1).await?;
+                lock(&env.shared.checkpoints).insert(p, img);
+            }
+            Some(_) => {}
+            None => {
+                start_image(env, job, prog)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+        }
+        let archive = env.travelled.archive(key).await?;
+        env.engine
+            .load(archive.body)
+            .await
+            .map_err(|e| e.to_string())?;
+        match env.engine.inspect_image(&archive.image_id).await {
+            Ok(ImageLookup::Found(_)) => {}
+            _ => return Err(format!("the engine did not load {}", archive.image_id)),
+        }
+        lock(&env.shared.checkpoints).insert(key.to_string(), archive.image_id.clone());
+        Ok(archive.image_id)
+    })
 }
 
 /// The image a program starts from (not a live container).

@@ -141,6 +141,10 @@ pub struct ExecInputs<'a> {
     pub add_hosts: Vec<String>,
     /// `--no-cache-filter` stages.
     pub no_cache_stages: Vec<String>,
+    /// Checkpoints of a travelled cache.
+    pub travelled: &'a dyn super::travelled::Travelled,
+    /// `--cache-to ...,mode=max` ([`super::JobEnv::keep_checkpoints`]).
+    pub keep_checkpoints: bool,
 }
 
 /// What the engine side of a build produced.
@@ -152,6 +156,9 @@ pub struct ExecOutcome {
     pub selection: Selection,
     /// By job id; `None` for assembled jobs. [`JobOutput::engine`] says where an image is.
     pub outputs: Vec<Option<JobOutput>>,
+    /// Each engine's step-cache checkpoints after the build (chain key → image id), by
+    /// engine label ([`super::JobEnv::engine_label`]).
+    pub checkpoints: Vec<(String, BTreeMap<String, String>)>,
 }
 
 impl ExecOutcome {
@@ -250,6 +257,8 @@ pub async fn execute(inputs: ExecInputs<'_>) -> Result<ExecOutcome> {
         network: inputs.network,
         add_hosts: &inputs.add_hosts,
         no_cache_stages: &inputs.no_cache_stages,
+        travelled: inputs.travelled,
+        keep_checkpoints: inputs.keep_checkpoints,
     };
     let result = async {
         satisfy(&fleet, &base, &selection).await?;
@@ -298,10 +307,24 @@ pub async fn execute(inputs: ExecInputs<'_>) -> Result<ExecOutcome> {
     let outputs = (0..plan.jobs.len())
         .map(|i| table.get(&JobId(i)).cloned())
         .collect();
+    let checkpoints = fleet
+        .members
+        .iter()
+        .map(|m| {
+            let all = m
+                .shared
+                .checkpoints
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
+            (m.spec.name.clone().unwrap_or_else(|| "default".into()), all)
+        })
+        .collect();
     Ok(ExecOutcome {
         keys,
         selection,
         outputs,
+        checkpoints,
     })
 }
 

@@ -90,6 +90,8 @@ pub struct ImageBuild {
     pub cache_keys: std::collections::BTreeSet<String>,
     /// The output cache's folder, if one is kept.
     pub outputs_dir: Option<PathBuf>,
+    /// With `--cache-to ...,mode=max`: the step-cache checkpoints of the build's jobs.
+    pub checkpoints: Vec<crate::travel::CheckpointImage>,
 }
 
 /// Builds every target's final image as an OCI image, running on the engines only what
@@ -188,7 +190,46 @@ pub async fn build_images(
             .map(|k| k.key_out.clone())
             .collect(),
         outputs_dir: ran.outputs.dir().map(Path::to_path_buf),
+        checkpoints: match &opts.cache_to {
+            Some(t) if t.mode == crate::travel::Mode::Max => build_checkpoints(&ran, engines).await,
+            _ => Vec::new(),
+        },
     })
+}
+
+/// The step-cache checkpoints (in every engine) at any step of the build's jobs.
+async fn build_checkpoints(ran: &Ran, engines: &Engines) -> Vec<crate::travel::CheckpointImage> {
+    let keys: std::collections::BTreeSet<&str> = ran
+        .exec
+        .keys
+        .jobs
+        .iter()
+        .flat_map(|k| {
+            std::iter::once(&k.key_in)
+                .chain(&k.steps)
+                .chain(std::iter::once(&k.key_out))
+        })
+        .map(String::as_str)
+        .collect();
+    let mut out = Vec::new();
+    for (label, all) in &ran.exec.checkpoints {
+        let engine = engines.by_label(label);
+        for (key, image) in all {
+            if !keys.contains(key.as_str()) {
+                continue;
+            }
+            let found = crate::engine::Engine::inspect_image(engine, image).await;
+            if let Ok(crate::engine::ImageLookup::Found(info)) = found {
+                out.push(crate::travel::CheckpointImage {
+                    key: key.clone(),
+                    image: info.id.clone(),
+                    diff_ids: info.diff_ids.clone(),
+                    engine: engine.clone(),
+                });
+            }
+        }
+    }
+    out
 }
 
 /// What the RUN steps that made the job's image did (in the job, and in the engine-built

@@ -273,16 +273,21 @@ pub fn wanted_images(plan: &BuildPlan) -> Vec<(String, Platform, Option<String>)
     out
 }
 
-/// Takes the entries of every `--cache-from` into the output cache. Nothing here fails
-/// the build: a source that cannot be read, or an entry that does not check out, is a
-/// warning.
+/// Takes the entries of every `--cache-from` into the output cache, and lists their
+/// checkpoints (`mode=max`), which the executor loads when a job would start from one.
+/// Nothing here fails the build: a source that cannot be read, or an entry that does not
+/// check out, is a warning.
 async fn import_caches(
     from: &[crate::travel::Location],
     outputs: &OutputCache,
     client: &RegistryClient,
     reporter: &dyn Reporter,
-) {
-    let Some(dir) = outputs.dir() else { return };
+) -> crate::travel::Checkpoints {
+    let work = std::env::temp_dir().join(format!("xplat-travel-{}", std::process::id()));
+    let mut checkpoints = crate::travel::Checkpoints::new(client.clone(), work);
+    let Some(dir) = outputs.dir() else {
+        return checkpoints;
+    };
     for at in from {
         let name = crate::travel::describe(at);
         let message = match crate::travel::import(at, dir, client).await {
@@ -292,8 +297,15 @@ async fn import_caches(
                         message: format!("warning: cache from {name}: skipped {why}"),
                     });
                 }
+                let listed = got.checkpoints.len();
+                let new = checkpoints.add(at, got.checkpoints);
+                let ckpts = if listed > 0 {
+                    format!(", {new} checkpoints listed (loaded when a job starts from one)")
+                } else {
+                    String::new()
+                };
                 format!(
-                    "cache from {name}: {} entries taken, {} already here",
+                    "cache from {name}: {} entries taken, {} already here{ckpts}",
                     got.entries, got.present
                 )
             }
@@ -301,6 +313,7 @@ async fn import_caches(
         };
         reporter.report(&Event::Note { message });
     }
+    checkpoints
 }
 
 /// Parses, plans (placing jobs on the engines), resolves the base images (each in the
@@ -405,9 +418,11 @@ pub(crate) async fn run_engine(
     ]);
     let env: BTreeMap<String, String> = std::env::vars().collect();
     let outputs = OutputCache::new(opts.cache_dir.clone().or_else(|| cache_root(&env)));
-    if !opts.no_cache {
-        import_caches(&opts.cache_from, &outputs, client, reporter).await;
-    }
+    let travelled = if opts.no_cache {
+        None
+    } else {
+        Some(import_caches(&opts.cache_from, &outputs, client, reporter).await)
+    };
     let mut image_needed = BTreeSet::new();
     for t in &plan.targets {
         if plan.job(t.final_job).mode != Mode::Assembled {
@@ -440,6 +455,14 @@ pub(crate) async fn run_engine(
             .map(|(name, ip)| format!("{name}:{ip}"))
             .collect(),
         no_cache_stages: opts.no_cache_filter.clone(),
+        travelled: match &travelled {
+            Some(t) => t,
+            None => &crate::exec::travelled::NoTravel,
+        },
+        keep_checkpoints: opts
+            .cache_to
+            .as_ref()
+            .is_some_and(|t| t.mode == crate::travel::Mode::Max),
     })
     .await?;
     Ok(Ran {

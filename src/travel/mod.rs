@@ -14,18 +14,23 @@
 //! and the key in the [`KEY_ANNOTATION`] annotation of the manifest and of its index entry.
 //! `xplat inspect` reads it like any index.
 //!
-//! Only `mode=min` exists: the engine's own checkpoints (`mode=max`) do not travel yet.
+//! With `mode=max` the engine's step-cache checkpoints of the build's jobs travel too
+//! ([`checkpoint`]): a fresh runner loads one only when a job would start from it, so a
+//! changed job starts at its latest checkpoint rather than at its first step.
 //! Secrets never reach a recording (they are on a tmpfs, never in a job's filesystem), nor
 //! do cache mounts (volumes, not the job's files). Every blob and manifest is checked
 //! against its digest on import; a source that cannot be read, or an entry that does not
 //! check out, is a warning and is skipped.
 
+mod checkpoint;
 mod spec;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
+use futures::StreamExt;
+use tokio::io::AsyncWriteExt;
 
 use crate::oci::digest::HashingWriter;
 use crate::registry::{
@@ -33,7 +38,10 @@ use crate::registry::{
     RawManifest, RegistryClient, OCI_INDEX, OCI_MANIFEST,
 };
 
-pub use spec::{parse_from, parse_to, CacheTo, Location, SpecError};
+pub use checkpoint::{
+    parent_of, CheckpointImage, Checkpoints, CHECKPOINT_TYPE, KIND_ANNOTATION, PARENT_ANNOTATION,
+};
+pub use spec::{parse_from, parse_to, CacheTo, Location, Mode, SpecError};
 
 /// The `artifactType` of a cache entry's manifest.
 pub const ARTIFACT_TYPE: &str = "application/vnd.xplat.cache.v1";
@@ -77,13 +85,14 @@ fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Trave
     }
 }
 
-/// One entry made ready to export: its key, its layer (a file) and its manifest.
+/// One entry made ready to export: its key, its manifest, what its index entry says and
+/// its blobs (a [`BlobSource::Remote`] blob is one the destination holds already).
 struct Entry {
     key: String,
-    layer: PathBuf,
-    layer_digest: String,
-    layer_size: u64,
+    artifact_type: &'static str,
+    annotations: serde_json::Value,
     manifest: RawManifest,
+    blobs: Vec<Blob>,
 }
 
 /// What an export did.
@@ -91,8 +100,14 @@ struct Entry {
 pub struct Exported {
     /// Entries in the cache.
     pub entries: usize,
+    /// Of those, checkpoints (`mode=max`), and how many of them the destination held.
+    pub checkpoints: usize,
+    /// Checkpoints the destination held already (not read from the engine again).
+    pub kept: usize,
     /// Bytes sent (a registry) or written (a folder) for blobs the destination lacked.
     pub bytes: u64,
+    /// Checkpoints left out, with why (a warning each).
+    pub skipped: Vec<String>,
 }
 
 /// What an import did.
@@ -104,6 +119,8 @@ pub struct Imported {
     pub present: usize,
     /// Entries skipped, with why (a warning each).
     pub skipped: Vec<String>,
+    /// Checkpoint entries (`mode=max`), not fetched: (key, manifest digest, parent key).
+    pub checkpoints: Vec<(String, String, Option<String>)>,
 }
 
 /// Packs the recordings of `keys` found under `outputs` (the output cache's folder), in
@@ -146,10 +163,21 @@ fn pack(outputs: &Path, keys: &BTreeSet<String>, work: &Path) -> Result<Vec<Entr
         let manifest = entry_manifest(key, &layer_digest, layer_size);
         entries.push(Entry {
             key: key.clone(),
-            layer,
-            layer_digest,
-            layer_size,
+            artifact_type: ARTIFACT_TYPE,
+            annotations: serde_json::json!({ KEY_ANNOTATION: key }),
             manifest,
+            blobs: vec![
+                Blob {
+                    digest: sha256_digest(EMPTY),
+                    size: EMPTY.len() as u64,
+                    source: BlobSource::Bytes(Bytes::from_static(EMPTY)),
+                },
+                Blob {
+                    digest: layer_digest,
+                    size: layer_size,
+                    source: BlobSource::File(layer),
+                },
+            ],
         });
     }
     Ok(entries)
@@ -185,10 +213,10 @@ fn index_of(entries: &[Entry]) -> RawManifest {
         .map(|e| {
             serde_json::json!({
                 "mediaType": OCI_MANIFEST,
-                "artifactType": ARTIFACT_TYPE,
+                "artifactType": e.artifact_type,
                 "digest": e.manifest.digest,
                 "size": e.manifest.bytes.len(),
-                "annotations": {KEY_ANNOTATION: e.key},
+                "annotations": e.annotations,
             })
         })
         .collect();
@@ -201,26 +229,139 @@ fn index_of(entries: &[Entry]) -> RawManifest {
     RawManifest::new(OCI_INDEX, serde_json::to_vec(&doc).expect("json"))
 }
 
-/// Exports the recordings of `keys` to `to`. `outputs` is the output cache's folder;
-/// `work` a scratch folder.
+/// Exports the recordings of `keys` to `to`, and with `mode=max` the `checkpoints` (an
+/// entry `to` holds already is kept as it is: the engine is not read again). `outputs`
+/// is the output cache's folder; `work` a scratch folder.
 pub async fn export(
     to: &Location,
     outputs: &Path,
     keys: &BTreeSet<String>,
+    checkpoints: &[CheckpointImage],
     client: &RegistryClient,
     work: &Path,
 ) -> Result<Exported> {
-    let entries = pack(outputs, keys, &work.join("cache-export"))?;
+    let work = work.join("cache-export");
+    let mut entries = pack(outputs, keys, &work)?;
+    let mut done = Exported::default();
+    let held = if checkpoints.is_empty() {
+        BTreeMap::new()
+    } else {
+        held_checkpoints(to, client).await
+    };
+    let source = Source { at: to, client };
+    for c in checkpoints {
+        let parent = parent_of(c, checkpoints);
+        let kept = match held.get(&c.key) {
+            Some(digest) => kept_entry(&source, &c.key, digest).await.ok(),
+            None => None,
+        };
+        let entry = match kept {
+            Some(e) => {
+                done.kept += 1;
+                e
+            }
+            None => match checkpoint::pack(c, parent, &work).await {
+                Ok(p) => checkpoint_entry(p, parent),
+                Err(why) => {
+                    done.skipped
+                        .push(format!("checkpoint {}: {why}", short(&c.key)));
+                    continue;
+                }
+            },
+        };
+        done.checkpoints += 1;
+        entries.push(entry);
+    }
+    entries.sort_by(|a, b| a.key.cmp(&b.key));
     let index = index_of(&entries);
-    let bytes = match to {
+    done.bytes = match to {
         Location::Local(dir) => export_local(dir, &entries, &index)?,
         Location::Registry(reference) => {
             export_registry(reference, &entries, &index, client).await?
         }
     };
-    Ok(Exported {
-        entries: entries.len(),
-        bytes,
+    done.entries = entries.len();
+    let _ = std::fs::remove_dir_all(&work);
+    Ok(done)
+}
+
+fn checkpoint_entry(p: checkpoint::Packed, parent: Option<&str>) -> Entry {
+    let mut annotations = serde_json::json!({
+        KEY_ANNOTATION: p.key,
+        KIND_ANNOTATION: "checkpoint",
+    });
+    if let Some(parent) = parent {
+        annotations[PARENT_ANNOTATION] = parent.into();
+    }
+    Entry {
+        key: p.key,
+        artifact_type: CHECKPOINT_TYPE,
+        annotations,
+        manifest: p.manifest,
+        blobs: vec![
+            Blob {
+                digest: sha256_digest(&p.config),
+                size: p.config.len() as u64,
+                source: BlobSource::Bytes(p.config),
+            },
+            Blob {
+                digest: p.layer_digest,
+                size: p.layer_size,
+                source: BlobSource::File(p.layer),
+            },
+        ],
+    }
+}
+
+/// The checkpoint entries `to` holds (key → manifest digest); none when it cannot be read.
+async fn held_checkpoints(to: &Location, client: &RegistryClient) -> BTreeMap<String, String> {
+    let source = Source { at: to, client };
+    let Ok(bytes) = source.index().await else {
+        return BTreeMap::new();
+    };
+    let index: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+    index["manifests"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|m| m["annotations"][KIND_ANNOTATION].as_str() == Some("checkpoint"))
+        .filter_map(|m| {
+            Some((
+                m["annotations"][KEY_ANNOTATION].as_str()?.to_string(),
+                m["digest"].as_str()?.to_string(),
+            ))
+        })
+        .collect()
+}
+
+/// A checkpoint entry `source` holds, kept as it is: its manifest (checked) and its blobs,
+/// which stay where they are.
+async fn kept_entry(source: &Source<'_>, key: &str, digest: &str) -> Result<Entry> {
+    let bytes = source.blob(digest, true).await?;
+    let doc: serde_json::Value = serde_json::from_slice(&bytes)
+        .map_err(|e| TravelError::Corrupt(format!("its manifest is not JSON: {e}")))?;
+    let mut blobs = Vec::new();
+    for d in std::iter::once(&doc["config"]).chain(doc["layers"].as_array().into_iter().flatten()) {
+        let (Some(digest), Some(size)) = (d["digest"].as_str(), d["size"].as_u64()) else {
+            return Err(TravelError::Corrupt("a descriptor has no digest".into()));
+        };
+        let reference = match source.at {
+            Location::Registry(r) => r.clone(),
+            // A folder's blob stays in the folder.
+            Location::Local(_) => ImageRef::parse("localhost/held").expect("a valid reference"),
+        };
+        blobs.push(Blob {
+            digest: digest.to_string(),
+            size,
+            source: BlobSource::Remote(reference),
+        });
+    }
+    Ok(Entry {
+        key: key.to_string(),
+        artifact_type: CHECKPOINT_TYPE,
+        annotations: doc["annotations"].clone(),
+        manifest: RawManifest::new(OCI_MANIFEST, bytes.to_vec()),
+        blobs,
     })
 }
 
@@ -228,24 +369,35 @@ fn export_local(dir: &Path, entries: &[Entry], index: &RawManifest) -> Result<u6
     let blobs = dir.join("blobs").join("sha256");
     std::fs::create_dir_all(&blobs).map_err(io("creating", &blobs))?;
     let mut written = 0u64;
-    let mut put = |digest: &str, write: &dyn Fn(&Path) -> std::io::Result<u64>| -> Result<()> {
-        let path = blobs.join(digest.trim_start_matches("sha256:"));
-        if !path.is_file() {
+    let mut live = BTreeSet::new();
+    for e in entries {
+        let manifest = Blob {
+            digest: e.manifest.digest.clone(),
+            size: e.manifest.bytes.len() as u64,
+            source: BlobSource::Bytes(e.manifest.bytes.clone()),
+        };
+        for b in e.blobs.iter().chain(std::iter::once(&manifest)) {
+            let hex = b.digest.trim_start_matches("sha256:").to_string();
+            let path = blobs.join(&hex);
+            live.insert(hex);
+            if path.is_file() {
+                continue;
+            }
             let tmp = path.with_extension("tmp");
-            written += write(&tmp).map_err(io("writing", &tmp))?;
+            written += match &b.source {
+                BlobSource::Bytes(bytes) => std::fs::write(&tmp, bytes).map(|_| bytes.len() as u64),
+                BlobSource::File(f) => std::fs::copy(f, &tmp),
+                BlobSource::Remote(_) => {
+                    return Err(TravelError::Corrupt(format!(
+                        "blob {} of a kept entry is gone from {}",
+                        b.digest,
+                        dir.display()
+                    )))
+                }
+            }
+            .map_err(io("writing", &tmp))?;
             std::fs::rename(&tmp, &path).map_err(io("writing", &path))?;
         }
-        Ok(())
-    };
-    put(&sha256_digest(EMPTY), &|p| {
-        std::fs::write(p, EMPTY).map(|_| 2)
-    })?;
-    for e in entries {
-        put(&e.layer_digest, &|p| std::fs::copy(&e.layer, p))?;
-        let bytes = e.manifest.bytes.clone();
-        put(&e.manifest.digest, &|p| {
-            std::fs::write(p, &bytes).map(|_| bytes.len() as u64)
-        })?;
     }
     let layout = dir.join("oci-layout");
     std::fs::write(&layout, br#"{"imageLayoutVersion":"1.0.0"}"#)
@@ -255,14 +407,6 @@ fn export_local(dir: &Path, entries: &[Entry], index: &RawManifest) -> Result<u6
     std::fs::write(&tmp, &index.bytes).map_err(io("writing", &tmp))?;
     std::fs::rename(&tmp, &at).map_err(io("writing", &at))?;
     // Blobs no entry references any more go (the folder holds one cache, not a history).
-    let live: BTreeSet<String> = std::iter::once(sha256_digest(EMPTY))
-        .chain(
-            entries
-                .iter()
-                .flat_map(|e| [e.layer_digest.clone(), e.manifest.digest.clone()]),
-        )
-        .map(|d| d.trim_start_matches("sha256:").to_string())
-        .collect();
     for f in std::fs::read_dir(&blobs)
         .map_err(io("reading", &blobs))?
         .flatten()
@@ -285,18 +429,7 @@ async fn export_registry(
         .map(|e| PlatformImage {
             platform: format!("cache {}", short(&e.key)),
             manifest: e.manifest.clone(),
-            blobs: vec![
-                Blob {
-                    digest: sha256_digest(EMPTY),
-                    size: EMPTY.len() as u64,
-                    source: BlobSource::Bytes(Bytes::from_static(EMPTY)),
-                },
-                Blob {
-                    digest: e.layer_digest.clone(),
-                    size: e.layer_size,
-                    source: BlobSource::File(e.layer.clone()),
-                },
-            ],
+            blobs: e.blobs.clone(),
         })
         .collect();
     let req = PushRequest {
@@ -346,6 +479,20 @@ pub async fn import(from: &Location, outputs: &Path, client: &RegistryClient) ->
             done.skipped
                 .push(format!("an entry's key {key:?} is not a chain key"));
             continue;
+        }
+        match m["annotations"][KIND_ANNOTATION].as_str() {
+            None => {}
+            // Loaded when a job would start from it (`Checkpoints`).
+            Some("checkpoint") => {
+                let parent = m["annotations"][PARENT_ANNOTATION]
+                    .as_str()
+                    .filter(|p| is_key(p))
+                    .map(str::to_string);
+                done.checkpoints
+                    .push((key.to_string(), digest.to_string(), parent));
+                continue;
+            }
+            Some(_) => continue, // a kind this version does not know
         }
         let dir = outputs.join(key.trim_start_matches("sha256:"));
         if dir.is_dir() {
@@ -438,15 +585,45 @@ impl Source<'_> {
         }
     }
 
+    /// The path of a blob in a local cache folder.
+    fn local_blob(dir: &Path, digest: &str) -> Result<PathBuf> {
+        let hex = digest.strip_prefix("sha256:").unwrap_or("");
+        if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(TravelError::Corrupt(format!("bad digest {digest:?}")));
+        }
+        Ok(dir.join("blobs").join("sha256").join(hex))
+    }
+
+    /// A blob as a file: a cache folder's own, else downloaded into `tmp` (never held
+    /// whole in memory). The caller checks it against `digest` as it reads it.
+    async fn blob_file(&self, digest: &str, tmp: &Path) -> Result<PathBuf> {
+        let r = match self.at {
+            Location::Local(dir) => return Self::local_blob(dir, digest),
+            Location::Registry(r) => r,
+        };
+        let fetched = async {
+            let mut stream = self.client.blob_stream(r, digest).await?;
+            let mut f = tokio::fs::File::create(tmp)
+                .await
+                .map_err(io("writing", tmp))?;
+            while let Some(chunk) = stream.next().await {
+                f.write_all(&chunk?).await.map_err(io("writing", tmp))?;
+            }
+            f.flush().await.map_err(io("writing", tmp))
+        }
+        .await;
+        if let Err(e) = fetched {
+            let _ = std::fs::remove_file(tmp);
+            return Err(e);
+        }
+        Ok(tmp.to_path_buf())
+    }
+
     /// A blob (or, with `manifest`, a manifest) by digest, checked against it.
     async fn blob(&self, digest: &str, manifest: bool) -> Result<Bytes> {
         let bytes: Bytes = match self.at {
             Location::Local(dir) => {
-                let hex = digest.strip_prefix("sha256:").unwrap_or("");
-                if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-                    return Err(TravelError::Corrupt(format!("bad digest {digest:?}")));
-                }
-                let p = dir.join("blobs").join("sha256").join(hex);
+                let p = Self::local_blob(dir, digest)?;
                 std::fs::read(&p).map_err(io("reading", &p))?.into()
             }
             Location::Registry(r) if manifest => {

@@ -1,5 +1,5 @@
 //! `--cache-to` and `--cache-from` values, in buildx's words: `type=local,dest=DIR`,
-//! `type=local,src=DIR`, `type=registry,ref=REF`, with `mode=min` and `ignore-error`; a
+//! `type=local,src=DIR`, `type=registry,ref=REF`, with `mode=min|max` and `ignore-error`; a
 //! bare `REF` is `type=registry,ref=REF`.
 
 use std::path::PathBuf;
@@ -15,11 +15,24 @@ pub enum Location {
     Registry(ImageRef),
 }
 
+/// What `--cache-to` keeps (buildx's `mode=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// What final images read: the recordings of the jobs they come from.
+    #[default]
+    Min,
+    /// Also the engine's step-cache checkpoints of every job, so a fresh runner starts a
+    /// changed job at its latest checkpoint rather than at its first step.
+    Max,
+}
+
 /// `--cache-to`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CacheTo {
     /// Where it goes.
     pub at: Location,
+    /// `mode=min` (default) or `mode=max`.
+    pub mode: Mode,
     /// `ignore-error=false`: a failed export fails the build (default: a warning).
     pub ignore_error: bool,
 }
@@ -104,6 +117,7 @@ pub fn parse_to(value: &str) -> Result<CacheTo, SpecError> {
     let f = fields(FLAG, value)?;
     let at = location(FLAG, value, &f, "dest")?;
     let mut ignore_error = true;
+    let mut mode = Mode::Min;
     for (k, v) in &f.pairs {
         let bad = |reason: String| SpecError {
             flag: FLAG,
@@ -112,14 +126,8 @@ pub fn parse_to(value: &str) -> Result<CacheTo, SpecError> {
         };
         match (*k, *v) {
             ("dest", _) | ("ref", _) => {}
-            ("mode", "min") => {}
-            ("mode", "max") => {
-                return Err(bad(
-                    "mode=max is not supported yet: the engine's step checkpoints do not \
-                     travel; use mode=min (the results final images read)"
-                        .into(),
-                ))
-            }
+            ("mode", "min") => mode = Mode::Min,
+            ("mode", "max") => mode = Mode::Max,
             ("ignore-error", "true") => ignore_error = true,
             ("ignore-error", "false") => ignore_error = false,
             ("mode" | "ignore-error", other) => {
@@ -128,7 +136,11 @@ pub fn parse_to(value: &str) -> Result<CacheTo, SpecError> {
             (other, _) => return Err(bad(format!("{other}= is not supported"))),
         }
     }
-    Ok(CacheTo { at, ignore_error })
+    Ok(CacheTo {
+        at,
+        mode,
+        ignore_error,
+    })
 }
 
 /// Parses a `--cache-from` value.

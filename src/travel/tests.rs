@@ -68,10 +68,15 @@ fn specs_in_buildx_words() {
         parse_from("type=local,src=d").unwrap(),
         Location::Local("d".into())
     );
-    assert!(parse_to("type=local,dest=/c,mode=max")
+    assert_eq!(
+        parse_to("type=local,dest=/c,mode=max").unwrap().mode,
+        Mode::Max
+    );
+    assert_eq!(parse_to("type=local,dest=/c").unwrap().mode, Mode::Min);
+    assert!(parse_to("type=local,dest=/c,mode=all")
         .unwrap_err()
         .reason
-        .contains("mode=max"));
+        .contains("mode=all"));
     assert!(parse_to("type=gha")
         .unwrap_err()
         .reason
@@ -92,14 +97,28 @@ async fn a_local_cache_round_trips_only_this_builds_keys_and_a_second_export_wri
     let to = tempfile::tempdir().unwrap();
     let work = tempfile::tempdir().unwrap();
     let at = Location::Local(to.path().join("cache"));
-    let first = export(&at, outputs.path(), &keys(&[KEY_A]), &client(), work.path())
-        .await
-        .unwrap();
+    let first = export(
+        &at,
+        outputs.path(),
+        &keys(&[KEY_A]),
+        &[],
+        &client(),
+        work.path(),
+    )
+    .await
+    .unwrap();
     assert_eq!(first.entries, 1);
     assert!(first.bytes > 4096);
-    let again = export(&at, outputs.path(), &keys(&[KEY_A]), &client(), work.path())
-        .await
-        .unwrap();
+    let again = export(
+        &at,
+        outputs.path(),
+        &keys(&[KEY_A]),
+        &[],
+        &client(),
+        work.path(),
+    )
+    .await
+    .unwrap();
     assert_eq!(again.bytes, 0, "an unchanged cache writes no blob");
     // The layout is an OCI index whose entries carry their key.
     let index: serde_json::Value =
@@ -126,9 +145,16 @@ async fn a_corrupt_blob_is_skipped_and_leaves_nothing() {
     let to = tempfile::tempdir().unwrap();
     let work = tempfile::tempdir().unwrap();
     let at = Location::Local(to.path().to_path_buf());
-    export(&at, outputs.path(), &keys(&[KEY_A]), &client(), work.path())
-        .await
-        .unwrap();
+    export(
+        &at,
+        outputs.path(),
+        &keys(&[KEY_A]),
+        &[],
+        &client(),
+        work.path(),
+    )
+    .await
+    .unwrap();
     // Flip a byte of the entry's layer.
     let blobs = to.path().join("blobs/sha256");
     for f in std::fs::read_dir(&blobs).unwrap().flatten() {

@@ -279,3 +279,215 @@ fn a_registry_cache_travels_uploads_nothing_unchanged_and_an_unreachable_one_is_
         failed.stderr
     );
 }
+
+/// A build whose first RUN (with a secret and a cache mount) comes before the COPY of a
+/// context file, and whose second RUN reads both: `mode=max` must let a fresh runner
+/// start at the checkpoint before the COPY.
+fn max_project(nonce: u128) -> TestDir {
+    TestDir::new(&[
+        (
+            "Dockerfile",
+            &format!(
+                "FROM xplat-test/busybox:amd64 AS build\n\
+                 RUN --mount=type=secret,id=tok --mount=type=cache,id=travel-{nonce},target=/cache \
+                 sh -c 'cat /run/secrets/tok > /dev/null && echo cachemark-{nonce} > /cache/m && \
+                 echo prep-{nonce}-$(cat /proc/sys/kernel/random/uuid) > /prep.txt'\n\
+                 COPY src.txt /src.txt\n\
+                 RUN cat /prep.txt /src.txt > /out.txt\n\
+                 FROM scratch\nCOPY --from=build /out.txt /out.txt\n"
+            ),
+        ),
+        ("src.txt", "one\n"),
+    ])
+}
+
+/// The `/out.txt` a build of `max_project` wrote into its OCI layout `out-RUN`.
+fn out_txt(dir: &Path, run: &str) -> String {
+    let layout = dir.join(format!("out-{run}"));
+    for (_, content) in tree(&layout.join("blobs")) {
+        let Some(bytes) = content else { continue };
+        if bytes.starts_with(&[0x1f, 0x8b]) {
+            let mut plain = Vec::new();
+            if std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut plain)
+                .is_ok()
+            {
+                let mut ar = tar::Archive::new(&plain[..]);
+                for e in ar.entries().unwrap().flatten() {
+                    let mut e = e;
+                    if e.path().unwrap().to_string_lossy().trim_start_matches('/') == "out.txt" {
+                        let mut s = String::new();
+                        std::io::Read::read_to_string(&mut e, &mut s).unwrap();
+                        return s;
+                    }
+                }
+            }
+        }
+    }
+    panic!("no /out.txt in {}", layout.display())
+}
+
+/// `(N checkpoints, M of them already there)` of a `mode=max` export's note.
+fn checkpoint_counts(out: &crate::support::CmdOutput) -> (usize, usize) {
+    let notes = notes(out);
+    let at = notes
+        .find(" checkpoints, ")
+        .expect("a mode=max export note");
+    let made = notes[..at].rsplit('(').next().unwrap().parse().unwrap();
+    let rest = &notes[at + " checkpoints, ".len()..];
+    let held = rest.split(' ').next().unwrap().parse().unwrap();
+    (made, held)
+}
+
+/// Every blob under `dir`, gzip ones decompressed.
+fn all_plain_bytes(dir: &Path) -> Vec<u8> {
+    let mut all = Vec::new();
+    for (_, content) in tree(dir) {
+        let Some(bytes) = content else { continue };
+        let mut plain = Vec::new();
+        if bytes.starts_with(&[0x1f, 0x8b])
+            && std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut plain)
+                .is_ok()
+        {
+            all.extend(plain);
+        }
+        all.extend(bytes);
+    }
+    all
+}
+
+#[test]
+fn mode_max_lets_a_fresh_runner_start_a_changed_job_at_its_checkpoint() {
+    require_busybox_images!();
+    let n = nonce();
+    let dir = max_project(n);
+    let _volume = CacheVolume::of(n);
+    let shared = dir.join("shared-cache").display().to_string();
+    let to = format!("type=local,dest={shared},mode=max");
+    let cold = ok(build(dir.path(), "max", "cold", &["--cache-to", &to]));
+    assert_eq!(runs(&cold), 2, "{}", cold.stderr);
+    let (made, held) = checkpoint_counts(&cold);
+    assert!(made >= 1 && held == 0, "{}", notes(&cold));
+    let prep = out_txt(dir.path(), "cold");
+    assert!(prep.starts_with(&format!("prep-{n}-")), "{prep}");
+    // Exported again unchanged: the checkpoint is kept, not read from the engine again.
+    let again = ok(build(dir.path(), "max", "cold", &["--cache-to", &to]));
+    assert_eq!(checkpoint_counts(&again), (made, made), "{}", notes(&again));
+    assert!(
+        notes(&again).contains(", 0 bytes sent"),
+        "{}",
+        notes(&again)
+    );
+    // Neither the secret nor what the cache mount held is in the checkpoint's layer.
+    let blobs = all_plain_bytes(Path::new(&shared));
+    assert!(
+        contains(&blobs, &format!("prep-{n}-")),
+        "the checkpoint is in the cache"
+    );
+    assert!(!contains(&blobs, SECRET));
+    assert!(!contains(&blobs, &format!("cachemark-{n}")));
+
+    // A fresh runner after a change: the first RUN does not run, its result is the cold one.
+    forget_engine_cache("max");
+    dir.write("src.txt", "two\n");
+    let changed = ok(build(
+        dir.path(),
+        "max",
+        "changed",
+        &["--cache-from", &format!("type=local,src={shared}")],
+    ));
+    assert!(
+        notes(&changed).contains("loaded the checkpoint of step 1"),
+        "{}",
+        notes(&changed)
+    );
+    assert_eq!(runs(&changed), 1, "{}", changed.stderr);
+    let lines = out_txt(dir.path(), "changed");
+    assert_eq!(
+        lines,
+        format!("{}two\n", prep.lines().next().unwrap().to_owned() + "\n")
+    );
+
+    // A corrupt checkpoint layer is a warning: the job runs from its first step.
+    let manifest = std::fs::read_to_string(Path::new(&shared).join("index.json")).unwrap();
+    let index: serde_json::Value = serde_json::from_str(&manifest).unwrap();
+    let blob = |d: &str| {
+        Path::new(&shared)
+            .join("blobs/sha256")
+            .join(d.trim_start_matches("sha256:"))
+    };
+    let mut corrupted = 0;
+    for entry in index["manifests"].as_array().unwrap() {
+        if entry["annotations"]["dev.xplat.cache.kind"] != "checkpoint" {
+            continue;
+        }
+        let m: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(blob(entry["digest"].as_str().unwrap())).unwrap(),
+        )
+        .unwrap();
+        let layer = blob(m["layers"][0]["digest"].as_str().unwrap());
+        let mut bytes = std::fs::read(&layer).unwrap();
+        let at = bytes.len() / 2;
+        bytes[at] ^= 0x55;
+        std::fs::write(&layer, bytes).unwrap();
+        corrupted += 1;
+    }
+    assert_eq!(corrupted, made);
+    forget_engine_cache("max");
+    dir.write("src.txt", "three\n");
+    let corrupt = ok(build(
+        dir.path(),
+        "max",
+        "corrupt",
+        &["--cache-from", &format!("type=local,src={shared}")],
+    ));
+    assert!(
+        notes(&corrupt).contains("could not be loaded"),
+        "{}",
+        notes(&corrupt)
+    );
+    assert_eq!(runs(&corrupt), 2, "{}", corrupt.stderr);
+    assert_ne!(
+        out_txt(dir.path(), "corrupt").lines().next(),
+        prep.lines().next()
+    );
+}
+
+#[test]
+fn a_mode_max_registry_cache_loads_checkpoints_and_uploads_nothing_unchanged() {
+    require_busybox_images!();
+    require!(Fixtures::get().registry_bin());
+    let registry = Registry::start().expect("start the loopback registry");
+    let reference = registry.reference("app/cache:max");
+    let n = nonce();
+    let dir = max_project(n);
+    let _volume = CacheVolume::of(n);
+    let to = format!("type=registry,ref={reference},mode=max");
+    let cold = ok(build(dir.path(), "maxreg", "cold", &["--cache-to", &to]));
+    assert_eq!(runs(&cold), 2, "{}", cold.stderr);
+    let (made, _) = checkpoint_counts(&cold);
+    let again = ok(build(dir.path(), "maxreg", "cold", &["--cache-to", &to]));
+    assert_eq!(checkpoint_counts(&again), (made, made), "{}", notes(&again));
+    assert!(
+        notes(&again).contains(", 0 bytes sent"),
+        "{}",
+        notes(&again)
+    );
+    forget_engine_cache("maxreg");
+    dir.write("src.txt", "two\n");
+    let changed = ok(build(
+        dir.path(),
+        "maxreg",
+        "changed",
+        &["--cache-from", &reference],
+    ));
+    assert!(
+        notes(&changed).contains("loaded the checkpoint of step 1"),
+        "{}",
+        notes(&changed)
+    );
+    assert_eq!(runs(&changed), 1, "{}", changed.stderr);
+    assert_eq!(
+        out_txt(dir.path(), "changed").lines().next(),
+        out_txt(dir.path(), "cold").lines().next()
+    );
+}
