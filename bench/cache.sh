@@ -3,8 +3,9 @@
 # the machine's): the goping-mod sample for linux/amd64 and linux/arm64, pushed to a
 # loopback registry started here, on a "fresh runner" (the same engine with the first
 # build's step-cache images removed and an empty local cache folder):
-#   xplat:     cold with --cache-to type=registry; fresh, then --cache-from with no
-#              change; fresh, then --cache-from after one source file changed.
+#   xplat:     cold with --cache-to type=registry,mode=$MODE (default max: the engine's
+#              checkpoints travel too); fresh, then --cache-from with no change; fresh,
+#              then --cache-from after one source file changed.
 #   BuildKit:  the engine's BuildKit with its inline cache (--build-arg
 #              BUILDKIT_INLINE_CACHE=1, both platforms at once, pushed, manifest list);
 #              fresh (`docker builder prune -af` and the images removed), then
@@ -12,7 +13,8 @@
 # SOURCE_DATE_EPOCH=0 for xplat: the no-change rebuild must push the cold index digest.
 #
 # Needs the fixtures (bash tests/fixtures/setup.sh). Usage:
-#   bench/cache.sh                 XPLAT=path/to/xplat to time another binary
+#   bench/cache.sh                 XPLAT=path/to/xplat to time another binary,
+#                                  MODE=min for --cache-to ...,mode=min
 # bench/overlay2.sh bench/cache.sh runs it against a second engine with overlay2.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,6 +24,7 @@ cd "$(dirname "$0")/.."
 SAMPLE=tests/data/samples/goping-mod
 BUILDER_IMAGE="${BUILDER_IMAGE:-xplat-test/builder:bookworm}"
 DOCKER=/usr/bin/docker
+MODE="${MODE:-max}"
 need_builder_and_registry cache.sh
 release_xplat
 
@@ -50,6 +53,7 @@ start_registry "$WORK"
 
 cp -r "$SAMPLE" "$WORK/src"
 change_source() { echo "// change $(date +%s%N)" >>"$WORK/src/main.go"; }
+echo "mode=$MODE"
 echo "machine: $(nproc) cores, $(uname -m); engine: $($DOCKER version -f '{{.Server.Version}}') ($($DOCKER info -f '{{.Driver}}')); load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # --- xplat ----------------------------------------------------------------------
@@ -69,12 +73,17 @@ digest_of() { grep -o 'result: index sha256:[0-9a-f]*' "$WORK/xplat-$1.log" | cu
 runs_in() { grep -cE '^\[[^]]*\] [^ ]+ [0-9]+/[0-9]+ RUN ' "$WORK/xplat-$1.log" || true; }
 CACHE="type=registry,ref=$REG/app/cache:main"
 fresh_xplat
-x_cold=$(xbuild cold --cache-to "$CACHE")
+x_cold=$(xbuild cold --cache-to "$CACHE,mode=$MODE")
 fresh_xplat
 x_same=$(xbuild same --cache-from "$CACHE")
 change_source
 fresh_xplat
 x_change=$(xbuild change --cache-from "$CACHE")
+# A release pipeline passes both flags: after another change, the export keeps what the
+# cache holds (no checkpoint is read from the engine again).
+change_source
+fresh_xplat
+x_ci=$(xbuild ci --cache-from "$CACHE" --cache-to "$CACHE,mode=$MODE")
 
 # --- BuildKit, inline cache -----------------------------------------------------------
 cp "$SAMPLE/main.go" "$WORK/src/main.go"
@@ -109,9 +118,12 @@ printf '%-34s %9s %12s %13s\n' "" cold "fresh, same" "fresh, change"
 printf '%-34s %9s %12s %13s\n' "xplat --cache-to/--cache-from" "$x_cold" "$x_same" "$x_change"
 printf '%-34s %9s %12s %13s\n' "BuildKit, inline cache" "$b_cold" "$b_same" "$b_change"
 echo
+echo "xplat fresh, change, --cache-from and --cache-to: $x_ci s"
 echo "xplat fresh-same/cold: $(ratio "$x_same" "$x_cold")   (goal: <= 0.10)"
 echo "xplat/BuildKit fresh-same: $(ratio "$x_same" "$b_same"), fresh-change: $(ratio "$x_change" "$b_change")   (goal: <= 1)"
 echo "xplat RUN steps: cold $(runs_in cold), fresh-same $(runs_in same) (goal 0), fresh-change $(runs_in change)"
+echo "xplat fresh-change, steps run: $(grep -hE '^\[[^]]*\] [^ ]+ [0-9]+/[0-9]+ ' "$WORK/xplat-change.log" | sed -E 's/^\[[^]]*\] [^ ]+ [0-9]+\/[0-9]+ //' | cut -c1-40 | sort | uniq -c | tr -s ' ' | paste -sd';' -)"
+grep -h 'loaded the checkpoint\|could not be loaded\|committed a checkpoint' "$WORK"/xplat-*.log | sort | uniq -c | sed 's/^/  /'
 echo "index digest: cold $(digest_of cold), fresh-same $(digest_of same) $( [ "$(digest_of cold)" = "$(digest_of same)" ] && echo '(equal)' || echo '(DIFFERENT)')"
 grep -h 'cache to\|cache from' "$WORK"/xplat-*.log | sed 's/^/  /'
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"

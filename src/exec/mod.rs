@@ -105,9 +105,10 @@ pub struct JobEnv<'a> {
     pub no_cache_stages: &'a [String],
     /// Checkpoints of a travelled cache (`--cache-from` of a `mode=max` cache).
     pub travelled: &'a dyn travelled::Travelled,
-    /// `--cache-to ...,mode=max`: a checkpoint before every step that reads the context,
-    /// even where the commit costs more than replaying the steps before it would, since
-    /// the checkpoint is what a fresh runner starts a changed job from.
+    /// `--cache-to ...,mode=max`: a checkpoint before every step that reads the context
+    /// when a RUN ran since the last image, even where the commit costs more than
+    /// replaying the steps would, since the checkpoint is what a fresh runner starts a
+    /// changed job from.
     pub keep_checkpoints: bool,
 }
 

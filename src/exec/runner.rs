@@ -101,6 +101,9 @@ struct Cursor {
     /// Seconds of filesystem work (RUN, COPY/ADD, WORKDIR) since `image`: what a replay of
     /// these steps would cost.
     run_since_image: f64,
+    /// Whether a RUN step ran since `image` (replaying only COPY and WORKDIR steps costs
+    /// little on any engine).
+    ran_since_image: bool,
     live: Option<Live>,
 }
 
@@ -146,6 +149,7 @@ async fn run_inner(env: &JobEnv<'_>, job: &Job, label: &str) -> Result<JobOutput
         image: None,
         fs_since_image: false,
         run_since_image: 0.0,
+        ran_since_image: false,
         live: None,
     };
     if let Start::Live(id, started) = &prog.start {
@@ -207,7 +211,8 @@ async fn run_inner(env: &JobEnv<'_>, job: &Job, label: &str) -> Result<JobOutput
             // A checkpoint before a step that reads the context, where rebuilds start.
             if reads_context(p)
                 && cursor.fs_since_image
-                && (env.keep_checkpoints || policy.checkpoint(cursor.run_since_image))
+                && ((env.keep_checkpoints && cursor.ran_since_image)
+                    || policy.checkpoint(cursor.run_since_image))
             {
                 let key = if n == 0 {
                     prog.start_key.clone()
@@ -256,6 +261,7 @@ async fn run_inner(env: &JobEnv<'_>, job: &Job, label: &str) -> Result<JobOutput
                     }
                     let secs = super::run::execute(env, &at, &state, &id, r, p).await?;
                     cursor.run_since_image += secs;
+                    cursor.ran_since_image = true;
                     run_total += secs;
                 }
                 Instruction::Copy(_) | Instruction::Add(_) => {
@@ -673,6 +679,7 @@ async fn commit(
     cursor.image = Some(img.clone());
     cursor.fs_since_image = false;
     cursor.run_since_image = 0.0;
+    cursor.ran_since_image = false;
     Ok(img)
 }
 

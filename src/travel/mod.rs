@@ -347,8 +347,14 @@ async fn kept_entry(source: &Source<'_>, key: &str, digest: &str) -> Result<Entr
         };
         let reference = match source.at {
             Location::Registry(r) => r.clone(),
-            // A folder's blob stays in the folder.
-            Location::Local(_) => ImageRef::parse("localhost/held").expect("a valid reference"),
+            // A folder's blob stays in the folder (and must be there).
+            Location::Local(dir) => {
+                let path = Source::local_blob(dir, digest)?;
+                if std::fs::metadata(&path).map(|m| m.len()).ok() != Some(size) {
+                    return Err(TravelError::Corrupt(format!("{digest} is missing")));
+                }
+                ImageRef::parse("localhost/held").expect("a valid reference")
+            }
         };
         blobs.push(Blob {
             digest: digest.to_string(),
