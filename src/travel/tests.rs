@@ -97,28 +97,12 @@ async fn a_local_cache_round_trips_only_this_builds_keys_and_a_second_export_wri
     let to = tempfile::tempdir().unwrap();
     let work = tempfile::tempdir().unwrap();
     let at = Location::Local(to.path().join("cache"));
-    let first = export(
-        &at,
-        outputs.path(),
-        &keys(&[KEY_A]),
-        &[],
-        &client(),
-        work.path(),
-    )
-    .await
-    .unwrap();
+    let (keys_a, registry) = (keys(&[KEY_A]), client());
+    let export_a = || export(&at, outputs.path(), &keys_a, &[], &registry, work.path());
+    let first = export_a().await.unwrap();
     assert_eq!(first.entries, 1);
     assert!(first.bytes > 4096);
-    let again = export(
-        &at,
-        outputs.path(),
-        &keys(&[KEY_A]),
-        &[],
-        &client(),
-        work.path(),
-    )
-    .await
-    .unwrap();
+    let again = export_a().await.unwrap();
     assert_eq!(again.bytes, 0, "an unchanged cache writes no blob");
     // The layout is an OCI index whose entries carry their key.
     let index: serde_json::Value =

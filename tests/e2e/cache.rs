@@ -326,6 +326,20 @@ fn out_txt(dir: &Path, run: &str) -> String {
     panic!("no /out.txt in {}", layout.display())
 }
 
+/// A build of `max_project` on a fresh runner (test `test`'s step-cache images gone), after
+/// `src.txt` became `text`, with `--cache-from FROM`.
+fn fresh_after_change(
+    dir: &TestDir,
+    test: &str,
+    run: &str,
+    text: &str,
+    from: &str,
+) -> crate::support::CmdOutput {
+    forget_engine_cache(test);
+    dir.write("src.txt", format!("{text}\n"));
+    ok(build(dir.path(), test, run, &["--cache-from", from]))
+}
+
 /// `(N checkpoints, M of them already there)` of a `mode=max` export's note.
 fn checkpoint_counts(out: &crate::support::CmdOutput) -> (usize, usize) {
     let notes = notes(out);
@@ -387,24 +401,18 @@ fn mode_max_lets_a_fresh_runner_start_a_changed_job_at_its_checkpoint() {
     assert!(!contains(&blobs, &format!("cachemark-{n}")));
 
     // A fresh runner after a change: the first RUN does not run, its result is the cold one.
-    forget_engine_cache("max");
-    dir.write("src.txt", "two\n");
-    let changed = ok(build(
-        dir.path(),
-        "max",
-        "changed",
-        &["--cache-from", &format!("type=local,src={shared}")],
-    ));
+    let from = format!("type=local,src={shared}");
+    let changed = fresh_after_change(&dir, "max", "changed", "two", &from);
     assert!(
         notes(&changed).contains("loaded the checkpoint of step 1"),
         "{}",
         notes(&changed)
     );
     assert_eq!(runs(&changed), 1, "{}", changed.stderr);
-    let lines = out_txt(dir.path(), "changed");
+    let first_line = prep.lines().next().unwrap();
     assert_eq!(
-        lines,
-        format!("{}two\n", prep.lines().next().unwrap().to_owned() + "\n")
+        out_txt(dir.path(), "changed"),
+        format!("{first_line}\ntwo\n")
     );
 
     // A corrupt checkpoint layer is a warning: the job runs from its first step.
@@ -432,14 +440,7 @@ fn mode_max_lets_a_fresh_runner_start_a_changed_job_at_its_checkpoint() {
         corrupted += 1;
     }
     assert_eq!(corrupted, made);
-    forget_engine_cache("max");
-    dir.write("src.txt", "three\n");
-    let corrupt = ok(build(
-        dir.path(),
-        "max",
-        "corrupt",
-        &["--cache-from", &format!("type=local,src={shared}")],
-    ));
+    let corrupt = fresh_after_change(&dir, "max", "corrupt", "three", &from);
     assert!(
         notes(&corrupt).contains("could not be loaded"),
         "{}",
@@ -472,14 +473,7 @@ fn a_mode_max_registry_cache_loads_checkpoints_and_uploads_nothing_unchanged() {
         "{}",
         notes(&again)
     );
-    forget_engine_cache("maxreg");
-    dir.write("src.txt", "two\n");
-    let changed = ok(build(
-        dir.path(),
-        "maxreg",
-        "changed",
-        &["--cache-from", &reference],
-    ));
+    let changed = fresh_after_change(&dir, "maxreg", "changed", "two", &reference);
     assert!(
         notes(&changed).contains("loaded the checkpoint of step 1"),
         "{}",
