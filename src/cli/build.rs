@@ -233,8 +233,7 @@ pub fn build_command(
     args.buildx.refuse()?;
     let env: BTreeMap<String, String> = std::env::vars().collect();
     let cwd = std::env::current_dir().context("finding the current folder")?;
-    let git = super::options::git::probe(&cwd);
-    let mut config = project::load_config(args, &env, &cwd, &git, catalog)?;
+    let mut config = project::load_config_for_context(args, &env, &cwd, catalog)?;
     // `-f -`: the Dockerfile comes from stdin; the folder holding it lives until the end.
     let _stdin_dockerfile = if super::buildx::is_stdin(args.source.dockerfile.as_deref()) {
         let (path, dir) = super::buildx::stdin_dockerfile(std::io::stdin().lock())?;

@@ -94,3 +94,43 @@ fn bytes_are_human() {
     assert_eq!(human_bytes(1500), "1.5 KB");
     assert_eq!(human_bytes(2_300_000_000), "2.3 GB");
 }
+
+#[test]
+fn git_annotations_describe_the_contexts_checkout_not_the_current_folders() {
+    let git = |dir: &std::path::Path, args: &[&str]| {
+        let ok = std::process::Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(["-c", "user.email=t@example", "-c", "user.name=t"])
+            .args(args)
+            .output()
+            .unwrap()
+            .status
+            .success();
+        assert!(ok, "git {args:?}");
+    };
+    let repo = tempfile::tempdir().unwrap();
+    git(repo.path(), &["init", "-q"]);
+    git(repo.path(), &["commit", "-q", "--allow-empty", "-m", "one"]);
+    let outside = tempfile::tempdir().unwrap();
+    let catalog = Catalog::embedded();
+    let revision = |context: &std::path::Path| {
+        let args = build_args(&["--no-config", context.to_str().unwrap()]);
+        let config =
+            project::load_config_for_context(&args, &BTreeMap::new(), repo.path(), &catalog)
+                .unwrap();
+        config
+            .annotations
+            .get(super::super::options::git::REVISION)
+            .cloned()
+    };
+    // Run from inside the checkout: its own context has its revision, another one not.
+    let head = super::super::options::git::probe(repo.path()).revision;
+    assert!(head.is_some());
+    assert_eq!(revision(repo.path()), head);
+    assert_eq!(
+        revision(outside.path()),
+        None,
+        "the context is in no checkout"
+    );
+}

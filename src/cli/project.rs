@@ -59,8 +59,7 @@ pub fn config_command(
     catalog: &Catalog,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    let git = options::git::probe(cwd);
-    let config = load_config(&args.build, env, cwd, &git, catalog)?;
+    let config = load_config_for_context(&args.build, env, cwd, catalog)?;
     let text = match args.format {
         Format::Text => options::render::toml(&config),
         Format::Json => options::render::json(&config),
@@ -86,6 +85,26 @@ pub fn load_config(
     catalog: &Catalog,
 ) -> anyhow::Result<Config> {
     load_with(&build.config, &flags_of(build), env, cwd, git, catalog)
+}
+
+/// [`load_config`] with the git facts of the build context's checkout, as buildx reads
+/// them: `{git_sha}` and the `org.opencontainers.image.{revision,source,created}`
+/// annotations describe the source being built, not the folder xplat runs from (a context
+/// outside any checkout gets none). The folder's checkout is read first, since the context
+/// may come from `xplat.toml`; when the context's differs, the config is read again with it.
+pub fn load_config_for_context(
+    build: &BuildArgs,
+    env: &BTreeMap<String, String>,
+    cwd: &Path,
+    catalog: &Catalog,
+) -> anyhow::Result<Config> {
+    let here = options::git::probe(cwd);
+    let config = load_config(build, env, cwd, &here, catalog)?;
+    let there = options::git::probe(&cwd.join(&config.context));
+    if there == here {
+        return Ok(config);
+    }
+    load_config(build, env, cwd, &there, catalog)
 }
 
 /// [`load_config`] for the commands that take only the planner's flags (`xplat plan`,
