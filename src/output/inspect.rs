@@ -179,8 +179,13 @@ fn summarize(digest: &str, manifest_bytes: &[u8], config_bytes: &[u8]) -> Result
         ImageConfig::parse(config_bytes).map_err(OutputError::oci("parsing an image config"))?;
     let p = c.platform();
     let cc = c.config.clone().unwrap_or_default();
+    // An image that says it is an artifact too (an xplat cache checkpoint) says both.
+    let platform = match kind["artifactType"].as_str() {
+        Some(t) => format!("artifact {t} ({})", crate::assemble::show(&p)),
+        None => crate::assemble::show(&p),
+    };
     Ok(ImageSummary {
-        platform: crate::assemble::show(&p),
+        platform,
         digest: digest.to_string(),
         size: manifest_bytes.len() as u64,
         config_digest: m.config.digest.to_string(),
@@ -323,5 +328,26 @@ mod tests {
             InspectTarget::Registry(_)
         ));
         assert!(InspectTarget::parse("Bad Ref").is_err());
+    }
+
+    #[test]
+    fn an_image_with_an_artifact_type_says_both_and_a_plain_image_its_platform() {
+        let config =
+            br#"{"architecture":"arm64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
+        let manifest = |artifact: &str| {
+            format!(
+                r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",{artifact}"config":{{"mediaType":"application/vnd.docker.container.image.v1+json","digest":"{}","size":{}}},"layers":[]}}"#,
+                crate::registry::sha256_digest(config),
+                config.len()
+            )
+        };
+        let plain = summarize("sha256:a", manifest("").as_bytes(), config).unwrap();
+        assert_eq!(plain.platform, "linux/arm64");
+        let marked = manifest(r#""artifactType":"application/vnd.xplat.cache.checkpoint.v1","#);
+        let checkpoint = summarize("sha256:b", marked.as_bytes(), config).unwrap();
+        assert_eq!(
+            checkpoint.platform,
+            "artifact application/vnd.xplat.cache.checkpoint.v1 (linux/arm64)"
+        );
     }
 }
