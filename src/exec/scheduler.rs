@@ -311,13 +311,8 @@ pub async fn execute(inputs: ExecInputs<'_>) -> Result<ExecOutcome> {
         .members
         .iter()
         .map(|m| {
-            let all = m
-                .shared
-                .checkpoints
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .clone();
-            (m.spec.name.clone().unwrap_or_else(|| "default".into()), all)
+            let all = super::runner::lock(&m.shared.checkpoints).clone();
+            (m.spec.label().to_string(), all)
         })
         .collect();
     Ok(ExecOutcome {

@@ -82,6 +82,18 @@ fn sits_on<'c>(
     all.find(|(_, d)| *d == below).map(|(k, _)| k)
 }
 
+/// The annotations of a checkpoint entry, on its manifest and on its index entry alike.
+pub(super) fn annotations(key: &str, parent: Option<&str>) -> serde_json::Value {
+    let mut a = serde_json::json!({
+        KEY_ANNOTATION: key,
+        KIND_ANNOTATION: "checkpoint",
+    });
+    if let Some(p) = parent {
+        a[PARENT_ANNOTATION] = p.into();
+    }
+    a
+}
+
 /// The manifest of a checkpoint entry.
 pub(super) fn manifest(
     key: &str,
@@ -91,13 +103,6 @@ pub(super) fn manifest(
     layer_digest: &str,
     layer_size: u64,
 ) -> RawManifest {
-    let mut annotations = serde_json::json!({
-        KEY_ANNOTATION: key,
-        KIND_ANNOTATION: "checkpoint",
-    });
-    if let Some(p) = parent {
-        annotations[PARENT_ANNOTATION] = p.into();
-    }
     let doc = serde_json::json!({
         "schemaVersion": 2,
         "mediaType": OCI_MANIFEST,
@@ -109,7 +114,7 @@ pub(super) fn manifest(
             "size": layer_size,
             "annotations": {DIFF_ID_ANNOTATION: diff_id},
         }],
-        "annotations": annotations,
+        "annotations": annotations(key, parent),
     });
     RawManifest::new(OCI_MANIFEST, serde_json::to_vec(&doc).expect("json"))
 }
@@ -244,16 +249,6 @@ impl Checkpoints {
             client,
             work,
         }
-    }
-
-    /// How many entries there are.
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    /// Whether there are none.
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
     }
 
     /// Adds the checkpoint entries of index `entries` of `at` (the first source to hold a

@@ -100,7 +100,7 @@ struct Entry {
 pub struct Exported {
     /// Entries in the cache.
     pub entries: usize,
-    /// Of those, checkpoints (`mode=max`), and how many of them the destination held.
+    /// Of those, checkpoints (`mode=max`).
     pub checkpoints: usize,
     /// Checkpoints the destination held already (not read from the engine again).
     pub kept: usize,
@@ -286,13 +286,7 @@ pub async fn export(
 }
 
 fn checkpoint_entry(p: checkpoint::Packed, parent: Option<&str>) -> Entry {
-    let mut annotations = serde_json::json!({
-        KEY_ANNOTATION: p.key,
-        KIND_ANNOTATION: "checkpoint",
-    });
-    if let Some(parent) = parent {
-        annotations[PARENT_ANNOTATION] = parent.into();
-    }
+    let annotations = checkpoint::annotations(&p.key, parent);
     Entry {
         key: p.key,
         artifact_type: CHECKPOINT_TYPE,
@@ -320,18 +314,37 @@ async fn held_checkpoints(to: &Location, client: &RegistryClient) -> BTreeMap<St
         return BTreeMap::new();
     };
     let index: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+    listed(&index)
+        .filter(|l| l.kind == Some("checkpoint"))
+        .map(|l| (l.key.to_string(), l.digest.to_string()))
+        .collect()
+}
+
+/// One xplat cache entry as a cache index lists it.
+struct Listed<'a> {
+    key: &'a str,
+    digest: &'a str,
+    /// `None`: recordings; `checkpoint`; a kind a newer version wrote.
+    kind: Option<&'a str>,
+    /// The key of the checkpoint a checkpoint sits on, as written.
+    parent: Option<&'a str>,
+}
+
+/// The entries of a cache index that carry a key (others are not xplat's).
+fn listed(index: &serde_json::Value) -> impl Iterator<Item = Listed<'_>> {
     index["manifests"]
         .as_array()
         .into_iter()
         .flatten()
-        .filter(|m| m["annotations"][KIND_ANNOTATION].as_str() == Some("checkpoint"))
         .filter_map(|m| {
-            Some((
-                m["annotations"][KEY_ANNOTATION].as_str()?.to_string(),
-                m["digest"].as_str()?.to_string(),
-            ))
+            let a = &m["annotations"];
+            Some(Listed {
+                key: a[KEY_ANNOTATION].as_str()?,
+                digest: m["digest"].as_str()?,
+                kind: a[KIND_ANNOTATION].as_str(),
+                parent: a[PARENT_ANNOTATION].as_str(),
+            })
         })
-        .collect()
 }
 
 /// A checkpoint entry `source` holds, kept as it is: its manifest (checked) and its blobs,
@@ -469,31 +482,28 @@ pub async fn import(from: &Location, outputs: &Path, client: &RegistryClient) ->
     let index: serde_json::Value = serde_json::from_slice(&index_bytes)
         .map_err(|e| TravelError::Corrupt(format!("the cache index is not JSON: {e}")))?;
     let mut done = Imported::default();
-    let Some(list) = index["manifests"].as_array() else {
+    if !index["manifests"].is_array() {
         return Err(TravelError::Corrupt(
             "the cache index lists no manifests".into(),
         ));
-    };
-    for m in list {
-        let (Some(key), Some(digest)) = (
-            m["annotations"][KEY_ANNOTATION].as_str(),
-            m["digest"].as_str(),
-        ) else {
-            continue; // not an xplat cache entry
-        };
+    }
+    for Listed {
+        key,
+        digest,
+        kind,
+        parent,
+    } in listed(&index)
+    {
         if !is_key(key) {
             done.skipped
                 .push(format!("an entry's key {key:?} is not a chain key"));
             continue;
         }
-        match m["annotations"][KIND_ANNOTATION].as_str() {
+        match kind {
             None => {}
             // Loaded when a job would start from it (`Checkpoints`).
             Some("checkpoint") => {
-                let parent = m["annotations"][PARENT_ANNOTATION]
-                    .as_str()
-                    .filter(|p| is_key(p))
-                    .map(str::to_string);
+                let parent = parent.filter(|p| is_key(p)).map(str::to_string);
                 done.checkpoints
                     .push((key.to_string(), digest.to_string(), parent));
                 continue;

@@ -301,25 +301,27 @@ fn max_project(nonce: u128) -> TestDir {
     ])
 }
 
+/// `bytes` decompressed, when they are gzip.
+fn gunzip(bytes: &[u8]) -> Option<Vec<u8>> {
+    let mut plain = Vec::new();
+    (bytes.starts_with(&[0x1f, 0x8b])
+        && std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(bytes), &mut plain).is_ok())
+    .then_some(plain)
+}
+
 /// The `/out.txt` a build of `max_project` wrote into its OCI layout `out-RUN`.
 fn out_txt(dir: &Path, run: &str) -> String {
     let layout = dir.join(format!("out-{run}"));
     for (_, content) in tree(&layout.join("blobs")) {
-        let Some(bytes) = content else { continue };
-        if bytes.starts_with(&[0x1f, 0x8b]) {
-            let mut plain = Vec::new();
-            if std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut plain)
-                .is_ok()
-            {
-                let mut ar = tar::Archive::new(&plain[..]);
-                for e in ar.entries().unwrap().flatten() {
-                    let mut e = e;
-                    if e.path().unwrap().to_string_lossy().trim_start_matches('/') == "out.txt" {
-                        let mut s = String::new();
-                        std::io::Read::read_to_string(&mut e, &mut s).unwrap();
-                        return s;
-                    }
-                }
+        let Some(plain) = content.as_deref().and_then(gunzip) else {
+            continue;
+        };
+        for e in tar::Archive::new(&plain[..]).entries().unwrap().flatten() {
+            let mut e = e;
+            if e.path().unwrap().to_string_lossy().trim_start_matches('/') == "out.txt" {
+                let mut s = String::new();
+                std::io::Read::read_to_string(&mut e, &mut s).unwrap();
+                return s;
             }
         }
     }
@@ -352,18 +354,12 @@ fn checkpoint_counts(out: &crate::support::CmdOutput) -> (usize, usize) {
     (made, held)
 }
 
-/// Every blob under `dir`, gzip ones decompressed.
+/// Every blob under `dir`, and gzip ones decompressed too.
 fn all_plain_bytes(dir: &Path) -> Vec<u8> {
     let mut all = Vec::new();
     for (_, content) in tree(dir) {
         let Some(bytes) = content else { continue };
-        let mut plain = Vec::new();
-        if bytes.starts_with(&[0x1f, 0x8b])
-            && std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut plain)
-                .is_ok()
-        {
-            all.extend(plain);
-        }
+        all.extend(gunzip(&bytes).unwrap_or_default());
         all.extend(bytes);
     }
     all
