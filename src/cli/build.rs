@@ -290,79 +290,40 @@ pub fn build_command(
     let result = rt.block_on(async {
         let cancel = CancellationToken::new();
         cancel_on_signals(cancel.clone())?;
-        if out_opts.push {
-            super::output_args::check_push(&client, &out_opts.tags).await?;
-        }
-        let engines = connect_engines(&opts, &config, catalog, engine_context).await?;
-        let built = ops::build_images(
+        // The registry's answer to a push and the engines' come at the same time.
+        let check_push = async {
+            if out_opts.push {
+                super::output_args::check_push(&client, &out_opts.tags).await?;
+            }
+            Ok(())
+        };
+        let (_, engines) = tokio::try_join!(
+            check_push,
+            connect_engines(&opts, &config, catalog, engine_context)
+        )?;
+        // The containers the build retired are removed beside its export and push, and
+        // waited for here, whatever the outcome.
+        let result = build_and_deliver(
             &opts,
+            &config,
+            &mut out_opts,
             &engines,
             &client,
             &image_opts,
+            &work,
             reporter.as_ref(),
             &cancel,
         )
         .await;
-        let mut built = match built {
-            Ok(b) => b,
-            Err(e) if e.is_cancelled() => {
-                reporter.finish();
-                return Err(Exit::Interrupted.into());
-            }
-            Err(e) => {
-                reporter.finish();
-                return Err(anyhow::Error::new(e).context(building(&opts.context_dir)));
-            }
-        };
-        // `--label`/`--annotation` and xplat.toml's (git's OCI set included) go on last,
-        // onto every target's image and the index.
-        built.index = crate::output::metadata::with_labels_and_annotations(
-            &built.index,
-            &config.labels,
-            &config.annotations,
-        )
-        .context("adding labels and annotations")?;
-        if built.index.format() == crate::oci::IndexFormat::Docker && !config.annotations.is_empty()
-        {
-            reporter.report(&crate::progress::Event::Note {
-                message: "annotations are not written: Docker manifest lists have none \
-                          (use --index-format oci)"
-                    .into(),
-            });
-        }
-        // The metadata file records the plan the build ran.
-        out_opts.plan = Some(built.plan.clone());
-        let load = LoadTarget {
-            engine: engines.first(),
-            fallback_tag: format!("{}:latest", layout_name(&config)),
-        };
-        let on_push = push_reporter(reporter.as_ref(), &out_opts.tags);
-        let delivered = tokio::select! {
-            d = deliver(&built.index, &out_opts, &client, Some(&load), &work.0, &on_push) => d,
-            _ = cancel.cancelled() => {
-                reporter.finish();
-                return Err(Exit::Interrupted.into());
-            }
-        };
-        let delivered = match delivered.context("writing the build's outputs") {
-            Ok(d) => d,
-            Err(e) => {
-                reporter.finish();
-                return Err(e);
-            }
-        };
-        // The cache goes last: the image and its index are already delivered.
-        if let Err(e) = export_cache(&opts, &built, &client, &work.0, reporter.as_ref()).await {
-            reporter.finish();
-            return Err(e);
-        }
-        reporter.report(&super::output_args::result_event(
-            &built.index,
-            &out_opts,
-            &delivered,
-        ));
+        let settled = engines.settle().await;
         reporter.finish();
-        Ok::<_, anyhow::Error>((built, delivered))
+        match (result, settled) {
+            (Err(e), _) => Err(e),
+            (Ok(_), Err(e)) => {
+                Err(anyhow::Error::new(e).context("removing the build's containers"))
+            }
+            (Ok(done), Ok(())) => Ok(done),
+        }
     });
     let (built, delivered) = result?;
     let summary = BuildSummary::of(&built.index, &out_opts.tags);
@@ -382,6 +343,63 @@ pub fn build_command(
     Ok(ExitCode::SUCCESS)
 }
 
+/// `xplat build`'s work once the engines are connected: the images, their delivery, the
+/// cache export and the result line.
+#[allow(clippy::too_many_arguments)]
+async fn build_and_deliver(
+    opts: &BuildOptions,
+    config: &Config,
+    out_opts: &mut crate::output::deliver::OutputOptions,
+    engines: &ops::Engines,
+    client: &crate::registry::RegistryClient,
+    image_opts: &ops::ImageOptions,
+    work: &WorkDir,
+    reporter: &dyn Reporter,
+    cancel: &CancellationToken,
+) -> anyhow::Result<(ops::ImageBuild, crate::output::deliver::Delivered)> {
+    let built = ops::build_images(opts, engines, client, image_opts, reporter, cancel).await;
+    let mut built = match built {
+        Ok(b) => b,
+        Err(e) if e.is_cancelled() => return Err(Exit::Interrupted.into()),
+        Err(e) => return Err(anyhow::Error::new(e).context(building(&opts.context_dir))),
+    };
+    // `--label`/`--annotation` and xplat.toml's (git's OCI set included) go on last,
+    // onto every target's image and the index.
+    built.index = crate::output::metadata::with_labels_and_annotations(
+        &built.index,
+        &config.labels,
+        &config.annotations,
+    )
+    .context("adding labels and annotations")?;
+    if built.index.format() == crate::oci::IndexFormat::Docker && !config.annotations.is_empty() {
+        reporter.report(&crate::progress::Event::Note {
+            message: "annotations are not written: Docker manifest lists have none \
+                      (use --index-format oci)"
+                .into(),
+        });
+    }
+    // The metadata file records the plan the build ran.
+    out_opts.plan = Some(built.plan.clone());
+    let load = LoadTarget {
+        engine: engines.first(),
+        fallback_tag: format!("{}:latest", layout_name(config)),
+    };
+    let on_push = push_reporter(reporter, &out_opts.tags);
+    let delivered = tokio::select! {
+        d = deliver(&built.index, out_opts, client, Some(&load), &work.0, &on_push) => d,
+        _ = cancel.cancelled() => return Err(Exit::Interrupted.into()),
+    };
+    let delivered = delivered.context("writing the build's outputs")?;
+    // The cache goes last: the image and its index are already delivered.
+    export_cache(opts, &built, client, &work.0, reporter).await?;
+    reporter.report(&super::output_args::result_event(
+        &built.index,
+        out_opts,
+        &delivered,
+    ));
+    Ok((built, delivered))
+}
+
 /// Builds up to `--target` in the engine and tags each target's result there
 /// (`NAME-<os>-<arch>[-<variant>]`); nothing is exported.
 fn stage_results_command(
@@ -398,11 +416,15 @@ fn stage_results_command(
         cancel_on_signals(cancel.clone())?;
         let engines = connect_engines(opts, config, catalog, engine_context).await?;
         let outcome = ops::build_on(opts, &engines, reporter.as_ref(), &cancel).await;
+        let settled = engines.settle().await;
         reporter.finish();
-        match outcome {
-            Ok(o) => Ok(o),
-            Err(e) if e.is_cancelled() => Err(Exit::Interrupted.into()),
-            Err(e) => Err(anyhow::Error::new(e).context(building(&opts.context_dir))),
+        match (outcome, settled) {
+            (Err(e), _) if e.is_cancelled() => Err(Exit::Interrupted.into()),
+            (Err(e), _) => Err(anyhow::Error::new(e).context(building(&opts.context_dir))),
+            (Ok(_), Err(e)) => {
+                Err(anyhow::Error::new(e).context("removing the build's containers"))
+            }
+            (Ok(o), Ok(())) => Ok(o),
         }
     })?;
     for t in &outcome.targets {

@@ -71,27 +71,28 @@ impl DockerEngine {
     }
 
     async fn force_remove(&self, id: &ContainerId) -> Result<()> {
-        let opts = RemoveContainerOptionsBuilder::default()
-            .force(true)
-            .v(true)
-            .build();
-        let res = self.docker.remove_container(&id.0, Some(opts)).await;
-        match res {
-            Ok(()) => {}
-            // Already gone, or its removal is already under way: both fine.
-            Err(Bollard::DockerResponseServerError {
-                status_code: 404 | 409,
-                ..
-            }) => {}
-            Err(source) => {
-                return Err(EngineError::RemoveContainer {
-                    id: id.0.clone(),
-                    source,
-                })
+        force_remove(&self.docker, &self.containers, id).await
+    }
+
+    /// Force-removes every recorded container (but those being retired, with
+    /// `skip_retiring`); returns how many.
+    async fn remove_live(&self, skip_retiring: bool) -> Result<usize> {
+        let ids: Vec<ContainerId> = self
+            .containers
+            .snapshot()
+            .into_iter()
+            .filter(|id| !(skip_retiring && self.containers.is_retiring(id)))
+            .collect();
+        let mut first_err = None;
+        for id in &ids {
+            if let Err(e) = self.force_remove(id).await {
+                first_err.get_or_insert(e);
             }
         }
-        self.containers.remove(id);
-        Ok(())
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(ids.len()),
+        }
     }
 
     /// Every image matching the label filter `filter` (`KEY` or `KEY=VALUE`). all=true: a
@@ -124,6 +125,31 @@ impl DockerEngine {
             }),
         }
     }
+}
+
+/// Removes a container (force, with its anonymous volumes) and forgets it; one already
+/// gone, or already being removed, is fine.
+async fn force_remove(docker: &Docker, containers: &Containers, id: &ContainerId) -> Result<()> {
+    let opts = RemoveContainerOptionsBuilder::default()
+        .force(true)
+        .v(true)
+        .build();
+    match docker.remove_container(&id.0, Some(opts)).await {
+        Ok(()) => {}
+        // Already gone, or its removal is already under way: both fine.
+        Err(Bollard::DockerResponseServerError {
+            status_code: 404 | 409,
+            ..
+        }) => {}
+        Err(source) => {
+            return Err(EngineError::RemoveContainer {
+                id: id.0.clone(),
+                source,
+            })
+        }
+    }
+    containers.remove(id);
+    Ok(())
 }
 
 impl Drop for DockerEngine {
@@ -503,21 +529,37 @@ impl Engine for DockerEngine {
         .boxed()
     }
 
+    fn retire_container(&self, id: &ContainerId) {
+        let (docker, containers, gone) = (self.docker.clone(), self.containers.clone(), id.clone());
+        let removal = tokio::spawn(async move { force_remove(&docker, &containers, &gone).await });
+        self.containers.retiring(id.clone(), removal);
+    }
+
     fn cleanup(&self) -> BoxFuture<'_, Result<usize>> {
         async move {
-            let ids = self.containers.snapshot();
             let mut first_err = None;
-            for id in &ids {
-                if let Err(e) = self.force_remove(id).await {
+            let mut n = 0;
+            for (id, removal) in self.containers.take_retiring() {
+                n += 1;
+                let res = match removal.await {
+                    Ok(res) => res,
+                    // The task did not finish (the runtime is going down): remove it here.
+                    Err(_) => self.force_remove(&id).await,
+                };
+                if let Err(e) = res {
                     first_err.get_or_insert(e);
                 }
             }
-            match first_err {
-                Some(e) => Err(e),
-                None => Ok(ids.len()),
+            match (self.remove_live(false).await, first_err) {
+                (_, Some(e)) | (Err(e), None) => Err(e),
+                (Ok(live), None) => Ok(n + live),
             }
         }
         .boxed()
+    }
+
+    fn cleanup_unretired(&self) -> BoxFuture<'_, Result<usize>> {
+        self.remove_live(true).boxed()
     }
 }
 

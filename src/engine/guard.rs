@@ -9,16 +9,26 @@
 //! 3. as a best effort only, dropping a [`super::DockerEngine`] with ids still recorded
 //!    spawns their removal on the current tokio runtime (it may not finish if the
 //!    runtime is shutting down; layer 2 is the one to rely on).
+//!
+//! A container whose work is done is *retired*: its removal starts at once in a task of
+//! its own and the build goes on (removing a container is half a second of unmounting,
+//! network teardown and deleting its layer, which would otherwise sit between the last
+//! step and the push). The ids stay recorded until the removal ends, and
+//! [`super::Engine::cleanup`] waits for every retirement before it removes what is left.
 
 use std::collections::BTreeSet;
 use std::sync::Mutex;
 
+use tokio::task::JoinHandle;
+
+use super::error::Result;
 use super::ContainerId;
 
 /// Live container ids, shared by the engine and its clones.
 #[derive(Debug, Default)]
 pub struct Containers {
     ids: Mutex<BTreeSet<ContainerId>>,
+    retiring: Mutex<Vec<(ContainerId, JoinHandle<Result<()>>)>>,
 }
 
 impl Containers {
@@ -45,6 +55,25 @@ impl Containers {
     /// Whether no container is recorded.
     pub fn is_empty(&self) -> bool {
         self.lock().is_empty()
+    }
+
+    /// Records the task removing a retired container.
+    pub fn retiring(&self, id: ContainerId, removal: JoinHandle<Result<()>>) {
+        self.retirements().push((id, removal));
+    }
+
+    /// Whether a removal of `id` was started and not waited for.
+    pub fn is_retiring(&self, id: &ContainerId) -> bool {
+        self.retirements().iter().any(|(r, _)| r == id)
+    }
+
+    /// The removals started and not waited for yet; the caller waits.
+    pub fn take_retiring(&self) -> Vec<(ContainerId, JoinHandle<Result<()>>)> {
+        std::mem::take(&mut *self.retirements())
+    }
+
+    fn retirements(&self) -> std::sync::MutexGuard<'_, Vec<(ContainerId, JoinHandle<Result<()>>)>> {
+        self.retiring.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeSet<ContainerId>> {

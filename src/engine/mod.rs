@@ -472,8 +472,17 @@ pub trait Engine: Send + Sync {
     /// Tags `image` as `target` (`repo:tag`).
     fn tag_image<'a>(&'a self, image: &'a str, target: &'a str) -> BoxFuture<'a, Result<()>>;
 
-    /// Removes every container still tracked; returns how many were removed.
+    /// Starts removing a container whose work is done and returns at once; the removal
+    /// goes on beside the build, and [`Engine::cleanup`] waits for it (see `guard.rs`).
+    fn retire_container(&self, id: &ContainerId);
+
+    /// Waits for every retired container's removal, then removes every container still
+    /// tracked; returns how many were removed.
     fn cleanup(&self) -> BoxFuture<'_, Result<usize>>;
+
+    /// Removes every container still tracked but those being retired, without waiting
+    /// for their removal; returns how many were removed.
+    fn cleanup_unretired(&self) -> BoxFuture<'_, Result<usize>>;
 
     /// Whether the engine still answers (a short `/_ping`): after a failed call, tells an
     /// engine that went away from a step that failed.

@@ -291,6 +291,14 @@ impl Engine for FakeEngine {
         .boxed()
     }
 
+    fn retire_container(&self, id: &ContainerId) {
+        self.live.lock().unwrap().remove(&id.0);
+    }
+
+    fn cleanup_unretired(&self) -> BoxFuture<'_, EngineResult<usize>> {
+        self.cleanup()
+    }
+
     fn cleanup(&self) -> BoxFuture<'_, EngineResult<usize>> {
         async move {
             self.cleanups.fetch_add(1, Ordering::SeqCst);

@@ -327,14 +327,25 @@ pub async fn lost_images(fleet: &Fleet<'_>, ledger: &Ledger) -> Vec<JobId> {
 }
 
 /// Removes every container and build volume on every engine; a dead engine gets a short
-/// try. Returns the first error of an engine that still answers.
-pub async fn cleanup_all(fleet: &Fleet<'_>) -> std::result::Result<(), crate::engine::EngineError> {
+/// try. After a build that succeeded, the removals of retired containers go on (the
+/// caller waits for them with [`crate::engine::Engine::cleanup`] when its outputs are
+/// written), but where a build volume must go too, they are waited for: a volume in use
+/// cannot be removed. Returns the first error of an engine that still answers.
+pub async fn cleanup_all(
+    fleet: &Fleet<'_>,
+    succeeded: bool,
+) -> std::result::Result<(), crate::engine::EngineError> {
     let mut first = None;
     for (i, m) in fleet.members.iter().enumerate() {
         let limit = if fleet.alive(i) { 120 } else { 5 };
+        let volumes = m.shared.volumes.names();
         let work = async {
-            let res = m.spec.engine.cleanup().await;
-            for v in m.shared.volumes.names() {
+            let res = if succeeded && volumes.is_empty() {
+                m.spec.engine.cleanup_unretired().await
+            } else {
+                m.spec.engine.cleanup().await
+            };
+            for v in volumes {
                 let _ = m.spec.engine.remove_volume(&v).await;
             }
             res

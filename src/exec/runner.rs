@@ -348,7 +348,7 @@ async fn finish(
         };
         let res = record_roots(env, &at, &key_out, roots, &files).await;
         if cursor.live.is_none() {
-            let _ = env.engine.remove_container(&id).await;
+            env.engine.retire_container(&id);
         }
         res?;
     }
@@ -373,7 +373,7 @@ async fn finish(
             Some(live.id)
         }
         Some(live) => {
-            let _ = env.engine.remove_container(&live.id).await;
+            env.engine.retire_container(&live.id);
             None
         }
         None => None,
@@ -570,7 +570,7 @@ async fn ensure_live(
                 commit(env, at, cursor, state, &key).await?;
             }
             let live = cursor.live.take().expect("checked");
-            let _ = env.engine.remove_container(&live.id).await;
+            env.engine.retire_container(&live.id);
         }
     }
     if cursor.live.is_some() {

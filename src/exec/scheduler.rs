@@ -292,7 +292,7 @@ pub async fn execute(inputs: ExecInputs<'_>) -> Result<ExecOutcome> {
         Ok::<_, ExecError>(())
     }
     .await;
-    let cleaned = cleanup_all(&fleet).await;
+    let cleaned = cleanup_all(&fleet, result.is_ok()).await;
     match (result, cleaned) {
         (Err(e), _) => return Err(e),
         (Ok(_), Err(source)) => {

@@ -112,6 +112,24 @@ impl Engines {
         self.live[0].native[0].clone()
     }
 
+    /// Waits for the removal of the containers a build retired (they are removed beside
+    /// the build's last steps, its export and its push), then removes any left: call it
+    /// when the build's outputs are written, whatever the outcome. An engine gets at
+    /// most two minutes. Returns the first error.
+    pub async fn settle(&self) -> std::result::Result<(), EngineError> {
+        let all = self.live.iter().map(|e| async {
+            match tokio::time::timeout(Duration::from_secs(120), e.engine.cleanup()).await {
+                Ok(res) => res.map(|_| ()),
+                Err(_) => Err(EngineError::Unreachable {
+                    endpoint: e.engine.endpoint().to_string(),
+                    reason: "no answer within 120 s while removing the build's containers".into(),
+                    hint: "`xplat prune` removes what a build left behind".into(),
+                }),
+            }
+        });
+        join_all(all).await.into_iter().collect()
+    }
+
     /// At most this many jobs at once: the engines' CPUs together (at least one each).
     pub fn job_limit(&self) -> usize {
         self.live

@@ -217,8 +217,12 @@ async fn xplat_build(
         &recorder,
         &CancellationToken::new(),
     )
-    .await
-    .map_err(|e| format!("xplat build failed: {}", error_chain(&e)))?;
+    .await;
+    env.engines
+        .settle()
+        .await
+        .map_err(|e| format!("removing the build's containers: {e}"))?;
+    let built = built.map_err(|e| format!("xplat build failed: {}", error_chain(&e)))?;
     let modes = recorder
         .events()
         .iter()

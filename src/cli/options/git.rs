@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 /// What xplat knows about the checkout the build runs from.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -112,22 +112,34 @@ pub fn rfc3339(secs: i64) -> String {
 }
 
 /// Asks `git` about the checkout holding `dir`. Anything git cannot answer
-/// (no git, not a checkout, no remote) is left `None`; this never fails.
+/// (no git, not a checkout, no remote) is left `None`; this never fails. The two
+/// questions go to two `git` processes at once (every build asks them, before anything
+/// else can start).
 pub fn probe(dir: &Path) -> GitFacts {
-    let run = |args: &[&str]| -> Option<String> {
-        let out = Command::new("git")
+    let spawn = |args: &[&str]| {
+        Command::new("git")
             .arg("-C")
             .arg(dir)
             .args(args)
-            .output()
-            .ok()?;
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok()
+    };
+    let answer = |child: Option<std::process::Child>| -> Option<String> {
+        let out = child?.wait_with_output().ok()?;
         let text = String::from_utf8(out.stdout).ok()?.trim().to_string();
         (out.status.success() && !text.is_empty()).then_some(text)
     };
+    let head = spawn(&["log", "-1", "--format=%H%n%ct"]);
+    let remote = spawn(&["config", "--get", "remote.origin.url"]);
+    let head = answer(head);
+    let mut lines = head.as_deref().unwrap_or_default().lines();
     GitFacts {
-        revision: run(&["rev-parse", "HEAD"]),
-        remote_url: run(&["config", "--get", "remote.origin.url"]),
-        commit_time: run(&["log", "-1", "--format=%ct"]).and_then(|t| t.parse().ok()),
+        revision: lines.next().map(str::to_string),
+        commit_time: lines.next().and_then(|t| t.parse().ok()),
+        remote_url: answer(remote),
     }
 }
 
