@@ -446,6 +446,36 @@ async fn cleanup_removes_every_container_left_on_an_error_path() {
     assert!(!managed.contains(&failed) && !managed.contains(&idle));
 }
 
+/// A retired container goes while the caller goes on: `cleanup_unretired` (the end of a
+/// successful exec) leaves its removal running and removes any other container; `cleanup`
+/// (the end of the build command) waits for it.
+#[tokio::test]
+async fn a_retired_container_is_removed_beside_the_build_and_cleanup_waits_for_it() {
+    let engine = require_busybox_engine!();
+    // A running keep-alive shell, as a job's container is.
+    let shell = RunSpec {
+        open_stdin: true,
+        ..busybox(argv(&["/bin/sh"]))
+    };
+    let retired = engine.create_container(&shell).await.unwrap();
+    engine.start_container(&retired).await.unwrap();
+    let other = engine.create_container(&busybox(Vec::new())).await.unwrap();
+    let started = Instant::now();
+    engine.retire_container(&retired);
+    assert!(
+        started.elapsed() < Duration::from_millis(50),
+        "retiring waited for the removal"
+    );
+    assert_eq!(engine.cleanup_unretired().await.unwrap(), 1);
+    assert!(!engine.container_exists(&other).await.unwrap());
+    assert!(!engine.live_containers().contains(&other));
+    engine.cleanup().await.unwrap();
+    assert!(!engine.container_exists(&retired).await.unwrap());
+    assert!(engine.live_containers().is_empty());
+    let managed = engine.list_managed_containers().await.unwrap();
+    assert!(!managed.contains(&retired) && !managed.contains(&other));
+}
+
 #[tokio::test]
 async fn create_failure_names_the_image_and_leaves_nothing() {
     let engine = require_busybox_engine!();
