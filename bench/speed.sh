@@ -144,6 +144,16 @@ floor_once() {
     secs "$s" "$(now)"
 }
 best() { printf '%s\n' "$@" | sort -g | head -1; }
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { printf "%.3f", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+# The xplat/BuildKit ratio of each round's builds (the two ran back to back, so a slow
+# stretch of the machine weighs on both): their median is a second reading beside the
+# ratio of the best times.
+paired() { # X-array-name B-array-name
+    local -n xs=$1 bs=$2
+    local i out=()
+    for i in "${!xs[@]}"; do out+=("$(ratio "${xs[$i]}" "${bs[$i]}")"); done
+    echo "${out[*]}"
+}
 all_x_cold=() all_x_warm=() all_x_change=() all_b_cold=() all_b_warm=() all_b_change=() all_floor=()
 for round in $(seq 1 "$ROUNDS"); do
     # Whichever builds first after the other's builds reads more from disk: take turns.
@@ -166,6 +176,10 @@ printf '%-28s %9s %9s %9s\n' "BuildKit, same engine" "$b_cold" "$b_warm" "$b_cha
 printf '%-28s %9s\n' "floor (chroot, no engine)" "$floor"
 echo
 echo "xplat/BuildKit: cold $(ratio "$x_cold" "$b_cold"), warm $(ratio "$x_warm" "$b_warm"), after change $(ratio "$x_change" "$b_change")   (goal: <= 1)"
+# shellcheck disable=SC2034 # read through paired's namerefs
+read -r -a r_cold <<<"$(paired all_x_cold all_b_cold)"
+read -r -a r_change <<<"$(paired all_x_change all_b_change)"
+echo "xplat/BuildKit per round: cold ${r_cold[*]} (median $(median "${r_cold[@]}")), after change ${r_change[*]} (median $(median "${r_change[@]}"))"
 echo "xplat cold/floor: $(ratio "$x_cold" "$floor")   (goal on overlay2: <= 1.10)"
 echo "xplat warm/cold:  $(ratio "$x_warm" "$x_cold")   (goal: <= 0.02)"
 echo "xplat RUN steps run after the change (count, step):"

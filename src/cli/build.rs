@@ -290,17 +290,29 @@ pub fn build_command(
     let result = rt.block_on(async {
         let cancel = CancellationToken::new();
         cancel_on_signals(cancel.clone())?;
-        // The registry's answer to a push and the engines' come at the same time.
-        let check_push = async {
-            if out_opts.push {
-                super::output_args::check_push(&client, &out_opts.tags).await?;
+        // The registry's answer to a push and the engines' come at the same time; a refused
+        // push is the error to report, whatever the engines said.
+        let engines = {
+            let check_push = async {
+                if out_opts.push {
+                    super::output_args::check_push(&client, &out_opts.tags).await?;
+                }
+                Ok::<_, anyhow::Error>(())
+            };
+            let connect = connect_engines(&opts, &config, catalog, engine_context);
+            tokio::pin!(check_push, connect);
+            tokio::select! {
+                biased;
+                checked = &mut check_push => {
+                    checked?;
+                    connect.await?
+                }
+                connected = &mut connect => {
+                    check_push.await?;
+                    connected?
+                }
             }
-            Ok(())
         };
-        let (_, engines) = tokio::try_join!(
-            check_push,
-            connect_engines(&opts, &config, catalog, engine_context)
-        )?;
         // The containers the build retired are removed beside its export and push, and
         // waited for here, whatever the outcome.
         let result = build_and_deliver(
@@ -416,15 +428,11 @@ fn stage_results_command(
         cancel_on_signals(cancel.clone())?;
         let engines = connect_engines(opts, config, catalog, engine_context).await?;
         let outcome = ops::build_on(opts, &engines, reporter.as_ref(), &cancel).await;
-        let settled = engines.settle().await;
         reporter.finish();
-        match (outcome, settled) {
-            (Err(e), _) if e.is_cancelled() => Err(Exit::Interrupted.into()),
-            (Err(e), _) => Err(anyhow::Error::new(e).context(building(&opts.context_dir))),
-            (Ok(_), Err(e)) => {
-                Err(anyhow::Error::new(e).context("removing the build's containers"))
-            }
-            (Ok(o), Ok(())) => Ok(o),
+        match outcome {
+            Ok(o) => Ok(o),
+            Err(e) if e.is_cancelled() => Err(Exit::Interrupted.into()),
+            Err(e) => Err(anyhow::Error::new(e).context(building(&opts.context_dir))),
         }
     })?;
     for t in &outcome.targets {

@@ -115,16 +115,22 @@ impl Engines {
     /// Waits for the removal of the containers a build retired (they are removed beside
     /// the build's last steps, its export and its push), then removes any left: call it
     /// when the build's outputs are written, whatever the outcome. An engine gets at
-    /// most two minutes. Returns the first error.
+    /// most two minutes; one that no longer answers is let go, as the executor lets it go
+    /// (what it held went with it). Returns the first error of an engine that answers.
     pub async fn settle(&self) -> std::result::Result<(), EngineError> {
         let all = self.live.iter().map(|e| async {
-            match tokio::time::timeout(Duration::from_secs(120), e.engine.cleanup()).await {
+            let res = match tokio::time::timeout(Duration::from_secs(120), e.engine.cleanup()).await
+            {
                 Ok(res) => res.map(|_| ()),
                 Err(_) => Err(EngineError::Unreachable {
                     endpoint: e.engine.endpoint().to_string(),
                     reason: "no answer within 120 s while removing the build's containers".into(),
                     hint: "`xplat prune` removes what a build left behind".into(),
                 }),
+            };
+            match res {
+                Err(_) if e.engine.ping().await.is_err() => Ok(()),
+                res => res,
             }
         });
         join_all(all).await.into_iter().collect()

@@ -183,7 +183,26 @@ pub async fn build_on(
 ) -> Result<BuildOutcome> {
     let client = RegistryClient::new(crate::registry::ClientOptions::default())
         .map_err(|e| ExecError::RegistryClient(Box::new(e)))?;
-    let ran = run_engine(opts, engines, &client, reporter, cancel, true).await?;
+    let built = stage_results(opts, engines, &client, reporter, cancel).await;
+    // Nothing follows in the engine: the removal of retired containers is waited for here.
+    let settled = engines.settle().await;
+    let built = built?;
+    settled.map_err(|source| ExecError::EngineOp {
+        action: "removing the build's containers".into(),
+        source: Box::new(source),
+    })?;
+    Ok(built)
+}
+
+/// [`build_on`] but for waiting on the retired containers.
+async fn stage_results(
+    opts: &BuildOptions,
+    engines: &Engines,
+    client: &RegistryClient,
+    reporter: &dyn Reporter,
+    cancel: &CancellationToken,
+) -> Result<BuildOutcome> {
+    let ran = run_engine(opts, engines, client, reporter, cancel, true).await?;
     let mut targets = Vec::with_capacity(ran.plan.targets.len());
     for t in &ran.plan.targets {
         let out = ran.exec.outputs[t.final_job.0]
