@@ -161,15 +161,10 @@ impl Drop for DockerEngine {
         let Ok(handle) = tokio::runtime::Handle::try_current() else {
             return;
         };
-        let docker = self.docker.clone();
-        let ids = self.containers.snapshot();
+        let (docker, containers) = (self.docker.clone(), self.containers.clone());
         handle.spawn(async move {
-            for id in ids {
-                let opts = RemoveContainerOptionsBuilder::default()
-                    .force(true)
-                    .v(true)
-                    .build();
-                let _ = docker.remove_container(&id.0, Some(opts)).await;
+            for id in containers.snapshot() {
+                let _ = force_remove(&docker, &containers, &id).await;
             }
         });
     }
