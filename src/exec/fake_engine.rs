@@ -75,7 +75,7 @@ impl FakeEngine {
         }
     }
 
-    /// A native-diff engine (commits cost 0.15 s) whose RUN steps take 0.2 s each.
+    /// A native-diff engine (commits cost 0.08 s) whose RUN steps take 0.2 s each.
     pub(crate) fn with_native_diff(mut self) -> FakeEngine {
         self.profile.native_diff = true;
         self.run_ms = 200;
