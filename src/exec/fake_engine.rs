@@ -75,7 +75,8 @@ impl FakeEngine {
         }
     }
 
-    /// A native-diff engine (commits cost 0.08 s) whose RUN steps take 0.2 s each.
+    /// A native-diff engine (commits as cheap as [`crate::engine::EngineProfile::commit_seconds`]
+    /// says) whose RUN steps take 0.2 s each.
     pub(crate) fn with_native_diff(mut self) -> FakeEngine {
         self.profile.native_diff = true;
         self.run_ms = 200;
