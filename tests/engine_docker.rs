@@ -653,3 +653,116 @@ async fn dropping_the_last_engine_handle_removes_its_containers_as_a_best_effort
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// What a container made from `image` sees: every path outside /proc, /sys and /dev with
+/// its type, mode, owner, size, link count (and mtime and checksum for files), minus
+/// what each container gets of its own (/.dockerenv, /etc/hosts and the like).
+async fn listing(engine: &DockerEngine, image: &str) -> Vec<String> {
+    let script = r#"cd / && find . -xdev \( -path ./proc -o -path ./sys -o -path ./dev \) -prune -o -print | sort | while read -r f; do
+  case "$f" in ./.dockerenv|./etc/hostname|./etc/hosts|./etc/resolv.conf|./etc/mtab) continue;; esac
+  if [ -f "$f" ] && [ ! -L "$f" ]; then echo "$(stat -c '%n|%F|%a|%u|%g|%s|%h|%Y' "$f")|$(md5sum < "$f")"
+  else stat -c '%n|%F|%a|%u|%g|%h' "$f"; fi
+done"#;
+    let mut spec = busybox(sh(script));
+    spec.image = image.into();
+    let (code, out, _) = run_step(engine, &spec).await;
+    assert_eq!(code, 0, "{:?}", out.texts(OutputStream::Stderr));
+    out.texts(OutputStream::Stdout)
+}
+
+/// On fuse-overlayfs xplat commits from the container's upper directory instead of the
+/// engine's tree walk: the image must be the one the engine's own commit makes, for
+/// every kind of change a RUN can leave (new, changed, removed and renamed files and
+/// directories, a directory replaced, hard and symbolic links, a FIFO, a device, a
+/// setuid file, a name too long for a plain tar header).
+#[tokio::test]
+async fn a_commit_from_the_upper_directory_is_the_engines_commit() {
+    let engine = require_busybox_engine!();
+    if !engine.profile().commits_upper_dirs {
+        let driver = &engine.profile().storage_driver;
+        require!(Err::<(), _>(format!(
+            "the engine's storage driver is {driver}: commits from upper directories are for fuse-overlayfs engines on this machine"
+        )));
+    }
+    let long = "n".repeat(120);
+    let script = format!(
+        "set -e; mkdir -p /w/a/b; echo one > /w/a/one; ln /w/a/one /w/a/two; \
+         ln -s ../one /w/a/b/link; mkfifo /w/fifo; mknod /w/null c 1 3; \
+         echo s > /w/suid; chmod 4755 /w/suid; chown 7:9 /w/a/b; echo long > /w/{long}; \
+         touch -d '2001-02-03 04:05:06' /w/a/one; rm /etc/group; rm -rf /usr/sbin; \
+         mkdir /usr/sbin; echo new > /usr/sbin/only; mv /root /root2; chmod 600 /etc/passwd; \
+         rm /bin/arch"
+    );
+    let id = engine
+        .create_container(&busybox(sh(&script)))
+        .await
+        .unwrap();
+    let out = Captured::default();
+    let code = {
+        let sink = out.sink();
+        engine
+            .run_container(&id, &sink, &CancellationToken::new())
+            .await
+            .unwrap()
+    };
+    assert_eq!(code, 0, "{:?}", out.texts(OutputStream::Stderr));
+    let mut want = match engine.inspect_image(BUSYBOX).await.unwrap() {
+        ImageLookup::Found(i) => i.config,
+        ImageLookup::Missing => unreachable!(),
+    };
+    want.env = Some(argv(&["PATH=/bin", "K=v"]));
+    let t = Instant::now();
+    let ours = engine
+        .commit_from_upper(&id, &want)
+        .await
+        .unwrap()
+        .expect("a commit from the upper directory");
+    let ours_took = t.elapsed();
+    let theirs = engine.commit_by_engine(&id, &want).await.unwrap();
+    engine.remove_container(&id).await.unwrap();
+    assert_ne!(ours, theirs, "two commits, two images");
+
+    let (a, b) = (
+        engine.inspect_image(&ours).await.unwrap(),
+        engine.inspect_image(&theirs).await.unwrap(),
+    );
+    let (ImageLookup::Found(a), ImageLookup::Found(b)) = (a, b) else {
+        panic!("both images exist");
+    };
+    assert_eq!(a.config, b.config, "one config from both commits");
+    assert_eq!(a.diff_ids.len(), b.diff_ids.len());
+    assert_eq!(
+        a.diff_ids[..a.diff_ids.len() - 1],
+        b.diff_ids[..b.diff_ids.len() - 1]
+    );
+
+    let (ls_ours, ls_theirs) = (
+        listing(&engine, &ours).await,
+        listing(&engine, &theirs).await,
+    );
+    for id in [&ours, &theirs] {
+        engine.remove_image(id, true).await.unwrap();
+    }
+    assert_eq!(ls_ours, ls_theirs, "one filesystem from both commits");
+    let has = |prefix: &str| ls_ours.iter().any(|l| l.starts_with(prefix));
+    assert!(
+        has("./w/a/one|regular file|644|0|0|4|2|981173106|"),
+        "{ls_ours:#?}"
+    );
+    assert!(has("./w/null|character special file|"), "{ls_ours:#?}");
+    assert!(has("./w/fifo|fifo|"), "{ls_ours:#?}");
+    assert!(has("./w/suid|regular file|4755|"), "{ls_ours:#?}");
+    assert!(has("./w/a/b|directory|755|7|9|"), "{ls_ours:#?}");
+    assert!(has(&format!("./w/{long}|")), "{ls_ours:#?}");
+    assert!(has("./usr/sbin/only|") && !has("./etc/group") && !has("./root|") && has("./root2|"));
+    assert_eq!(
+        ls_ours
+            .iter()
+            .filter(|l| l.starts_with("./usr/sbin/"))
+            .count(),
+        1,
+        "the replaced directory holds only its new file"
+    );
+    assert!(!has("./bin/arch"));
+    eprintln!("commit from the upper directory: {ours_took:?}");
+}

@@ -37,6 +37,7 @@ use crate::platform::Platform;
 
 mod attach;
 mod connect;
+mod upper;
 use connect::root_cause;
 
 /// The oldest engine API xplat works with (Docker 20.10).
@@ -52,6 +53,9 @@ pub struct DockerEngine {
     platform: Platform,
     profile: EngineProfile,
     pub(super) containers: Arc<Containers>,
+    /// The image store's config folder, when commits are made from upper directories
+    /// (see `upper`).
+    image_store: Option<std::path::PathBuf>,
 }
 
 impl DockerEngine {
@@ -63,6 +67,28 @@ impl DockerEngine {
     /// The negotiated API version.
     pub fn api_version(&self) -> &str {
         &self.api_version
+    }
+
+    /// The engine's own commit (`POST /commit`), never the one from the upper directory
+    /// that [`Engine::commit`] makes where it can: the two are compared in the tests.
+    pub async fn commit_by_engine(
+        &self,
+        id: &ContainerId,
+        config: &ContainerConfig,
+    ) -> Result<String> {
+        let opts = CommitContainerOptionsBuilder::default()
+            .container(&id.0)
+            .pause(false)
+            .build();
+        let res = self
+            .docker
+            .commit_container(opts, request::commit_config(config))
+            .await
+            .map_err(|source| EngineError::Commit {
+                id: id.0.clone(),
+                source,
+            })?;
+        Ok(res.id)
     }
 
     /// Ids of containers created through this engine and not removed yet.
@@ -428,19 +454,10 @@ impl Engine for DockerEngine {
         config: &'a ContainerConfig,
     ) -> BoxFuture<'a, Result<String>> {
         async move {
-            let opts = CommitContainerOptionsBuilder::default()
-                .container(&id.0)
-                .pause(false)
-                .build();
-            let res = self
-                .docker
-                .commit_container(opts, request::commit_config(config))
-                .await
-                .map_err(|source| EngineError::Commit {
-                    id: id.0.clone(),
-                    source,
-                })?;
-            Ok(res.id)
+            if let Some(image) = self.commit_from_upper(id, config).await? {
+                return Ok(image);
+            }
+            self.commit_by_engine(id, config).await
         }
         .boxed()
     }

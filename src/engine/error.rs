@@ -219,6 +219,14 @@ pub enum EngineError {
         /// bollard's error.
         source: Bollard,
     },
+    /// Committing a container from its upper directory (fuse-overlayfs) failed.
+    #[error("committing container {id} from its upper directory: {reason}")]
+    CommitLayer {
+        /// Container id.
+        id: String,
+        /// What went wrong.
+        reason: String,
+    },
     /// Removing a container failed.
     #[error("removing container {id}: {source}")]
     RemoveContainer {

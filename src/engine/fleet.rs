@@ -195,6 +195,9 @@ pub struct Survey {
     pub storage_driver: String,
     /// Whether commits diff natively (see `EngineProfile::native_diff`).
     pub native_diff: bool,
+    /// Whether xplat commits from upper directories there instead (see
+    /// `EngineProfile::commits_upper_dirs`).
+    pub commits_upper_dirs: bool,
     /// CPUs.
     pub cpus: i64,
     /// Memory in bytes.
@@ -232,6 +235,7 @@ impl Survey {
             binfmt_handlers: None,
             storage_driver: String::new(),
             native_diff: false,
+            commits_upper_dirs: false,
             cpus: 0,
             memory: 0,
         }
@@ -264,6 +268,7 @@ impl Survey {
             binfmt_handlers: handlers,
             storage_driver: profile.storage_driver.clone(),
             native_diff: profile.native_diff,
+            commits_upper_dirs: profile.commits_upper_dirs,
             cpus: profile.cpus,
             memory: profile.memory,
         }

@@ -225,6 +225,68 @@ pub fn commit_config(config: &ContainerConfig) -> bollard::models::ContainerConf
     serde_json::from_value(json).expect("Docker's config shape")
 }
 
+/// The config `POST /commit` gives an image when sent `wanted` for a container whose own
+/// config is `container`: the engine fills what `wanted` leaves empty and adds what it
+/// lacks, never removing anything (Docker's `daemon/commit.go` `merge`; a HEALTHCHECK is
+/// taken whole). The commit from
+/// an upper directory writes this, so both commits give one config.
+pub fn merge_commit_config(
+    wanted: &ContainerConfig,
+    container: &ContainerConfig,
+) -> ContainerConfig {
+    let mut out = wanted.clone();
+    out.extra.clear();
+    let empty = |s: &Option<String>| s.as_deref().map_or(true, str::is_empty);
+    if empty(&out.user) {
+        out.user = container.user.clone().filter(|u| !u.is_empty());
+    }
+    if let Some(theirs) = &container.exposed_ports {
+        let ours = out.exposed_ports.get_or_insert_with(BTreeMap::new);
+        for (k, v) in theirs {
+            ours.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+    }
+    if let Some(theirs) = &container.env {
+        let ours = out.env.get_or_insert_with(Vec::new);
+        let key = |e: &str| e.split('=').next().unwrap_or("").to_string();
+        for e in theirs {
+            if !ours.iter().any(|o| key(o) == key(e)) {
+                ours.push(e.clone());
+            }
+        }
+    }
+    let labels = out.labels.get_or_insert_with(BTreeMap::new);
+    for (k, v) in container.labels.iter().flatten() {
+        labels.entry(k.clone()).or_insert_with(|| v.clone());
+    }
+    let none = |v: &Option<Vec<String>>| v.as_ref().map_or(true, Vec::is_empty);
+    if none(&out.entrypoint) {
+        if none(&out.cmd) {
+            out.cmd = container.cmd.clone();
+            out.args_escaped = container.args_escaped;
+        }
+        if out.entrypoint.is_none() {
+            out.entrypoint = container.entrypoint.clone();
+        }
+    }
+    if out.healthcheck.is_none() {
+        out.healthcheck = container.healthcheck.clone();
+    }
+    if empty(&out.working_dir) {
+        out.working_dir = container.working_dir.clone().filter(|w| !w.is_empty());
+    }
+    if let Some(theirs) = &container.volumes {
+        let ours = out.volumes.get_or_insert_with(BTreeMap::new);
+        for (k, v) in theirs {
+            ours.insert(k.clone(), v.clone());
+        }
+    }
+    if empty(&out.stop_signal) {
+        out.stop_signal = container.stop_signal.clone().filter(|s| !s.is_empty());
+    }
+    out
+}
+
 /// Fields of an engine's config that describe the container it was committed from, not
 /// the image: dropped so they never reach a config xplat writes.
 const CONTAINER_NOISE: [&str; 10] = [
@@ -327,6 +389,7 @@ pub fn engine_profile(info: &bollard::models::SystemInfo, server_version: &str) 
         memory: info.mem_total.unwrap_or(0),
         operating_system: info.operating_system.clone().unwrap_or_default(),
         shares_filesystem: false,
+        commits_upper_dirs: false,
     }
 }
 

@@ -329,3 +329,35 @@ fn api_version_comparison() {
     assert!(!api_at_least("1.9", "1.41"));
     assert!(!api_at_least("garbage", "1.41"));
 }
+
+#[test]
+fn the_commit_merge_fills_what_the_wanted_config_leaves_empty_and_removes_nothing() {
+    let container = ContainerConfig {
+        env: Some(vec!["A=2".into(), "B=3".into()]),
+        cmd: Some(vec!["/bin/sh".into()]),
+        working_dir: Some("/x".into()),
+        labels: Some(BTreeMap::from([
+            ("xplat.managed".to_string(), "true".to_string()),
+            ("k".to_string(), "theirs".to_string()),
+        ])),
+        ..ContainerConfig::default()
+    };
+    let wanted = ContainerConfig {
+        env: Some(vec!["A=1".into()]),
+        labels: Some(BTreeMap::from([("k".to_string(), "ours".to_string())])),
+        ..ContainerConfig::default()
+    };
+    let got = merge_commit_config(&wanted, &container);
+    assert_eq!(got.env, Some(vec!["A=1".to_string(), "B=3".to_string()]));
+    assert_eq!(got.cmd, container.cmd);
+    assert_eq!(got.working_dir.as_deref(), Some("/x"));
+    let labels = got.labels.unwrap();
+    assert_eq!(labels["k"], "ours");
+    assert_eq!(labels["xplat.managed"], "true");
+    // An ENTRYPOINT keeps the container's command out.
+    let with_entrypoint = ContainerConfig {
+        entrypoint: Some(vec!["/app".into()]),
+        ..wanted
+    };
+    assert_eq!(merge_commit_config(&with_entrypoint, &container).cmd, None);
+}

@@ -113,7 +113,15 @@ fn engines_lists_both_engines_with_their_platforms_and_storage() {
         "{text}"
     );
     let local_driver = local["storage_driver"].as_str().unwrap();
-    if local["native_diff"] == false {
+    if local["native_diff"] == false && local["commits_upper_dirs"] == true {
+        assert!(
+            text.contains(&format!(
+                "note: local: storage driver {local_driver} has no native diff: xplat commits \
+                 from the containers' upper directories itself"
+            )),
+            "{text}"
+        );
+    } else if local["native_diff"] == false {
         assert!(
             text.contains(&format!(
                 "warning: local: storage driver {local_driver} has no native diff"

@@ -93,6 +93,8 @@ impl DockerEngine {
         profile.shares_filesystem = matches!(config.endpoint, Endpoint::Unix(_))
             && !host.trim().is_empty()
             && host.trim() == profile.name;
+        let image_store = super::upper::image_store(&info, profile.shares_filesystem);
+        profile.commits_upper_dirs = image_store.is_some();
         Ok(DockerEngine {
             docker: docker.with_timeout(config.request_timeout),
             endpoint,
@@ -101,6 +103,7 @@ impl DockerEngine {
             platform,
             profile,
             containers: Arc::new(Containers::new()),
+            image_store,
         })
     }
 
