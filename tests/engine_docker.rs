@@ -59,6 +59,13 @@ impl Captured {
 
 /// Creates a container for `spec`, runs it, removes it; returns (exit code, captured output).
 async fn run_step(engine: &DockerEngine, spec: &RunSpec) -> (i64, Captured, ContainerId) {
+    let (code, out, id) = run_kept(engine, spec).await;
+    engine.remove_container(&id).await.expect("remove");
+    (code, out, id)
+}
+
+/// [`run_step`], keeping the stopped container.
+async fn run_kept(engine: &DockerEngine, spec: &RunSpec) -> (i64, Captured, ContainerId) {
     let id = engine.create_container(spec).await.expect("create");
     let out = Captured::default();
     let code = {
@@ -68,7 +75,6 @@ async fn run_step(engine: &DockerEngine, spec: &RunSpec) -> (i64, Captured, Cont
             .await
             .expect("run")
     };
-    engine.remove_container(&id).await.expect("remove");
     (code, out, id)
 }
 
@@ -693,18 +699,7 @@ async fn a_commit_from_the_upper_directory_is_the_engines_commit() {
          mkdir /usr/sbin; echo new > /usr/sbin/only; mv /root /root2; chmod 600 /etc/passwd; \
          rm /bin/arch"
     );
-    let id = engine
-        .create_container(&busybox(sh(&script)))
-        .await
-        .unwrap();
-    let out = Captured::default();
-    let code = {
-        let sink = out.sink();
-        engine
-            .run_container(&id, &sink, &CancellationToken::new())
-            .await
-            .unwrap()
-    };
+    let (code, out, id) = run_kept(&engine, &busybox(sh(&script))).await;
     assert_eq!(code, 0, "{:?}", out.texts(OutputStream::Stderr));
     let mut want = match engine.inspect_image(BUSYBOX).await.unwrap() {
         ImageLookup::Found(i) => i.config,

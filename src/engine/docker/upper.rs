@@ -94,7 +94,7 @@ impl DockerEngine {
         let merged = merge_commit_config(config, &layout.container_config);
         let docker_version = self.profile.server_version.clone();
         let container = id.0.clone();
-        let archive = tokio::task::spawn_blocking(move || {
+        let (file, image_id) = tokio::task::spawn_blocking(move || {
             sync_filesystem(&layout.merged);
             let meta = ChildMeta {
                 created: now_rfc3339(),
@@ -107,13 +107,7 @@ impl DockerEngine {
         .await
         .map_err(|e| fail(e.to_string()))?
         .map_err(|e| fail(e.to_string()))?;
-        let image_id = archive.image_id.clone();
-        let file = tokio::fs::File::open(&archive.path)
-            .await
-            .map_err(|e| fail(format!("opening {}: {e}", archive.path.display())))?;
-        // Open: the name can go, and nothing is left behind whatever happens next.
-        drop(archive);
-        let body = tokio_util::io::ReaderStream::new(file).boxed();
+        let body = tokio_util::io::ReaderStream::new(tokio::fs::File::from_std(file)).boxed();
         let said = self.load_image(body).await?;
         if !said.iter().any(|l| l.contains(&image_id)) {
             return Err(fail(format!("the engine loaded {said:?}, not {image_id}")));
@@ -217,34 +211,31 @@ struct ChildMeta {
     docker_version: String,
 }
 
-/// A load archive in a temporary file, removed when dropped.
-struct Archive {
-    path: PathBuf,
-    image_id: String,
+/// A temporary file with no name: created in `$TMPDIR` and unlinked at once, so nothing is
+/// left behind however the process ends.
+fn unnamed_file() -> io::Result<File> {
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let path = std::env::temp_dir().join(format!("xplat-commit-{}-{n}.tar", std::process::id()));
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(&path)?;
+    fs::remove_file(&path)?;
+    Ok(file)
 }
 
-impl Drop for Archive {
-    fn drop(&mut self) {
-        let _ = fs::remove_file(&self.path);
-    }
-}
-
-/// Writes the `docker load` archive: the layer first (its header written last, once its
-/// size is known), then the config and `manifest.json`.
+/// Writes the `docker load` archive into an unnamed file: the layer first (its header
+/// written last, once its size is known), then the config and `manifest.json`. Returns the
+/// file, at its start, and the image id.
 fn write_archive(
     layout: &Layout,
     parent: &[u8],
     config: &ContainerConfig,
     meta: &ChildMeta,
-) -> io::Result<Archive> {
-    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let path = std::env::temp_dir().join(format!("xplat-commit-{}-{n}.tar", std::process::id()));
-    let mut archive = Archive {
-        path,
-        image_id: String::new(),
-    };
-    let mut file = File::create(&archive.path)?;
+) -> io::Result<(File, String)> {
+    let mut file = unnamed_file()?;
     file.write_all(&[0u8; 512])?;
     let hashing = HashingWriter::new(io::BufWriter::new(file));
     let (hashing, entries) = write_layer(&layout.upper, &layout.lowers, hashing)?;
@@ -290,9 +281,8 @@ fn write_archive(
         file.seek(SeekFrom::Start(0))?;
         file.write_all(h.as_bytes())?;
     }
-    file.sync_data().ok();
-    archive.image_id = sha256_digest(&config_bytes);
-    Ok(archive)
+    file.seek(SeekFrom::Start(0))?;
+    Ok((file, sha256_digest(&config_bytes)))
 }
 
 fn plain_header(size: u64) -> tar::Header {
@@ -363,7 +353,7 @@ fn write_layer<W: Write>(upper: &Path, lowers: &[PathBuf], out: W) -> io::Result
         entries: 0,
     };
     w.tar.mode(tar::HeaderMode::Complete);
-    w.walk(upper, Path::new(""))?;
+    w.walk(upper, Path::new(""), true)?;
     Ok((w.tar.into_inner()?, w.entries))
 }
 
@@ -376,7 +366,9 @@ struct LayerWriter<'l, W: Write> {
 }
 
 impl<W: Write> LayerWriter<'_, W> {
-    fn walk(&mut self, dir: &Path, rel: &Path) -> io::Result<()> {
+    /// Writes the entries of `dir` (at `rel` in the layer); `in_lower`: whether a layer
+    /// below has the directory (none has what is under a directory none has).
+    fn walk(&mut self, dir: &Path, rel: &Path, in_lower: bool) -> io::Result<()> {
         let mut names: Vec<OsString> = fs::read_dir(dir)?
             .map(|e| e.map(|e| e.file_name()))
             .collect::<io::Result<_>>()?;
@@ -412,14 +404,15 @@ impl<W: Write> LayerWriter<'_, W> {
                 named.push("/");
                 h.set_size(0);
                 self.append(h, Path::new(&named), io::empty())?;
-                if self.is_opaque(&path) && self.lower_has_dir(&name_rel) {
+                let below = in_lower && self.lower_has_dir(&name_rel);
+                if below && self.is_opaque(&path) {
                     let mut m = self.header(&meta);
                     m.set_entry_type(tar::EntryType::Regular);
                     m.set_mode(meta.mode() & 0o777);
                     m.set_size(0);
                     self.append(m, &name_rel.join(OPAQUE_MARKER), io::empty())?;
                 }
-                self.walk(&path, &name_rel)?;
+                self.walk(&path, &name_rel, below)?;
             } else if ft.is_symlink() {
                 h.set_size(0);
                 let target = fs::read_link(&path)?;
