@@ -660,6 +660,27 @@ async fn dropping_the_last_engine_handle_removes_its_containers_as_a_best_effort
     }
 }
 
+/// The entry names of the top layer of a `docker save` archive.
+fn top_layer_names(saved: &[u8]) -> Vec<String> {
+    let mut files: HashMap<String, Vec<u8>> = HashMap::new();
+    for e in tar::Archive::new(saved).entries().unwrap() {
+        let mut e = e.unwrap();
+        let name = e.path().unwrap().display().to_string();
+        if name == "manifest.json" || name.ends_with("layer.tar") {
+            let mut body = Vec::new();
+            e.read_to_end(&mut body).unwrap();
+            files.insert(name, body);
+        }
+    }
+    let manifest: serde_json::Value = serde_json::from_slice(&files["manifest.json"]).unwrap();
+    let top = manifest[0]["Layers"].as_array().unwrap().last().unwrap();
+    tar::Archive::new(&files[top.as_str().unwrap()][..])
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().display().to_string())
+        .collect()
+}
+
 /// What a container made from `image` sees: every path outside /proc, /sys and /dev with
 /// its type, mode, owner, size, link count (and mtime and checksum for files), minus
 /// what each container gets of its own (/.dockerenv, /etc/hosts and the like).
@@ -731,6 +752,16 @@ async fn a_commit_from_the_upper_directory_is_the_engines_commit() {
         b.diff_ids[..b.diff_ids.len() - 1]
     );
 
+    // The new layer holds whiteouts only of names the image has: not of those that only
+    // the container had (runc's `.pivot_root` folder).
+    let top = top_layer_names(&collect(engine.export_image(&ours)).await);
+    assert!(top.iter().any(|n| n == "etc/.wh.group"), "{top:#?}");
+    assert!(top.iter().any(|n| n == "usr/sbin/.wh..wh..opq"), "{top:#?}");
+    assert!(
+        top.iter()
+            .all(|n| !n.contains(".pivot_root") && !n.starts_with("w/.wh.")),
+        "{top:#?}"
+    );
     let (ls_ours, ls_theirs) = (
         listing(&engine, &ours).await,
         listing(&engine, &theirs).await,

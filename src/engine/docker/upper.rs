@@ -22,7 +22,7 @@
 //! Written here because no crate reads an overlay upper directory into a Docker layer.
 
 use std::collections::HashMap;
-use std::ffi::{CString, OsString};
+use std::ffi::{CString, OsStr, OsString};
 use std::fs::{self, File};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::ffi::OsStrExt;
@@ -381,12 +381,26 @@ impl<W: Write> LayerWriter<'_, W> {
             if name == OPAQUE_MARKER {
                 continue;
             }
-            if ft.is_char_device() && meta.rdev() == 0 {
-                if name == FUSE_OPAQUE_DEVICE {
+            // A whiteout: a device 0/0, or fuse-overlayfs's `.wh.` file where it cannot make
+            // devices. fuse-overlayfs also leaves one for every name removed that only it had
+            // (runc's `.pivot_root` folder, a compiler's temporary files): only a whiteout of
+            // a name a layer below has changes the image; the engine's tree walk sees no
+            // others, and neither do these layers.
+            let hidden = if ft.is_char_device() && meta.rdev() == 0 {
+                Some(name.clone())
+            } else if ft.is_file() && meta.len() == 0 {
+                name.as_bytes()
+                    .strip_prefix(WHITEOUT.as_bytes())
+                    .map(|n| OsStr::from_bytes(n).to_os_string())
+            } else {
+                None
+            };
+            if let Some(hidden) = hidden {
+                if name == FUSE_OPAQUE_DEVICE || !(in_lower && self.lower_has(&rel.join(&hidden))) {
                     continue;
                 }
                 let mut wh = OsString::from(WHITEOUT);
-                wh.push(&name);
+                wh.push(&hidden);
                 let mut h = self.header(&meta);
                 h.set_entry_type(tar::EntryType::Regular);
                 h.set_mode(0o600);
@@ -487,6 +501,12 @@ impl<W: Write> LayerWriter<'_, W> {
             || dir.join(OPAQUE_MARKER).exists()
     }
 
+    fn lower_has(&self, rel: &Path) -> bool {
+        self.lowers
+            .iter()
+            .any(|l| fs::symlink_metadata(l.join(rel)).is_ok())
+    }
+
     fn lower_has_dir(&self, rel: &Path) -> bool {
         self.lowers.iter().any(|l| {
             fs::symlink_metadata(l.join(rel))
@@ -560,7 +580,11 @@ mod tests {
         fs::hard_link(upper.join("kept/f"), upper.join("kept/sub/g")).unwrap();
         std::os::unix::fs::symlink("kept/f", upper.join("l")).unwrap();
         // fuse-overlayfs's whiteout where it cannot make a device: already Docker's form.
+        // One of a name no lower layer has (runc's `.pivot_root` folder, say) is dropped.
         fs::write(upper.join(".wh.gone"), b"").unwrap();
+        fs::write(lower.join("gone"), b"x").unwrap();
+        fs::write(upper.join(".wh..pivot_root123"), b"").unwrap();
+        fs::write(upper.join("new/.wh.absent"), b"").unwrap();
         let (out, n) = write_layer(&upper, &[lower], Vec::new()).unwrap();
         let got = entries(&out);
         assert_eq!(
