@@ -16,6 +16,7 @@ use xplat::engine::{
     EngineError, ImageLookup, MountSpec, OutputLine, OutputStream, PathKind, PathLookup, RunSpec,
     CACHE_KEY_LABEL, MANAGED_LABEL,
 };
+use xplat::oci::docker_archive::read_docker_save;
 use xplat::platform::Platform;
 
 use crate::support::{require, require_busybox_engine};
@@ -662,19 +663,10 @@ async fn dropping_the_last_engine_handle_removes_its_containers_as_a_best_effort
 
 /// The entry names of the top layer of a `docker save` archive.
 fn top_layer_names(saved: &[u8]) -> Vec<String> {
-    let mut files: HashMap<String, Vec<u8>> = HashMap::new();
-    for e in tar::Archive::new(saved).entries().unwrap() {
-        let mut e = e.unwrap();
-        let name = e.path().unwrap().display().to_string();
-        if name == "manifest.json" || name.ends_with("layer.tar") {
-            let mut body = Vec::new();
-            e.read_to_end(&mut body).unwrap();
-            files.insert(name, body);
-        }
-    }
-    let manifest: serde_json::Value = serde_json::from_slice(&files["manifest.json"]).unwrap();
-    let top = manifest[0]["Layers"].as_array().unwrap().last().unwrap();
-    tar::Archive::new(&files[top.as_str().unwrap()][..])
+    let dir = tempfile::tempdir().unwrap();
+    let image = read_docker_save(saved, dir.path()).unwrap().remove(0);
+    let top = std::fs::File::open(image.layers.last().unwrap()).unwrap();
+    tar::Archive::new(top)
         .entries()
         .unwrap()
         .map(|e| e.unwrap().path().unwrap().display().to_string())

@@ -1,7 +1,8 @@
 //! `xplat engines`: every engine of `[engines]` and `--engine` (else the default one),
 //! reachable or not, with its API version, the platforms it runs natively and those it
 //! can only emulate, its storage driver (a warning without native diff, a note where xplat
-//! commits from upper directories instead), CPUs and memory; as a table or `--format json`. Exits 1 when an engine cannot be reached.
+//! commits from upper directories instead), CPUs and memory; as a table or `--format
+//! json`. Exits 1 when an engine cannot be reached.
 //!
 //! Also the engines as `xplat plan` sees them offline ([`offline_slots`]): the declared
 //! platforms, else the build platform; capacity unknown.

@@ -228,8 +228,8 @@ pub fn commit_config(config: &ContainerConfig) -> bollard::models::ContainerConf
 /// The config `POST /commit` gives an image when sent `wanted` for a container whose own
 /// config is `container`: the engine fills what `wanted` leaves empty and adds what it
 /// lacks, never removing anything (Docker's `daemon/commit.go` `merge`; a HEALTHCHECK is
-/// taken whole). The commit from
-/// an upper directory writes this, so both commits give one config.
+/// taken whole). The commit from an upper directory writes this, so both commits give one
+/// config.
 pub fn merge_commit_config(
     wanted: &ContainerConfig,
     container: &ContainerConfig,

@@ -89,6 +89,48 @@ pub fn write_docker_archive<W: Write>(out: W, images: &[(&OciImage, Vec<String>)
     )
 }
 
+/// The names in a `docker load` archive of one untagged image that holds only the layers
+/// the engine lacks (it reads a layer's file only when the layer's chain is not in its
+/// store): `<config digest>.json` for the config, `<i>/layer.tar` for layer `i` (base
+/// first), and the archive's `manifest.json`, which names them all.
+pub struct PartialLoad {
+    /// The config's name.
+    pub config_name: String,
+    /// Every layer's name, base first.
+    pub layers: Vec<String>,
+    /// The bytes of `manifest.json`.
+    pub manifest: Vec<u8>,
+}
+
+impl PartialLoad {
+    /// The names for an image with config `config` and `layer_count` layers.
+    pub fn new(config: &[u8], layer_count: usize) -> PartialLoad {
+        let config_name = format!("{}.json", Digest::of(config).hex());
+        let layers: Vec<String> = (0..layer_count).map(|i| format!("{i}/layer.tar")).collect();
+        let manifest = serde_json::to_vec(&serde_json::json!([{
+            "Config": config_name,
+            "RepoTags": null,
+            "Layers": layers,
+        }]))
+        .expect("json");
+        PartialLoad {
+            config_name,
+            layers,
+            manifest,
+        }
+    }
+
+    /// The header of a file of `size` bytes in such an archive.
+    pub fn header(size: u64) -> tar::Header {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(size);
+        h.set_mode(0o644);
+        h.set_mtime(0);
+        h.set_entry_type(tar::EntryType::Regular);
+        h
+    }
+}
+
 /// One image read from a `docker save` archive.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SavedImage {

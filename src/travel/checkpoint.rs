@@ -25,6 +25,7 @@ use super::{io, short, Source, TravelError, KEY_ANNOTATION};
 use crate::engine::DockerEngine;
 use crate::exec::travelled::{Archive, Travelled};
 use crate::oci::digest::{HashingReader, HashingWriter};
+use crate::oci::docker_archive::PartialLoad;
 use crate::oci::LayerOptions;
 use crate::registry::{sha256_digest, RawManifest, RegistryClient, OCI_MANIFEST};
 
@@ -402,34 +403,18 @@ fn write_load_archive(
                 "{digest} does not match its content"
             )));
         }
-        let top = diff_ids.len() - 1;
-        let config_name = format!(
-            "{}.json",
-            sha256_digest(config).trim_start_matches("sha256:")
-        );
-        let layers: Vec<String> = (0..diff_ids.len())
-            .map(|i| format!("{i}/layer.tar"))
-            .collect();
-        let manifest = serde_json::to_vec(&serde_json::json!([{
-            "Config": config_name,
-            "RepoTags": null,
-            "Layers": layers,
-        }]))
-        .expect("json");
+        let names = PartialLoad::new(config, diff_ids.len());
         let file = std::fs::File::create(out).map_err(io("writing", out))?;
         let mut tar = tar::Builder::new(std::io::BufWriter::new(file));
         let mut add = |name: &str, size: u64, data: &mut dyn Read| {
-            let mut h = tar::Header::new_gnu();
-            h.set_size(size);
-            h.set_mode(0o644);
-            h.set_mtime(0);
-            h.set_entry_type(tar::EntryType::Regular);
-            tar.append_data(&mut h, name, data)
+            tar.append_data(&mut PartialLoad::header(size), name, data)
                 .map_err(io("writing", out))
         };
-        add(&config_name, config.len() as u64, &mut &config[..])?;
+        add(&names.config_name, config.len() as u64, &mut &config[..])?;
         let mut layer = std::fs::File::open(&plain).map_err(io("reading", &plain))?;
-        add(&layers[top], size, &mut layer)?;
+        let top = names.layers.last().expect("a checkpoint has a layer");
+        add(top, size, &mut layer)?;
+        let manifest = &names.manifest;
         add("manifest.json", manifest.len() as u64, &mut &manifest[..])?;
         let mut w = tar.into_inner().map_err(io("writing", out))?;
         w.flush().map_err(io("writing", out))

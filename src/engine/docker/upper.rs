@@ -36,6 +36,7 @@ use crate::engine::error::{EngineError, Result};
 use crate::engine::request::merge_commit_config;
 use crate::engine::{ContainerConfig, ContainerId};
 use crate::oci::digest::HashingWriter;
+use crate::oci::docker_archive::PartialLoad;
 use crate::registry::sha256_digest;
 
 /// Docker's whiteout prefix, and its opaque-directory marker.
@@ -243,40 +244,29 @@ fn write_archive(
     let mut file = buffered.into_inner().map_err(|e| e.into_error())?;
     let diff_id = diff_id.to_string();
     let new_layer = (entries > 0).then_some(diff_id.as_str());
-    let config_bytes = child_config(parent, config, new_layer, meta)?;
-    let parents = serde_json::from_slice::<serde_json::Value>(parent)
-        .ok()
-        .and_then(|v| v["rootfs"]["diff_ids"].as_array().map(Vec::len))
-        .unwrap_or(0);
-    let count = parents + usize::from(new_layer.is_some());
-    let layers: Vec<String> = (0..count).map(|i| format!("{i}/layer.tar")).collect();
+    let (config_bytes, count) = child_config(parent, config, new_layer, meta)?;
+    let names = PartialLoad::new(&config_bytes, count);
     if new_layer.is_some() {
         file.write_all(&vec![0u8; padding(size)])?;
     } else {
         file.seek(SeekFrom::Start(0))?;
         file.set_len(0)?;
     }
-    let config_name = format!(
-        "{}.json",
-        sha256_digest(&config_bytes).trim_start_matches("sha256:")
-    );
-    let manifest = serde_json::to_vec(&serde_json::json!([{
-        "Config": config_name,
-        "RepoTags": null,
-        "Layers": layers,
-    }]))
-    .expect("json");
     let mut tar = tar::Builder::new(io::BufWriter::new(file));
     for (name, bytes) in [
-        (config_name.as_str(), &config_bytes),
-        ("manifest.json", &manifest),
+        (names.config_name.as_str(), &config_bytes),
+        ("manifest.json", &names.manifest),
     ] {
-        tar.append_data(&mut plain_header(bytes.len() as u64), name, &bytes[..])?;
+        tar.append_data(
+            &mut PartialLoad::header(bytes.len() as u64),
+            name,
+            &bytes[..],
+        )?;
     }
     let mut file = tar.into_inner()?.into_inner().map_err(|e| e.into_error())?;
-    if new_layer.is_some() {
-        let mut h = plain_header(size);
-        h.set_path(&layers[count - 1])?;
+    if let Some(top) = names.layers.last().filter(|_| new_layer.is_some()) {
+        let mut h = PartialLoad::header(size);
+        h.set_path(top)?;
         h.set_cksum();
         file.seek(SeekFrom::Start(0))?;
         file.write_all(h.as_bytes())?;
@@ -285,28 +275,19 @@ fn write_archive(
     Ok((file, sha256_digest(&config_bytes)))
 }
 
-fn plain_header(size: u64) -> tar::Header {
-    let mut h = tar::Header::new_gnu();
-    h.set_size(size);
-    h.set_mode(0o644);
-    h.set_mtime(0);
-    h.set_entry_type(tar::EntryType::Regular);
-    h
-}
-
 fn padding(size: u64) -> usize {
     ((512 - size % 512) % 512) as usize
 }
 
 /// The child image's config, as the engine's commit writes it: the parent's, with the
 /// committed config, the new layer (none when the container changed nothing) and one
-/// history entry.
+/// history entry. Returns it and the number of layers it lists.
 fn child_config(
     parent: &[u8],
     config: &ContainerConfig,
     new_layer: Option<&str>,
     meta: &ChildMeta,
-) -> io::Result<Vec<u8>> {
+) -> io::Result<(Vec<u8>, usize)> {
     let bad = |e: serde_json::Error| io::Error::new(io::ErrorKind::InvalidData, e);
     let mut c: serde_json::Value = serde_json::from_slice(parent).map_err(bad)?;
     let obj = c
@@ -322,12 +303,12 @@ fn child_config(
     let rootfs = obj
         .entry("rootfs")
         .or_insert_with(|| serde_json::json!({"type": "layers", "diff_ids": []}));
-    if let Some(d) = new_layer {
-        match rootfs["diff_ids"].as_array_mut() {
-            Some(ids) => ids.push(d.into()),
-            None => rootfs["diff_ids"] = serde_json::json!([d]),
-        }
+    if rootfs["diff_ids"].as_array().is_none() {
+        rootfs["diff_ids"] = serde_json::json!([]);
     }
+    let ids = rootfs["diff_ids"].as_array_mut().expect("an array now");
+    ids.extend(new_layer.map(serde_json::Value::from));
+    let count = ids.len();
     let mut entry = serde_json::json!({"created": meta.created, "created_by": meta.created_by});
     if new_layer.is_none() {
         entry["empty_layer"] = true.into();
@@ -338,7 +319,7 @@ fn child_config(
             obj.insert("history".into(), serde_json::json!([entry]));
         }
     }
-    serde_json::to_vec(&c).map_err(bad)
+    Ok((serde_json::to_vec(&c).map_err(bad)?, count))
 }
 
 /// Writes the upper directory `upper` as a Docker layer tar into `out`; `lowers` are
@@ -623,10 +604,9 @@ mod tests {
             env: Some(vec!["B=2".into()]),
             ..ContainerConfig::default()
         };
-        let child: serde_json::Value = serde_json::from_slice(
-            &child_config(parent, &config, Some("sha256:bb"), &meta()).unwrap(),
-        )
-        .unwrap();
+        let (bytes, count) = child_config(parent, &config, Some("sha256:bb"), &meta()).unwrap();
+        assert_eq!(count, 2);
+        let child: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
         assert_eq!(
             child["rootfs"]["diff_ids"],
             serde_json::json!(["sha256:aa", "sha256:bb"])
@@ -638,8 +618,9 @@ mod tests {
             child["history"][1],
             serde_json::json!({"created": meta().created, "created_by": "/bin/sh"})
         );
-        let empty: serde_json::Value =
-            serde_json::from_slice(&child_config(parent, &config, None, &meta()).unwrap()).unwrap();
+        let (bytes, count) = child_config(parent, &config, None, &meta()).unwrap();
+        assert_eq!(count, 1);
+        let empty: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
         assert_eq!(
             empty["rootfs"]["diff_ids"],
             serde_json::json!(["sha256:aa"])
