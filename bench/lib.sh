@@ -6,6 +6,14 @@ REG="" REG_PID=""
 
 now() { date +%s.%N; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
+# cpu_ticks: the busy CPU time of the whole machine so far (user, nice, system, irq and
+# softirq of /proc/stat), in clock ticks; cpu_secs A B: the seconds between two readings.
+# Wall time on a shared VM varies by 15 % from one sample to the next; the CPU time a build
+# costs varies far less, so it tells apart two tools doing almost the same work.
+cpu_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 }' /proc/stat; }
+cpu_secs() { awk -v a="$1" -v b="$2" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.1f", (b - a) / hz }'; }
+# stamp: copies its input, each line prefixed with the time it was read (epoch seconds).
+stamp() { perl -MTime::HiRes=time -ne '$| = 1; printf("%.3f %s", time, $_)'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
 
 # release_xplat: sets XPLAT to the binary to time (XPLAT from the environment, else the

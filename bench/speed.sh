@@ -19,6 +19,10 @@
 # the best time of each:
 # on a shared VM whose page cache is reclaimed under it (kdamond), one sample of a
 # 30 s build varies by 15 %.
+# CHANGES=N (default 1) builds after a change N times per round with each tool, the extra
+# ones in pairs right after each other (order alternating): after a change both tools run
+# the same two compiles, so what separates them is smaller than one sample's noise, and
+# only many paired samples tell it.
 #
 # Needs the fixtures (bash tests/fixtures/setup.sh). Usage:
 #   bench/speed.sh                 XPLAT=path/to/xplat to time another binary
@@ -67,42 +71,54 @@ driver="$($DOCKER info -f '{{.Driver}}')"
 echo "machine: $(nproc) cores, $(uname -m), $(free -g | awk '/Mem:/{print $2}') GiB; engine: $($DOCKER version -f '{{.Server.Version}}') ($driver); load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # --- xplat --------------------------------------------------------------------
-xbuild() { # label
-    local s t
-    s=$(now)
+xbuild() { # label: prints seconds, peak RSS (KiB), the machine's CPU seconds, and the
+    # seconds before the first and after the last `go build` (see xplat_edges)
+    local s e c
+    s=$(now) c=$(cpu_ticks)
     /usr/bin/time -f '%M' -o "$WORK/rss" "$XPLAT" build --no-config --progress plain \
         --build-id "$BENCH_ID" \
         --platform linux/amd64,linux/arm64 --build-arg BUILDER_IMAGE="$BUILDER_IMAGE" \
-        -t "$REG/speed:xplat" --push "$WORK/src" >"$WORK/xplat-$1.log" 2>&1 \
+        -t "$REG/speed:xplat" --push "$WORK/src" 2>&1 | stamp >"$WORK/xplat-$1.log" \
         || { tail -30 "$WORK/xplat-$1.log" >&2; exit 1; }
-    t=$(secs "$s" "$(now)")
-    echo "$t $(cat "$WORK/rss")"
+    e=$(now)
+    echo "$(secs "$s" "$e") $(cat "$WORK/rss") $(cpu_secs "$c" "$(cpu_ticks)") $(xplat_edges "$WORK/xplat-$1.log" "$s" "$e")"
 }
+# xplat_edges LOG START END: the seconds from START to the first `go build` starting and from
+# the last one finishing (its job done) to END, from a stamped --progress plain log.
+xplat_edges() {
+    awk -v s="$2" -v e="$3" '
+        $2 ~ /^\[linux\/(amd64|arm64)\]$/ && / RUN CGO_ENABLED/ { if (first == "" || $1 < first) first = $1 }
+        $2 ~ /^\[linux\/(amd64|arm64)\]$/ && $4 == "done" { if ($1 > last) last = $1 }
+        END { printf "%.2f %.2f", first - s, e - last }' "$1"
+}
+# The log without the stamps.
+unstamp() { sed 's/^[0-9.]* //' "$1"; }
 xplat_round() {
     cp "$SAMPLE/main.go" "$WORK/src/main.go"
     drop_xplat_cache
-    read -r x_cold x_cold_rss < <(xbuild cold)
+    read -r x_cold x_cold_rss x_cold_cpu _ _ < <(xbuild cold)
     # The step cache is keyed by content, not by build: a checkpoint of this sample left
     # by a build outside the benchmark would make "cold" start from it. (The arm64 job
     # starting from this build's own checkpoint prints CACHED too; the shared job may not.)
-    if grep -E '^\[linux/amd64,linux/arm64\] [^ ]+ [0-9]+ CACHED' "$WORK/xplat-cold.log" >&2; then
+    if unstamp "$WORK/xplat-cold.log" | grep -E '^\[linux/amd64,linux/arm64\] [^ ]+ [0-9]+ CACHED' >&2; then
         echo "speed.sh: the cold xplat build found cached steps (above): a step-cache image of this sample from another build; 'xplat prune' removes them" >&2
         exit 1
     fi
-    read -r x_warm x_warm_rss < <(xbuild warm)
+    read -r x_warm x_warm_rss _ _ _ < <(xbuild warm)
     change_source
-    read -r x_change x_change_rss < <(xbuild change)
-    runs_after_change=$(grep -E '^\[[^]]*\] [^ ]+ [0-9]+/[0-9]+ RUN ' "$WORK/xplat-change.log" | sed 's/^\[[^]]*\] [^ ]* [0-9/]* //' | sort | uniq -c | sed 's/^ */    /' || true)
+    read -r x_change x_change_rss x_change_cpu x_before x_after < <(xbuild change)
+    runs_after_change=$(unstamp "$WORK/xplat-change.log" | grep -E '^\[[^]]*\] [^ ]+ [0-9]+/[0-9]+ RUN ' | sed 's/^\[[^]]*\] [^ ]* [0-9/]* //' | sort | uniq -c | sed 's/^ */    /' || true)
 }
 
 # --- BuildKit in the same engine ------------------------------------------------
-bkbuild() {
-    local s pids=()
-    s=$(now)
+bkbuild() { # prints seconds, the machine's CPU seconds and the seconds before the first
+    # and after the last `go build` (see bk_edges)
+    local s e c pids=()
+    s=$(now) c=$(cpu_ticks)
     for arch in amd64 arm64; do
-        DOCKER_BUILDKIT=1 $DOCKER build -q --platform "linux/$arch" \
+        (DOCKER_BUILDKIT=1 $DOCKER build --progress plain --platform "linux/$arch" \
             --build-arg BUILDER_IMAGE="$BUILDER_IMAGE" \
-            -t "$REG/speed:bk-$arch" "$WORK/src" >>"$WORK/bk-$arch.log" 2>&1 &
+            -t "$REG/speed:bk-$arch" "$WORK/src" 2>&1 | stamp >"$WORK/bk-$arch.log") &
         pids+=($!)
     done
     for p in "${pids[@]}"; do wait "$p" || { cat "$WORK"/bk-*.log >&2; exit 1; }; done
@@ -113,7 +129,20 @@ bkbuild() {
         "$REG/speed:bk-amd64" "$REG/speed:bk-arm64" >>"$WORK/bk-push.log" 2>&1
     DOCKER_CLI_EXPERIMENTAL=enabled $DOCKER manifest push --insecure --purge "$REG/speed:bk" \
         >>"$WORK/bk-push.log" 2>&1
-    secs "$s" "$(now)"
+    e=$(now)
+    echo "$(secs "$s" "$e") $(cpu_secs "$c" "$(cpu_ticks)") $(bk_edges "$s" "$e")"
+}
+# bk_edges START END: as xplat_edges, from the stamped --progress plain logs of the two
+# builds (a step's line is printed when BuildKit reports it, within 0.1 s or so).
+bk_edges() {
+    local edges
+    edges="$(for arch in amd64 arm64; do
+        awk '/\] RUN CGO_ENABLED/ { id = $2; first = $1 } id != "" && $2 == id && $3 == "DONE" { last = $1 }
+             END { print first, last }' "$WORK/bk-$arch.log"
+    done)"
+    echo "$edges" | awk -v s="$1" -v e="$2" '
+        { if (first == "" || $1 < first) first = $1; if ($2 > last) last = $2 }
+        END { printf "%.2f %.2f", first - s, e - last }'
 }
 buildkit_round() {
     cp "$SAMPLE/main.go" "$WORK/src/main.go"
@@ -121,10 +150,10 @@ buildkit_round() {
     local ids
     ids="$($DOCKER images -q "$REG/speed" 2>/dev/null | sort -u)"
     if [ -n "$ids" ]; then $DOCKER rmi -f $ids >/dev/null 2>&1 || true; fi
-    b_cold=$(bkbuild)
-    b_warm=$(bkbuild)
+    read -r b_cold b_cold_cpu _ _ < <(bkbuild)
+    read -r b_warm _ _ _ < <(bkbuild)
     change_source
-    b_change=$(bkbuild)
+    read -r b_change b_change_cpu b_before b_after < <(bkbuild)
 }
 
 # --- the floor: the two go builds, no engine ----------------------------------------
@@ -162,13 +191,32 @@ paired() { # X-array-name B-array-name
     echo "${out[*]}"
 }
 all_x_cold=() all_x_warm=() all_x_change=() all_b_cold=() all_b_warm=() all_b_change=() all_floor=()
+all_x_cold_cpu=() all_x_change_cpu=() all_b_cold_cpu=() all_b_change_cpu=()
+all_x_before=() all_x_after=() all_b_before=() all_b_after=()
+CHANGES="${CHANGES:-1}"
 for round in $(seq 1 "$ROUNDS"); do
     # Whichever builds first after the other's builds reads more from disk: take turns.
     if [ $((round % 2)) = 1 ]; then xplat_round; buildkit_round; else buildkit_round; xplat_round; fi
     floor=$(floor_once)
-    echo "round $round: xplat $x_cold / $x_warm / $x_change, BuildKit $b_cold / $b_warm / $b_change, floor $floor (cold / warm / after change)"
+    echo "round $round: xplat $x_cold / $x_warm / $x_change, BuildKit $b_cold / $b_warm / $b_change, floor $floor (cold / warm / after change); CPU seconds xplat $x_cold_cpu / $x_change_cpu, BuildKit $b_cold_cpu / $b_change_cpu (cold / after change); after the change, before/after the compiles xplat $x_before/$x_after, BuildKit $b_before/$b_after"
     all_x_cold+=("$x_cold") all_x_warm+=("$x_warm") all_x_change+=("$x_change")
     all_b_cold+=("$b_cold") all_b_warm+=("$b_warm") all_b_change+=("$b_change") all_floor+=("$floor")
+    all_x_cold_cpu+=("$x_cold_cpu") all_x_change_cpu+=("$x_change_cpu")
+    all_b_cold_cpu+=("$b_cold_cpu") all_b_change_cpu+=("$b_change_cpu")
+    all_x_before+=("$x_before") all_x_after+=("$x_after") all_b_before+=("$b_before") all_b_after+=("$b_after")
+    for pair in $(seq 2 "$CHANGES"); do
+        if [ $(((round + pair) % 2)) = 1 ]; then
+            change_source; read -r x_change _ x_change_cpu x_before x_after < <(xbuild change)
+            change_source; read -r b_change b_change_cpu b_before b_after < <(bkbuild)
+        else
+            change_source; read -r b_change b_change_cpu b_before b_after < <(bkbuild)
+            change_source; read -r x_change _ x_change_cpu x_before x_after < <(xbuild change)
+        fi
+        echo "round $round, after change $pair: xplat $x_change, BuildKit $b_change (CPU seconds $x_change_cpu, $b_change_cpu; before/after the compiles $x_before/$x_after, $b_before/$b_after)"
+        all_x_change+=("$x_change") all_b_change+=("$b_change")
+        all_x_change_cpu+=("$x_change_cpu") all_b_change_cpu+=("$b_change_cpu")
+        all_x_before+=("$x_before") all_x_after+=("$x_after") all_b_before+=("$b_before") all_b_after+=("$b_after")
+    done
 done
 umount "$ROOTFS/proc"
 x_cold=$(best "${all_x_cold[@]}") x_warm=$(best "${all_x_warm[@]}") x_change=$(best "${all_x_change[@]}")
@@ -186,7 +234,11 @@ echo "xplat/BuildKit: cold $(ratio "$x_cold" "$b_cold"), warm $(ratio "$x_warm" 
 # shellcheck disable=SC2034 # read through paired's namerefs
 read -r -a r_cold <<<"$(paired all_x_cold all_b_cold)"
 read -r -a r_change <<<"$(paired all_x_change all_b_change)"
-echo "xplat/BuildKit per round: cold ${r_cold[*]} (median $(median "${r_cold[@]}")), after change ${r_change[*]} (median $(median "${r_change[@]}"))"
+echo "xplat/BuildKit per round: cold ${r_cold[*]} (median $(median "${r_cold[@]}")), per pair after change ${r_change[*]} (median $(median "${r_change[@]}"))"
+ahead=$(printf '%s\n' "${r_change[@]}" | awk '$1 < 1' | wc -l)
+echo "after a change: xplat ahead in $ahead of ${#r_change[@]} pairs; mean of the pairs' ratios $(printf '%s\n' "${r_change[@]}" | awk '{ t += $1 } END { printf "%.3f", t / NR }')"
+echo "CPU seconds of the whole machine per build (median): cold xplat $(median "${all_x_cold_cpu[@]}"), BuildKit $(median "${all_b_cold_cpu[@]}"); after a change xplat $(median "${all_x_change_cpu[@]}"), BuildKit $(median "${all_b_change_cpu[@]}")"
+echo "after a change, seconds before the first go build starts / after the last one ends (median): xplat $(median "${all_x_before[@]}") / $(median "${all_x_after[@]}"), BuildKit $(median "${all_b_before[@]}") / $(median "${all_b_after[@]}")"
 echo "xplat cold/floor: $(ratio "$x_cold" "$floor")   (goal on overlay2: <= 1.10)"
 echo "xplat warm/cold:  $(ratio "$x_warm" "$x_cold")   (goal: <= 0.02)"
 echo "xplat RUN steps run after the change (count, step):"
