@@ -74,6 +74,7 @@ runs_in() { grep -cE '^\[[^]]*\] [^ ]+ [0-9]+/[0-9]+ RUN ' "$WORK/xplat-$1.log" 
 CACHE="type=registry,ref=$REG/app/cache:main"
 fresh_xplat
 x_cold=$(xbuild cold --cache-to "$CACHE,mode=$MODE")
+refuse_cached_cold cache.sh <"$WORK/xplat-cold.log"
 fresh_xplat
 x_same=$(xbuild same --cache-from "$CACHE")
 change_source

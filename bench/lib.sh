@@ -58,6 +58,18 @@ YAML
     return 1
 }
 
+# refuse_cached_cold SCRIPT: reads a cold xplat build's --progress plain log on stdin and
+# stops SCRIPT if the build's shared job found cached steps. The step cache is keyed by
+# content, not by build: a checkpoint of the sample left by a build outside the benchmark
+# would make "cold" start from it. (The arm64 job starting from this build's own
+# checkpoint prints CACHED too; the shared job may not.)
+refuse_cached_cold() {
+    if grep -E '^\[linux/amd64,linux/arm64\] [^ ]+ [0-9]+ CACHED' >&2; then
+        echo "$1: the cold xplat build found cached steps (above): a step-cache image of this sample from another build; 'xplat prune' removes them" >&2
+        exit 1
+    fi
+}
+
 # stop_registry: stops the registry start_registry started.
 stop_registry() {
     kill "$REG_PID" 2>/dev/null || true
