@@ -8,8 +8,8 @@ now() { date +%s.%N; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
 # cpu_ticks: the busy CPU time of the whole machine so far (user, nice, system, irq and
 # softirq of /proc/stat), in clock ticks; cpu_secs A B: the seconds between two readings.
-# Wall time on a shared VM varies by 15 % from one sample to the next; the CPU time a build
-# costs varies far less, so it tells apart two tools doing almost the same work.
+# Beside the wall time: whether one tool does more work. (Measured on the shared build VM, it
+# varies with the wall time: a slow stretch of the machine costs CPU seconds too.)
 cpu_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 }' /proc/stat; }
 cpu_secs() { awk -v a="$1" -v b="$2" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.1f", (b - a) / hz }'; }
 # stamp: copies its input, each line prefixed with the time it was read (epoch seconds).

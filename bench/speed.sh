@@ -187,17 +187,22 @@ paired() { # X-array-name B-array-name
 all_x_cold=() all_x_warm=() all_x_change=() all_b_cold=() all_b_warm=() all_b_change=() all_floor=()
 all_x_cold_cpu=() all_x_change_cpu=() all_b_cold_cpu=() all_b_change_cpu=()
 all_x_before=() all_x_after=() all_b_before=() all_b_after=()
+# The times, CPU seconds and edges of the latest pair of after-change builds.
+record_change() {
+    all_x_change+=("$x_change") all_b_change+=("$b_change")
+    all_x_change_cpu+=("$x_change_cpu") all_b_change_cpu+=("$b_change_cpu")
+    all_x_before+=("$x_before") all_x_after+=("$x_after") all_b_before+=("$b_before") all_b_after+=("$b_after")
+}
 CHANGES="${CHANGES:-1}"
 for round in $(seq 1 "$ROUNDS"); do
     # Whichever builds first after the other's builds reads more from disk: take turns.
     if [ $((round % 2)) = 1 ]; then xplat_round; buildkit_round; else buildkit_round; xplat_round; fi
     floor=$(floor_once)
     echo "round $round: xplat $x_cold / $x_warm / $x_change, BuildKit $b_cold / $b_warm / $b_change, floor $floor (cold / warm / after change); CPU seconds xplat $x_cold_cpu / $x_change_cpu, BuildKit $b_cold_cpu / $b_change_cpu (cold / after change); after the change, before/after the compiles xplat $x_before/$x_after, BuildKit $b_before/$b_after"
-    all_x_cold+=("$x_cold") all_x_warm+=("$x_warm") all_x_change+=("$x_change")
-    all_b_cold+=("$b_cold") all_b_warm+=("$b_warm") all_b_change+=("$b_change") all_floor+=("$floor")
-    all_x_cold_cpu+=("$x_cold_cpu") all_x_change_cpu+=("$x_change_cpu")
-    all_b_cold_cpu+=("$b_cold_cpu") all_b_change_cpu+=("$b_change_cpu")
-    all_x_before+=("$x_before") all_x_after+=("$x_after") all_b_before+=("$b_before") all_b_after+=("$b_after")
+    all_x_cold+=("$x_cold") all_x_warm+=("$x_warm") all_b_cold+=("$b_cold") all_b_warm+=("$b_warm")
+    all_floor+=("$floor")
+    all_x_cold_cpu+=("$x_cold_cpu") all_b_cold_cpu+=("$b_cold_cpu")
+    record_change
     for pair in $(seq 2 "$CHANGES"); do
         if [ $(((round + pair) % 2)) = 1 ]; then
             change_source; read -r x_change _ x_change_cpu x_before x_after < <(xbuild change)
@@ -207,9 +212,7 @@ for round in $(seq 1 "$ROUNDS"); do
             change_source; read -r x_change _ x_change_cpu x_before x_after < <(xbuild change)
         fi
         echo "round $round, after change $pair: xplat $x_change, BuildKit $b_change (CPU seconds $x_change_cpu, $b_change_cpu; before/after the compiles $x_before/$x_after, $b_before/$b_after)"
-        all_x_change+=("$x_change") all_b_change+=("$b_change")
-        all_x_change_cpu+=("$x_change_cpu") all_b_change_cpu+=("$b_change_cpu")
-        all_x_before+=("$x_before") all_x_after+=("$x_after") all_b_before+=("$b_before") all_b_after+=("$b_after")
+        record_change
     done
 done
 umount "$ROOTFS/proc"

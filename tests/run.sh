@@ -12,11 +12,13 @@ export XPLAT_DOCKERD_PIDFILE
 
 # The step-cache images (label xplat.build) the tests' builds leave are theirs to remove:
 # those present before the tests ran are kept (a developer's own cache).
-CACHE_BEFORE="$(mktemp)"
+# STEP_CACHE_BEFORE: the ids of those present before, one per line; unset until listed.
+unset STEP_CACHE_BEFORE
 drop_test_step_cache() {
     local ids
-    [ -s "$CACHE_BEFORE.ran" ] || return 0
-    ids="$(docker images -aq --no-trunc --filter label=xplat.build 2>/dev/null | sort -u | comm -23 - "$CACHE_BEFORE" || true)"
+    [ -n "${STEP_CACHE_BEFORE+listed}" ] || return 0
+    ids="$(docker images -aq --no-trunc --filter label=xplat.build 2>/dev/null | sort -u \
+        | comm -23 - <(printf '%s\n' "$STEP_CACHE_BEFORE" | sort -u) || true)"
     if [ -n "$ids" ]; then
         echo "run.sh: removing the $(echo "$ids" | wc -l) step-cache images the tests left"
         # shellcheck disable=SC2086 # one argument per id
@@ -27,7 +29,6 @@ drop_test_step_cache() {
 stop_what_we_started() {
     local pid
     drop_test_step_cache
-    rm -f "$CACHE_BEFORE" "$CACHE_BEFORE.ran"
     pid="$(cat "$XPLAT_DOCKERD_PIDFILE" 2>/dev/null || true)"
     if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
         echo "run.sh: stopping dockerd $pid (started by setup.sh)"
@@ -41,6 +42,5 @@ trap stop_what_we_started EXIT
 bash tests/fixtures/setup.sh
 # The two-engine tests (tests/engines/): their tools and the arm64 builder archive.
 bash tests/fixtures/engines.sh
-docker images -aq --no-trunc --filter label=xplat.build | sort -u >"$CACHE_BEFORE"
-echo yes >"$CACHE_BEFORE.ran"
+STEP_CACHE_BEFORE="$(docker images -aq --no-trunc --filter label=xplat.build)"
 cargo test --all-targets 2>&1
