@@ -173,6 +173,15 @@ floor_once() {
     for p in "${pids[@]}"; do wait "$p"; done
     secs "$s" "$(now)"
 }
+# compile_spans TIMES BEFORE AFTER (array names): each build's time less its edges.
+compile_spans() {
+    local -n ts=$1 bs=$2 as=$3
+    local i out=()
+    for i in "${!ts[@]}"; do
+        out+=("$(awk -v t="${ts[$i]}" -v b="${bs[$i]}" -v a="${as[$i]}" 'BEGIN { printf "%.2f", t - b - a }')")
+    done
+    echo "${out[*]}"
+}
 best() { printf '%s\n' "$@" | sort -g | head -1; }
 median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { printf "%.3f", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 # The xplat/BuildKit ratio of each round's builds (the two ran back to back, so a slow
@@ -236,6 +245,14 @@ ahead=$(printf '%s\n' "${r_change[@]}" | awk '$1 < 1' | wc -l)
 echo "after a change: xplat ahead in $ahead of ${#r_change[@]} pairs; mean of the pairs' ratios $(printf '%s\n' "${r_change[@]}" | awk '{ t += $1 } END { printf "%.3f", t / NR }')"
 echo "CPU seconds of the whole machine per build (median): cold xplat $(median "${all_x_cold_cpu[@]}"), BuildKit $(median "${all_b_cold_cpu[@]}"); after a change xplat $(median "${all_x_change_cpu[@]}"), BuildKit $(median "${all_b_change_cpu[@]}")"
 echo "after a change, seconds before the first go build starts / after the last one ends (median): xplat $(median "${all_x_before[@]}") / $(median "${all_x_after[@]}"), BuildKit $(median "${all_b_before[@]}") / $(median "${all_b_after[@]}")"
+# What is left of each after-change build between the edges: the two compiles, the same
+# commands in the same engine for both tools.
+# shellcheck disable=SC2034 # read through paired's namerefs
+read -r -a x_spans <<<"$(compile_spans all_x_change all_x_before all_x_after)"
+# shellcheck disable=SC2034
+read -r -a b_spans <<<"$(compile_spans all_b_change all_b_before all_b_after)"
+read -r -a r_spans <<<"$(paired x_spans b_spans)"
+echo "after a change, seconds from the first go build starting to the last one ending (median): xplat $(median "${x_spans[@]}"), BuildKit $(median "${b_spans[@]}"); per pair xplat/BuildKit ${r_spans[*]} (median $(median "${r_spans[@]}"))"
 echo "xplat cold/floor: $(ratio "$x_cold" "$floor")   (goal on overlay2: <= 1.10)"
 echo "xplat warm/cold:  $(ratio "$x_warm" "$x_cold")   (goal: <= 0.02)"
 echo "xplat RUN steps run after the change (count, step):"
