@@ -79,9 +79,12 @@ impl Sshd {
             .map_err(|e| format!("sshd: {e}"))?;
         assert!(status.success(), "sshd did not start");
         let mut me = Sshd { dir, pid: None };
-        for _ in 0..50 {
-            if let Ok(pid) = std::fs::read_to_string(me.dir.join("sshd.pid")) {
-                me.pid = pid.trim().parse().ok();
+        // sshd creates its pid file before it writes the pid: an empty read means "not yet".
+        for _ in 0..100 {
+            me.pid = std::fs::read_to_string(me.dir.join("sshd.pid"))
+                .ok()
+                .and_then(|pid| pid.trim().parse().ok());
+            if me.pid.is_some() {
                 break;
             }
             std::thread::sleep(std::time::Duration::from_millis(100));
